@@ -1,0 +1,293 @@
+#!/usr/bin/env bash
+# Loopback download benchmark: Rivulet against aria2.
+#
+#   bash benches/loopback.sh
+#
+# One random file (1 GiB by default) is seeded by aria2 on 127.0.0.1 through a
+# local opentracker. Rivulet (release build) and aria2 then download it in turn,
+# BENCH_RUNS times each, every run into a fresh folder and wrapped in
+# `/usr/bin/time -v`. Every download is compared with the original (cmp); a wrong
+# one stops the benchmark with an error. Prints the per-run numbers, the medians of
+# wall seconds, CPU seconds (user+sys) and peak RSS (MiB) for each client, and the
+# Rivulet/aria2 ratios. The data is deleted at the end.
+#
+# Environment:
+#   BENCH_SIZE_MIB     payload size in MiB (default 1024)
+#   BENCH_RUNS         runs per client (default 3)
+#   BENCH_PIECE_LOG2   piece length as a power of two (default 20 from 512 MiB up, else 18)
+#   RIVULET_BIN        use this rivulet binary instead of `cargo build --release`
+#   BENCH_KEEP=1       keep the work directory
+#
+# Note: aria2 has a start-up cost of about 4 s whatever the size, which the wall
+# times include; compare on a large payload.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SIZE_MIB=${BENCH_SIZE_MIB:-1024}
+RUNS=${BENCH_RUNS:-3}
+if [ -z "${BENCH_PIECE_LOG2:-}" ]; then
+    if [ "$SIZE_MIB" -ge 512 ]; then BENCH_PIECE_LOG2=20; else BENCH_PIECE_LOG2=18; fi
+fi
+# seconds one leecher run may take
+RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-$((120 + SIZE_MIB / 2))}
+
+log() { printf '# %s\n' "$*" >&2; }
+die() { printf 'loopback bench: FAILED: %s\n' "$*" >&2; exit 1; }
+
+ALL_PIDS=()
+WORK=""
+stop_pid() {
+    local pid=$1 i
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null
+        for i in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            pkill -KILL -P "$pid" 2>/dev/null
+            kill -KILL "$pid" 2>/dev/null
+        fi
+    fi
+    wait "$pid" 2>/dev/null
+    return 0
+}
+cleanup() {
+    local pid
+    for pid in "${ALL_PIDS[@]}"; do stop_pid "$pid"; done
+    if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+        if [ "${BENCH_KEEP:-0}" = 1 ]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+# bg SECONDS LOGFILE CMD... (sets BG_PID)
+bg() {
+    local secs=$1 logf=$2
+    shift 2
+    timeout -k 5 "$secs" "$@" >"$logf" 2>&1 </dev/null &
+    BG_PID=$!
+    ALL_PIDS+=("$BG_PID")
+}
+
+# ---------------------------------------------------------------- tools
+need_install=()
+command -v python3 >/dev/null || need_install+=(python3)
+command -v opentracker >/dev/null || need_install+=(opentracker)
+command -v mktorrent >/dev/null || need_install+=(mktorrent)
+command -v aria2c >/dev/null || need_install+=(aria2)
+[ -x /usr/bin/time ] || need_install+=(time)
+if [ ${#need_install[@]} -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+    log "installing: ${need_install[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 900 $SUDO apt-get update -q >/dev/null || die "apt-get update failed"
+    timeout 900 $SUDO apt-get install -y -q --no-install-recommends "${need_install[@]}" >/dev/null \
+        || die "apt-get install ${need_install[*]} failed"
+fi
+
+if [ -n "${RIVULET_BIN:-}" ]; then
+    RIV=$RIVULET_BIN
+else
+    log "building rivulet (cargo build --release --bin rivulet)"
+    (cd "$ROOT" && timeout 3600 cargo build --release --bin rivulet) >&2 || die "cargo build failed"
+    RIV="${CARGO_TARGET_DIR:-$ROOT/target}/release/rivulet"
+fi
+case "$RIV" in /*) ;; *) RIV="$PWD/$RIV" ;; esac
+[ -x "$RIV" ] || die "no rivulet binary at $RIV"
+export RUST_LOG=${RUST_LOG:-rivulet=info}
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/rivulet-bench.XXXXXX") || die "mktemp failed"
+chmod 755 "$WORK"     # opentracker runs as nobody and reads the whitelist in here
+H="$WORK/helper.py"
+cat >"$H" <<'PY'
+import sys, socket, hashlib, time, statistics, urllib.request, urllib.parse
+
+def bdecode(b, i=0):
+    c = b[i:i+1]
+    if c == b'i':
+        j = b.index(b'e', i); return int(b[i+1:j]), j + 1
+    if c == b'l':
+        i += 1; out = []
+        while b[i:i+1] != b'e':
+            v, i = bdecode(b, i); out.append(v)
+        return out, i + 1
+    if c == b'd':
+        i += 1; out = {}
+        while b[i:i+1] != b'e':
+            k, i = bdecode(b, i); v, i = bdecode(b, i); out[k] = v
+        return out, i + 1
+    if c.isdigit():
+        j = b.index(b':', i); n = int(b[i:j]); return b[j+1:j+1+n], j + 1 + n
+    raise ValueError('bad bencode at offset %d' % i)
+
+def raw_info(path):
+    b = open(path, 'rb').read(); i = 1
+    while b[i:i+1] != b'e':
+        k, i = bdecode(b, i); start = i; _, i = bdecode(b, i)
+        if k == b'info':
+            return b[start:i]
+    raise ValueError('no info dict')
+
+def q(h): return urllib.parse.quote_from_bytes(bytes.fromhex(h))
+def get(url):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return bdecode(r.read())[0]
+def announce(port, h, event):
+    return get('http://127.0.0.1:%d/announce?info_hash=%s&peer_id=-PROBE-0000000000000'
+               '&port=9&uploaded=0&downloaded=0&left=0&compact=1&event=%s' % (port, q(h), event))
+
+def parse_time(path):
+    """wall s, cpu s, peak RSS MiB from a `/usr/bin/time -v` report"""
+    t = open(path).read()
+    def field(name):
+        for line in t.splitlines():
+            if line.strip().startswith(name):
+                return line.rsplit(': ', 1)[1].strip()
+        raise SystemExit('no "%s" in %s' % (name, path))
+    wall = 0.0
+    for part in field('Elapsed (wall clock) time').split(':'):
+        wall = wall * 60 + float(part)
+    cpu = float(field('User time (seconds)')) + float(field('System time (seconds)'))
+    rss = int(field('Maximum resident set size (kbytes)')) / 1024.0
+    return wall, cpu, rss
+
+cmd, a = sys.argv[1], sys.argv[2:]
+if cmd == 'freeports':
+    socks = []
+    for _ in range(int(a[0])):
+        s = socket.socket(); s.bind(('127.0.0.1', 0)); socks.append(s)
+    print(' '.join(str(s.getsockname()[1]) for s in socks))
+elif cmd == 'infohash':
+    print(hashlib.sha1(raw_info(a[0])).hexdigest())
+elif cmd == 'wlwait':
+    port, deadline = int(a[0]), time.time() + float(a[1])
+    for h in a[2:]:
+        while True:
+            try:
+                d = announce(port, h, 'started')
+                if b'failure reason' not in d:
+                    announce(port, h, 'stopped'); break
+            except Exception as e:
+                d = repr(e)
+            if time.time() > deadline: sys.exit('tracker does not accept %s: %r' % (h, d))
+            time.sleep(0.2)
+elif cmd == 'waitseed':
+    port, h, deadline = int(a[0]), a[1], time.time() + float(a[2])
+    while True:
+        try:
+            d = get('http://127.0.0.1:%d/scrape?info_hash=%s' % (port, q(h)))
+            if (d.get(b'files', {}).get(bytes.fromhex(h)) or {}).get(b'complete', 0) >= 1: break
+        except Exception:
+            pass
+        if time.time() > deadline: sys.exit('tracker lists no seeder for %s' % h)
+        time.sleep(0.3)
+elif cmd == 'timefile':
+    print('%.2f %.2f %.1f' % parse_time(a[0]))
+elif cmd == 'report':
+    # report SIZE_MIB RESULTS_FILE ; lines: client run wall cpu rss
+    size = float(a[0]); rows = {}
+    for line in open(a[1]):
+        c, r, w, u, m = line.split()
+        rows.setdefault(c, []).append((float(w), float(u), float(m)))
+    med = {}
+    print()
+    print('%-8s %4s %10s %10s %12s %12s' % ('client', 'run', 'wall s', 'cpu s', 'peak RSS MiB', 'MiB/s (wall)'))
+    for c in ('rivulet', 'aria2'):
+        for i, (w, u, m) in enumerate(rows.get(c, []), 1):
+            print('%-8s %4d %10.2f %10.2f %12.1f %12.1f' % (c, i, w, u, m, size / w if w else 0))
+    print()
+    print('medians over %d run(s), %.0f MiB payload:' % (max(len(v) for v in rows.values()), size))
+    print('%-8s %10s %10s %12s %12s' % ('client', 'wall s', 'cpu s', 'peak RSS MiB', 'MiB/s (wall)'))
+    for c in ('rivulet', 'aria2'):
+        v = rows[c]
+        med[c] = tuple(statistics.median(x[k] for x in v) for k in range(3))
+        w, u, m = med[c]
+        print('%-8s %10.2f %10.2f %12.1f %12.1f' % (c, w, u, m, size / w if w else 0))
+    r, x = med['rivulet'], med['aria2']
+    ratio = lambda p, q: ('%.2f' % (p / q)) if q else 'n/a'
+    print('%-8s %10s %10s %12s' % ('riv/aria', ratio(r[0], x[0]), ratio(r[1], x[1]), ratio(r[2], x[2])))
+    print('(ratios below 1 mean Rivulet used less time / CPU / memory than aria2)')
+PY
+py() { python3 "$H" "$@"; }
+
+# ---------------------------------------------------------------- tracker, data, seeder
+read -r TRACKER_PORT SEED_PORT < <(py freeports 2)
+WHITELIST="$WORK/whitelist"
+: >"$WHITELIST"
+chmod 644 "$WHITELIST"
+bg 86400 "$WORK/opentracker.log" opentracker -i 127.0.0.1 -p "$TRACKER_PORT" -P "$TRACKER_PORT" \
+    -d / -w "$WHITELIST" -A 127.0.0.1
+OT_PID=$BG_PID
+
+mkdir -p "$WORK/seed"
+SRC="$WORK/seed/payload.bin"
+log "writing ${SIZE_MIB} MiB of random data"
+# + 4321 bytes so the last piece is a short one
+{ head -c "$((SIZE_MIB * 1048576))" /dev/urandom; head -c 4321 /dev/urandom; } >"$SRC" \
+    || die "cannot write the payload"
+T="$WORK/payload.torrent"
+timeout 3600 mktorrent -d -l "$BENCH_PIECE_LOG2" -a "http://127.0.0.1:$TRACKER_PORT/announce" \
+    -o "$T" "$SRC" >"$WORK/mktorrent.log" 2>&1 || die "mktorrent failed: $(tail -n 3 "$WORK/mktorrent.log")"
+HASH=$(py infohash "$T") || die "cannot read the info hash"
+echo "$HASH" >>"$WHITELIST"
+OT_CHILD=$(pgrep -P "$OT_PID" | head -n 1)
+[ -n "$OT_CHILD" ] || die "opentracker is not running: $(tail -n 5 "$WORK/opentracker.log")"
+kill -HUP "$OT_CHILD"
+py wlwait "$TRACKER_PORT" 15 "$HASH" || die "opentracker does not accept the torrent"
+
+ARIA_COMMON=(--enable-dht=false --enable-dht6=false --bt-enable-lpd=false
+    --enable-peer-exchange=false --disable-ipv6=true --interface=127.0.0.1 --no-conf=true
+    --follow-torrent=mem --bt-save-metadata=false --auto-save-interval=0
+    --file-allocation=falloc --allow-overwrite=true --summary-interval=0 --console-log-level=notice)
+
+bg $((RUNS * 2 * RUN_TIMEOUT + 600)) "$WORK/aria2-seed.log" aria2c "${ARIA_COMMON[@]}" \
+    --seed-ratio=0.0 --bt-seed-unverified=true --check-integrity=false \
+    --listen-port="$SEED_PORT" --bt-tracker-interval=5 --dir="$WORK/seed" "$T"
+SEED_PID=$BG_PID
+py waitseed "$TRACKER_PORT" "$HASH" 60 || die "the aria2 seeder never showed up: $(tail -n 5 "$WORK/aria2-seed.log")"
+log "aria2 seeds $HASH (${SIZE_MIB} MiB, 2^$BENCH_PIECE_LOG2-byte pieces) on 127.0.0.1:$SEED_PORT"
+
+# ---------------------------------------------------------------- runs
+RESULTS="$WORK/results"
+: >"$RESULTS"
+
+run_one() {
+    local client=$1 run=$2 port out tf logf rc
+    read -r port < <(py freeports 1)
+    out="$WORK/out-$client-$run"
+    tf="$WORK/time-$client-$run.txt"
+    logf="$WORK/$client-$run.log"
+    rm -rf "$out"
+    mkdir -p "$out"
+    kill -0 "$SEED_PID" 2>/dev/null || die "the aria2 seeder died: $(tail -n 5 "$WORK/aria2-seed.log")"
+    case "$client" in
+        rivulet)
+            mkdir -p "$WORK/state-$run"
+            bg "$RUN_TIMEOUT" "$logf" /usr/bin/time -v -o "$tf" "$RIV" download "$T" -o "$out" \
+                --port "$port" --bind 127.0.0.1 --state-dir "$WORK/state-$run" ;;
+        aria2)
+            bg "$RUN_TIMEOUT" "$logf" /usr/bin/time -v -o "$tf" aria2c "${ARIA_COMMON[@]}" \
+                --seed-time=0 --listen-port="$port" --dir="$out" "$T" ;;
+    esac
+    rc=0
+    wait "$BG_PID" || rc=$?
+    if [ $rc -ne 0 ]; then
+        tr '\r' '\n' <"$logf" | tail -n 30 >&2
+        die "$client run $run exited with status $rc$([ $rc = 124 ] && echo " (timed out after $RUN_TIMEOUT s)")"
+    fi
+    cmp "$SRC" "$out/payload.bin" >&2 || die "$client run $run: the downloaded file differs from the original"
+    read -r wall cpu rss < <(py timefile "$tf") || die "cannot read $tf"
+    echo "$client $run $wall $cpu $rss" >>"$RESULTS"
+    log "$client run $run: wall ${wall} s, cpu ${cpu} s, peak RSS ${rss} MiB (verified)"
+    rm -rf "$out" "$WORK/state-$run"
+}
+
+for run in $(seq "$RUNS"); do
+    run_one rivulet "$run"
+    run_one aria2 "$run"
+done
+
+py report "$SIZE_MIB" "$RESULTS"

@@ -1,0 +1,152 @@
+//! `rivulet download` and `rivulet seed`: one torrent on a session of its own, with a progress
+//! bar on a terminal and plain lines otherwise. Ctrl-C stops cleanly; running the same command
+//! again resumes.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use super::{BadInput, NetArgs};
+use crate::engine::{
+    AddSource, AddTorrent, Command, Event, Session, SessionConfig, TorrentSnapshot, TorrentState,
+};
+use crate::units;
+
+pub fn run(torrent: &Path, dir: &Path, seed: bool, net: &NetArgs) -> anyhow::Result<u8> {
+    let (bytes, meta) = super::load_torrent(torrent)?;
+    std::fs::create_dir_all(dir).map_err(|e| BadInput(format!("{}: {e}", dir.display())))?;
+    let save_dir =
+        std::fs::canonicalize(dir).map_err(|e| BadInput(format!("{}: {e}", dir.display())))?;
+    let state_dir = match &net.state_dir {
+        Some(d) => d.clone(),
+        None => SessionConfig::default_state_dir()
+            .context("no home folder for resume data; pass --state-dir")?
+            .join("cli"),
+    };
+    let mut config = SessionConfig::with_state_dir(state_dir);
+    config.restore_saved = false;
+    config.listen_ip = net.bind;
+    config.listen_port = net.port;
+    config.download_limit = net.download_limit * 1024;
+    config.upload_limit = net.upload_limit * 1024;
+    let mut session = Session::start(config, None)?;
+    eprintln!("{}: listening on port {}", meta.name, session.listen_port());
+    session.send(Command::Add(AddTorrent {
+        source: AddSource::Bytes(bytes),
+        save_dir,
+        paused: false,
+        seed,
+    }));
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut progress = Progress::new(meta.total_length);
+    let mut snapshots = session.watch();
+    let outcome = runtime.block_on(async {
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return Ok(130),
+                event = session.next_event() => match event {
+                    Some(Event::Completed { name, .. }) if !seed => {
+                        progress.finish(&format!("{name}: complete"));
+                        return Ok(0);
+                    }
+                    Some(Event::Completed { name, .. }) => progress.note(&format!("{name}: complete, seeding")),
+                    Some(Event::AddFailed { message, .. }) => return Err(BadInput(message).into()),
+                    Some(Event::Error { message, .. }) => return Err(anyhow::anyhow!(message)),
+                    Some(_) => {}
+                    None => return Err(anyhow::anyhow!("the engine stopped")),
+                },
+                changed = snapshots.changed() => {
+                    if changed.is_err() {
+                        return Err(anyhow::anyhow!("the engine stopped"));
+                    }
+                    let snapshot = snapshots.borrow_and_update().clone();
+                    if let Some(t) = snapshot.torrents.first() {
+                        if !seed && t.state == TorrentState::Finished {
+                            progress.finish(&format!("{}: complete", t.name));
+                            return Ok(0);
+                        }
+                        progress.update(t);
+                    }
+                }
+            }
+        }
+    });
+    session.shutdown();
+    outcome
+}
+
+/// A progress bar on a terminal, or a plain line every few seconds.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    last_line: Instant,
+    last_state: String,
+}
+
+impl Progress {
+    fn new(total: u64) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            let style = indicatif::ProgressStyle::with_template(
+                "{msg:12} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Self {
+            bar,
+            last_line: Instant::now() - Duration::from_secs(60),
+            last_state: String::new(),
+        }
+    }
+
+    fn update(&mut self, t: &Arc<TorrentSnapshot>) {
+        let state = match &t.state {
+            TorrentState::Error(e) => format!("Error: {e}"),
+            TorrentState::Checking(p) => format!("Checking {:.0}%", p * 100.0),
+            other => other.label().to_string(),
+        };
+        if let Some(bar) = &self.bar {
+            bar.set_position(t.verified_bytes);
+            bar.set_message(state);
+            return;
+        }
+        let changed = state != self.last_state;
+        if changed || self.last_line.elapsed() >= Duration::from_secs(5) {
+            eprintln!(
+                "{}: {state} {:.1}% down {} up {} peers {} seeds {} tracker: {}",
+                t.name,
+                t.progress * 100.0,
+                units::rate(t.down_rate),
+                units::rate(t.up_rate),
+                t.connected_peers,
+                t.connected_seeds,
+                t.tracker_status
+            );
+            self.last_line = Instant::now();
+            self.last_state = state;
+        }
+    }
+
+    fn note(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn finish(&self, line: &str) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        eprintln!("{line}");
+    }
+}

@@ -1,0 +1,131 @@
+//! The headless command line: `info`, `create`, `download`, `seed`, over the same engine as the
+//! desktop app.
+
+mod create;
+mod download;
+mod info;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// An error in what the user gave us (a bad .torrent, a bad argument): exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rivulet",
+    version,
+    about = "A fast, light and safe BitTorrent client",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<CliCommand>,
+    /// .torrent files to open in the desktop app.
+    pub torrents: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CliCommand {
+    /// Show what a .torrent file holds.
+    Info { torrent: PathBuf },
+    /// Make a .torrent from a file or a folder.
+    Create {
+        path: PathBuf,
+        /// Where to write the .torrent.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Tracker announce URL (repeat for more tiers).
+        #[arg(long = "tracker", short = 't')]
+        trackers: Vec<String>,
+        /// Piece length in bytes (a power of two); chosen from the size if left out.
+        #[arg(long)]
+        piece_length: Option<u64>,
+        /// Mark the torrent private (no DHT or peer exchange).
+        #[arg(long)]
+        private: bool,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Download a torrent into a folder; exits 0 once the data verifies.
+    Download {
+        torrent: PathBuf,
+        /// The folder to download into.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Keep seeding once the download is complete.
+        #[arg(long)]
+        seed: bool,
+        #[command(flatten)]
+        net: NetArgs,
+    },
+    /// Seed a torrent whose data is in DIR (as `download -o DIR` leaves it).
+    Seed {
+        torrent: PathBuf,
+        dir: PathBuf,
+        #[command(flatten)]
+        net: NetArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct NetArgs {
+    /// Port to listen on for peers (the next free one is used if it is taken).
+    #[arg(long, default_value_t = 6881)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind: IpAddr,
+    /// Folder for resume data (default: the user's data folder).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Download limit in KiB/s (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub download_limit: u64,
+    /// Upload limit in KiB/s (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub upload_limit: u64,
+}
+
+/// Runs a subcommand and returns the process exit code.
+pub fn run(command: CliCommand) -> anyhow::Result<u8> {
+    match command {
+        CliCommand::Info { torrent } => info::run(&torrent),
+        CliCommand::Create {
+            path,
+            output,
+            trackers,
+            piece_length,
+            private,
+            comment,
+        } => create::run(
+            &path,
+            &output,
+            crate::create::CreateOptions {
+                trackers,
+                piece_length,
+                private,
+                comment,
+            },
+        ),
+        CliCommand::Download {
+            torrent,
+            output,
+            seed,
+            net,
+        } => download::run(&torrent, &output, seed, &net),
+        CliCommand::Seed { torrent, dir, net } => download::run(&torrent, &dir, true, &net),
+    }
+}
+
+/// Reads and parses a .torrent file, as a [`BadInput`] error if it is not one.
+fn load_torrent(path: &std::path::Path) -> anyhow::Result<(Vec<u8>, crate::metainfo::Metainfo)> {
+    let bytes = std::fs::read(path).map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+    let meta = crate::metainfo::Metainfo::from_bytes(&bytes)
+        .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+    Ok((bytes, meta))
+}

@@ -1,0 +1,47 @@
+//! How a session is set up.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+
+/// Settings of a [`crate::engine::Session`].
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Where torrents and their resume data are kept.
+    pub state_dir: PathBuf,
+    /// Load every torrent saved in `state_dir` at start (the desktop app); the CLI only resumes
+    /// the torrent it is given.
+    pub restore_saved: bool,
+    pub listen_ip: IpAddr,
+    /// Preferred port; the next free one is used if it is taken (0: any port).
+    pub listen_port: u16,
+    pub max_peers_per_torrent: usize,
+    pub upload_slots: usize,
+    /// Bytes per second, 0 for unlimited.
+    pub download_limit: u64,
+    pub upload_limit: u64,
+    /// Bytes of received pieces held in memory per torrent before new pieces wait.
+    pub piece_buffer_budget: u64,
+}
+
+impl SessionConfig {
+    /// Defaults with state under the user's data folder from `directories`.
+    pub fn with_state_dir(state_dir: PathBuf) -> Self {
+        Self {
+            state_dir,
+            restore_saved: true,
+            listen_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            listen_port: 6881,
+            max_peers_per_torrent: 50,
+            upload_slots: 4,
+            download_limit: 0,
+            upload_limit: 0,
+            piece_buffer_budget: 24 * 1024 * 1024,
+        }
+    }
+
+    /// The platform's data folder for Rivulet, e.g. `~/.local/share/rivulet`.
+    pub fn default_state_dir() -> Option<PathBuf> {
+        directories::ProjectDirs::from("org", "rivulet", "Rivulet")
+            .map(|d| d.data_dir().to_path_buf())
+    }
+}

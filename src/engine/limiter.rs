@@ -1,0 +1,68 @@
+//! A token bucket shared by every connection: the global download or upload limit.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Limits the bytes per second that pass; a rate of 0 means unlimited.
+#[derive(Debug)]
+pub struct RateLimiter {
+    rate: AtomicU64,
+    bucket: Mutex<(f64, Instant)>,
+}
+
+impl RateLimiter {
+    pub fn new(bytes_per_sec: u64) -> Self {
+        Self {
+            rate: AtomicU64::new(bytes_per_sec),
+            bucket: Mutex::new((0.0, Instant::now())),
+        }
+    }
+
+    pub fn set_rate(&self, bytes_per_sec: u64) {
+        self.rate.store(bytes_per_sec, Ordering::Relaxed);
+    }
+
+    pub fn rate(&self) -> u64 {
+        self.rate.load(Ordering::Relaxed)
+    }
+
+    /// Takes `n` bytes' worth of tokens, waiting as long as the limit requires.
+    pub async fn acquire(&self, n: usize) {
+        if let Some(wait) = self.take(n) {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Takes the tokens (going into debt if needed) and says how long to wait to pay it back.
+    fn take(&self, n: usize) -> Option<Duration> {
+        let rate = self.rate() as f64;
+        if rate == 0.0 {
+            return None;
+        }
+        let mut bucket = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, last) = &mut *bucket;
+        let now = Instant::now();
+        // At most a quarter second of burst.
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(rate / 4.0);
+        *last = now;
+        *tokens -= n as f64;
+        (*tokens < 0.0).then(|| Duration::from_secs_f64(-*tokens / rate))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unlimited_never_waits_and_limited_does() {
+        assert!(RateLimiter::new(0).take(1 << 30).is_none());
+        let limited = RateLimiter::new(1000);
+        let wait = limited.take(2000).unwrap();
+        assert!(
+            wait >= Duration::from_millis(1900) && wait <= Duration::from_millis(2100),
+            "{wait:?}"
+        );
+    }
+}

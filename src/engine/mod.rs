@@ -1,0 +1,24 @@
+//! The engine: sessions, torrents, peers, choking, trackers, resume data.
+//!
+//! Front ends talk to it only through [`SessionHandle`]: [`Command`]s in, [`SessionSnapshot`]s
+//! and [`Event`]s out, plus a wake-up callback. Nothing here knows about any GUI toolkit.
+
+mod announcer;
+mod choker;
+mod command;
+mod config;
+mod limiter;
+mod peer;
+mod picker;
+mod rate;
+mod resume;
+mod session;
+mod shared;
+mod snapshot;
+mod torrent;
+
+pub use command::{AddSource, AddTorrent, Command};
+pub use config::SessionConfig;
+pub use resume::write_atomically;
+pub use session::{Session, SessionError, SessionHandle, Waker};
+pub use snapshot::{Event, FileProgress, SessionSnapshot, TorrentSnapshot, TorrentState};

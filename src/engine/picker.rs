@@ -1,0 +1,499 @@
+//! [`Picker`]: which blocks to ask which peer for, and the buffers of pieces being assembled.
+//!
+//! Policy: blocks of pieces already started come first (so pieces finish and can be shared);
+//! new pieces are chosen rarest-first with a random tie-break; once every missing block is
+//! requested, endgame lets a second peer ask for blocks still in flight, and the first copy to
+//! arrive wins (the others are cancelled). A budget caps the bytes held in piece buffers.
+
+use std::collections::HashMap;
+
+use rand::Rng;
+
+use crate::bitfield::Bitfield;
+use crate::wire::{BLOCK_LEN, BlockRef};
+
+/// Identifies one connection for the life of the session.
+pub type PeerKey = u64;
+
+/// Most peers asked for the same block in endgame.
+const ENDGAME_DUPLICATES: usize = 2;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Block {
+    Missing,
+    Requested(Vec<PeerKey>),
+    Received,
+}
+
+struct Partial {
+    buf: Vec<u8>,
+    blocks: Vec<Block>,
+    received: u32,
+    contributors: Vec<PeerKey>,
+}
+
+/// A piece whose blocks have all arrived, ready to be verified and written.
+pub struct CompletePiece {
+    pub index: u32,
+    pub data: Vec<u8>,
+    pub contributors: Vec<PeerKey>,
+}
+
+/// What became of a block that arrived.
+pub enum BlockOutcome {
+    /// Nobody asked this peer for it, or it is no longer needed.
+    Unwanted,
+    /// Stored; `cancel` lists other peers that were asked for the same block (endgame).
+    Stored {
+        cancel: Vec<PeerKey>,
+        complete: Option<CompletePiece>,
+    },
+}
+
+pub struct Picker {
+    piece_length: u64,
+    total_length: u64,
+    have: Bitfield,
+    have_bytes: u64,
+    /// Pieces handed to the disk for verification.
+    verifying: Bitfield,
+    availability: Vec<u32>,
+    partial: HashMap<u32, Partial>,
+    buffered: u64,
+    buffer_budget: u64,
+}
+
+impl Picker {
+    pub fn new(piece_count: u32, piece_length: u64, total_length: u64, buffer_budget: u64) -> Self {
+        Self {
+            piece_length,
+            total_length,
+            have: Bitfield::new(piece_count),
+            have_bytes: 0,
+            verifying: Bitfield::new(piece_count),
+            availability: vec![0; piece_count as usize],
+            partial: HashMap::new(),
+            buffered: 0,
+            buffer_budget,
+        }
+    }
+
+    pub fn piece_count(&self) -> u32 {
+        self.have.len()
+    }
+
+    pub fn piece_len(&self, index: u32) -> u64 {
+        let start = index as u64 * self.piece_length;
+        (self.total_length - start.min(self.total_length)).min(self.piece_length)
+    }
+
+    fn block_count(&self, index: u32) -> u32 {
+        self.piece_len(index).div_ceil(BLOCK_LEN as u64) as u32
+    }
+
+    fn block_ref(&self, index: u32, block: u32) -> BlockRef {
+        let begin = block * BLOCK_LEN;
+        let length = (self.piece_len(index) - begin as u64).min(BLOCK_LEN as u64) as u32;
+        BlockRef {
+            index,
+            begin,
+            length,
+        }
+    }
+
+    pub fn have(&self) -> &Bitfield {
+        &self.have
+    }
+
+    pub fn have_bytes(&self) -> u64 {
+        self.have_bytes
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.have.is_full()
+    }
+
+    /// Replaces what we have (after checking data on disk or loading resume data).
+    pub fn set_have(&mut self, have: Bitfield) {
+        self.have_bytes = have.ones().map(|i| self.piece_len(i)).sum();
+        self.have = have;
+        self.discard_partials();
+    }
+
+    /// Drops every piece being assembled (on pause or error).
+    pub fn discard_partials(&mut self) {
+        self.partial.clear();
+        self.buffered = 0;
+    }
+
+    /// Pieces handed to the disk whose verdict has not come back.
+    pub fn verifying_count(&self) -> u32 {
+        self.verifying.count_ones()
+    }
+
+    /// Bytes of pieces received but not yet verified.
+    #[cfg(test)]
+    pub fn buffered_bytes(&self) -> u64 {
+        self.buffered
+    }
+
+    pub fn add_availability(&mut self, pieces: &Bitfield) {
+        for i in pieces.ones() {
+            if let Some(a) = self.availability.get_mut(i as usize) {
+                *a += 1;
+            }
+        }
+    }
+
+    pub fn remove_availability(&mut self, pieces: &Bitfield) {
+        for i in pieces.ones() {
+            if let Some(a) = self.availability.get_mut(i as usize) {
+                *a = a.saturating_sub(1);
+            }
+        }
+    }
+
+    pub fn add_have(&mut self, index: u32) {
+        if let Some(a) = self.availability.get_mut(index as usize) {
+            *a += 1;
+        }
+    }
+
+    /// Whether the peer has a piece we still need.
+    pub fn wants_any_of(&self, peer_has: &Bitfield) -> bool {
+        !self.is_complete() && peer_has.ones().any(|i| !self.have.get(i))
+    }
+
+    pub fn wants(&self, index: u32) -> bool {
+        index < self.have.len() && !self.have.get(index)
+    }
+
+    /// Appends up to `want` blocks for `peer` to request to `out`.
+    pub fn pick(
+        &mut self,
+        peer: PeerKey,
+        peer_has: &Bitfield,
+        want: usize,
+        out: &mut Vec<BlockRef>,
+    ) {
+        let start_len = out.len();
+        let done = |out: &Vec<BlockRef>| out.len() - start_len >= want;
+
+        // 1. Finish pieces already started.
+        let mut started: Vec<u32> = self
+            .partial
+            .keys()
+            .copied()
+            .filter(|&i| peer_has.get(i))
+            .collect();
+        started.sort_unstable();
+        for index in &started {
+            self.take_missing(*index, peer, want - (out.len() - start_len), out);
+            if done(out) {
+                return;
+            }
+        }
+        // 2. Start the rarest pieces, within the buffer budget.
+        while !done(out) {
+            let Some(index) = self.rarest_new_piece(peer_has) else {
+                break;
+            };
+            let len = self.piece_len(index);
+            if self.buffered + len > self.buffer_budget && !self.partial.is_empty() {
+                break;
+            }
+            let blocks = vec![Block::Missing; self.block_count(index) as usize];
+            self.partial.insert(
+                index,
+                Partial {
+                    buf: vec![0; len as usize],
+                    blocks,
+                    received: 0,
+                    contributors: Vec::new(),
+                },
+            );
+            self.buffered += len;
+            self.take_missing(index, peer, want - (out.len() - start_len), out);
+        }
+        if out.len() > start_len || self.has_unstarted_piece() {
+            return;
+        }
+        // 3. Endgame: every missing block is in flight; ask this peer too.
+        for index in started {
+            let Some(partial) = self.partial.get_mut(&index) else {
+                continue;
+            };
+            for (b, block) in partial.blocks.iter_mut().enumerate() {
+                if let Block::Requested(by) = block
+                    && by.len() < ENDGAME_DUPLICATES
+                    && !by.contains(&peer)
+                {
+                    by.push(peer);
+                    let begin = b as u32 * BLOCK_LEN;
+                    let piece_len = (self.total_length - index as u64 * self.piece_length)
+                        .min(self.piece_length);
+                    let length = (piece_len - begin as u64).min(BLOCK_LEN as u64) as u32;
+                    out.push(BlockRef {
+                        index,
+                        begin,
+                        length,
+                    });
+                    if out.len() - start_len >= want {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn take_missing(&mut self, index: u32, peer: PeerKey, want: usize, out: &mut Vec<BlockRef>) {
+        let Some(partial) = self.partial.get_mut(&index) else {
+            return;
+        };
+        let mut picked = Vec::new();
+        for (b, block) in partial.blocks.iter_mut().enumerate() {
+            if picked.len() >= want {
+                break;
+            }
+            if *block == Block::Missing {
+                *block = Block::Requested(vec![peer]);
+                picked.push(b as u32);
+            }
+        }
+        out.extend(picked.into_iter().map(|b| self.block_ref(index, b)));
+    }
+
+    fn is_candidate(&self, i: u32) -> bool {
+        !self.have.get(i) && !self.verifying.get(i) && !self.partial.contains_key(&i)
+    }
+
+    fn has_unstarted_piece(&self) -> bool {
+        (0..self.piece_count()).any(|i| self.is_candidate(i))
+    }
+
+    /// The least available piece the peer has and nobody has started, ties broken at random.
+    fn rarest_new_piece(&self, peer_has: &Bitfield) -> Option<u32> {
+        let count = self.piece_count();
+        if count == 0 {
+            return None;
+        }
+        let offset = rand::rng().random_range(0..count);
+        let mut best: Option<(u32, u32)> = None;
+        for k in 0..count {
+            let i = (offset + k) % count;
+            if !peer_has.get(i) || !self.is_candidate(i) {
+                continue;
+            }
+            let a = self.availability.get(i as usize).copied().unwrap_or(0);
+            if best.is_none_or(|(_, best_a)| a < best_a) {
+                best = Some((i, a));
+                if a <= 1 {
+                    break;
+                }
+            }
+        }
+        best.map(|(i, _)| i)
+    }
+
+    /// Stores a block that arrived from `peer`.
+    pub fn on_block(&mut self, peer: PeerKey, block: BlockRef, data: &[u8]) -> BlockOutcome {
+        if block.begin % BLOCK_LEN != 0 {
+            return BlockOutcome::Unwanted;
+        }
+        let b = (block.begin / BLOCK_LEN) as usize;
+        let expected = self.block_ref(block.index, b as u32);
+        if expected.length as usize != data.len() {
+            return BlockOutcome::Unwanted;
+        }
+        let Some(partial) = self.partial.get_mut(&block.index) else {
+            return BlockOutcome::Unwanted;
+        };
+        let by = match partial.blocks.get_mut(b) {
+            Some(Block::Requested(by)) if by.contains(&peer) => std::mem::take(by),
+            _ => return BlockOutcome::Unwanted,
+        };
+        let start = block.begin as usize;
+        partial.buf[start..start + data.len()].copy_from_slice(data);
+        partial.blocks[b] = Block::Received;
+        partial.received += 1;
+        if !partial.contributors.contains(&peer) {
+            partial.contributors.push(peer);
+        }
+        let cancel = by.into_iter().filter(|&p| p != peer).collect();
+        let complete = if partial.received as usize == partial.blocks.len() {
+            self.partial.remove(&block.index).map(|p| {
+                self.verifying.set(block.index);
+                CompletePiece {
+                    index: block.index,
+                    data: p.buf,
+                    contributors: p.contributors,
+                }
+            })
+        } else {
+            None
+        };
+        BlockOutcome::Stored { cancel, complete }
+    }
+
+    /// Gives back blocks `peer` will not deliver (it choked us, left, or was too slow).
+    pub fn release(&mut self, peer: PeerKey, blocks: impl IntoIterator<Item = BlockRef>) {
+        for block in blocks {
+            let Some(partial) = self.partial.get_mut(&block.index) else {
+                continue;
+            };
+            if let Some(Block::Requested(by)) =
+                partial.blocks.get_mut((block.begin / BLOCK_LEN) as usize)
+            {
+                by.retain(|&p| p != peer);
+                if by.is_empty() {
+                    partial.blocks[(block.begin / BLOCK_LEN) as usize] = Block::Missing;
+                }
+            }
+        }
+    }
+
+    /// Records the verdict on a piece handed out by [`Picker::on_block`]; the buffer budget it
+    /// used is freed either way, and a failed piece will be picked again.
+    pub fn piece_verified(&mut self, index: u32, ok: bool) {
+        if !self.verifying.get(index) {
+            return;
+        }
+        self.verifying.clear(index);
+        self.buffered = self.buffered.saturating_sub(self.piece_len(index));
+        if ok && self.have.set(index) {
+            self.have_bytes += self.piece_len(index);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PIECE: u64 = 2 * BLOCK_LEN as u64;
+
+    fn picker(pieces: u32) -> Picker {
+        Picker::new(pieces, PIECE, PIECE * pieces as u64 - 100, u64::MAX)
+    }
+
+    #[test]
+    fn finishes_started_pieces_first_then_rarest() {
+        let mut p = picker(4);
+        let all = Bitfield::full(4);
+        let mut rare = Bitfield::new(4);
+        rare.set(2);
+        p.add_availability(&all);
+        p.add_availability(&all);
+        p.add_availability(&rare);
+        p.add_availability(&rare);
+        let mut out = Vec::new();
+        p.pick(1, &all, 1, &mut out);
+        let first = out[0].index;
+        out.clear();
+        p.pick(2, &all, 1, &mut out);
+        assert_eq!(out[0].index, first, "the started piece comes first");
+        assert_eq!(out[0].begin, BLOCK_LEN);
+        out.clear();
+        p.pick(2, &all, 2, &mut out);
+        assert!(
+            out.iter().all(|b| b.index != 2 && b.index != first),
+            "piece 2 is the most common"
+        );
+    }
+
+    #[test]
+    fn last_piece_blocks_are_short() {
+        let mut p = picker(1);
+        let all = Bitfield::full(1);
+        let mut out = Vec::new();
+        p.pick(1, &all, 10, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].length, BLOCK_LEN - 100);
+    }
+
+    #[test]
+    fn completes_piece_and_rejects_unrequested_blocks() {
+        let mut p = picker(1);
+        let all = Bitfield::full(1);
+        let mut out = Vec::new();
+        p.pick(1, &all, 10, &mut out);
+        assert!(matches!(
+            p.on_block(2, out[0], &vec![1; out[0].length as usize]),
+            BlockOutcome::Unwanted
+        ));
+        assert!(matches!(
+            p.on_block(1, out[0], &[1; 5]),
+            BlockOutcome::Unwanted
+        ));
+        assert!(matches!(
+            p.on_block(1, out[0], &vec![1; out[0].length as usize]),
+            BlockOutcome::Stored { complete: None, .. }
+        ));
+        let BlockOutcome::Stored {
+            complete: Some(piece),
+            ..
+        } = p.on_block(1, out[1], &vec![2; out[1].length as usize])
+        else {
+            panic!("piece should complete")
+        };
+        assert_eq!(piece.data.len() as u64, p.piece_len(0));
+        assert_eq!(piece.contributors, vec![1]);
+        p.piece_verified(0, true);
+        assert!(p.is_complete());
+        assert_eq!(p.have_bytes(), p.piece_len(0));
+    }
+
+    #[test]
+    fn failed_piece_is_picked_again_and_released_blocks_return() {
+        let mut p = picker(1);
+        let all = Bitfield::full(1);
+        let mut out = Vec::new();
+        p.pick(1, &all, 1, &mut out);
+        p.release(1, out.clone());
+        let mut again = Vec::new();
+        p.pick(2, &all, 2, &mut again);
+        assert_eq!(again.len(), 2);
+        for b in &again {
+            let _ = p.on_block(2, *b, &vec![0; b.length as usize]);
+        }
+        p.piece_verified(0, false);
+        assert!(!p.is_complete());
+        let mut third = Vec::new();
+        p.pick(3, &all, 5, &mut third);
+        assert_eq!(third.len(), 2);
+    }
+
+    #[test]
+    fn endgame_duplicates_and_cancels() {
+        let mut p = picker(1);
+        let all = Bitfield::full(1);
+        let mut a = Vec::new();
+        p.pick(1, &all, 10, &mut a);
+        let mut b = Vec::new();
+        p.pick(2, &all, 10, &mut b);
+        assert_eq!(b, a, "endgame asks the second peer for the same blocks");
+        let mut c = Vec::new();
+        p.pick(3, &all, 10, &mut c);
+        assert!(c.is_empty(), "at most {ENDGAME_DUPLICATES} peers per block");
+        let BlockOutcome::Stored { cancel, .. } =
+            p.on_block(2, a[0], &vec![0; a[0].length as usize])
+        else {
+            panic!("stored")
+        };
+        assert_eq!(cancel, vec![1]);
+        assert!(matches!(
+            p.on_block(1, a[0], &vec![0; a[0].length as usize]),
+            BlockOutcome::Unwanted
+        ));
+    }
+
+    #[test]
+    fn budget_limits_new_pieces() {
+        let mut p = Picker::new(8, PIECE, PIECE * 8, PIECE * 2);
+        let all = Bitfield::full(8);
+        let mut out = Vec::new();
+        p.pick(1, &all, 100, &mut out);
+        assert_eq!(out.len(), 4, "two pieces of two blocks fit the budget");
+        assert_eq!(p.buffered_bytes(), PIECE * 2);
+    }
+}

@@ -1,0 +1,243 @@
+//! Persistence: each torrent's .torrent file and resume data under the state folder, written
+//! atomically (temporary file, fsync, rename), so a crash leaves the old or the new version.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::bencode::{self, Value};
+use crate::ids::InfoHash;
+use crate::storage::FileStamp;
+
+/// What a restart needs to carry on where a torrent was.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResumeData {
+    pub save_dir: PathBuf,
+    pub paused: bool,
+    pub seeding: bool,
+    /// Wire-format bitfield of verified pieces.
+    pub have: Vec<u8>,
+    /// Size and mtime of each file when `have` was written.
+    pub stamps: Vec<Option<FileStamp>>,
+    pub downloaded: u64,
+    pub uploaded: u64,
+    pub added_at: u64,
+}
+
+/// Resume data could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ResumeError {
+    #[error("cannot read {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("resume file {0} is damaged: {1}")]
+    Damaged(PathBuf, String),
+}
+
+fn torrents_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("torrents")
+}
+
+pub fn torrent_path(state_dir: &Path, id: InfoHash) -> PathBuf {
+    torrents_dir(state_dir).join(format!("{}.torrent", id.to_hex()))
+}
+
+fn resume_path(state_dir: &Path, id: InfoHash) -> PathBuf {
+    torrents_dir(state_dir).join(format!("{}.resume", id.to_hex()))
+}
+
+/// Writes `bytes` to `path` so that readers see either the old or the new content.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut file = fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&tmp, path)
+}
+
+pub fn save_torrent(state_dir: &Path, id: InfoHash, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomically(&torrent_path(state_dir, id), bytes)
+}
+
+pub fn save(state_dir: &Path, id: InfoHash, data: &ResumeData) -> std::io::Result<()> {
+    write_atomically(&resume_path(state_dir, id), &encode(data))
+}
+
+/// Loads a torrent's resume data: `Ok(None)` when there is none.
+pub fn load(state_dir: &Path, id: InfoHash) -> Result<Option<ResumeData>, ResumeError> {
+    let path = resume_path(state_dir, id);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ResumeError::Io(path, e)),
+    };
+    decode(&bytes)
+        .map(Some)
+        .map_err(|why| ResumeError::Damaged(path, why))
+}
+
+/// Forgets a torrent: its .torrent copy and its resume data.
+pub fn remove(state_dir: &Path, id: InfoHash) {
+    let _ = fs::remove_file(torrent_path(state_dir, id));
+    let _ = fs::remove_file(resume_path(state_dir, id));
+}
+
+/// The torrents saved in the state folder.
+pub fn saved_torrents(state_dir: &Path) -> Vec<InfoHash> {
+    let Ok(entries) = fs::read_dir(torrents_dir(state_dir)) else {
+        return Vec::new();
+    };
+    let mut ids: Vec<InfoHash> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            InfoHash::from_hex(name.strip_suffix(".torrent")?)
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn encode(d: &ResumeData) -> Vec<u8> {
+    let int = |n: u64| Value::Int(n.min(i64::MAX as u64) as i64);
+    let stamps = d
+        .stamps
+        .iter()
+        .map(|s| match s {
+            Some(s) => Value::List(vec![
+                int(s.length),
+                Value::Bytes(s.mtime_ns.to_string().into_bytes()),
+            ]),
+            None => Value::List(vec![]),
+        })
+        .collect();
+    let entries: Vec<(&str, Value)> = vec![
+        (
+            "save_dir",
+            Value::Bytes(d.save_dir.to_string_lossy().into_owned().into_bytes()),
+        ),
+        ("paused", int(d.paused as u64)),
+        ("seeding", int(d.seeding as u64)),
+        ("have", Value::Bytes(d.have.clone())),
+        ("stamps", Value::List(stamps)),
+        ("downloaded", int(d.downloaded)),
+        ("uploaded", int(d.uploaded)),
+        ("added_at", int(d.added_at)),
+    ];
+    Value::Dict(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v))
+            .collect(),
+    )
+    .encode()
+}
+
+fn decode(bytes: &[u8]) -> Result<ResumeData, String> {
+    let v = bencode::decode(bytes).map_err(|e| e.to_string())?;
+    let int = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_int)
+            .filter(|n| *n >= 0)
+            .map(|n| n as u64)
+            .ok_or(format!("no {k}"))
+    };
+    let save_dir = v
+        .get("save_dir")
+        .and_then(Value::as_str)
+        .ok_or("no save_dir")?
+        .into();
+    let have = v
+        .get("have")
+        .and_then(Value::as_bytes)
+        .ok_or("no have")?
+        .to_vec();
+    let stamps = v
+        .get("stamps")
+        .and_then(Value::as_list)
+        .ok_or("no stamps")?
+        .iter()
+        .map(|s| match s.as_list() {
+            Some([len, mtime]) => {
+                let length = len.as_int().filter(|n| *n >= 0).ok_or("bad stamp")? as u64;
+                let mtime_ns = mtime
+                    .as_str()
+                    .and_then(|t| t.parse().ok())
+                    .ok_or("bad stamp")?;
+                Ok(Some(FileStamp { length, mtime_ns }))
+            }
+            Some([]) => Ok(None),
+            _ => Err("bad stamp"),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ResumeData {
+        save_dir,
+        paused: int("paused")? != 0,
+        seeding: int("seeding")? != 0,
+        have,
+        stamps,
+        downloaded: int("downloaded")?,
+        uploaded: int("uploaded")?,
+        added_at: int("added_at")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ResumeData {
+        ResumeData {
+            save_dir: "/tmp/x".into(),
+            paused: true,
+            seeding: false,
+            have: vec![0xf0],
+            stamps: vec![
+                Some(FileStamp {
+                    length: 5,
+                    mtime_ns: 123_456_789_012_345_678,
+                }),
+                None,
+            ],
+            downloaded: 10,
+            uploaded: 20,
+            added_at: 1_700_000_000,
+        }
+    }
+
+    #[test]
+    fn round_trips_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = InfoHash([3; 20]);
+        save(dir.path(), id, &sample()).unwrap();
+        save_torrent(dir.path(), id, b"d4:infoe").unwrap();
+        assert_eq!(load(dir.path(), id).unwrap(), Some(sample()));
+        assert_eq!(saved_torrents(dir.path()), vec![id]);
+        let leftovers = fs::read_dir(dir.path().join("torrents")).unwrap().count();
+        assert_eq!(leftovers, 2, "no temporary files are left behind");
+        remove(dir.path(), id);
+        assert_eq!(load(dir.path(), id).unwrap(), None);
+    }
+
+    #[test]
+    fn damaged_resume_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = InfoHash([4; 20]);
+        save(dir.path(), id, &sample()).unwrap();
+        let path = resume_path(dir.path(), id);
+        let bytes = fs::read(&path).unwrap();
+        fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        assert!(matches!(
+            load(dir.path(), id),
+            Err(ResumeError::Damaged(..))
+        ));
+        fs::write(&path, b"garbage").unwrap();
+        assert!(matches!(
+            load(dir.path(), id),
+            Err(ResumeError::Damaged(..))
+        ));
+    }
+}

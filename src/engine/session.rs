@@ -1,0 +1,489 @@
+//! [`Session`]: the engine's front door. It runs on a tokio runtime in its own thread, owns the
+//! listen socket and every torrent actor, takes [`Command`]s, and publishes a
+//! [`SessionSnapshot`] (at most ten times a second) and [`Event`]s, calling the front end's
+//! wake-up callback whenever there is something new.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::{Semaphore, oneshot, watch};
+
+use super::command::{AddSource, AddTorrent, Command};
+use super::config::SessionConfig;
+use super::limiter::RateLimiter;
+use super::peer;
+use super::resume;
+use super::snapshot::{Event, SessionSnapshot};
+use super::torrent::{self, TorrentCommand, TorrentEvent, TorrentHandle, TorrentParams};
+use crate::ids::{InfoHash, PeerId};
+use crate::metainfo::Metainfo;
+use crate::storage::disk::Disk;
+use crate::tracker::HttpTracker;
+
+/// Largest .torrent file read.
+const MAX_TORRENT_FILE: u64 = 64 * 1024 * 1024;
+const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
+/// Handshakes that may be pending on inbound connections at once.
+const MAX_PENDING_HANDSHAKES: usize = 64;
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(8);
+/// Bytes of finished pieces that may wait for hashing and writing, session-wide.
+const DISK_WRITE_BUDGET: u64 = 16 * 1024 * 1024;
+const DISK_READS: usize = 16;
+
+/// Called by the engine when a new snapshot or event is ready (a GUI requests a repaint).
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// The session could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("cannot create the state folder {0}: {1}")]
+    StateDir(PathBuf, std::io::Error),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(SocketAddr, std::io::Error),
+    #[error("cannot start the engine: {0}")]
+    Runtime(String),
+}
+
+/// The front end's side of a running session.
+pub struct SessionHandle {
+    commands: UnboundedSender<Command>,
+    snapshots: watch::Receiver<Arc<SessionSnapshot>>,
+    events: UnboundedReceiver<Event>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    listen_port: u16,
+}
+
+impl SessionHandle {
+    /// Sends a command; never blocks.
+    pub fn send(&self, command: Command) {
+        let _ = self.commands.send(command);
+    }
+
+    /// The latest snapshot; never blocks.
+    pub fn snapshot(&self) -> Arc<SessionSnapshot> {
+        self.snapshots.borrow().clone()
+    }
+
+    /// A receiver that can await the next snapshot.
+    pub fn watch(&self) -> watch::Receiver<Arc<SessionSnapshot>> {
+        self.snapshots.clone()
+    }
+
+    /// The next event if one is waiting; never blocks.
+    pub fn try_event(&mut self) -> Option<Event> {
+        self.events.try_recv().ok()
+    }
+
+    /// Waits for the next event (for async callers such as the CLI).
+    pub async fn next_event(&mut self) -> Option<Event> {
+        self.events.recv().await
+    }
+
+    pub fn listen_port(&self) -> u16 {
+        self.listen_port
+    }
+
+    /// Stops every torrent (trackers get `stopped`, resume data is saved) and waits for the
+    /// engine thread to end.
+    pub fn shutdown(mut self) {
+        self.send(Command::Shutdown);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for SessionHandle {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = self.commands.send(Command::Shutdown);
+            let _ = thread.join();
+        }
+    }
+}
+
+pub struct Session;
+
+impl Session {
+    /// Starts the engine on its own thread.
+    pub fn start(
+        config: SessionConfig,
+        waker: Option<Waker>,
+    ) -> Result<SessionHandle, SessionError> {
+        std::fs::create_dir_all(&config.state_dir)
+            .map_err(|e| SessionError::StateDir(config.state_dir.clone(), e))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(
+                std::thread::available_parallelism()
+                    .map_or(2, |n| n.get())
+                    .min(4),
+            )
+            .thread_name("rivulet-engine")
+            .enable_all()
+            .build()
+            .map_err(|e| SessionError::Runtime(e.to_string()))?;
+        let listener = runtime.block_on(bind(&config))?;
+        let listen_port = listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(config.listen_port);
+        let http = HttpTracker::new().map_err(|e| SessionError::Runtime(e.to_string()))?;
+        let (commands_tx, commands) = mpsc::unbounded_channel();
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (snapshot_tx, snapshots) = watch::channel(Arc::new(SessionSnapshot {
+            listen_port,
+            ..Default::default()
+        }));
+        let (torrent_events_tx, torrent_events) = mpsc::unbounded_channel();
+        let (inbound_tx, inbound) = mpsc::unbounded_channel();
+        let actor = SessionActor {
+            down_limit: Arc::new(RateLimiter::new(config.download_limit)),
+            up_limit: Arc::new(RateLimiter::new(config.upload_limit)),
+            config,
+            torrents: HashMap::new(),
+            order: Vec::new(),
+            events: events_tx,
+            torrent_events_tx,
+            inbound_tx,
+            dirty: Arc::new(AtomicBool::new(true)),
+            snapshot_tx,
+            waker,
+            our_id: PeerId::generate(),
+            http,
+            disk: Disk::new(DISK_WRITE_BUDGET, DISK_READS),
+            next_key: Arc::new(AtomicU64::new(1)),
+            listen_port,
+        };
+        let thread = std::thread::Builder::new()
+            .name("rivulet-session".into())
+            .spawn(move || {
+                runtime.block_on(actor.run(commands, torrent_events, inbound, listener));
+                runtime.shutdown_timeout(Duration::from_secs(1));
+            })
+            .map_err(|e| SessionError::Runtime(e.to_string()))?;
+        Ok(SessionHandle {
+            commands: commands_tx,
+            snapshots,
+            events,
+            thread: Some(thread),
+            listen_port,
+        })
+    }
+}
+
+/// Binds the preferred port, or the next free one of the ten after it.
+async fn bind(config: &SessionConfig) -> Result<TcpListener, SessionError> {
+    let first = SocketAddr::new(config.listen_ip, config.listen_port);
+    let mut last_error = None;
+    let tries = if config.listen_port == 0 { 1 } else { 10 };
+    for offset in 0..tries {
+        let addr = SocketAddr::new(config.listen_ip, config.listen_port.saturating_add(offset));
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(SessionError::Listen(
+        first,
+        last_error.unwrap_or_else(|| std::io::Error::other("no port")),
+    ))
+}
+
+struct SessionActor {
+    config: SessionConfig,
+    torrents: HashMap<InfoHash, TorrentHandle>,
+    /// Torrents in the order they were added.
+    order: Vec<InfoHash>,
+    events: UnboundedSender<Event>,
+    torrent_events_tx: UnboundedSender<Event>,
+    inbound_tx: UnboundedSender<(TcpStream, SocketAddr, crate::wire::Handshake)>,
+    dirty: Arc<AtomicBool>,
+    snapshot_tx: watch::Sender<Arc<SessionSnapshot>>,
+    waker: Option<Waker>,
+    our_id: PeerId,
+    http: HttpTracker,
+    disk: Disk,
+    down_limit: Arc<RateLimiter>,
+    up_limit: Arc<RateLimiter>,
+    next_key: Arc<AtomicU64>,
+    listen_port: u16,
+}
+
+impl SessionActor {
+    async fn run(
+        mut self,
+        mut commands: UnboundedReceiver<Command>,
+        mut torrent_events: UnboundedReceiver<Event>,
+        mut inbound: UnboundedReceiver<(TcpStream, SocketAddr, crate::wire::Handshake)>,
+        listener: TcpListener,
+    ) {
+        tracing::info!(port = self.listen_port, "listening for peers");
+        if self.config.restore_saved {
+            self.restore().await;
+        }
+        let handshakes = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
+        let mut tick = tokio::time::interval(SNAPSHOT_EVERY);
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(Command::Shutdown) | None => break,
+                    Some(command) => self.handle(command).await,
+                },
+                Some(event) = torrent_events.recv() => self.emit(event),
+                accepted = listener.accept() => {
+                    if let Ok((stream, addr)) = accepted {
+                        self.accept(stream, addr, handshakes.clone());
+                    }
+                }
+                Some((stream, addr, handshake)) = inbound.recv() => {
+                    if let Some(t) = self.torrents.get(&handshake.info_hash) {
+                        let _ = t.events.send(TorrentEvent::Handshaken { stream, addr, peer_id: handshake.peer_id, inbound: true });
+                    }
+                }
+                _ = tick.tick() => self.publish(),
+            }
+        }
+        self.shutdown().await;
+    }
+
+    fn accept(&self, mut stream: TcpStream, addr: SocketAddr, handshakes: Arc<Semaphore>) {
+        let Ok(permit) = handshakes.try_acquire_owned() else {
+            return;
+        };
+        let inbound = self.inbound_tx.clone();
+        tokio::spawn(async move {
+            if let Ok(handshake) = peer::read_handshake(&mut stream).await {
+                let _ = inbound.send((stream, addr, handshake));
+            }
+            drop(permit);
+        });
+    }
+
+    fn emit(&self, event: Event) {
+        let _ = self.events.send(event);
+        self.wake();
+    }
+
+    fn wake(&self) {
+        if let Some(w) = &self.waker {
+            w();
+        }
+    }
+
+    fn publish(&mut self) {
+        if !self.dirty.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let torrents: Vec<_> = self
+            .order
+            .iter()
+            .filter_map(|id| self.torrents.get(id))
+            .map(|t| t.snapshot.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            .collect();
+        let snapshot = SessionSnapshot {
+            down_rate: torrents.iter().map(|t| t.down_rate).sum(),
+            up_rate: torrents.iter().map(|t| t.up_rate).sum(),
+            torrents,
+            listen_port: self.listen_port,
+        };
+        self.snapshot_tx.send_replace(Arc::new(snapshot));
+        self.wake();
+    }
+
+    async fn handle(&mut self, command: Command) {
+        match command {
+            Command::Add(add) => self.add(add, None).await,
+            Command::Pause(id) => self.tell(id, TorrentCommand::Pause),
+            Command::Resume(id) => self.tell(id, TorrentCommand::Resume),
+            Command::SetSeeding(id, on) => self.tell(id, TorrentCommand::SetSeeding(on)),
+            Command::Remove { id, delete_data } => {
+                if let Some(t) = self.torrents.remove(&id) {
+                    self.order.retain(|o| *o != id);
+                    let (done, _) = oneshot::channel();
+                    let _ = t
+                        .commands
+                        .send(TorrentCommand::Remove { delete_data, done });
+                    self.dirty.store(true, Ordering::Relaxed);
+                    self.emit(Event::Removed { id });
+                }
+            }
+            Command::SetRateLimits { download, upload } => {
+                self.down_limit.set_rate(download);
+                self.up_limit.set_rate(upload);
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn tell(&self, id: InfoHash, command: TorrentCommand) {
+        if let Some(t) = self.torrents.get(&id) {
+            let _ = t.commands.send(command);
+        }
+    }
+
+    /// Adds a torrent. `restored` carries the resume data of a torrent reloaded at start.
+    async fn add(&mut self, add: AddTorrent, restored: Option<resume::ResumeData>) {
+        let source_name = match &add.source {
+            AddSource::Path(p) => p.display().to_string(),
+            AddSource::Bytes(_) => "torrent data".to_string(),
+        };
+        let bytes = match read_source(add.source).await {
+            Ok(b) => b,
+            Err(message) => {
+                return self.emit(Event::AddFailed {
+                    source: source_name,
+                    message,
+                });
+            }
+        };
+        let meta = match Metainfo::from_bytes(&bytes) {
+            Ok(m) => Arc::new(m),
+            Err(e) => {
+                return self.emit(Event::AddFailed {
+                    source: source_name,
+                    message: e.to_string(),
+                });
+            }
+        };
+        let id = meta.info_hash;
+        if self.torrents.contains_key(&id) {
+            return self.emit(Event::Duplicate {
+                id,
+                name: meta.name.clone(),
+            });
+        }
+        let state_dir = self.config.state_dir.clone();
+        let resume = match restored {
+            Some(r) => Some(r),
+            None => {
+                let (dir, save) = (state_dir.clone(), bytes.clone());
+                let loaded = tokio::task::spawn_blocking(move || {
+                    if let Err(e) = resume::save_torrent(&dir, id, &save) {
+                        tracing::warn!(error = %e, "could not save the torrent file");
+                    }
+                    resume::load(&dir, id)
+                })
+                .await
+                .unwrap_or(Ok(None));
+                match loaded {
+                    Ok(r) => r.filter(|r| r.save_dir == add.save_dir),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "ignoring damaged resume data; the data will be rechecked");
+                        None
+                    }
+                }
+            }
+        };
+        let added_at = resume.as_ref().map_or_else(now_unix, |r| r.added_at);
+        let handle = torrent::spawn(TorrentParams {
+            meta: meta.clone(),
+            save_dir: add.save_dir,
+            paused: add.paused,
+            seeding: add.seed,
+            resume,
+            added_at,
+            state_dir,
+            our_id: self.our_id,
+            http: self.http.clone(),
+            listen_port: self.listen_port,
+            max_peers: self.config.max_peers_per_torrent,
+            upload_slots: self.config.upload_slots,
+            piece_buffer_budget: self.config.piece_buffer_budget,
+            disk: self.disk.clone(),
+            down_limit: self.down_limit.clone(),
+            up_limit: self.up_limit.clone(),
+            next_key: self.next_key.clone(),
+            session_events: self.torrent_events_tx.clone(),
+            dirty: self.dirty.clone(),
+        });
+        self.torrents.insert(id, handle);
+        self.order.push(id);
+        self.dirty.store(true, Ordering::Relaxed);
+        self.emit(Event::Added {
+            id,
+            name: meta.name.clone(),
+        });
+    }
+
+    /// Reloads every torrent saved in the state folder, as it was.
+    async fn restore(&mut self) {
+        let dir = self.config.state_dir.clone();
+        let saved = tokio::task::spawn_blocking(move || {
+            resume::saved_torrents(&dir)
+                .into_iter()
+                .map(|id| (id, resume::load(&dir, id)))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        for (id, loaded) in saved {
+            let path = resume::torrent_path(&self.config.state_dir, id);
+            match loaded {
+                Ok(Some(r)) => {
+                    let add = AddTorrent {
+                        source: AddSource::Path(path),
+                        save_dir: r.save_dir.clone(),
+                        paused: r.paused,
+                        seed: r.seeding,
+                    };
+                    self.add(add, Some(r)).await;
+                }
+                Ok(None) | Err(_) => {
+                    tracing::warn!(%id, "no usable resume data; the torrent is not restored");
+                    self.emit(Event::Error {
+                        id,
+                        message: "resume data is missing or damaged; add the torrent again".into(),
+                    });
+                }
+            }
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        let mut waits = Vec::new();
+        for t in self.torrents.values() {
+            let (done, wait) = oneshot::channel();
+            if t.commands.send(TorrentCommand::Shutdown(done)).is_ok() {
+                waits.push(wait);
+            }
+        }
+        let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, async {
+            for w in waits {
+                let _ = w.await;
+            }
+        })
+        .await;
+        self.dirty.store(true, Ordering::Relaxed);
+        self.publish();
+    }
+}
+
+async fn read_source(source: AddSource) -> Result<Vec<u8>, String> {
+    match source {
+        AddSource::Bytes(b) => Ok(b),
+        AddSource::Path(path) => tokio::task::spawn_blocking(move || {
+            let meta = std::fs::metadata(&path).map_err(|e| e.to_string())?;
+            if meta.len() > MAX_TORRENT_FILE {
+                return Err(format!(
+                    "file is too large for a torrent ({} bytes)",
+                    meta.len()
+                ));
+            }
+            std::fs::read(&path).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())?,
+    }
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

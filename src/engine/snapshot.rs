@@ -1,0 +1,117 @@
+//! What the engine tells its front ends: snapshots of every torrent, and events.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ids::InfoHash;
+
+/// Where a torrent is in its life.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TorrentState {
+    /// Verifying data already on disk; the fraction done.
+    Checking(f32),
+    Downloading,
+    Seeding,
+    /// Complete and not seeding.
+    Finished,
+    Paused,
+    Error(String),
+}
+
+impl TorrentState {
+    pub fn label(&self) -> &'static str {
+        match self {
+            TorrentState::Checking(_) => "Checking",
+            TorrentState::Downloading => "Downloading",
+            TorrentState::Seeding => "Seeding",
+            TorrentState::Finished => "Finished",
+            TorrentState::Paused => "Paused",
+            TorrentState::Error(_) => "Error",
+        }
+    }
+}
+
+/// Download progress of one file of a torrent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileProgress {
+    pub path: PathBuf,
+    pub length: u64,
+    pub verified_bytes: u64,
+}
+
+/// Everything a front end shows about one torrent, at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TorrentSnapshot {
+    pub id: InfoHash,
+    pub name: String,
+    pub save_dir: PathBuf,
+    pub total_size: u64,
+    pub piece_length: u64,
+    pub piece_count: u32,
+    pub verified_bytes: u64,
+    /// 0.0 to 1.0.
+    pub progress: f32,
+    pub state: TorrentState,
+    pub paused: bool,
+    /// Keep seeding once complete.
+    pub seeding_enabled: bool,
+    /// Bytes per second.
+    pub down_rate: u64,
+    pub up_rate: u64,
+    /// Payload bytes over the torrent's whole life.
+    pub downloaded: u64,
+    pub uploaded: u64,
+    pub ratio: f32,
+    pub eta: Option<Duration>,
+    pub connected_seeds: u32,
+    pub connected_peers: u32,
+    pub swarm_seeders: Option<u32>,
+    pub swarm_leechers: Option<u32>,
+    pub tracker_status: String,
+    pub files: Vec<FileProgress>,
+    /// Wire-format bitfield of the verified pieces.
+    pub pieces: Vec<u8>,
+    pub added_at: u64,
+    pub comment: Option<String>,
+    pub created_by: Option<String>,
+}
+
+/// The state of the whole session.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionSnapshot {
+    pub torrents: Vec<Arc<TorrentSnapshot>>,
+    pub listen_port: u16,
+    pub down_rate: u64,
+    pub up_rate: u64,
+}
+
+/// Things that happened, for notifications and scripts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Added {
+        id: InfoHash,
+        name: String,
+    },
+    /// Adding failed; `source` names the file (or "data").
+    AddFailed {
+        source: String,
+        message: String,
+    },
+    /// The torrent was already in the session.
+    Duplicate {
+        id: InfoHash,
+        name: String,
+    },
+    Completed {
+        id: InfoHash,
+        name: String,
+    },
+    Error {
+        id: InfoHash,
+        message: String,
+    },
+    Removed {
+        id: InfoHash,
+    },
+}

@@ -1,0 +1,964 @@
+//! The actor that runs one torrent: checking, connecting to peers, choking, announcing,
+//! verifying finished pieces, saving resume data, and publishing its snapshot.
+//!
+//! It owns the torrent's life cycle. Peer connections and the disk report to it through
+//! [`TorrentEvent`]s; the session drives it with [`TorrentCommand`]s.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::net::TcpStream;
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::oneshot;
+
+use super::announcer::{AnnounceSignal, Announcer, TrackerUpdate};
+use super::choker::{self, Candidate};
+use super::limiter::RateLimiter;
+use super::peer::{self, Connected, PeerCommand, PeerLink, PeerStats};
+use super::picker::{PeerKey, Picker};
+use super::rate::RateMeter;
+use super::resume::{self, ResumeData};
+use super::shared::TorrentShared;
+use super::snapshot::{Event, FileProgress, TorrentSnapshot, TorrentState};
+use crate::bitfield::Bitfield;
+use crate::ids::PeerId;
+use crate::metainfo::Metainfo;
+use crate::storage::disk::{Disk, PieceOutcome};
+use crate::storage::{Storage, check};
+use crate::tracker::{AnnounceEvent, HttpTracker};
+
+const TICK: Duration = Duration::from_millis(200);
+const CHOKE_EVERY: Duration = Duration::from_secs(10);
+const OPTIMISTIC_EVERY: Duration = Duration::from_secs(30);
+const SAVE_EVERY: Duration = Duration::from_secs(10);
+const MAX_HALF_OPEN: usize = 8;
+/// Bad pieces a peer may take part in before it is banned.
+const MAX_STRIKES: u32 = 3;
+/// How long a stop may wait for writes in flight.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Reports from peers, the disk, the tracker loop and the checker.
+pub(crate) enum TorrentEvent {
+    PeerClosed {
+        key: PeerKey,
+        reason: String,
+    },
+    PeerInterest {
+        key: PeerKey,
+        interested: bool,
+    },
+    PieceDone {
+        index: u32,
+        outcome: PieceOutcome,
+        contributors: Vec<PeerKey>,
+    },
+    Handshaken {
+        stream: TcpStream,
+        addr: SocketAddr,
+        peer_id: PeerId,
+        inbound: bool,
+    },
+    ConnectFailed {
+        addr: SocketAddr,
+    },
+    Tracker(TrackerUpdate),
+    CheckDone {
+        have: Bitfield,
+        cancelled: bool,
+    },
+    ResumeStamped(Vec<Option<crate::storage::FileStamp>>),
+}
+
+/// Orders from the session.
+pub(crate) enum TorrentCommand {
+    Pause,
+    Resume,
+    SetSeeding(bool),
+    Remove {
+        delete_data: bool,
+        done: oneshot::Sender<()>,
+    },
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// What the session needs to start a torrent.
+pub(crate) struct TorrentParams {
+    pub meta: Arc<Metainfo>,
+    pub save_dir: PathBuf,
+    pub paused: bool,
+    pub seeding: bool,
+    pub resume: Option<ResumeData>,
+    pub added_at: u64,
+    pub state_dir: PathBuf,
+    pub our_id: PeerId,
+    pub http: HttpTracker,
+    pub listen_port: u16,
+    pub max_peers: usize,
+    pub upload_slots: usize,
+    pub piece_buffer_budget: u64,
+    pub disk: Disk,
+    pub down_limit: Arc<RateLimiter>,
+    pub up_limit: Arc<RateLimiter>,
+    pub next_key: Arc<AtomicU64>,
+    pub session_events: UnboundedSender<Event>,
+    /// Raised whenever the snapshot changes.
+    pub dirty: Arc<AtomicBool>,
+}
+
+/// The session's handle on a running torrent actor.
+pub(crate) struct TorrentHandle {
+    pub commands: UnboundedSender<TorrentCommand>,
+    pub events: UnboundedSender<TorrentEvent>,
+    pub snapshot: Arc<Mutex<Arc<TorrentSnapshot>>>,
+}
+
+/// The torrent's own record of a connection.
+struct PeerBook {
+    addr: SocketAddr,
+    peer_id: PeerId,
+    stats: Arc<PeerStats>,
+    down: RateMeter,
+    up: RateMeter,
+}
+
+#[derive(Default)]
+struct KnownPeer {
+    failures: u32,
+    next_try: Option<Instant>,
+    /// Learned to be a seed while we were one too: not worth dialling when complete.
+    seed: bool,
+}
+
+enum Phase {
+    Idle,
+    Checking {
+        progress: Arc<AtomicU32>,
+        cancel: Arc<AtomicBool>,
+    },
+    Active {
+        announcer: Option<UnboundedSender<AnnounceSignal>>,
+    },
+}
+
+struct Torrent {
+    shared: Arc<TorrentShared>,
+    params: TorrentParams,
+    commands: UnboundedReceiver<TorrentCommand>,
+    events: UnboundedReceiver<TorrentEvent>,
+    events_tx: UnboundedSender<TorrentEvent>,
+    snapshot: Arc<Mutex<Arc<TorrentSnapshot>>>,
+    paused: bool,
+    seeding: bool,
+    error: Option<String>,
+    phase: Phase,
+    needs_check: bool,
+    peers: HashMap<PeerKey, PeerBook>,
+    known: HashMap<SocketAddr, KnownPeer>,
+    connecting: HashSet<SocketAddr>,
+    strikes: HashMap<PeerId, u32>,
+    banned: HashSet<PeerId>,
+    banned_addrs: HashSet<SocketAddr>,
+    optimistic: Option<PeerKey>,
+    last_choke: Instant,
+    last_optimistic: Instant,
+    last_second: Instant,
+    last_save: Instant,
+    resume_dirty: bool,
+    tracker: TrackerUpdate,
+    down: RateMeter,
+    up: RateMeter,
+    file_progress: (u32, Vec<FileProgress>),
+    was_complete: bool,
+}
+
+/// Builds the torrent's shared state and starts its actor.
+pub(crate) fn spawn(params: TorrentParams) -> TorrentHandle {
+    let (commands_tx, commands) = mpsc::unbounded_channel();
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let meta = params.meta.clone();
+    let storage = Arc::new(Storage::new(&meta, &params.save_dir));
+    let mut picker = Picker::new(
+        meta.piece_count(),
+        meta.piece_length,
+        meta.total_length,
+        params.piece_buffer_budget,
+    );
+    let mut needs_check = true;
+    let (downloaded, uploaded) = params
+        .resume
+        .as_ref()
+        .map_or((0, 0), |r| (r.downloaded, r.uploaded));
+    if let Some(resume) = &params.resume
+        && let Ok(have) = Bitfield::from_bytes(&resume.have, meta.piece_count())
+    {
+        // Trusted only if the files are as they were; `ResumeStamped` decides.
+        picker.set_have(have);
+        needs_check = false;
+    }
+    let shared = Arc::new(TorrentShared {
+        meta: meta.clone(),
+        our_id: params.our_id,
+        storage,
+        disk: params.disk.clone(),
+        picker: Mutex::new(picker),
+        peers: Mutex::new(HashMap::new()),
+        events: events_tx.clone(),
+        down_limit: params.down_limit.clone(),
+        up_limit: params.up_limit.clone(),
+        downloaded: AtomicU64::new(downloaded),
+        uploaded: AtomicU64::new(uploaded),
+    });
+    let placeholder = Arc::new(empty_snapshot(&meta, &params));
+    let snapshot = Arc::new(Mutex::new(placeholder));
+    let was_complete = shared.picker().is_complete();
+    let torrent = Torrent {
+        shared: shared.clone(),
+        commands,
+        events,
+        events_tx: events_tx.clone(),
+        snapshot: snapshot.clone(),
+        paused: params.paused,
+        seeding: params.seeding,
+        error: None,
+        phase: Phase::Idle,
+        needs_check,
+        peers: HashMap::new(),
+        known: HashMap::new(),
+        connecting: HashSet::new(),
+        strikes: HashMap::new(),
+        banned: HashSet::new(),
+        banned_addrs: HashSet::new(),
+        optimistic: None,
+        last_choke: Instant::now(),
+        last_optimistic: Instant::now(),
+        last_second: Instant::now(),
+        last_save: Instant::now(),
+        resume_dirty: true,
+        tracker: TrackerUpdate {
+            status: "not contacted yet".into(),
+            peers: Vec::new(),
+            seeders: None,
+            leechers: None,
+            next_announce: None,
+        },
+        down: RateMeter::new(downloaded),
+        up: RateMeter::new(uploaded),
+        file_progress: (u32::MAX, Vec::new()),
+        was_complete,
+        params,
+    };
+    tokio::spawn(torrent.run());
+    TorrentHandle {
+        commands: commands_tx,
+        events: events_tx,
+        snapshot,
+    }
+}
+
+fn empty_snapshot(meta: &Metainfo, params: &TorrentParams) -> TorrentSnapshot {
+    TorrentSnapshot {
+        id: meta.info_hash,
+        name: meta.name.clone(),
+        save_dir: params.save_dir.clone(),
+        total_size: meta.total_length,
+        piece_length: meta.piece_length,
+        piece_count: meta.piece_count(),
+        verified_bytes: 0,
+        progress: 0.0,
+        state: TorrentState::Checking(0.0),
+        paused: params.paused,
+        seeding_enabled: params.seeding,
+        down_rate: 0,
+        up_rate: 0,
+        downloaded: 0,
+        uploaded: 0,
+        ratio: 0.0,
+        eta: None,
+        connected_seeds: 0,
+        connected_peers: 0,
+        swarm_seeders: None,
+        swarm_leechers: None,
+        tracker_status: String::new(),
+        files: Vec::new(),
+        pieces: Vec::new(),
+        added_at: params.added_at,
+        comment: meta.comment.clone(),
+        created_by: meta.created_by.clone(),
+    }
+}
+
+impl Torrent {
+    async fn run(mut self) {
+        if !self.needs_check {
+            // Resume data is trusted only if every file has the size and mtime it recorded.
+            let storage = self.shared.storage.clone();
+            let events = self.events_tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let _ = events.send(TorrentEvent::ResumeStamped(storage.stamps()));
+            });
+        } else {
+            self.reconcile();
+        }
+        let mut tick = tokio::time::interval(TICK);
+        loop {
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    Some(TorrentCommand::Pause) => {
+                        self.paused = true;
+                        self.stop().await;
+                        self.resume_dirty = true;
+                        self.save_resume().await;
+                    }
+                    Some(TorrentCommand::Resume) => {
+                        self.paused = false;
+                        self.error = None;
+                        self.resume_dirty = true;
+                        self.reconcile();
+                    }
+                    Some(TorrentCommand::SetSeeding(on)) => {
+                        self.seeding = on;
+                        self.resume_dirty = true;
+                        self.reconcile_or_stop().await;
+                    }
+                    Some(TorrentCommand::Remove { delete_data, done }) => {
+                        self.stop().await;
+                        resume::remove(&self.params.state_dir, self.shared.meta.info_hash);
+                        if delete_data {
+                            let storage = self.shared.storage.clone();
+                            let _ = tokio::task::spawn_blocking(move || storage.delete_files()).await;
+                        }
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(TorrentCommand::Shutdown(done)) => {
+                        self.stop().await;
+                        self.save_resume().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    None => return,
+                },
+                Some(event) = self.events.recv() => self.handle_event(event).await,
+                _ = tick.tick() => self.on_tick().await,
+            }
+        }
+    }
+
+    fn is_complete(&self) -> bool {
+        self.shared.picker().is_complete()
+    }
+
+    fn should_be_active(&self) -> bool {
+        !self.paused
+            && self.error.is_none()
+            && !self.needs_check
+            && (!self.is_complete() || self.seeding)
+    }
+
+    /// Starts checking or activity when the torrent should be doing them.
+    fn reconcile(&mut self) {
+        if !matches!(self.phase, Phase::Idle) || self.paused || self.error.is_some() {
+            return;
+        }
+        if self.needs_check {
+            self.start_check();
+        } else if self.should_be_active() {
+            self.activate();
+        }
+    }
+
+    async fn reconcile_or_stop(&mut self) {
+        if matches!(self.phase, Phase::Active { .. }) && !self.should_be_active() {
+            self.stop().await;
+            self.save_resume().await;
+        } else {
+            self.reconcile();
+        }
+    }
+
+    fn start_check(&mut self) {
+        let progress = Arc::new(AtomicU32::new(0));
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.phase = Phase::Checking {
+            progress: progress.clone(),
+            cancel: cancel.clone(),
+        };
+        let meta = self.shared.meta.clone();
+        let storage = self.shared.storage.clone();
+        let events = self.events_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let have = check::check_existing(&meta, &storage, &progress, &cancel);
+            let _ = events.send(TorrentEvent::CheckDone {
+                have,
+                cancelled: cancel.load(Ordering::Relaxed),
+            });
+        });
+    }
+
+    fn activate(&mut self) {
+        if let Err(e) = self.shared.storage.create_empty_files() {
+            self.fail(e.user_message());
+            return;
+        }
+        let tiers = self.shared.meta.trackers();
+        let announcer = if tiers.is_empty() {
+            self.tracker.status = "no trackers".into();
+            None
+        } else {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let first_event = AnnounceEvent::Started;
+            tokio::spawn(
+                Announcer {
+                    shared: self.shared.clone(),
+                    http: self.params.http.clone(),
+                    tiers,
+                    port: self.params.listen_port,
+                    signals: rx,
+                    events: self.events_tx.clone(),
+                    first_event,
+                }
+                .run(),
+            );
+            Some(tx)
+        };
+        self.phase = Phase::Active { announcer };
+        tracing::info!(torrent = %self.shared.meta.name, "started");
+    }
+
+    /// Stops all activity: `stopped` to the tracker, peers disconnected, writes drained.
+    async fn stop(&mut self) {
+        match std::mem::replace(&mut self.phase, Phase::Idle) {
+            Phase::Checking { cancel, progress } => {
+                cancel.store(true, Ordering::Relaxed);
+                self.phase = Phase::Checking { cancel, progress };
+                // CheckDone will arrive and find the torrent stopped.
+                return;
+            }
+            Phase::Active { announcer } => {
+                let stopped = announcer.map(|a| {
+                    let (done, wait) = oneshot::channel();
+                    let _ = a.send(AnnounceSignal::Stop(done));
+                    wait
+                });
+                for link in self.shared.peers().values() {
+                    let _ = link.tx.send(PeerCommand::Disconnect);
+                }
+                self.drain_writes().await;
+                self.shared.picker().discard_partials();
+                if let Some(wait) = stopped {
+                    let _ = wait.await;
+                }
+            }
+            Phase::Idle => {}
+        }
+    }
+
+    /// Waits (bounded) until every piece handed to the disk has been reported.
+    async fn drain_writes(&mut self) {
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        while self.shared.picker().verifying_count() > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.events.recv()).await {
+                Ok(Some(event)) => self.handle_event(event).await,
+                _ => break,
+            }
+        }
+    }
+
+    fn fail(&mut self, message: String) {
+        tracing::warn!(torrent = %self.shared.meta.name, %message, "torrent error");
+        self.error = Some(message.clone());
+        let _ = self.params.session_events.send(Event::Error {
+            id: self.shared.meta.info_hash,
+            message,
+        });
+    }
+
+    fn handle_event(
+        &mut self,
+        event: TorrentEvent,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            match event {
+                TorrentEvent::PeerClosed { key, reason } => self.on_peer_closed(key, &reason),
+                TorrentEvent::PeerInterest { key, interested } => {
+                    if interested {
+                        self.unchoke_if_slot_free(key);
+                    }
+                }
+                TorrentEvent::PieceDone {
+                    index,
+                    outcome,
+                    contributors,
+                } => self.on_piece_done(index, outcome, contributors).await,
+                TorrentEvent::Handshaken {
+                    stream,
+                    addr,
+                    peer_id,
+                    inbound,
+                } => {
+                    if !inbound {
+                        self.connecting.remove(&addr);
+                    }
+                    self.admit(stream, addr, peer_id, inbound);
+                }
+                TorrentEvent::ConnectFailed { addr } => {
+                    self.connecting.remove(&addr);
+                    let known = self.known.entry(addr).or_default();
+                    known.failures += 1;
+                    let backoff = Duration::from_secs(10 * 2u64.pow(known.failures.min(8)));
+                    known.next_try = Some(Instant::now() + backoff);
+                }
+                TorrentEvent::Tracker(update) => {
+                    for addr in &update.peers {
+                        if addr.port() == self.params.listen_port
+                            && (addr.ip().is_loopback() || addr.ip().is_unspecified())
+                        {
+                            continue; // that is us
+                        }
+                        self.known.entry(*addr).or_default();
+                    }
+                    self.tracker = update;
+                }
+                TorrentEvent::CheckDone { have, cancelled } => {
+                    self.phase = Phase::Idle;
+                    if !cancelled {
+                        tracing::info!(torrent = %self.shared.meta.name, pieces = have.count_ones(), "check finished");
+                        self.shared.picker().set_have(have);
+                        self.needs_check = false;
+                        self.was_complete = self.is_complete();
+                        self.resume_dirty = true;
+                        self.save_resume().await;
+                    }
+                    self.reconcile();
+                }
+                TorrentEvent::ResumeStamped(stamps) => {
+                    let recorded = self
+                        .params
+                        .resume
+                        .as_ref()
+                        .map(|r| r.stamps.clone())
+                        .unwrap_or_default();
+                    if stamps != recorded {
+                        tracing::info!(torrent = %self.shared.meta.name, "files changed since last run; rechecking");
+                        self.needs_check = true;
+                    }
+                    self.reconcile();
+                }
+            }
+        })
+    }
+
+    fn admit(&mut self, stream: TcpStream, addr: SocketAddr, peer_id: PeerId, inbound: bool) {
+        let duplicate = self.peers.values().any(|p| p.peer_id == peer_id);
+        let full = self.peers.len() >= self.params.max_peers;
+        if !matches!(self.phase, Phase::Active { .. })
+            || self.banned.contains(&peer_id)
+            || self.banned_addrs.contains(&addr)
+            || peer_id == self.shared.our_id
+            || duplicate
+            || full
+        {
+            if peer_id == self.shared.our_id {
+                self.banned_addrs.insert(addr);
+            }
+            return;
+        }
+        let key = self.params.next_key.fetch_add(1, Ordering::Relaxed);
+        let (tx, commands) = mpsc::unbounded_channel();
+        let stats = Arc::new(PeerStats::default());
+        self.shared.peers().insert(
+            key,
+            PeerLink {
+                tx,
+                stats: stats.clone(),
+            },
+        );
+        self.peers.insert(
+            key,
+            PeerBook {
+                addr,
+                peer_id,
+                stats: stats.clone(),
+                down: RateMeter::new(0),
+                up: RateMeter::new(0),
+            },
+        );
+        if !inbound {
+            let known = self.known.entry(addr).or_default();
+            known.failures = 0;
+            known.next_try = None;
+        }
+        tracing::debug!(torrent = %self.shared.meta.name, %addr, inbound, "peer connected");
+        let connected = Connected {
+            key,
+            stream,
+            reply_handshake: inbound,
+            commands,
+            stats,
+        };
+        tokio::spawn(peer::run(self.shared.clone(), connected));
+    }
+
+    fn on_peer_closed(&mut self, key: PeerKey, reason: &str) {
+        self.shared.peers().remove(&key);
+        if let Some(book) = self.peers.remove(&key) {
+            tracing::debug!(torrent = %self.shared.meta.name, addr = %book.addr, reason, "peer closed");
+            let known = self.known.entry(book.addr).or_default();
+            if reason.contains("both sides are seeds") {
+                known.seed = true;
+            }
+            known.next_try = Some(Instant::now() + Duration::from_secs(30));
+        }
+        if self.optimistic == Some(key) {
+            self.optimistic = None;
+        }
+    }
+
+    async fn on_piece_done(
+        &mut self,
+        index: u32,
+        outcome: PieceOutcome,
+        contributors: Vec<PeerKey>,
+    ) {
+        match outcome {
+            PieceOutcome::Written => {
+                self.shared.picker().piece_verified(index, true);
+                for link in self.shared.peers().values() {
+                    let _ = link.tx.send(PeerCommand::Have(index));
+                }
+                self.resume_dirty = true;
+                if self.is_complete() && !self.was_complete {
+                    self.on_complete().await;
+                }
+            }
+            PieceOutcome::HashMismatch => {
+                self.shared.picker().piece_verified(index, false);
+                tracing::warn!(torrent = %self.shared.meta.name, index, "piece failed its hash check");
+                for key in contributors {
+                    let Some(book) = self.peers.get(&key) else {
+                        continue;
+                    };
+                    let strikes = self.strikes.entry(book.peer_id).or_default();
+                    *strikes += 1;
+                    if *strikes >= MAX_STRIKES {
+                        tracing::warn!(addr = %book.addr, "banning peer that sent bad data");
+                        self.banned.insert(book.peer_id);
+                        self.banned_addrs.insert(book.addr);
+                        if let Some(link) = self.shared.peers().get(&key) {
+                            let _ = link.tx.send(PeerCommand::Disconnect);
+                        }
+                    }
+                }
+            }
+            PieceOutcome::WriteFailed(e) => {
+                self.shared.picker().piece_verified(index, false);
+                self.fail(e.user_message());
+                self.stop().await;
+            }
+        }
+    }
+
+    async fn on_complete(&mut self) {
+        self.was_complete = true;
+        tracing::info!(torrent = %self.shared.meta.name, "download complete");
+        if let Phase::Active { announcer: Some(a) } = &self.phase {
+            let _ = a.send(AnnounceSignal::Completed);
+        }
+        self.save_resume().await;
+        let _ = self.params.session_events.send(Event::Completed {
+            id: self.shared.meta.info_hash,
+            name: self.shared.meta.name.clone(),
+        });
+        self.reconcile_or_stop().await;
+    }
+
+    async fn on_tick(&mut self) {
+        let now = Instant::now();
+        if now.duration_since(self.last_second) >= Duration::from_secs(1) {
+            self.last_second = now;
+            self.down
+                .update(self.shared.downloaded.load(Ordering::Relaxed));
+            self.up.update(self.shared.uploaded.load(Ordering::Relaxed));
+            for book in self.peers.values_mut() {
+                book.down
+                    .update(book.stats.downloaded.load(Ordering::Relaxed));
+                book.up.update(book.stats.uploaded.load(Ordering::Relaxed));
+            }
+            if matches!(self.phase, Phase::Active { .. }) {
+                self.connect_more();
+                let rotate = now.duration_since(self.last_optimistic) >= OPTIMISTIC_EVERY;
+                if rotate || now.duration_since(self.last_choke) >= CHOKE_EVERY {
+                    self.run_choker(rotate);
+                }
+            }
+            if self.resume_dirty && now.duration_since(self.last_save) >= SAVE_EVERY {
+                self.save_resume().await;
+            }
+        }
+        self.publish_snapshot();
+    }
+
+    fn connect_more(&mut self) {
+        let complete = self.is_complete();
+        let now = Instant::now();
+        let connected: HashSet<SocketAddr> = self.peers.values().map(|p| p.addr).collect();
+        let mut budget = self
+            .params
+            .max_peers
+            .saturating_sub(self.peers.len() + self.connecting.len())
+            .min(MAX_HALF_OPEN.saturating_sub(self.connecting.len()));
+        let candidates: Vec<SocketAddr> = self
+            .known
+            .iter()
+            .filter(|(addr, k)| {
+                !connected.contains(addr)
+                    && !self.connecting.contains(addr)
+                    && !self.banned_addrs.contains(addr)
+                    && k.next_try.is_none_or(|t| t <= now)
+                    && !(complete && k.seed)
+            })
+            .map(|(addr, _)| *addr)
+            .collect();
+        for addr in candidates {
+            if budget == 0 {
+                break;
+            }
+            budget -= 1;
+            self.connecting.insert(addr);
+            let events = self.events_tx.clone();
+            let (info_hash, our_id) = (self.shared.meta.info_hash, self.shared.our_id);
+            tokio::spawn(async move {
+                let event = match peer::connect(addr, info_hash, our_id).await {
+                    Ok((stream, peer_id)) => TorrentEvent::Handshaken {
+                        stream,
+                        addr,
+                        peer_id,
+                        inbound: false,
+                    },
+                    Err(e) => {
+                        tracing::debug!(%addr, error = %e, "connect failed");
+                        TorrentEvent::ConnectFailed { addr }
+                    }
+                };
+                let _ = events.send(event);
+            });
+        }
+    }
+
+    fn unchoke_if_slot_free(&mut self, key: PeerKey) {
+        let peers = self.shared.peers();
+        let unchoked = peers
+            .values()
+            .filter(|l| !l.stats.am_choking.load(Ordering::Relaxed))
+            .count();
+        if unchoked < self.params.upload_slots
+            && let Some(link) = peers.get(&key)
+        {
+            let _ = link.tx.send(PeerCommand::Unchoke);
+        }
+    }
+
+    fn run_choker(&mut self, rotate: bool) {
+        let seeding = self.is_complete();
+        let candidates: Vec<Candidate> = self
+            .peers
+            .iter()
+            .map(|(&key, book)| Candidate {
+                key,
+                interested: book.stats.peer_interested.load(Ordering::Relaxed),
+                rate: if seeding {
+                    book.up.rate()
+                } else {
+                    book.down.rate()
+                },
+            })
+            .collect();
+        let unchoke = choker::choose(
+            &candidates,
+            self.params.upload_slots,
+            &mut self.optimistic,
+            rotate,
+        );
+        for (key, link) in self.shared.peers().iter() {
+            let command = if unchoke.contains(key) {
+                PeerCommand::Unchoke
+            } else {
+                PeerCommand::Choke
+            };
+            let _ = link.tx.send(command);
+        }
+        self.last_choke = Instant::now();
+        if rotate {
+            self.last_optimistic = self.last_choke;
+        }
+    }
+
+    async fn save_resume(&mut self) {
+        if self.needs_check && matches!(self.phase, Phase::Checking { .. }) {
+            return;
+        }
+        self.last_save = Instant::now();
+        self.resume_dirty = false;
+        let data = ResumeData {
+            save_dir: self.params.save_dir.clone(),
+            paused: self.paused,
+            seeding: self.seeding,
+            have: self.shared.picker().have().as_bytes().to_vec(),
+            stamps: Vec::new(),
+            downloaded: self.shared.downloaded.load(Ordering::Relaxed),
+            uploaded: self.shared.uploaded.load(Ordering::Relaxed),
+            added_at: self.params.added_at,
+        };
+        let storage = self.shared.storage.clone();
+        let state_dir = self.params.state_dir.clone();
+        let id = self.shared.meta.info_hash;
+        let saved = tokio::task::spawn_blocking(move || {
+            let data = ResumeData {
+                stamps: storage.stamps(),
+                ..data
+            };
+            resume::save(&state_dir, id, &data)
+        })
+        .await;
+        if let Ok(Err(e)) = saved {
+            tracing::warn!(error = %e, "could not save resume data");
+        }
+    }
+
+    fn state(&self) -> TorrentState {
+        if let Some(e) = &self.error {
+            return TorrentState::Error(e.clone());
+        }
+        if let Phase::Checking { progress, .. } = &self.phase {
+            let count = self.shared.meta.piece_count().max(1);
+            return TorrentState::Checking(progress.load(Ordering::Relaxed) as f32 / count as f32);
+        }
+        if self.paused {
+            return TorrentState::Paused;
+        }
+        if self.needs_check {
+            return TorrentState::Checking(0.0);
+        }
+        match (self.is_complete(), self.seeding) {
+            (true, true) => TorrentState::Seeding,
+            (true, false) => TorrentState::Finished,
+            (false, _) => TorrentState::Downloading,
+        }
+    }
+
+    fn publish_snapshot(&mut self) {
+        let meta = &self.shared.meta;
+        let (have_bytes, pieces, have_count) = {
+            let picker = self.shared.picker();
+            (
+                picker.have_bytes(),
+                picker.have().as_bytes().to_vec(),
+                picker.have().count_ones(),
+            )
+        };
+        if self.file_progress.0 != have_count {
+            self.file_progress = (have_count, file_progress(meta, &pieces));
+        }
+        let downloaded = self.shared.downloaded.load(Ordering::Relaxed);
+        let uploaded = self.shared.uploaded.load(Ordering::Relaxed);
+        let active = matches!(self.phase, Phase::Active { .. });
+        let (down_rate, up_rate) = if active {
+            (self.down.rate(), self.up.rate())
+        } else {
+            (0, 0)
+        };
+        let left = meta.total_length - have_bytes;
+        let seeds = self
+            .peers
+            .values()
+            .filter(|p| p.stats.is_seed.load(Ordering::Relaxed))
+            .count() as u32;
+        let snapshot = TorrentSnapshot {
+            id: meta.info_hash,
+            name: meta.name.clone(),
+            save_dir: self.params.save_dir.clone(),
+            total_size: meta.total_length,
+            piece_length: meta.piece_length,
+            piece_count: meta.piece_count(),
+            verified_bytes: have_bytes,
+            progress: have_bytes as f32 / meta.total_length.max(1) as f32,
+            state: self.state(),
+            paused: self.paused,
+            seeding_enabled: self.seeding,
+            down_rate,
+            up_rate,
+            downloaded,
+            uploaded,
+            ratio: if downloaded > 0 {
+                uploaded as f32 / downloaded as f32
+            } else {
+                0.0
+            },
+            eta: (down_rate > 0 && left > 0).then(|| Duration::from_secs(left / down_rate)),
+            connected_seeds: seeds,
+            connected_peers: self.peers.len() as u32 - seeds,
+            swarm_seeders: self.tracker.seeders,
+            swarm_leechers: self.tracker.leechers,
+            tracker_status: self.tracker_status(),
+            files: self.file_progress.1.clone(),
+            pieces,
+            added_at: self.params.added_at,
+            comment: meta.comment.clone(),
+            created_by: meta.created_by.clone(),
+        };
+        let mut slot = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+        if **slot != snapshot {
+            *slot = Arc::new(snapshot);
+            self.params.dirty.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn tracker_status(&self) -> String {
+        let next = self
+            .tracker
+            .next_announce
+            .and_then(|t| t.duration_since(SystemTime::now()).ok())
+            .map(|d| format!(", next announce in {}s", d.as_secs()))
+            .unwrap_or_default();
+        if matches!(self.phase, Phase::Active { .. }) {
+            format!("{}{next}", self.tracker.status)
+        } else {
+            self.tracker.status.clone()
+        }
+    }
+}
+
+/// Verified bytes of each file, from the bitfield of verified pieces.
+fn file_progress(meta: &Metainfo, have: &[u8]) -> Vec<FileProgress> {
+    let has = |i: u64| {
+        have.get((i / 8) as usize)
+            .is_some_and(|b| b & (0x80 >> (i % 8)) != 0)
+    };
+    meta.files
+        .iter()
+        .map(|f| {
+            let mut verified = 0;
+            if f.length > 0 {
+                let first = f.offset / meta.piece_length;
+                let last = (f.offset + f.length - 1) / meta.piece_length;
+                for piece in first..=last {
+                    if has(piece) {
+                        let start = (piece * meta.piece_length).max(f.offset);
+                        let end = ((piece + 1) * meta.piece_length).min(f.offset + f.length);
+                        verified += end - start;
+                    }
+                }
+            }
+            FileProgress {
+                path: f.path.clone(),
+                length: f.length,
+                verified_bytes: verified,
+            }
+        })
+        .collect()
+}

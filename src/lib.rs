@@ -1,0 +1,17 @@
+//! Rivulet: a BitTorrent client.
+//!
+//! The protocol (`bencode`, `metainfo`, `wire`, `tracker`), storage and the `engine` form the
+//! library; `cli` and the binary are front ends over [`engine::SessionHandle`].
+//! See ARCHITECTURE.md for how the parts fit together.
+
+pub mod bencode;
+pub mod bitfield;
+pub mod cli;
+pub mod create;
+pub mod engine;
+pub mod ids;
+pub mod metainfo;
+pub mod storage;
+pub mod tracker;
+pub mod units;
+pub mod wire;

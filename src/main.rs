@@ -1,0 +1,36 @@
+//! The `rivulet` binary: the headless CLI, and (later) the desktop app.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use rivulet::cli::{BadInput, Cli};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if std::io::stderr().is_terminal() {
+        "rivulet=warn"
+    } else {
+        "rivulet=info"
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_level.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let Some(command) = cli.command else {
+        eprintln!(
+            "rivulet: the desktop app is not part of this build yet; use a subcommand (see `rivulet --help`)"
+        );
+        return ExitCode::from(2);
+    };
+    match rivulet::cli::run(command) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("rivulet: {e:#}");
+            ExitCode::from(if e.is::<BadInput>() { 2 } else { 1 })
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! Metainfo (.torrent) files: parsing, validation and the info hash.
+//!
+//! The info hash is SHA-1 over the exact bytes of the `info` dictionary as they appear in the
+//! file, so keys Rivulet does not know still give the right hash. Every file path is checked and
+//! made safe here, once: the rest of Rivulet can join a [`FileEntry::path`] onto a save folder
+//! without ever leaving it.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde_bytes::ByteBuf;
+use sha1::{Digest, Sha1};
+
+use crate::bencode::{self, DecodeError};
+use crate::ids::InfoHash;
+
+/// Smallest and largest piece length Rivulet accepts.
+pub const MIN_PIECE_LENGTH: u64 = 1024;
+pub const MAX_PIECE_LENGTH: u64 = 64 * 1024 * 1024;
+/// Most files one torrent may list.
+pub const MAX_FILES: usize = 1_000_000;
+/// Longest file name component most file systems hold, in bytes.
+const MAX_COMPONENT_BYTES: usize = 255;
+
+/// What is wrong with a metainfo file.
+#[derive(Debug, thiserror::Error)]
+pub enum MetainfoError {
+    #[error(transparent)]
+    Bencode(#[from] DecodeError),
+    #[error("not a torrent file: {0}")]
+    Structure(String),
+    #[error("not a torrent file: there is no `info` dictionary")]
+    MissingInfo,
+    #[error("invalid piece length {0} (must be between 1 KiB and 64 MiB)")]
+    BadPieceLength(i64),
+    #[error("`pieces` is {0} bytes long, which is not a multiple of 20")]
+    PiecesNotMultipleOf20(usize),
+    #[error("the torrent lists {listed} piece hashes but its {total} bytes need {needed}")]
+    PieceCountMismatch {
+        listed: usize,
+        needed: u64,
+        total: u64,
+    },
+    #[error("invalid file length {0}")]
+    BadLength(i64),
+    #[error("the torrent holds no data")]
+    Empty,
+    #[error("the torrent gives both `length` and `files`, or neither")]
+    AmbiguousLayout,
+    #[error("unsafe file path {0:?}: {1}")]
+    UnsafePath(String, &'static str),
+    #[error("the file path {0:?} appears twice")]
+    DuplicatePath(String),
+    #[error("too many files ({0})")]
+    TooManyFiles(usize),
+}
+
+/// One file of a torrent, as laid out in the torrent's byte stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Relative, sanitised path under the save folder (starts with the torrent's name for a
+    /// multi-file torrent).
+    pub path: PathBuf,
+    pub length: u64,
+    /// Where the file starts in the concatenation of all files.
+    pub offset: u64,
+}
+
+/// A parsed and validated torrent.
+#[derive(Debug, Clone)]
+pub struct Metainfo {
+    pub info_hash: InfoHash,
+    /// The sanitised name: the file name of a single-file torrent, the folder of a multi-file one.
+    pub name: String,
+    pub announce: Option<String>,
+    /// Tiers of tracker URLs (BEP 12).
+    pub announce_list: Vec<Vec<String>>,
+    pub piece_length: u64,
+    pub piece_hashes: Vec<[u8; 20]>,
+    pub files: Vec<FileEntry>,
+    pub total_length: u64,
+    pub private: bool,
+    pub multi_file: bool,
+    pub comment: Option<String>,
+    pub created_by: Option<String>,
+    pub creation_date: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct RawTorrent {
+    announce: Option<ByteBuf>,
+    #[serde(rename = "announce-list")]
+    announce_list: Option<Vec<Vec<ByteBuf>>>,
+    comment: Option<ByteBuf>,
+    #[serde(rename = "created by")]
+    created_by: Option<ByteBuf>,
+    #[serde(rename = "creation date")]
+    creation_date: Option<i64>,
+    info: RawInfo,
+}
+
+#[derive(Deserialize)]
+struct RawInfo {
+    name: ByteBuf,
+    #[serde(rename = "name.utf-8")]
+    name_utf8: Option<ByteBuf>,
+    #[serde(rename = "piece length")]
+    piece_length: i64,
+    pieces: ByteBuf,
+    length: Option<i64>,
+    files: Option<Vec<RawFile>>,
+    private: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct RawFile {
+    length: i64,
+    path: Vec<ByteBuf>,
+    #[serde(rename = "path.utf-8")]
+    path_utf8: Option<Vec<ByteBuf>>,
+}
+
+impl Metainfo {
+    /// Parses and validates the bytes of a .torrent file.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, MetainfoError> {
+        let (_, info_span) = bencode::decode_with_span(bytes, b"info")?;
+        let info_span = info_span.ok_or(MetainfoError::MissingInfo)?;
+        let info_bytes = bytes.get(info_span).ok_or(MetainfoError::MissingInfo)?;
+        let info_hash = InfoHash(Sha1::digest(info_bytes).into());
+        let raw: RawTorrent = serde_bencode::from_bytes(bytes)
+            .map_err(|e| MetainfoError::Structure(e.to_string()))?;
+        Self::from_raw(raw, info_hash)
+    }
+
+    fn from_raw(raw: RawTorrent, info_hash: InfoHash) -> Result<Self, MetainfoError> {
+        let info = raw.info;
+        if !(MIN_PIECE_LENGTH as i64..=MAX_PIECE_LENGTH as i64).contains(&info.piece_length) {
+            return Err(MetainfoError::BadPieceLength(info.piece_length));
+        }
+        let piece_length = info.piece_length as u64;
+        if info.pieces.len() % 20 != 0 {
+            return Err(MetainfoError::PiecesNotMultipleOf20(info.pieces.len()));
+        }
+        let piece_hashes: Vec<[u8; 20]> = info
+            .pieces
+            .chunks_exact(20)
+            .map(|c| {
+                let mut h = [0u8; 20];
+                h.copy_from_slice(c);
+                h
+            })
+            .collect();
+
+        let name_bytes = info.name_utf8.as_deref().unwrap_or(&info.name);
+        let name = safe_component(name_bytes)?;
+
+        let (multi_file, layout): (bool, Vec<(PathBuf, i64)>) = match (info.length, info.files) {
+            (Some(length), None) => (false, vec![(PathBuf::from(&name), length)]),
+            (None, Some(files)) => {
+                if files.len() > MAX_FILES {
+                    return Err(MetainfoError::TooManyFiles(files.len()));
+                }
+                let mut layout = Vec::with_capacity(files.len());
+                for file in files {
+                    let parts = file.path_utf8.as_ref().unwrap_or(&file.path);
+                    if parts.is_empty() {
+                        return Err(MetainfoError::UnsafePath(String::new(), "empty path"));
+                    }
+                    let mut path = PathBuf::from(&name);
+                    for part in parts {
+                        path.push(safe_component(part)?);
+                    }
+                    layout.push((path, file.length));
+                }
+                (true, layout)
+            }
+            _ => return Err(MetainfoError::AmbiguousLayout),
+        };
+
+        let mut files = Vec::with_capacity(layout.len());
+        let mut seen = std::collections::HashSet::with_capacity(layout.len());
+        let mut offset: u64 = 0;
+        for (path, length) in layout {
+            if !(0..=(1i64 << 50)).contains(&length) {
+                return Err(MetainfoError::BadLength(length));
+            }
+            if !seen.insert(path.clone()) {
+                return Err(MetainfoError::DuplicatePath(path.display().to_string()));
+            }
+            files.push(FileEntry {
+                path,
+                length: length as u64,
+                offset,
+            });
+            offset += length as u64;
+        }
+        let total_length = offset;
+        if total_length == 0 {
+            return Err(MetainfoError::Empty);
+        }
+        let needed = total_length.div_ceil(piece_length);
+        if needed != piece_hashes.len() as u64 {
+            return Err(MetainfoError::PieceCountMismatch {
+                listed: piece_hashes.len(),
+                needed,
+                total: total_length,
+            });
+        }
+
+        let text = |b: Option<ByteBuf>| b.map(|b| String::from_utf8_lossy(&b).into_owned());
+        let announce_list = raw
+            .announce_list
+            .unwrap_or_default()
+            .into_iter()
+            .map(|tier| {
+                tier.into_iter()
+                    .map(|u| String::from_utf8_lossy(&u).into_owned())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|tier| !tier.is_empty())
+            .collect();
+        Ok(Self {
+            info_hash,
+            name,
+            announce: text(raw.announce),
+            announce_list,
+            piece_length,
+            piece_hashes,
+            files,
+            total_length,
+            private: info.private == Some(1),
+            multi_file,
+            comment: text(raw.comment),
+            created_by: text(raw.created_by),
+            creation_date: raw.creation_date,
+        })
+    }
+
+    pub fn piece_count(&self) -> u32 {
+        self.piece_hashes.len() as u32
+    }
+
+    /// The length of piece `index` (the last one may be short).
+    pub fn piece_len(&self, index: u32) -> u64 {
+        let start = index as u64 * self.piece_length;
+        (self.total_length - start.min(self.total_length)).min(self.piece_length)
+    }
+
+    /// Every tracker URL, tier by tier: `announce-list` when present, else `announce`.
+    pub fn trackers(&self) -> Vec<Vec<String>> {
+        if !self.announce_list.is_empty() {
+            self.announce_list.clone()
+        } else {
+            self.announce.iter().map(|a| vec![a.clone()]).collect()
+        }
+    }
+}
+
+/// Checks one path component from a torrent and makes it something the OS can hold.
+fn safe_component(raw: &[u8]) -> Result<String, MetainfoError> {
+    let text = String::from_utf8_lossy(raw).into_owned();
+    if text.is_empty() {
+        return Err(MetainfoError::UnsafePath(text, "empty path component"));
+    }
+    if text == "." || text == ".." {
+        return Err(MetainfoError::UnsafePath(text, "relative path component"));
+    }
+    if text.contains('/') || text.contains('\\') {
+        return Err(MetainfoError::UnsafePath(
+            text,
+            "path separator inside a name",
+        ));
+    }
+    if text.contains('\0') {
+        return Err(MetainfoError::UnsafePath(text, "NUL byte inside a name"));
+    }
+    Ok(sanitize_for_os(text))
+}
+
+/// Replaces what the OS cannot hold in a file name and shortens over-long names, keeping the
+/// extension.
+fn sanitize_for_os(mut name: String) -> String {
+    if cfg!(windows) {
+        name = name
+            .chars()
+            .map(|c| {
+                if c.is_control() || "<>:\"|?*".contains(c) {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let trimmed = name.trim_end_matches(['.', ' ']).to_string();
+        name = if trimmed.is_empty() {
+            "_".to_string()
+        } else {
+            trimmed
+        };
+        let stem = name
+            .split('.')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        const RESERVED: [&str; 22] = [
+            "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7",
+            "COM8", "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+        ];
+        if RESERVED.contains(&stem.as_str()) {
+            name.insert(0, '_');
+        }
+    }
+    if name.len() > MAX_COMPONENT_BYTES {
+        let ext = name
+            .rfind('.')
+            .map(|i| name[i..].to_string())
+            .filter(|e| e.len() <= 16)
+            .unwrap_or_default();
+        let mut keep = MAX_COMPONENT_BYTES - ext.len();
+        while !name.is_char_boundary(keep) {
+            keep -= 1;
+        }
+        name.truncate(keep);
+        name.push_str(&ext);
+    }
+    name
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::bencode::Value;
+    use std::collections::BTreeMap;
+
+    pub fn dict(entries: Vec<(&str, Value)>) -> Value {
+        Value::Dict(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.as_bytes().to_vec(), v))
+                .collect::<BTreeMap<_, _>>(),
+        )
+    }
+
+    fn bytes(s: &str) -> Value {
+        Value::Bytes(s.as_bytes().to_vec())
+    }
+
+    fn multi_file(paths: Vec<Vec<&str>>) -> Vec<u8> {
+        let files = paths
+            .into_iter()
+            .map(|p| {
+                dict(vec![
+                    ("length", Value::Int(10)),
+                    ("path", Value::List(p.into_iter().map(bytes).collect())),
+                ])
+            })
+            .collect::<Vec<_>>();
+        let n = files.len();
+        let info = dict(vec![
+            ("name", bytes("top")),
+            ("piece length", Value::Int(16384)),
+            (
+                "pieces",
+                Value::Bytes(vec![0; 20 * (n * 10).div_ceil(16384)]),
+            ),
+            ("files", Value::List(files)),
+        ]);
+        dict(vec![
+            ("announce", bytes("http://127.0.0.1:1/announce")),
+            ("info", info),
+        ])
+        .encode()
+    }
+
+    #[test]
+    fn parses_multi_file_layout() {
+        let m = Metainfo::from_bytes(&multi_file(vec![vec!["a"], vec!["sub", "b"]])).unwrap();
+        assert!(m.multi_file);
+        assert_eq!(m.total_length, 20);
+        assert_eq!(m.files[1].path, PathBuf::from("top/sub/b"));
+        assert_eq!(m.files[1].offset, 10);
+        assert_eq!(m.piece_len(0), 20);
+    }
+
+    #[test]
+    fn info_hash_covers_unknown_keys() {
+        let info = dict(vec![
+            ("name", bytes("f")),
+            ("piece length", Value::Int(16384)),
+            ("pieces", Value::Bytes(vec![1; 20])),
+            ("length", Value::Int(5)),
+            ("source", bytes("somewhere")),
+        ]);
+        let expected: [u8; 20] = Sha1::digest(info.encode()).into();
+        let m = Metainfo::from_bytes(&dict(vec![("info", info)]).encode()).unwrap();
+        assert_eq!(m.info_hash.0, expected);
+    }
+
+    #[test]
+    fn rejects_unsafe_paths() {
+        for bad in [
+            vec![".."],
+            vec!["a", ".."],
+            vec![""],
+            vec!["/etc"],
+            vec!["a/b"],
+            vec!["x\0y"],
+            vec!["..\\x"],
+        ] {
+            let err = Metainfo::from_bytes(&multi_file(vec![bad.clone()])).unwrap_err();
+            assert!(
+                matches!(err, MetainfoError::UnsafePath(..)),
+                "{bad:?}: {err}"
+            );
+        }
+        let err = Metainfo::from_bytes(&multi_file(vec![vec!["a"], vec!["a"]])).unwrap_err();
+        assert!(matches!(err, MetainfoError::DuplicatePath(_)));
+    }
+
+    #[test]
+    fn shortens_overlong_names() {
+        let long = format!("{}.mkv", "x".repeat(400));
+        let m = Metainfo::from_bytes(&multi_file(vec![vec![&long]])).unwrap();
+        let name = m.files[0].path.file_name().unwrap().to_str().unwrap();
+        assert_eq!(name.len(), 255);
+        assert!(name.ends_with(".mkv"));
+    }
+
+    #[test]
+    fn rejects_bad_pieces_and_lengths() {
+        let make = |pieces: usize, length: i64, piece_length: i64| {
+            let info = dict(vec![
+                ("name", bytes("f")),
+                ("piece length", Value::Int(piece_length)),
+                ("pieces", Value::Bytes(vec![1; pieces])),
+                ("length", Value::Int(length)),
+            ]);
+            Metainfo::from_bytes(&dict(vec![("info", info)]).encode())
+        };
+        assert!(matches!(
+            make(21, 5, 16384),
+            Err(MetainfoError::PiecesNotMultipleOf20(21))
+        ));
+        assert!(matches!(
+            make(40, 5, 16384),
+            Err(MetainfoError::PieceCountMismatch { .. })
+        ));
+        assert!(matches!(
+            make(20, 5, 0),
+            Err(MetainfoError::BadPieceLength(0))
+        ));
+        assert!(matches!(
+            make(20, -5, 16384),
+            Err(MetainfoError::BadLength(-5))
+        ));
+        assert!(matches!(make(0, 0, 16384), Err(MetainfoError::Empty)));
+        assert!(matches!(
+            Metainfo::from_bytes(b"d4:spami1ee"),
+            Err(MetainfoError::MissingInfo)
+        ));
+        assert!(matches!(
+            Metainfo::from_bytes(b"d4:info"),
+            Err(MetainfoError::Bencode(_))
+        ));
+    }
+}

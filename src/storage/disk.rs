@@ -1,0 +1,110 @@
+//! [`Disk`]: the one way the async engine touches files.
+//!
+//! Each operation runs on tokio's blocking pool. Writes are admitted against a byte budget, so
+//! a slow disk makes peers wait (they stop reading their sockets) instead of filling memory;
+//! reads are bounded the same way.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sha1::{Digest, Sha1};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::{Storage, StorageError};
+
+/// Budget unit: one 16 KiB block.
+const UNIT: u64 = 16 * 1024;
+
+/// What happened to a finished piece handed to [`Disk::verify_and_write`].
+#[derive(Debug)]
+pub enum PieceOutcome {
+    /// The hash matched and the data is on disk.
+    Written,
+    /// The hash did not match; nothing was written.
+    HashMismatch,
+    /// The hash matched but the write failed.
+    WriteFailed(StorageError),
+}
+
+#[derive(Clone)]
+pub struct Disk {
+    write_budget: Arc<Semaphore>,
+    write_units: u64,
+    read_slots: Arc<Semaphore>,
+}
+
+/// A reservation of write budget for one piece.
+pub struct WriteSlot(Option<OwnedSemaphorePermit>);
+
+impl Disk {
+    /// `write_budget` bytes may wait to be hashed and written at once; `reads` reads may run
+    /// at once.
+    pub fn new(write_budget: u64, reads: usize) -> Self {
+        let write_units = (write_budget / UNIT).max(1);
+        Self {
+            write_budget: Arc::new(Semaphore::new(write_units as usize)),
+            write_units,
+            read_slots: Arc::new(Semaphore::new(reads.max(1))),
+        }
+    }
+
+    /// Waits until `len` bytes of write budget are free.
+    pub async fn reserve_write(&self, len: u64) -> WriteSlot {
+        let units = len.div_ceil(UNIT).clamp(1, self.write_units) as u32;
+        // The semaphore is never closed; were it, writes would go on without back-pressure.
+        WriteSlot(
+            self.write_budget
+                .clone()
+                .acquire_many_owned(units)
+                .await
+                .ok(),
+        )
+    }
+
+    /// Hashes `data` (piece bytes at torrent offset `offset`), writes it if the hash matches,
+    /// then calls `done` with the outcome. Returns at once; the work runs on the blocking pool.
+    pub fn verify_and_write(
+        &self,
+        slot: WriteSlot,
+        storage: Arc<Storage>,
+        offset: u64,
+        data: Vec<u8>,
+        expected: [u8; 20],
+        done: impl FnOnce(PieceOutcome) + Send + 'static,
+    ) {
+        tokio::task::spawn_blocking(move || {
+            let outcome = if <[u8; 20]>::from(Sha1::digest(&data)) != expected {
+                PieceOutcome::HashMismatch
+            } else {
+                match storage.write(offset, &data) {
+                    Ok(()) => PieceOutcome::Written,
+                    Err(e) => PieceOutcome::WriteFailed(e),
+                }
+            };
+            drop(data);
+            drop(slot.0);
+            done(outcome);
+        });
+    }
+
+    /// Reads `len` bytes at torrent offset `offset`.
+    pub async fn read(
+        &self,
+        storage: Arc<Storage>,
+        offset: u64,
+        len: usize,
+    ) -> Result<Bytes, StorageError> {
+        let _slot = self.read_slots.acquire().await;
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0u8; len];
+            storage.read(offset, &mut buf).map(|()| Bytes::from(buf))
+        })
+        .await;
+        joined.unwrap_or_else(|e| {
+            Err(StorageError::Io {
+                path: Default::default(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        })
+    }
+}

@@ -1,0 +1,373 @@
+//! [`Storage`]: one torrent's files under its save folder, opened once and addressed by offset
+//! in the torrent's byte stream.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::UNIX_EPOCH;
+
+use crate::metainfo::Metainfo;
+
+/// A disk operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{0} would lie outside the save folder")]
+    OutsideSaveFolder(PathBuf),
+}
+
+impl StorageError {
+    /// A plain-words description for the user ("no space left on device").
+    pub fn user_message(&self) -> String {
+        match self {
+            StorageError::Io { path, source } if source.raw_os_error() == Some(libc::ENOSPC) => {
+                format!("no space left on device ({})", path.display())
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Size and modification time of a file when the resume data was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    pub length: u64,
+    pub mtime_ns: u128,
+}
+
+struct StorageFile {
+    path: PathBuf,
+    length: u64,
+    offset: u64,
+}
+
+#[derive(Default)]
+struct Handle {
+    file: Option<Arc<File>>,
+    writable: bool,
+}
+
+/// One torrent's files, opened lazily and kept open.
+pub struct Storage {
+    root: PathBuf,
+    files: Vec<StorageFile>,
+    handles: Mutex<Vec<Handle>>,
+    total_length: u64,
+}
+
+impl Storage {
+    pub fn new(meta: &Metainfo, save_dir: &Path) -> Self {
+        let files: Vec<StorageFile> = meta
+            .files
+            .iter()
+            .map(|f| StorageFile {
+                path: save_dir.join(&f.path),
+                length: f.length,
+                offset: f.offset,
+            })
+            .collect();
+        let handles = Mutex::new(files.iter().map(|_| Handle::default()).collect());
+        Self {
+            root: save_dir.to_path_buf(),
+            files,
+            handles,
+            total_length: meta.total_length,
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The pieces of file `i` lie in this byte range of the torrent.
+    pub fn file_range(&self, i: usize) -> Option<std::ops::Range<u64>> {
+        self.files.get(i).map(|f| f.offset..f.offset + f.length)
+    }
+
+    pub fn file_count(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Splits `len` bytes at torrent offset `offset` into (file index, offset in file, length).
+    fn spans(&self, offset: u64, len: u64) -> impl Iterator<Item = (usize, u64, u64)> + '_ {
+        let first = self
+            .files
+            .partition_point(|f| f.offset + f.length <= offset);
+        let end = (offset + len).min(self.total_length);
+        self.files[first.min(self.files.len())..]
+            .iter()
+            .enumerate()
+            .take_while(move |(_, f)| f.offset < end)
+            .filter(|(_, f)| f.length > 0)
+            .map(move |(i, f)| {
+                let start = offset.max(f.offset);
+                let stop = end.min(f.offset + f.length);
+                (first + i, start - f.offset, stop - start)
+            })
+    }
+
+    /// Writes `data` at torrent offset `offset`, across as many files as it spans.
+    pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
+        let mut done = 0usize;
+        for (i, file_offset, len) in self.spans(offset, data.len() as u64) {
+            let file = self.open(i, true)?;
+            let chunk = &data[done..done + len as usize];
+            write_all_at(&file, chunk, file_offset).map_err(|e| self.io_error(i, e))?;
+            done += len as usize;
+        }
+        Ok(())
+    }
+
+    /// Fills `buf` from torrent offset `offset`.
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
+        let mut done = 0usize;
+        for (i, file_offset, len) in self.spans(offset, buf.len() as u64) {
+            let file = self.open(i, false)?;
+            let chunk = &mut buf[done..done + len as usize];
+            read_exact_at(&file, chunk, file_offset).map_err(|e| self.io_error(i, e))?;
+            done += len as usize;
+        }
+        Ok(())
+    }
+
+    /// Creates the folders and the zero-length files, which no piece write ever touches.
+    pub fn create_empty_files(&self) -> Result<(), StorageError> {
+        for (i, f) in self.files.iter().enumerate() {
+            if f.length == 0 {
+                self.open(i, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether any of the torrent's files exists with data in it.
+    pub fn any_data_on_disk(&self) -> bool {
+        self.files
+            .iter()
+            .any(|f| fs::metadata(&f.path).is_ok_and(|m| m.len() > 0))
+    }
+
+    /// Whether every byte of `offset..offset+len` lies in files that are long enough.
+    pub fn range_present(&self, offset: u64, len: u64) -> bool {
+        self.spans(offset, len).all(|(i, file_offset, span)| {
+            fs::metadata(&self.files[i].path).is_ok_and(|m| m.len() >= file_offset + span)
+        })
+    }
+
+    /// Size and mtime of each file (None where a file is missing).
+    pub fn stamps(&self) -> Vec<Option<FileStamp>> {
+        self.files
+            .iter()
+            .map(|f| {
+                let m = fs::metadata(&f.path).ok()?;
+                let mtime_ns = m
+                    .modified()
+                    .ok()?
+                    .duration_since(UNIX_EPOCH)
+                    .ok()?
+                    .as_nanos();
+                Some(FileStamp {
+                    length: m.len(),
+                    mtime_ns,
+                })
+            })
+            .collect()
+    }
+
+    /// Closes every file (so a later read sees a file replaced or truncated underneath).
+    pub fn close_all(&self) {
+        if let Ok(mut handles) = self.handles.lock() {
+            handles.iter_mut().for_each(|h| *h = Handle::default());
+        }
+    }
+
+    /// Deletes the torrent's files and the folders it created that are left empty.
+    pub fn delete_files(&self) {
+        self.close_all();
+        for f in &self.files {
+            let _ = fs::remove_file(&f.path);
+            let mut dir = f.path.parent();
+            while let Some(d) = dir {
+                if d == self.root || !d.starts_with(&self.root) || fs::remove_dir(d).is_err() {
+                    break;
+                }
+                dir = d.parent();
+            }
+        }
+    }
+
+    fn io_error(&self, i: usize, source: io::Error) -> StorageError {
+        StorageError::Io {
+            path: self.files[i].path.clone(),
+            source,
+        }
+    }
+
+    fn open(&self, i: usize, write: bool) -> Result<Arc<File>, StorageError> {
+        let mut handles = self.handles.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(Handle {
+            file: Some(file),
+            writable,
+        }) = handles.get(i)
+            && (*writable || !write)
+        {
+            return Ok(file.clone());
+        }
+        let path = &self.files[i].path;
+        let file = if write {
+            self.ensure_parent_inside_root(path)?;
+            open_options(true).open(path)
+        } else {
+            open_options(false).open(path)
+        }
+        .map_err(|e| self.io_error(i, e))?;
+        let file = Arc::new(file);
+        handles[i] = Handle {
+            file: Some(file.clone()),
+            writable: write,
+        };
+        Ok(file)
+    }
+
+    /// Creates the parent folders of `path` and checks that, with every symlink resolved, they
+    /// still lie inside the save folder.
+    fn ensure_parent_inside_root(&self, path: &Path) -> Result<(), StorageError> {
+        let parent = path.parent().unwrap_or(&self.root);
+        fs::create_dir_all(parent).map_err(|source| StorageError::Io {
+            path: parent.to_path_buf(),
+            source,
+        })?;
+        let real_root = fs::canonicalize(&self.root).map_err(|source| StorageError::Io {
+            path: self.root.clone(),
+            source,
+        })?;
+        let real_parent = fs::canonicalize(parent).map_err(|source| StorageError::Io {
+            path: parent.to_path_buf(),
+            source,
+        })?;
+        if !real_parent.starts_with(&real_root) {
+            return Err(StorageError::OutsideSaveFolder(path.to_path_buf()));
+        }
+        Ok(())
+    }
+}
+
+fn open_options(write: bool) -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    if write {
+        options.write(true).create(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // A symlink planted where a torrent's file goes is never followed.
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options
+}
+
+#[cfg(unix)]
+fn write_all_at(file: &File, data: &[u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, data, offset)
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn write_all_at(file: &File, mut data: &[u8], mut offset: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !data.is_empty() {
+        let n = file.seek_write(data, offset)?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        data = &data[n..];
+        offset += n as u64;
+    }
+    Ok(())
+}
+
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        let n = file.seek_read(buf, offset)?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        buf = &mut buf[n..];
+        offset += n as u64;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn storage(dir: &Path, lengths: &[u64]) -> Storage {
+        let mut offset = 0;
+        let files = lengths
+            .iter()
+            .enumerate()
+            .map(|(i, &length)| {
+                let f = StorageFile {
+                    path: dir.join(format!("t/f{i}")),
+                    length,
+                    offset,
+                };
+                offset += length;
+                f
+            })
+            .collect::<Vec<_>>();
+        let handles = Mutex::new(files.iter().map(|_| Handle::default()).collect());
+        Storage {
+            root: dir.to_path_buf(),
+            files,
+            handles,
+            total_length: offset,
+        }
+    }
+
+    #[test]
+    fn writes_and_reads_across_file_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = storage(dir.path(), &[3, 0, 5, 2]);
+        s.create_empty_files().unwrap();
+        s.write(0, b"abcdefghij").unwrap();
+        assert_eq!(fs::read(dir.path().join("t/f0")).unwrap(), b"abc");
+        assert_eq!(fs::read(dir.path().join("t/f1")).unwrap(), b"");
+        assert_eq!(fs::read(dir.path().join("t/f2")).unwrap(), b"defgh");
+        let mut buf = [0u8; 4];
+        s.read(2, &mut buf).unwrap();
+        assert_eq!(&buf, b"cdef");
+        assert!(s.range_present(0, 10));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn refuses_to_follow_a_planted_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("t")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("victim"), dir.path().join("t/f0")).unwrap();
+        let s = storage(dir.path(), &[3]);
+        assert!(s.write(0, b"abc").is_err());
+        assert!(!outside.path().join("victim").exists());
+
+        let dir2 = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir2.path().join("t")).unwrap();
+        let s = storage(dir2.path(), &[3]);
+        assert!(matches!(
+            s.write(0, b"abc"),
+            Err(StorageError::OutsideSaveFolder(_))
+        ));
+        assert!(fs::read_dir(outside.path()).unwrap().next().is_none());
+    }
+}

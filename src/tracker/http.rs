@@ -1,0 +1,140 @@
+//! Announcing to an HTTP(S) tracker with reqwest.
+
+use super::{
+    ANNOUNCE_TIMEOUT, AnnounceRequest, AnnounceResponse, TrackerError, parse_announce_response,
+};
+
+/// Largest response body read from a tracker.
+const MAX_BODY: usize = 2 * 1024 * 1024;
+
+/// A reusable HTTP tracker client (one connection pool for every torrent).
+#[derive(Clone)]
+pub struct HttpTracker {
+    client: reqwest::Client,
+}
+
+impl HttpTracker {
+    pub fn new() -> Result<Self, TrackerError> {
+        let client = reqwest::Client::builder()
+            .timeout(ANNOUNCE_TIMEOUT)
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .user_agent(concat!("Rivulet/", env!("CARGO_PKG_VERSION")))
+            .no_proxy()
+            .build()
+            .map_err(|e| TrackerError::Unreachable(e.to_string()))?;
+        Ok(Self { client })
+    }
+
+    pub async fn announce(
+        &self,
+        url: &str,
+        req: &AnnounceRequest,
+    ) -> Result<AnnounceResponse, TrackerError> {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(TrackerError::UnsupportedUrl(url.to_string()));
+        }
+        let full = announce_url(url, req);
+        let mut response = self.client.get(&full).send().await.map_err(describe)?;
+        if !response.status().is_success() {
+            return Err(TrackerError::HttpStatus(response.status().as_u16()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(describe)? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(TrackerError::TooLarge(MAX_BODY));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        parse_announce_response(&body)
+    }
+}
+
+fn describe(e: reqwest::Error) -> TrackerError {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_redirect() {
+        "too many redirects"
+    } else {
+        "request failed"
+    };
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    TrackerError::Unreachable(format!("{kind} ({detail})"))
+}
+
+/// The announce URL with every parameter; binary values are percent-encoded byte by byte.
+pub(super) fn announce_url(base: &str, req: &AnnounceRequest) -> String {
+    let mut url = String::with_capacity(base.len() + 256);
+    url.push_str(base);
+    url.push(if base.contains('?') { '&' } else { '?' });
+    url.push_str("info_hash=");
+    url.push_str(&percent_encode(&req.info_hash.0));
+    url.push_str("&peer_id=");
+    url.push_str(&percent_encode(&req.peer_id.0));
+    url.push_str(&format!(
+        "&port={}&uploaded={}&downloaded={}&left={}&compact=1&numwant={}&key={:08x}",
+        req.port, req.uploaded, req.downloaded, req.left, req.numwant, req.key
+    ));
+    if let Some(event) = req.event.as_param() {
+        url.push_str("&event=");
+        url.push_str(event);
+    }
+    if let Some(id) = &req.tracker_id {
+        url.push_str("&trackerid=");
+        url.push_str(&percent_encode(id.as_bytes()));
+    }
+    url
+}
+
+fn percent_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 3);
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{InfoHash, PeerId};
+    use crate::tracker::AnnounceEvent;
+
+    #[test]
+    fn encodes_every_field() {
+        let mut hash = [0u8; 20];
+        hash[0] = 0x12;
+        hash[1] = b'a';
+        hash[2] = 0xff;
+        let req = AnnounceRequest {
+            info_hash: InfoHash(hash),
+            peer_id: PeerId(*b"-RV0100-abcdefghijkl"),
+            port: 6881,
+            uploaded: 1,
+            downloaded: 2,
+            left: 3,
+            event: AnnounceEvent::Started,
+            numwant: 50,
+            key: 0xbeef,
+            tracker_id: None,
+        };
+        let url = announce_url("http://127.0.0.1:1/announce", &req);
+        assert!(url.starts_with("http://127.0.0.1:1/announce?info_hash=%12a%FF%00"));
+        assert!(
+            url.contains("&peer_id=-RV0100-abcdefghijkl&port=6881&uploaded=1&downloaded=2&left=3")
+        );
+        assert!(url.contains("&compact=1&numwant=50&key=0000beef&event=started"));
+        assert!(announce_url("http://t/a?x=1", &req).starts_with("http://t/a?x=1&info_hash="));
+    }
+}

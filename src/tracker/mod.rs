@@ -1,0 +1,67 @@
+//! Tracker clients: what an announce carries, what comes back, and the HTTP transport.
+
+mod http;
+mod response;
+
+pub use http::HttpTracker;
+pub use response::{AnnounceResponse, parse_announce_response};
+
+use std::time::Duration;
+
+use crate::ids::{InfoHash, PeerId};
+
+/// Why an announce is being sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnnounceEvent {
+    Started,
+    Completed,
+    Stopped,
+    /// A regular re-announce.
+    None,
+}
+
+impl AnnounceEvent {
+    fn as_param(self) -> Option<&'static str> {
+        match self {
+            AnnounceEvent::Started => Some("started"),
+            AnnounceEvent::Completed => Some("completed"),
+            AnnounceEvent::Stopped => Some("stopped"),
+            AnnounceEvent::None => None,
+        }
+    }
+}
+
+/// Everything one announce tells the tracker.
+#[derive(Debug, Clone)]
+pub struct AnnounceRequest {
+    pub info_hash: InfoHash,
+    pub peer_id: PeerId,
+    pub port: u16,
+    pub uploaded: u64,
+    pub downloaded: u64,
+    pub left: u64,
+    pub event: AnnounceEvent,
+    pub numwant: u32,
+    pub key: u32,
+    pub tracker_id: Option<String>,
+}
+
+/// An announce failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TrackerError {
+    #[error("tracker said: {0}")]
+    Failure(String),
+    #[error("tracker unreachable: {0}")]
+    Unreachable(String),
+    #[error("tracker answered HTTP {0}")]
+    HttpStatus(u16),
+    #[error("tracker response is invalid: {0}")]
+    BadResponse(String),
+    #[error("tracker response is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("tracker URL {0:?} is not supported")]
+    UnsupportedUrl(String),
+}
+
+/// Timeout of one announce round trip.
+pub const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(20);

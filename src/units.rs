@@ -1,0 +1,49 @@
+//! Human units for sizes, rates and durations (KiB, MiB/s, 3m 20s).
+
+use std::time::Duration;
+
+/// `1536` → `"1.5 KiB"`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// `1536` → `"1.5 KiB/s"`.
+pub fn rate(bytes_per_sec: u64) -> String {
+    format!("{}/s", bytes(bytes_per_sec))
+}
+
+/// `200 s` → `"3m 20s"`.
+pub fn duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {}s", s / 60, s % 60),
+        3600..86400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(bytes(10), "10 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(rate(3 * 1024 * 1024), "3.0 MiB/s");
+        assert_eq!(duration(Duration::from_secs(200)), "3m 20s");
+        assert_eq!(duration(Duration::from_secs(7260)), "2h 1m");
+    }
+}
