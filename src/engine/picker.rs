@@ -93,7 +93,10 @@ impl Picker {
 
     fn block_ref(&self, index: u32, block: u32) -> BlockRef {
         let begin = block * BLOCK_LEN;
-        let length = (self.piece_len(index) - begin as u64).min(BLOCK_LEN as u64) as u32;
+        let length = self
+            .piece_len(index)
+            .saturating_sub(begin as u64)
+            .min(BLOCK_LEN as u64) as u32;
         BlockRef {
             index,
             begin,

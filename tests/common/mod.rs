@@ -1,0 +1,285 @@
+//! Helpers shared by the integration tests: a minimal HTTP tracker, data generators, and
+//! sessions on loopback.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rivulet::create::{CreateOptions, create_torrent};
+use rivulet::engine::{
+    AddSource, AddTorrent, Command, Session, SessionConfig, SessionHandle, TorrentSnapshot,
+};
+use rivulet::ids::InfoHash;
+
+/// One announce the tracker received.
+#[derive(Debug, Clone)]
+pub struct Announce {
+    pub info_hash: Vec<u8>,
+    pub port: u16,
+    pub event: Option<String>,
+    pub left: u64,
+}
+
+/// A minimal HTTP tracker on 127.0.0.1: remembers peers per info hash and returns the others
+/// in compact form.
+pub struct TestTracker {
+    pub url: String,
+    pub log: Arc<Mutex<Vec<Announce>>>,
+    peers: Arc<Mutex<HashMap<Vec<u8>, Vec<SocketAddr>>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl TestTracker {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}/announce", listener.local_addr().unwrap());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let peers: Arc<Mutex<HashMap<Vec<u8>, Vec<SocketAddr>>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (log2, peers2, stop2) = (log.clone(), peers.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut stream, _)) => {
+                        let _ = stream.set_nonblocking(false);
+                        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                        serve(&mut stream, &log2, &peers2);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Self {
+            url,
+            log,
+            peers,
+            stop,
+        }
+    }
+
+    /// Adds a peer to the swarm as if it had announced.
+    pub fn inject(&self, info_hash: InfoHash, addr: SocketAddr) {
+        self.peers
+            .lock()
+            .unwrap()
+            .entry(info_hash.0.to_vec())
+            .or_default()
+            .push(addr);
+    }
+
+    pub fn events(&self, port: u16) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| a.port == port)
+            .filter_map(|a| a.event.clone())
+            .collect()
+    }
+}
+
+impl Drop for TestTracker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn serve(
+    stream: &mut std::net::TcpStream,
+    log: &Mutex<Vec<Announce>>,
+    peers: &Mutex<HashMap<Vec<u8>, Vec<SocketAddr>>>,
+) {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 2048];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    let line = String::from_utf8_lossy(&request)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let query = line
+        .split(' ')
+        .nth(1)
+        .and_then(|p| p.split_once('?'))
+        .map(|(_, q)| q.to_string())
+        .unwrap_or_default();
+    let mut params: HashMap<String, Vec<u8>> = HashMap::new();
+    for pair in query.split('&') {
+        if let Some((k, v)) = pair.split_once('=') {
+            params.insert(k.to_string(), percent_decode(v));
+        }
+    }
+    let text = |k: &str| {
+        params
+            .get(k)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    let info_hash = params.get("info_hash").cloned().unwrap_or_default();
+    let port: u16 = text("port").and_then(|p| p.parse().ok()).unwrap_or(0);
+    let event = text("event");
+    let left = text("left").and_then(|l| l.parse().ok()).unwrap_or(0);
+    log.lock().unwrap().push(Announce {
+        info_hash: info_hash.clone(),
+        port,
+        event: event.clone(),
+        left,
+    });
+    let me = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut swarms = peers.lock().unwrap();
+    let swarm = swarms.entry(info_hash).or_default();
+    if event.as_deref() == Some("stopped") {
+        swarm.retain(|a| *a != me);
+    } else if !swarm.contains(&me) {
+        swarm.push(me);
+    }
+    let mut compact = Vec::new();
+    for peer in swarm.iter().filter(|a| **a != me) {
+        if let SocketAddr::V4(v4) = peer {
+            compact.extend_from_slice(&v4.ip().octets());
+            compact.extend_from_slice(&v4.port().to_be_bytes());
+        }
+    }
+    let mut body = format!("d8:intervali2e5:peers{}:", compact.len()).into_bytes();
+    body.extend_from_slice(&compact);
+    body.push(b'e');
+    let mut response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    response.extend_from_slice(&body);
+    let _ = stream.write_all(&response);
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+            out.push(u8::from_str_radix(hex, 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+        | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Writes `files` (relative path, length) under `root`, with deterministic content.
+pub fn write_files(root: &Path, files: &[(&str, usize)]) {
+    for (i, (path, len)) in files.iter().enumerate() {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, data(*len, i as u64 + 1)).unwrap();
+    }
+}
+
+/// A torrent for the file or folder at `path`, announcing to `tracker`.
+pub fn torrent_for(path: &Path, piece_length: u64, tracker: &str) -> Vec<u8> {
+    let options = CreateOptions {
+        trackers: vec![tracker.to_string()],
+        piece_length: Some(piece_length),
+        ..Default::default()
+    };
+    create_torrent(path, &options, &AtomicU64::new(0), &AtomicBool::new(false)).unwrap()
+}
+
+/// A session listening on 127.0.0.1 with its state in `state_dir`.
+pub fn session(state_dir: &Path, upload_limit: u64) -> SessionHandle {
+    let mut config = SessionConfig::with_state_dir(state_dir.to_path_buf());
+    config.restore_saved = false;
+    config.listen_ip = Ipv4Addr::LOCALHOST.into();
+    config.listen_port = 0;
+    config.upload_limit = upload_limit;
+    Session::start(config, None).unwrap()
+}
+
+pub fn add(session: &SessionHandle, torrent: &[u8], save_dir: &Path, seed: bool) {
+    session.send(Command::Add(AddTorrent {
+        source: AddSource::Bytes(torrent.to_vec()),
+        save_dir: save_dir.to_path_buf(),
+        paused: false,
+        seed,
+    }));
+}
+
+/// Polls the session's first torrent until `done` holds, or panics after `timeout`.
+pub fn wait_for(
+    session: &SessionHandle,
+    timeout: Duration,
+    what: &str,
+    done: impl Fn(&TorrentSnapshot) -> bool,
+) -> Arc<TorrentSnapshot> {
+    let start = Instant::now();
+    loop {
+        if let Some(t) = session.snapshot().torrents.first()
+            && done(t)
+        {
+            return t.clone();
+        }
+        if start.elapsed() > timeout {
+            panic!(
+                "timed out waiting for {what}: {:?}",
+                session.snapshot().torrents.first()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Asserts that every file under `a` exists under `b` with the same bytes.
+pub fn assert_same_tree(a: &Path, b: &Path) {
+    for entry in walk(a) {
+        let rel = entry.strip_prefix(a).unwrap();
+        let other = b.join(rel);
+        assert!(other.exists(), "{} is missing", other.display());
+        assert!(
+            std::fs::read(&entry).unwrap() == std::fs::read(&other).unwrap(),
+            "{} differs",
+            rel.display()
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p))
+        } else {
+            out.push(p)
+        }
+    }
+    out
+}

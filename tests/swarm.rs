@@ -1,0 +1,160 @@
+//! Whole swarms on loopback: a test tracker, Rivulet seeders and leechers.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use rivulet::engine::{Command, TorrentState};
+use rivulet::metainfo::Metainfo;
+
+const PIECE: u64 = 32 * 1024;
+
+/// Awkward sizes: a zero-length file, one smaller than a block, a short last piece, a file
+/// spanning many pieces.
+const FILES: &[(&str, usize)] = &[
+    ("album/empty.txt", 0),
+    ("album/tiny.nfo", 100),
+    ("album/cd1/track01.flac", 700_000),
+    ("album/cd1/track02.flac", 16_385),
+    ("album/cover.jpg", 45_001),
+];
+
+#[test]
+fn one_seeder_three_leechers_multi_file() {
+    let tracker = TestTracker::start();
+    let seed_dir = tempfile::tempdir().unwrap();
+    write_files(seed_dir.path(), FILES);
+    let torrent = torrent_for(&seed_dir.path().join("album"), PIECE, &tracker.url);
+    let meta = Metainfo::from_bytes(&torrent).unwrap();
+    assert_eq!(meta.files.len(), 5);
+
+    let seeder_state = tempfile::tempdir().unwrap();
+    let seeder = session(seeder_state.path(), 0);
+    add(&seeder, &torrent, seed_dir.path(), true);
+    wait_for(&seeder, Duration::from_secs(20), "seeder to verify", |t| {
+        t.state == TorrentState::Seeding
+    });
+
+    let leechers: Vec<_> = (0..3)
+        .map(|_| {
+            let state = tempfile::tempdir().unwrap();
+            let out = tempfile::tempdir().unwrap();
+            let s = session(state.path(), 0);
+            add(&s, &torrent, out.path(), true);
+            (state, out, s)
+        })
+        .collect();
+    for (_, out, s) in &leechers {
+        let t = wait_for(s, Duration::from_secs(60), "leecher to finish", |t| {
+            t.state == TorrentState::Seeding
+        });
+        assert_eq!(t.verified_bytes, meta.total_length);
+        assert!(t.files.iter().all(|f| f.verified_bytes == f.length));
+        assert_same_tree(seed_dir.path(), out.path());
+        assert!(
+            out.path().join("album/empty.txt").exists(),
+            "zero-length files are created"
+        );
+    }
+    let port = leechers[0].2.listen_port();
+    let events = tracker.events(port);
+    assert_eq!(events.first().map(String::as_str), Some("started"));
+    assert!(events.iter().any(|e| e == "completed"), "{events:?}");
+    let (_, _, first) = leechers.into_iter().next().unwrap();
+    first.shutdown();
+    assert!(
+        tracker.events(port).iter().any(|e| e == "stopped"),
+        "stopped is sent on shutdown"
+    );
+}
+
+#[test]
+fn pause_and_resume_mid_download() {
+    let tracker = TestTracker::start();
+    let seed_dir = tempfile::tempdir().unwrap();
+    std::fs::write(seed_dir.path().join("big.bin"), data(3 << 20, 9)).unwrap();
+    let torrent = torrent_for(&seed_dir.path().join("big.bin"), PIECE, &tracker.url);
+    let seeder_state = tempfile::tempdir().unwrap();
+    let seeder = session(seeder_state.path(), 1 << 20);
+    add(&seeder, &torrent, seed_dir.path(), true);
+    wait_for(&seeder, Duration::from_secs(20), "seeder", |t| {
+        t.state == TorrentState::Seeding
+    });
+
+    let state = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let leecher = session(state.path(), 0);
+    add(&leecher, &torrent, out.path(), false);
+    let t = wait_for(&leecher, Duration::from_secs(30), "some progress", |t| {
+        t.progress > 0.2
+    });
+    leecher.send(Command::Pause(t.id));
+    let paused = wait_for(&leecher, Duration::from_secs(10), "paused", |t| {
+        t.state == TorrentState::Paused
+    });
+    assert!(paused.progress < 1.0);
+    std::thread::sleep(Duration::from_millis(1500));
+    let still = wait_for(&leecher, Duration::from_secs(1), "paused", |_| true);
+    assert_eq!(
+        still.verified_bytes, paused.verified_bytes,
+        "nothing arrives while paused"
+    );
+    assert!(
+        tracker
+            .events(leecher.listen_port())
+            .iter()
+            .any(|e| e == "stopped")
+    );
+    leecher.send(Command::Resume(t.id));
+    wait_for(&leecher, Duration::from_secs(30), "finished", |t| {
+        t.state == TorrentState::Finished
+    });
+    assert_same_tree(seed_dir.path(), out.path());
+}
+
+#[test]
+fn restart_resumes_without_downloading_verified_pieces_again() {
+    let tracker = TestTracker::start();
+    let seed_dir = tempfile::tempdir().unwrap();
+    let total = 4 << 20;
+    std::fs::write(seed_dir.path().join("data.bin"), data(total, 5)).unwrap();
+    let torrent = torrent_for(&seed_dir.path().join("data.bin"), PIECE, &tracker.url);
+    let seeder_state = tempfile::tempdir().unwrap();
+    let seeder = session(seeder_state.path(), 2 << 20);
+    add(&seeder, &torrent, seed_dir.path(), true);
+    wait_for(&seeder, Duration::from_secs(20), "seeder", |t| {
+        t.state == TorrentState::Seeding
+    });
+
+    let state = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let first = session(state.path(), 0);
+    add(&first, &torrent, out.path(), false);
+    wait_for(&first, Duration::from_secs(30), "40%", |t| {
+        t.progress >= 0.4
+    });
+    first.shutdown();
+
+    let second = session(state.path(), 0);
+    add(&second, &torrent, out.path(), false);
+    let resumed = wait_for(&second, Duration::from_secs(10), "resume data", |t| {
+        t.verified_bytes > 0
+    });
+    let before = resumed.downloaded;
+    let verified = resumed.verified_bytes;
+    assert!(
+        verified >= total as u64 * 2 / 5,
+        "verified pieces survive the restart: {verified}"
+    );
+    let done = wait_for(&second, Duration::from_secs(30), "finished", |t| {
+        t.state == TorrentState::Finished
+    });
+    let received = done.downloaded - before;
+    let missing = total as u64 - verified;
+    assert!(
+        received <= missing + 8 * PIECE,
+        "received {received} bytes for {missing} missing"
+    );
+    assert_same_tree(seed_dir.path(), out.path());
+}
