@@ -36,8 +36,9 @@ const CHOKE_EVERY: Duration = Duration::from_secs(10);
 const OPTIMISTIC_EVERY: Duration = Duration::from_secs(30);
 const SAVE_EVERY: Duration = Duration::from_secs(10);
 const MAX_HALF_OPEN: usize = 8;
-/// Bad pieces a peer may take part in before it is banned.
-const MAX_STRIKES: u32 = 3;
+/// A peer is banned at this many strikes: two for a bad piece it sent alone, one for a bad
+/// piece it shared with others; each good piece it took part in takes one away.
+const BAN_AT_STRIKES: u32 = 4;
 /// How long a stop may wait for writes in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -628,6 +629,13 @@ impl Torrent {
         match outcome {
             PieceOutcome::Written => {
                 self.shared.picker().piece_verified(index, true);
+                for key in &contributors {
+                    if let Some(book) = self.peers.get(key)
+                        && let Some(strikes) = self.strikes.get_mut(&book.peer_id)
+                    {
+                        *strikes = strikes.saturating_sub(1);
+                    }
+                }
                 for link in self.shared.peers().values() {
                     let _ = link.tx.send(PeerCommand::Have(index));
                 }
@@ -639,13 +647,14 @@ impl Torrent {
             PieceOutcome::HashMismatch => {
                 self.shared.picker().piece_verified(index, false);
                 tracing::warn!(torrent = %self.shared.meta.name, index, "piece failed its hash check");
+                let weight = if contributors.len() == 1 { 2 } else { 1 };
                 for key in contributors {
                     let Some(book) = self.peers.get(&key) else {
                         continue;
                     };
                     let strikes = self.strikes.entry(book.peer_id).or_default();
-                    *strikes += 1;
-                    if *strikes >= MAX_STRIKES {
+                    *strikes += weight;
+                    if *strikes >= BAN_AT_STRIKES {
                         tracing::warn!(addr = %book.addr, "banning peer that sent bad data");
                         self.banned.insert(book.peer_id);
                         self.banned_addrs.insert(book.addr);

@@ -216,6 +216,10 @@ pub fn torrent_for(path: &Path, piece_length: u64, tracker: &str) -> Vec<u8> {
 
 /// A session listening on 127.0.0.1 with its state in `state_dir`.
 pub fn session(state_dir: &Path, upload_limit: u64) -> SessionHandle {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let mut config = SessionConfig::with_state_dir(state_dir.to_path_buf());
     config.restore_saved = false;
     config.listen_ip = Ipv4Addr::LOCALHOST.into();
