@@ -204,12 +204,11 @@ impl<'a> Decoder<'a> {
                     let key = self.bytes()?;
                     let value_start = self.pos;
                     let value = self.value(depth + 1)?;
-                    if depth == 0 {
-                        if let Some((wanted, span)) = &mut self.spans {
-                            if *wanted == key {
-                                *span = Some(value_start..self.pos);
-                            }
-                        }
+                    if depth == 0
+                        && let Some((wanted, span)) = &mut self.spans
+                        && *wanted == key
+                    {
+                        *span = Some(value_start..self.pos);
                     }
                     dict.insert(key.to_vec(), value);
                 }
@@ -231,11 +230,9 @@ impl<'a> Decoder<'a> {
             .ok_or(DecodeError::Truncated(self.input.len()))?;
         let text = &self.input[digits_start..end];
         let digits = text.strip_prefix(b"-").unwrap_or(text);
-        let valid = !digits.is_empty()
-            && digits.iter().all(u8::is_ascii_digit)
-            && !(digits.len() > 1 && digits[0] == b'0')
-            && !(text.len() != digits.len() && digits == b"0");
-        if !valid {
+        let leading_zero = digits.len() > 1 && digits[0] == b'0';
+        let negative_zero = text.len() != digits.len() && digits == b"0";
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) || leading_zero || negative_zero {
             return Err(DecodeError::BadInteger(start));
         }
         let value = std::str::from_utf8(text)

@@ -138,7 +138,7 @@ impl Metainfo {
             return Err(MetainfoError::BadPieceLength(info.piece_length));
         }
         let piece_length = info.piece_length as u64;
-        if info.pieces.len() % 20 != 0 {
+        if !info.pieces.len().is_multiple_of(20) {
             return Err(MetainfoError::PiecesNotMultipleOf20(info.pieces.len()));
         }
         let piece_hashes: Vec<[u8; 20]> = info

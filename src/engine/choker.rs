@@ -27,7 +27,7 @@ pub fn choose(
     rotate: bool,
 ) -> HashSet<PeerKey> {
     let mut interested: Vec<&Candidate> = candidates.iter().filter(|c| c.interested).collect();
-    interested.sort_by(|a, b| b.rate.cmp(&a.rate));
+    interested.sort_by_key(|c| std::cmp::Reverse(c.rate));
     let regular = slots.saturating_sub(1);
     let mut unchoked: HashSet<PeerKey> = interested.iter().take(regular).map(|c| c.key).collect();
     let rest: Vec<PeerKey> = interested.iter().skip(regular).map(|c| c.key).collect();

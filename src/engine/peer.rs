@@ -45,6 +45,9 @@ const MAX_PIPELINE: usize = 500;
 /// Reads for uploading fetch this much of a piece at once.
 const READ_WINDOW: u32 = 256 * 1024;
 
+/// Part of a piece read for uploading: (piece, offset in the piece, bytes).
+type ReadWindow = (u32, u32, Bytes);
+
 /// Why a connection ended.
 #[derive(Debug, thiserror::Error)]
 pub enum PeerError {
@@ -185,7 +188,7 @@ struct Connection {
     /// Requests the peer queued with us.
     requests: VecDeque<BlockRef>,
     read_cache: Option<(u32, u32, Bytes)>,
-    reading: Option<JoinHandle<Result<(u32, u32, Bytes), StorageError>>>,
+    reading: Option<JoinHandle<Result<ReadWindow, StorageError>>>,
     last_received: Instant,
     last_sent: Instant,
     messages_received: u64,

@@ -300,7 +300,7 @@ impl Picker {
 
     /// Stores a block that arrived from `peer`.
     pub fn on_block(&mut self, peer: PeerKey, block: BlockRef, data: &[u8]) -> BlockOutcome {
-        if block.begin % BLOCK_LEN != 0 {
+        if !block.begin.is_multiple_of(BLOCK_LEN) {
             return BlockOutcome::Unwanted;
         }
         let b = (block.begin / BLOCK_LEN) as usize;

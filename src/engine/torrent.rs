@@ -437,7 +437,6 @@ impl Torrent {
                 cancel.store(true, Ordering::Relaxed);
                 self.phase = Phase::Checking { cancel, progress };
                 // CheckDone will arrive and find the torrent stopped.
-                return;
             }
             Phase::Active { announcer } => {
                 let stopped = announcer.map(|a| {
@@ -725,11 +724,9 @@ impl Torrent {
             .known
             .iter()
             .filter(|(addr, k)| {
-                !connected.contains(addr)
-                    && !self.connecting.contains(addr)
-                    && !self.banned_addrs.contains(addr)
-                    && k.next_try.is_none_or(|t| t <= now)
-                    && !(complete && k.seed)
+                let busy = connected.contains(addr) || self.connecting.contains(addr);
+                let unwanted = self.banned_addrs.contains(addr) || (complete && k.seed);
+                !busy && !unwanted && k.next_try.is_none_or(|t| t <= now)
             })
             .map(|(addr, _)| *addr)
             .collect();

@@ -82,7 +82,7 @@ pub fn parse_announce_response(body: &[u8]) -> Result<AnnounceResponse, TrackerE
 }
 
 fn compact_peers_v4(bytes: &[u8]) -> Result<Vec<SocketAddr>, TrackerError> {
-    if bytes.len() % 6 != 0 {
+    if !bytes.len().is_multiple_of(6) {
         return Err(TrackerError::BadResponse(format!(
             "compact peers of {} bytes",
             bytes.len()
@@ -99,7 +99,7 @@ fn compact_peers_v4(bytes: &[u8]) -> Result<Vec<SocketAddr>, TrackerError> {
 }
 
 fn compact_peers_v6(bytes: &[u8]) -> Result<Vec<SocketAddr>, TrackerError> {
-    if bytes.len() % 18 != 0 {
+    if !bytes.len().is_multiple_of(18) {
         return Err(TrackerError::BadResponse(format!(
             "compact IPv6 peers of {} bytes",
             bytes.len()
