@@ -232,7 +232,11 @@ impl<'a> Decoder<'a> {
         let digits = text.strip_prefix(b"-").unwrap_or(text);
         let leading_zero = digits.len() > 1 && digits[0] == b'0';
         let negative_zero = text.len() != digits.len() && digits == b"0";
-        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) || leading_zero || negative_zero {
+        if digits.is_empty()
+            || !digits.iter().all(u8::is_ascii_digit)
+            || leading_zero
+            || negative_zero
+        {
             return Err(DecodeError::BadInteger(start));
         }
         let value = std::str::from_utf8(text)

@@ -1,0 +1,144 @@
+//! The command line over the engine: exit codes, `create`/`info`, and a download that is
+//! killed with SIGKILL and run again.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use rivulet::engine::TorrentState;
+
+const BIN: &str = env!("CARGO_BIN_EXE_rivulet");
+
+#[test]
+fn bad_torrent_is_one_clear_line_and_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.torrent");
+    std::fs::write(
+        &bad,
+        b"d4:infod6:lengthi5e4:name1:x12:piece lengthi0e6:pieces20:aaaaaaaaaaaaaaaaaaaaee",
+    )
+    .unwrap();
+    let out = Command::new(BIN).arg("info").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("bad.torrent") && stderr.contains("piece length"),
+        "{stderr}"
+    );
+
+    let missing = Command::new(BIN)
+        .args(["download", "/nonexistent.torrent", "-o"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    let usage = Command::new(BIN)
+        .args(["download", "--no-such-flag"])
+        .output()
+        .unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+}
+
+#[test]
+fn create_then_info() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[("folder/a.bin", 50_000), ("folder/b/c.bin", 10)],
+    );
+    let torrent = dir.path().join("folder.torrent");
+    let created = Command::new(BIN)
+        .args(["create"])
+        .arg(dir.path().join("folder"))
+        .arg("-o")
+        .arg(&torrent)
+        .args([
+            "--tracker",
+            "http://127.0.0.1:6969/announce",
+            "--piece-length",
+            "16384",
+            "--comment",
+            "hi",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let info = Command::new(BIN)
+        .arg("info")
+        .arg(&torrent)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(text.contains("name: folder"), "{text}");
+    assert!(text.contains("pieces: 4 x 16.0 KiB"), "{text}");
+    assert!(text.contains("folder/b/c.bin"), "{text}");
+    assert!(text.contains("comment: hi"), "{text}");
+    let meta = rivulet::metainfo::Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap();
+    assert!(text.contains(&format!("info hash: {}", meta.info_hash)));
+}
+
+#[test]
+fn download_killed_and_run_again_resumes() {
+    let tracker = TestTracker::start();
+    let seed_dir = tempfile::tempdir().unwrap();
+    let total = 5 << 20;
+    std::fs::write(seed_dir.path().join("movie.bin"), data(total, 11)).unwrap();
+    let torrent_bytes = torrent_for(&seed_dir.path().join("movie.bin"), 32 * 1024, &tracker.url);
+    let seeder_state = tempfile::tempdir().unwrap();
+    let seeder = session(seeder_state.path(), 1 << 20);
+    add(&seeder, &torrent_bytes, seed_dir.path(), true);
+    wait_for(&seeder, Duration::from_secs(20), "seeder", |t| {
+        t.state == TorrentState::Seeding
+    });
+
+    let work = tempfile::tempdir().unwrap();
+    let torrent = work.path().join("movie.torrent");
+    std::fs::write(&torrent, &torrent_bytes).unwrap();
+    let out = work.path().join("out");
+    let state = work.path().join("state");
+    let download = || {
+        let mut c = Command::new(BIN);
+        c.arg("download").arg(&torrent).arg("-o").arg(&out);
+        c.args(["--bind", "127.0.0.1", "--port", "0", "--state-dir"])
+            .arg(&state);
+        c.stdout(Stdio::null()).stderr(Stdio::null());
+        c
+    };
+    let mut first = download().spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    first.kill().unwrap(); // SIGKILL
+    let status = first.wait().unwrap();
+    assert!(!status.success(), "the first run was killed mid-download");
+    let sent_before = seeder.snapshot().torrents[0].uploaded;
+    assert!(
+        sent_before > (total / 4) as u64 && sent_before < total as u64,
+        "killed mid-way: {sent_before}"
+    );
+
+    let start = Instant::now();
+    let mut second = download().spawn().unwrap();
+    loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            assert!(status.success());
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "second run did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_same_tree(seed_dir.path(), &out);
+    let sent = seeder.snapshot().torrents[0].uploaded;
+    assert!(
+        sent <= total as u64 + (1 << 20),
+        "verified pieces were not sent again: {sent} bytes for {total}"
+    );
+}
