@@ -158,3 +158,44 @@ fn restart_resumes_without_downloading_verified_pieces_again() {
     );
     assert_same_tree(seed_dir.path(), out.path());
 }
+
+#[test]
+fn restored_session_keeps_torrents_and_their_states() {
+    let tracker = TestTracker::start();
+    let seed_dir = tempfile::tempdir().unwrap();
+    std::fs::write(seed_dir.path().join("kept.bin"), data(300_000, 2)).unwrap();
+    let torrent = torrent_for(&seed_dir.path().join("kept.bin"), PIECE, &tracker.url);
+    let state = tempfile::tempdir().unwrap();
+    let restoring = |dir: &std::path::Path| {
+        let mut config = rivulet::engine::SessionConfig::with_state_dir(dir.to_path_buf());
+        config.listen_ip = std::net::Ipv4Addr::LOCALHOST.into();
+        config.listen_port = 0;
+        rivulet::engine::Session::start(config, None).unwrap()
+    };
+    let first = restoring(state.path());
+    add(&first, &torrent, seed_dir.path(), true);
+    let seeding = wait_for(&first, Duration::from_secs(20), "seeding", |t| {
+        t.state == TorrentState::Seeding
+    });
+    first.send(Command::Pause(seeding.id));
+    wait_for(&first, Duration::from_secs(10), "paused", |t| {
+        t.state == TorrentState::Paused
+    });
+    first.shutdown();
+
+    let second = restoring(state.path());
+    let restored = wait_for(&second, Duration::from_secs(10), "restored", |t| {
+        t.verified_bytes > 0
+    });
+    assert_eq!(restored.id, seeding.id);
+    assert_eq!(restored.state, TorrentState::Paused);
+    assert_eq!(
+        restored.verified_bytes, 300_000,
+        "no recheck or download needed"
+    );
+    assert_eq!(restored.save_dir, seed_dir.path());
+    second.send(Command::Resume(restored.id));
+    wait_for(&second, Duration::from_secs(10), "seeding again", |t| {
+        t.state == TorrentState::Seeding
+    });
+}
