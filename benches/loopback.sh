@@ -78,6 +78,7 @@ command -v opentracker >/dev/null || need_install+=(opentracker)
 command -v mktorrent >/dev/null || need_install+=(mktorrent)
 command -v aria2c >/dev/null || need_install+=(aria2)
 [ -x /usr/bin/time ] || need_install+=(time)
+{ command -v pgrep >/dev/null && command -v pkill >/dev/null; } || need_install+=(procps)
 if [ ${#need_install[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo -n"
@@ -98,6 +99,7 @@ fi
 case "$RIV" in /*) ;; *) RIV="$PWD/$RIV" ;; esac
 [ -x "$RIV" ] || die "no rivulet binary at $RIV"
 export RUST_LOG=${RUST_LOG:-rivulet=info}
+export NO_COLOR=1
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/rivulet-bench.XXXXXX") || die "mktemp failed"
 chmod 755 "$WORK"     # opentracker runs as nobody and reads the whitelist in here

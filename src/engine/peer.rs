@@ -42,6 +42,8 @@ const MAX_QUEUED_REQUESTS: usize = 250;
 const MAX_UNWANTED_BLOCKS: u32 = 200;
 const MIN_PIPELINE: usize = 16;
 const MAX_PIPELINE: usize = 500;
+/// Room kept free in the receive buffer, so one read takes what the socket holds.
+const READ_CHUNK: usize = 256 * 1024;
 /// Reads for uploading fetch this much of a piece at once.
 const READ_WINDOW: u32 = 256 * 1024;
 
@@ -260,7 +262,7 @@ impl Connection {
         reader: &mut tokio::net::tcp::OwnedReadHalf,
         commands: &mut UnboundedReceiver<PeerCommand>,
     ) -> Result<(), PeerError> {
-        let mut buf = BytesMut::with_capacity(64 * 1024);
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
@@ -272,8 +274,8 @@ impl Connection {
                     while let Some(message) = decode_frame(&mut buf, self.max_frame)? {
                         self.handle_message(message).await?;
                     }
-                    if buf.capacity() - buf.len() < 16 * 1024 {
-                        buf.reserve(32 * 1024);
+                    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+                        buf.reserve(READ_CHUNK);
                     }
                 }
                 command = commands.recv() => match command {
@@ -490,11 +492,12 @@ impl Connection {
                     index as u64 * meta.piece_length,
                     piece.data,
                     expected,
-                    move |outcome: PieceOutcome| {
+                    move |outcome: PieceOutcome, buffer| {
                         let _ = events.send(TorrentEvent::PieceDone {
                             index,
                             outcome,
                             contributors,
+                            buffer,
                         });
                     },
                 );
@@ -614,7 +617,7 @@ async fn write_loop(
     shared: Arc<TorrentShared>,
     backlog: Arc<AtomicUsize>,
 ) -> std::io::Result<()> {
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
     while let Some(first) = queue.recv().await {
         let mut next = Some(first);
         while let Some(message) = next.take() {

@@ -56,6 +56,8 @@ pub(crate) enum TorrentEvent {
         index: u32,
         outcome: PieceOutcome,
         contributors: Vec<PeerKey>,
+        /// The piece's buffer, back for reuse.
+        buffer: Vec<u8>,
     },
     Handshaken {
         stream: TcpStream,
@@ -494,7 +496,11 @@ impl Torrent {
                     index,
                     outcome,
                     contributors,
-                } => self.on_piece_done(index, outcome, contributors).await,
+                    buffer,
+                } => {
+                    self.shared.picker().recycle(buffer);
+                    self.on_piece_done(index, outcome, contributors).await
+                }
                 TorrentEvent::Handshaken {
                     stream,
                     addr,

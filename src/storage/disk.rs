@@ -62,7 +62,8 @@ impl Disk {
     }
 
     /// Hashes `data` (piece bytes at torrent offset `offset`), writes it if the hash matches,
-    /// then calls `done` with the outcome. Returns at once; the work runs on the blocking pool.
+    /// then calls `done` with the outcome and the buffer (for reuse). Returns at once; the work
+    /// runs on the blocking pool.
     pub fn verify_and_write(
         &self,
         slot: WriteSlot,
@@ -70,7 +71,7 @@ impl Disk {
         offset: u64,
         data: Vec<u8>,
         expected: [u8; 20],
-        done: impl FnOnce(PieceOutcome) + Send + 'static,
+        done: impl FnOnce(PieceOutcome, Vec<u8>) + Send + 'static,
     ) {
         tokio::task::spawn_blocking(move || {
             let outcome = if <[u8; 20]>::from(Sha1::digest(&data)) != expected {
@@ -81,9 +82,8 @@ impl Disk {
                     Err(e) => PieceOutcome::WriteFailed(e),
                 }
             };
-            drop(data);
             drop(slot.0);
-            done(outcome);
+            done(outcome, data);
         });
     }
 

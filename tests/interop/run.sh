@@ -94,6 +94,7 @@ command -v aria2c >/dev/null || need_install+=(aria2)
 { command -v transmission-cli >/dev/null && command -v transmission-show >/dev/null; } \
     || need_install+=(transmission-cli)
 command -v stdbuf >/dev/null || need_install+=(coreutils)
+{ command -v pgrep >/dev/null && command -v pkill >/dev/null; } || need_install+=(procps)
 if [ ${#need_install[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo -n"
@@ -306,6 +307,7 @@ fi
 case "$RIV" in /*) ;; *) RIV="$PWD/$RIV" ;; esac
 export RUST_LOG=${RUST_LOG:-rivulet=debug}
 export RUST_BACKTRACE=1
+export NO_COLOR=1
 
 # ---------------------------------------------------------------- tracker
 read -r TRACKER_PORT < <(py freeports 1)
@@ -538,7 +540,7 @@ show_logs() {
     for f in "$C"/*.log; do
         [ -s "$f" ] || continue
         echo "----- $1: tail of $(basename "$f") -----"
-        tr '\r' '\n' <"$f" | grep -v '^ *$' | tail -n 40
+        tr '\r' '\n' <"$f" | sed 's/\x1b\[[0-9;]*m//g' | grep -v '^ *$' | tail -n 40
     done
     echo "----- end of $1 -----"
 }
