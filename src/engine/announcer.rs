@@ -10,9 +10,10 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::oneshot;
 
+use super::config::LiveSettings;
 use super::shared::TorrentShared;
 use super::torrent::TorrentEvent;
-use crate::tracker::{AnnounceEvent, AnnounceRequest, HttpTracker, TrackerError};
+use crate::tracker::{AnnounceEvent, AnnounceRequest, AnnounceResponse, HttpTracker};
 
 /// How long a final `stopped` announce may take.
 const STOP_TIMEOUT: Duration = Duration::from_secs(4);
@@ -23,10 +24,13 @@ pub(crate) enum AnnounceSignal {
     Stop(oneshot::Sender<()>),
 }
 
-/// What the torrent learns from one announce round.
+/// What the torrent learns from one announce to one tracker.
 #[derive(Debug, Clone)]
 pub(crate) struct TrackerUpdate {
+    pub url: String,
+    /// "working", or what went wrong.
     pub status: String,
+    pub ok: bool,
     pub peers: Vec<SocketAddr>,
     pub seeders: Option<u32>,
     pub leechers: Option<u32>,
@@ -38,7 +42,7 @@ pub(crate) struct Announcer {
     pub http: HttpTracker,
     /// Tracker URLs, tier by tier; a tracker that answers moves to the front of its tier.
     pub tiers: Vec<Vec<String>>,
-    pub port: u16,
+    pub live: Arc<LiveSettings>,
     pub signals: UnboundedReceiver<AnnounceSignal>,
     pub events: UnboundedSender<TorrentEvent>,
     pub first_event: AnnounceEvent,
@@ -54,41 +58,22 @@ impl Announcer {
         loop {
             let request = self.request(event, key, tracker_id.clone());
             let wait = match self.announce_any(&request).await {
-                Ok((url, response)) => {
+                Some((url, response)) => {
                     failures = 0;
                     last_good = Some(url);
                     if response.tracker_id.is_some() {
                         tracker_id = response.tracker_id.clone();
                     }
                     event = AnnounceEvent::None;
-                    let wait = response.interval;
-                    let status = match &response.warning {
-                        Some(w) => format!("working (warning: {w})"),
-                        None => "working".to_string(),
-                    };
-                    self.report(TrackerUpdate {
-                        status,
-                        peers: response.peers,
-                        seeders: response.complete,
-                        leechers: response.incomplete,
-                        next_announce: Some(SystemTime::now() + wait),
-                    });
-                    wait
+                    response.interval
                 }
-                Err(e) => {
+                None => {
                     failures += 1;
-                    let wait = Duration::from_secs(15 * 2u64.pow(failures.min(7)))
-                        .min(Duration::from_secs(1800));
-                    self.report(TrackerUpdate {
-                        status: format!("{e} (retrying in {}s)", wait.as_secs()),
-                        peers: Vec::new(),
-                        seeders: None,
-                        leechers: None,
-                        next_announce: Some(SystemTime::now() + wait),
-                    });
-                    wait
+                    Duration::from_secs(15 * 2u64.pow(failures.min(7)))
+                        .min(Duration::from_secs(1800))
                 }
             };
+            self.report_next_announce(SystemTime::now() + wait);
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 signal = self.signals.recv() => match signal {
@@ -124,7 +109,7 @@ impl Announcer {
         AnnounceRequest {
             info_hash: self.shared.meta.info_hash,
             peer_id: self.shared.our_id,
-            port: self.port,
+            port: self.live.listen_port(),
             uploaded: self.shared.uploaded.load(Ordering::Relaxed),
             downloaded: self.shared.downloaded.load(Ordering::Relaxed),
             left,
@@ -140,12 +125,11 @@ impl Announcer {
     }
 
     /// Tries the trackers tier by tier; the first that answers wins and moves to the front of
-    /// its tier (BEP 12).
+    /// its tier (BEP 12). Every tracker tried reports its own status.
     async fn announce_any(
         &mut self,
         request: &AnnounceRequest,
-    ) -> Result<(String, crate::tracker::AnnounceResponse), TrackerError> {
-        let mut last_error = TrackerError::UnsupportedUrl("no trackers".into());
+    ) -> Option<(String, AnnounceResponse)> {
         for tier in 0..self.tiers.len() {
             for i in 0..self.tiers[tier].len() {
                 let url = self.tiers[tier][i].clone();
@@ -153,19 +137,44 @@ impl Announcer {
                     Ok(response) => {
                         let winner = self.tiers[tier].remove(i);
                         self.tiers[tier].insert(0, winner);
-                        return Ok((url, response));
+                        let status = match &response.warning {
+                            Some(w) => format!("working (warning: {w})"),
+                            None => "working".to_string(),
+                        };
+                        self.report(TrackerUpdate {
+                            url: url.clone(),
+                            status,
+                            ok: true,
+                            peers: response.peers.clone(),
+                            seeders: response.complete,
+                            leechers: response.incomplete,
+                            next_announce: Some(SystemTime::now() + response.interval),
+                        });
+                        return Some((url, response));
                     }
                     Err(e) => {
                         tracing::debug!(%url, error = %e, "announce failed");
-                        last_error = e;
+                        self.report(TrackerUpdate {
+                            url,
+                            status: e.to_string(),
+                            ok: false,
+                            peers: Vec::new(),
+                            seeders: None,
+                            leechers: None,
+                            next_announce: None,
+                        });
                     }
                 }
             }
         }
-        Err(last_error)
+        None
     }
 
     fn report(&self, update: TrackerUpdate) {
         let _ = self.events.send(TorrentEvent::Tracker(update));
+    }
+
+    fn report_next_announce(&self, at: SystemTime) {
+        let _ = self.events.send(TorrentEvent::NextAnnounce(at));
     }
 }

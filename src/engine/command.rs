@@ -31,10 +31,20 @@ pub enum Command {
         id: InfoHash,
         delete_data: bool,
     },
-    /// Global limits in bytes per second; 0 is unlimited.
-    SetRateLimits {
-        download: u64,
-        upload: u64,
-    },
+    /// Applies new settings to the running session.
+    ApplySettings(EngineSettings),
     Shutdown,
+}
+
+/// The settings that can change while the session runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineSettings {
+    pub listen_port: u16,
+    pub max_peers_per_torrent: usize,
+    pub upload_slots: usize,
+    /// Bytes per second; 0 is unlimited.
+    pub download_limit: u64,
+    pub upload_limit: u64,
+    /// The folder whose free space the snapshot reports.
+    pub download_dir: Option<PathBuf>,
 }

@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 
 /// Settings of a [`crate::engine::Session`].
 #[derive(Debug, Clone)]
@@ -43,5 +44,35 @@ impl SessionConfig {
     pub fn default_state_dir() -> Option<PathBuf> {
         directories::ProjectDirs::from("org", "rivulet", "Rivulet")
             .map(|d| d.data_dir().to_path_buf())
+    }
+}
+
+/// The settings every torrent reads live, so a change applies without a restart.
+#[derive(Debug)]
+pub(crate) struct LiveSettings {
+    pub listen_port: AtomicU16,
+    pub max_peers: AtomicUsize,
+    pub upload_slots: AtomicUsize,
+}
+
+impl LiveSettings {
+    pub fn new(listen_port: u16, config: &SessionConfig) -> Self {
+        Self {
+            listen_port: AtomicU16::new(listen_port),
+            max_peers: AtomicUsize::new(config.max_peers_per_torrent),
+            upload_slots: AtomicUsize::new(config.upload_slots),
+        }
+    }
+
+    pub fn listen_port(&self) -> u16 {
+        self.listen_port.load(Ordering::Relaxed)
+    }
+
+    pub fn max_peers(&self) -> usize {
+        self.max_peers.load(Ordering::Relaxed)
+    }
+
+    pub fn upload_slots(&self) -> usize {
+        self.upload_slots.load(Ordering::Relaxed)
     }
 }

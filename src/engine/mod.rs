@@ -17,8 +17,11 @@ mod shared;
 mod snapshot;
 mod torrent;
 
-pub use command::{AddSource, AddTorrent, Command};
+pub use command::{AddSource, AddTorrent, Command, EngineSettings};
 pub use config::SessionConfig;
 pub use resume::write_atomically;
 pub use session::{Session, SessionError, SessionHandle, Waker};
-pub use snapshot::{Event, FileProgress, SessionSnapshot, TorrentSnapshot, TorrentState};
+pub use snapshot::{
+    Event, FileProgress, PeerSnapshot, SessionSnapshot, TorrentSnapshot, TorrentState,
+    TrackerSnapshot,
+};

@@ -94,6 +94,8 @@ pub(crate) struct PeerStats {
     pub uploaded: AtomicU64,
     pub peer_interested: AtomicBool,
     pub am_choking: AtomicBool,
+    pub peer_choking: AtomicBool,
+    pub am_interested: AtomicBool,
     pub is_seed: AtomicBool,
     pub pieces: AtomicU32,
 }
@@ -105,6 +107,8 @@ impl Default for PeerStats {
             uploaded: AtomicU64::new(0),
             peer_interested: AtomicBool::new(false),
             am_choking: AtomicBool::new(true),
+            peer_choking: AtomicBool::new(true),
+            am_interested: AtomicBool::new(false),
             is_seed: AtomicBool::new(false),
             pieces: AtomicU32::new(0),
         }
@@ -193,7 +197,6 @@ struct Connection {
     reading: Option<JoinHandle<Result<ReadWindow, StorageError>>>,
     last_received: Instant,
     last_sent: Instant,
-    messages_received: u64,
     max_frame: usize,
 }
 
@@ -243,7 +246,6 @@ impl Connection {
             reading: None,
             last_received: Instant::now(),
             last_sent: Instant::now(),
-            messages_received: 0,
             max_frame: max_frame_len(piece_count),
             shared,
         };
@@ -305,16 +307,17 @@ impl Connection {
     }
 
     async fn handle_message(&mut self, message: Message) -> Result<(), PeerError> {
-        self.messages_received += 1;
         match message {
             Message::KeepAlive | Message::Port(_) | Message::Unknown(_) => {}
             Message::Choke => {
                 self.peer_choking = true;
+                self.stats.peer_choking.store(true, Ordering::Relaxed);
                 let released: Vec<BlockRef> = self.outstanding.drain().collect();
                 self.shared.picker().release(self.key, released);
             }
             Message::Unchoke => {
                 self.peer_choking = false;
+                self.stats.peer_choking.store(false, Ordering::Relaxed);
                 self.last_block_at = Instant::now();
                 self.request_blocks();
             }
@@ -346,17 +349,21 @@ impl Connection {
                 }
             }
             Message::Bitfield(bits) => {
-                if self.messages_received != 1 {
-                    return Err(PeerError::Protocol("bitfield after the first message"));
-                }
-                self.peer_has = Bitfield::from_bytes(&bits, self.peer_has.len())?;
+                // BEP 3 wants the bitfield first, but some clients (aria2) send it later, after
+                // they got pieces; merge it with what `have` messages already told us.
+                let theirs = Bitfield::from_bytes(&bits, self.peer_has.len())?;
+                let new: Vec<u32> = theirs.ones().filter(|&i| !self.peer_has.get(i)).collect();
                 let wanted = {
                     let mut picker = self.shared.picker();
-                    picker.add_availability(&self.peer_has);
+                    for &i in &new {
+                        self.peer_has.set(i);
+                        picker.add_have(i);
+                    }
                     picker.wants_any_of(&self.peer_has)
                 };
                 self.peer_pieces_changed()?;
                 self.set_interested(wanted);
+                self.request_blocks();
             }
             Message::Request(block) => self.on_request(block)?,
             Message::Cancel(block) => self.requests.retain(|r| *r != block),
@@ -380,6 +387,9 @@ impl Connection {
     fn set_interested(&mut self, interested: bool) {
         if interested != self.am_interested {
             self.am_interested = interested;
+            self.stats
+                .am_interested
+                .store(interested, Ordering::Relaxed);
             self.send(if interested {
                 Message::Interested
             } else {

@@ -150,6 +150,13 @@ impl Picker {
         self.partial.clear();
     }
 
+    /// Pieces being assembled, in index order.
+    pub fn in_progress(&self) -> Vec<u32> {
+        let mut pieces: Vec<u32> = self.partial.keys().copied().collect();
+        pieces.sort_unstable();
+        pieces
+    }
+
     /// Pieces handed to the disk whose verdict has not come back.
     pub fn verifying_count(&self) -> u32 {
         self.verifying.count_ones()
@@ -161,6 +168,7 @@ impl Picker {
         self.buffered
     }
 
+    #[cfg(test)]
     pub fn add_availability(&mut self, pieces: &Bitfield) {
         for i in pieces.ones() {
             if let Some(a) = self.availability.get_mut(i as usize) {

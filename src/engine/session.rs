@@ -14,8 +14,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::{Semaphore, oneshot, watch};
 
+use super::command::EngineSettings;
 use super::command::{AddSource, AddTorrent, Command};
-use super::config::SessionConfig;
+use super::config::{LiveSettings, SessionConfig};
 use super::limiter::RateLimiter;
 use super::peer;
 use super::resume;
@@ -35,6 +36,7 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(8);
 /// Bytes of finished pieces that may wait for hashing and writing, session-wide.
 const DISK_WRITE_BUDGET: u64 = 16 * 1024 * 1024;
 const DISK_READS: usize = 16;
+const FREE_SPACE_EVERY: Duration = Duration::from_secs(5);
 
 /// Called by the engine when a new snapshot or event is ready (a GUI requests a repaint).
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
@@ -142,6 +144,7 @@ impl Session {
         }));
         let (torrent_events_tx, torrent_events) = mpsc::unbounded_channel();
         let (inbound_tx, inbound) = mpsc::unbounded_channel();
+        let config_for_live = config.clone();
         let actor = SessionActor {
             down_limit: Arc::new(RateLimiter::new(config.download_limit)),
             up_limit: Arc::new(RateLimiter::new(config.upload_limit)),
@@ -159,6 +162,9 @@ impl Session {
             disk: Disk::new(DISK_WRITE_BUDGET, DISK_READS),
             next_key: Arc::new(AtomicU64::new(1)),
             listen_port,
+            live: Arc::new(LiveSettings::new(listen_port, &config_for_live)),
+            download_dir: None,
+            free_space: None,
         };
         let thread = std::thread::Builder::new()
             .name("rivulet-session".into())
@@ -213,6 +219,10 @@ struct SessionActor {
     up_limit: Arc<RateLimiter>,
     next_key: Arc<AtomicU64>,
     listen_port: u16,
+    live: Arc<LiveSettings>,
+    /// The folder whose free space is reported, and the last reading.
+    download_dir: Option<PathBuf>,
+    free_space: Option<u64>,
 }
 
 impl SessionActor {
@@ -221,9 +231,10 @@ impl SessionActor {
         mut commands: UnboundedReceiver<Command>,
         mut torrent_events: UnboundedReceiver<Event>,
         mut inbound: UnboundedReceiver<(TcpStream, SocketAddr, crate::wire::Handshake)>,
-        listener: TcpListener,
+        mut listener: TcpListener,
     ) {
         tracing::info!(port = self.listen_port, "listening for peers");
+        let mut free_space_tick = tokio::time::interval(FREE_SPACE_EVERY);
         if self.config.restore_saved {
             self.restore().await;
         }
@@ -233,6 +244,11 @@ impl SessionActor {
             tokio::select! {
                 command = commands.recv() => match command {
                     Some(Command::Shutdown) | None => break,
+                    Some(Command::ApplySettings(settings)) => {
+                        if let Some(rebound) = self.apply(settings).await {
+                            listener = rebound;
+                        }
+                    }
                     Some(command) => self.handle(command).await,
                 },
                 Some(event) = torrent_events.recv() => self.emit(event),
@@ -247,6 +263,7 @@ impl SessionActor {
                     }
                 }
                 _ = tick.tick() => self.publish(),
+                _ = free_space_tick.tick() => self.measure_free_space().await,
             }
         }
         self.shutdown().await;
@@ -291,6 +308,7 @@ impl SessionActor {
             up_rate: torrents.iter().map(|t| t.up_rate).sum(),
             torrents,
             listen_port: self.listen_port,
+            free_space: self.free_space,
         };
         self.snapshot_tx.send_replace(Arc::new(snapshot));
         self.wake();
@@ -313,11 +331,58 @@ impl SessionActor {
                     self.emit(Event::Removed { id });
                 }
             }
-            Command::SetRateLimits { download, upload } => {
-                self.down_limit.set_rate(download);
-                self.up_limit.set_rate(upload);
+            Command::ApplySettings(_) | Command::Shutdown => {}
+        }
+    }
+
+    /// Applies settings; returns the new listener when the listen port changed.
+    async fn apply(&mut self, settings: EngineSettings) -> Option<TcpListener> {
+        self.down_limit.set_rate(settings.download_limit);
+        self.up_limit.set_rate(settings.upload_limit);
+        self.live
+            .max_peers
+            .store(settings.max_peers_per_torrent.max(1), Ordering::Relaxed);
+        self.live
+            .upload_slots
+            .store(settings.upload_slots.max(1), Ordering::Relaxed);
+        if settings.download_dir != self.download_dir {
+            self.download_dir = settings.download_dir;
+            self.measure_free_space().await;
+        }
+        if settings.listen_port == self.listen_port {
+            return None;
+        }
+        self.config.listen_port = settings.listen_port;
+        match bind(&self.config).await {
+            Ok(listener) => {
+                self.listen_port = listener
+                    .local_addr()
+                    .map_or(settings.listen_port, |a| a.port());
+                self.live
+                    .listen_port
+                    .store(self.listen_port, Ordering::Relaxed);
+                self.dirty.store(true, Ordering::Relaxed);
+                tracing::info!(port = self.listen_port, "listening for peers");
+                Some(listener)
             }
-            Command::Shutdown => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "keeping the old listen port");
+                None
+            }
+        }
+    }
+
+    async fn measure_free_space(&mut self) {
+        let Some(dir) = self.download_dir.clone() else {
+            return;
+        };
+        let free = tokio::task::spawn_blocking(move || free_space(&dir))
+            .await
+            .ok()
+            .flatten();
+        if free != self.free_space {
+            self.free_space = free;
+            self.dirty.store(true, Ordering::Relaxed);
         }
     }
 
@@ -391,9 +456,7 @@ impl SessionActor {
             state_dir,
             our_id: self.our_id,
             http: self.http.clone(),
-            listen_port: self.listen_port,
-            max_peers: self.config.max_peers_per_torrent,
-            upload_slots: self.config.upload_slots,
+            live: self.live.clone(),
             piece_buffer_budget: self.config.piece_buffer_budget,
             disk: self.disk.clone(),
             down_limit: self.down_limit.clone(),
@@ -486,4 +549,20 @@ fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Bytes free for an unprivileged user on the file system holding `dir`.
+#[cfg(unix)]
+fn free_space(dir: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is a valid NUL-terminated string and `stat` a writable statvfs.
+    let rc = unsafe { libc::statvfs(path.as_ptr(), &mut stat) };
+    (rc == 0).then(|| stat.f_bavail as u64 * stat.f_frsize as u64)
+}
+
+#[cfg(not(unix))]
+fn free_space(_dir: &std::path::Path) -> Option<u64> {
+    None
 }

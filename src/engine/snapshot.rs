@@ -1,8 +1,9 @@
 //! What the engine tells its front ends: snapshots of every torrent, and events.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::ids::InfoHash;
 
@@ -40,6 +41,34 @@ pub struct FileProgress {
     pub verified_bytes: u64,
 }
 
+/// One connected peer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerSnapshot {
+    pub addr: SocketAddr,
+    /// The client, decoded from its peer id.
+    pub client: String,
+    /// qBittorrent-style flags: D/d we download / want to, U/u we upload / they want to,
+    /// I incoming connection.
+    pub flags: String,
+    pub down_rate: u64,
+    pub up_rate: u64,
+    /// Their share of the torrent, 0.0 to 1.0.
+    pub progress: f32,
+}
+
+/// One tracker of a torrent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackerSnapshot {
+    pub url: String,
+    pub tier: usize,
+    /// "not contacted yet", "working", or the error.
+    pub status: String,
+    pub seeders: Option<u32>,
+    pub leechers: Option<u32>,
+    pub last_announce: Option<SystemTime>,
+    pub next_announce: Option<SystemTime>,
+}
+
 /// Everything a front end shows about one torrent, at one moment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TorrentSnapshot {
@@ -69,9 +98,14 @@ pub struct TorrentSnapshot {
     pub swarm_seeders: Option<u32>,
     pub swarm_leechers: Option<u32>,
     pub tracker_status: String,
+    pub next_announce: Option<SystemTime>,
+    pub trackers: Vec<TrackerSnapshot>,
+    pub peers: Vec<PeerSnapshot>,
     pub files: Vec<FileProgress>,
     /// Wire-format bitfield of the verified pieces.
     pub pieces: Vec<u8>,
+    /// Pieces with blocks on the way.
+    pub pieces_in_progress: Vec<u32>,
     pub added_at: u64,
     pub comment: Option<String>,
     pub created_by: Option<String>,
@@ -84,6 +118,8 @@ pub struct SessionSnapshot {
     pub listen_port: u16,
     pub down_rate: u64,
     pub up_rate: u64,
+    /// Free space in the default download folder.
+    pub free_space: Option<u64>,
 }
 
 /// Things that happened, for notifications and scripts.

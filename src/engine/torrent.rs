@@ -17,13 +17,16 @@ use tokio::sync::oneshot;
 
 use super::announcer::{AnnounceSignal, Announcer, TrackerUpdate};
 use super::choker::{self, Candidate};
+use super::config::LiveSettings;
 use super::limiter::RateLimiter;
 use super::peer::{self, Connected, PeerCommand, PeerLink, PeerStats};
 use super::picker::{PeerKey, Picker};
 use super::rate::RateMeter;
 use super::resume::{self, ResumeData};
 use super::shared::TorrentShared;
-use super::snapshot::{Event, FileProgress, TorrentSnapshot, TorrentState};
+use super::snapshot::{
+    Event, FileProgress, PeerSnapshot, TorrentSnapshot, TorrentState, TrackerSnapshot,
+};
 use crate::bitfield::Bitfield;
 use crate::ids::PeerId;
 use crate::metainfo::Metainfo;
@@ -69,6 +72,7 @@ pub(crate) enum TorrentEvent {
         addr: SocketAddr,
     },
     Tracker(TrackerUpdate),
+    NextAnnounce(SystemTime),
     CheckDone {
         have: Bitfield,
         cancelled: bool,
@@ -99,9 +103,7 @@ pub(crate) struct TorrentParams {
     pub state_dir: PathBuf,
     pub our_id: PeerId,
     pub http: HttpTracker,
-    pub listen_port: u16,
-    pub max_peers: usize,
-    pub upload_slots: usize,
+    pub live: Arc<LiveSettings>,
     pub piece_buffer_budget: u64,
     pub disk: Disk,
     pub down_limit: Arc<RateLimiter>,
@@ -126,6 +128,7 @@ struct PeerBook {
     stats: Arc<PeerStats>,
     down: RateMeter,
     up: RateMeter,
+    inbound: bool,
 }
 
 #[derive(Default)]
@@ -171,7 +174,9 @@ struct Torrent {
     last_second: Instant,
     last_save: Instant,
     resume_dirty: bool,
-    tracker: TrackerUpdate,
+    trackers: Vec<TrackerSnapshot>,
+    swarm: (Option<u32>, Option<u32>),
+    next_announce: Option<SystemTime>,
     down: RateMeter,
     up: RateMeter,
     file_progress: (u32, Vec<FileProgress>),
@@ -241,13 +246,9 @@ pub(crate) fn spawn(params: TorrentParams) -> TorrentHandle {
         last_second: Instant::now(),
         last_save: Instant::now(),
         resume_dirty: true,
-        tracker: TrackerUpdate {
-            status: "not contacted yet".into(),
-            peers: Vec::new(),
-            seeders: None,
-            leechers: None,
-            next_announce: None,
-        },
+        trackers: tracker_list(&meta),
+        swarm: (None, None),
+        next_announce: None,
         down: RateMeter::new(downloaded),
         up: RateMeter::new(uploaded),
         file_progress: (u32::MAX, Vec::new()),
@@ -286,8 +287,12 @@ fn empty_snapshot(meta: &Metainfo, params: &TorrentParams) -> TorrentSnapshot {
         swarm_seeders: None,
         swarm_leechers: None,
         tracker_status: String::new(),
+        next_announce: None,
+        trackers: Vec::new(),
+        peers: Vec::new(),
         files: Vec::new(),
         pieces: Vec::new(),
+        pieces_in_progress: Vec::new(),
         added_at: params.added_at,
         comment: meta.comment.clone(),
         created_by: meta.created_by.clone(),
@@ -409,7 +414,7 @@ impl Torrent {
         }
         let tiers = self.shared.meta.trackers();
         let announcer = if tiers.is_empty() {
-            self.tracker.status = "no trackers".into();
+            self.trackers.clear();
             None
         } else {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -419,7 +424,7 @@ impl Torrent {
                     shared: self.shared.clone(),
                     http: self.params.http.clone(),
                     tiers,
-                    port: self.params.listen_port,
+                    live: self.params.live.clone(),
                     signals: rx,
                     events: self.events_tx.clone(),
                     first_event,
@@ -521,15 +526,25 @@ impl Torrent {
                 }
                 TorrentEvent::Tracker(update) => {
                     for addr in &update.peers {
-                        if addr.port() == self.params.listen_port
+                        if addr.port() == self.params.live.listen_port()
                             && (addr.ip().is_loopback() || addr.ip().is_unspecified())
                         {
                             continue; // that is us
                         }
                         self.known.entry(*addr).or_default();
                     }
-                    self.tracker = update;
+                    if update.ok {
+                        self.swarm = (update.seeders, update.leechers);
+                    }
+                    if let Some(t) = self.trackers.iter_mut().find(|t| t.url == update.url) {
+                        t.status = update.status;
+                        t.seeders = update.seeders.or(t.seeders);
+                        t.leechers = update.leechers.or(t.leechers);
+                        t.last_announce = Some(SystemTime::now());
+                        t.next_announce = update.next_announce;
+                    }
                 }
+                TorrentEvent::NextAnnounce(at) => self.next_announce = Some(at),
                 TorrentEvent::CheckDone { have, cancelled } => {
                     self.phase = Phase::Idle;
                     if !cancelled {
@@ -561,7 +576,7 @@ impl Torrent {
 
     fn admit(&mut self, stream: TcpStream, addr: SocketAddr, peer_id: PeerId, inbound: bool) {
         let duplicate = self.peers.values().any(|p| p.peer_id == peer_id);
-        let full = self.peers.len() >= self.params.max_peers;
+        let full = self.peers.len() >= self.params.live.max_peers();
         if !matches!(self.phase, Phase::Active { .. })
             || self.banned.contains(&peer_id)
             || self.banned_addrs.contains(&addr)
@@ -592,6 +607,7 @@ impl Torrent {
                 stats: stats.clone(),
                 down: RateMeter::new(0),
                 up: RateMeter::new(0),
+                inbound,
             },
         );
         if !inbound {
@@ -614,11 +630,14 @@ impl Torrent {
         self.shared.peers().remove(&key);
         if let Some(book) = self.peers.remove(&key) {
             tracing::debug!(torrent = %self.shared.meta.name, addr = %book.addr, reason, "peer closed");
-            let known = self.known.entry(book.addr).or_default();
-            if reason.contains("both sides are seeds") {
-                known.seed = true;
+            // An inbound peer's address has its ephemeral port: nothing to dial later.
+            if !book.inbound {
+                let known = self.known.entry(book.addr).or_default();
+                if reason.contains("both sides are seeds") {
+                    known.seed = true;
+                }
+                known.next_try = Some(Instant::now() + Duration::from_secs(30));
             }
-            known.next_try = Some(Instant::now() + Duration::from_secs(30));
         }
         if self.optimistic == Some(key) {
             self.optimistic = None;
@@ -723,7 +742,8 @@ impl Torrent {
         let connected: HashSet<SocketAddr> = self.peers.values().map(|p| p.addr).collect();
         let mut budget = self
             .params
-            .max_peers
+            .live
+            .max_peers()
             .saturating_sub(self.peers.len() + self.connecting.len())
             .min(MAX_HALF_OPEN.saturating_sub(self.connecting.len()));
         let candidates: Vec<SocketAddr> = self
@@ -768,7 +788,7 @@ impl Torrent {
             .values()
             .filter(|l| !l.stats.am_choking.load(Ordering::Relaxed))
             .count();
-        if unchoked < self.params.upload_slots
+        if unchoked < self.params.live.upload_slots()
             && let Some(link) = peers.get(&key)
         {
             let _ = link.tx.send(PeerCommand::Unchoke);
@@ -792,7 +812,7 @@ impl Torrent {
             .collect();
         let unchoke = choker::choose(
             &candidates,
-            self.params.upload_slots,
+            self.params.live.upload_slots(),
             &mut self.optimistic,
             rotate,
         );
@@ -865,12 +885,13 @@ impl Torrent {
 
     fn publish_snapshot(&mut self) {
         let meta = &self.shared.meta;
-        let (have_bytes, pieces, have_count) = {
+        let (have_bytes, pieces, have_count, pieces_in_progress) = {
             let picker = self.shared.picker();
             (
                 picker.have_bytes(),
                 picker.have().as_bytes().to_vec(),
                 picker.have().count_ones(),
+                picker.in_progress(),
             )
         };
         if self.file_progress.0 != have_count {
@@ -914,9 +935,13 @@ impl Torrent {
             eta: (down_rate > 0 && left > 0).then(|| Duration::from_secs(left / down_rate)),
             connected_seeds: seeds,
             connected_peers: self.peers.len() as u32 - seeds,
-            swarm_seeders: self.tracker.seeders,
-            swarm_leechers: self.tracker.leechers,
+            swarm_seeders: self.swarm.0,
+            swarm_leechers: self.swarm.1,
             tracker_status: self.tracker_status(),
+            next_announce: self.next_announce.filter(|_| active),
+            trackers: self.trackers.clone(),
+            peers: self.peer_snapshots(),
+            pieces_in_progress,
             files: self.file_progress.1.clone(),
             pieces,
             added_at: self.params.added_at,
@@ -930,19 +955,82 @@ impl Torrent {
         }
     }
 
+    /// One line about the trackers: the first working one, or the latest problem.
     fn tracker_status(&self) -> String {
-        let next = self
-            .tracker
-            .next_announce
-            .and_then(|t| t.duration_since(SystemTime::now()).ok())
-            .map(|d| format!(", next announce in {}s", d.as_secs()))
-            .unwrap_or_default();
-        if matches!(self.phase, Phase::Active { .. }) {
-            format!("{}{next}", self.tracker.status)
-        } else {
-            self.tracker.status.clone()
+        if self.trackers.is_empty() {
+            return "no trackers".into();
+        }
+        let working = self
+            .trackers
+            .iter()
+            .find(|t| t.status.starts_with("working"));
+        let latest = self
+            .trackers
+            .iter()
+            .filter(|t| t.last_announce.is_some())
+            .max_by_key(|t| t.last_announce);
+        match working.or(latest) {
+            Some(t) => t.status.clone(),
+            None => "not contacted yet".into(),
         }
     }
+
+    fn peer_snapshots(&self) -> Vec<PeerSnapshot> {
+        let count = self.shared.meta.piece_count().max(1) as f32;
+        let mut peers: Vec<PeerSnapshot> = self
+            .peers
+            .values()
+            .map(|p| {
+                let s = &p.stats;
+                let flag = |on: bool, c: char| if on { Some(c) } else { None };
+                let downloading = !s.peer_choking.load(Ordering::Relaxed)
+                    && s.am_interested.load(Ordering::Relaxed);
+                let flags: String = [
+                    flag(downloading, 'D'),
+                    flag(!downloading && s.am_interested.load(Ordering::Relaxed), 'd'),
+                    flag(!s.am_choking.load(Ordering::Relaxed), 'U'),
+                    flag(
+                        s.am_choking.load(Ordering::Relaxed)
+                            && s.peer_interested.load(Ordering::Relaxed),
+                        'u',
+                    ),
+                    flag(p.inbound, 'I'),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                PeerSnapshot {
+                    addr: p.addr,
+                    client: p.peer_id.client(),
+                    flags,
+                    down_rate: p.down.rate(),
+                    up_rate: p.up.rate(),
+                    progress: s.pieces.load(Ordering::Relaxed) as f32 / count,
+                }
+            })
+            .collect();
+        peers.sort_by_key(|p| p.addr);
+        peers
+    }
+}
+
+/// Every tracker of the torrent, not contacted yet.
+fn tracker_list(meta: &Metainfo) -> Vec<TrackerSnapshot> {
+    meta.trackers()
+        .into_iter()
+        .enumerate()
+        .flat_map(|(tier, urls)| {
+            urls.into_iter().map(move |url| TrackerSnapshot {
+                url,
+                tier,
+                status: "not contacted yet".into(),
+                seeders: None,
+                leechers: None,
+                last_announce: None,
+                next_announce: None,
+            })
+        })
+        .collect()
 }
 
 /// Verified bytes of each file, from the bitfield of verified pieces.
