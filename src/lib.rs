@@ -1,7 +1,8 @@
 //! Rivulet: a BitTorrent client.
 //!
 //! The protocol (`bencode`, `metainfo`, `wire`, `tracker`), storage and the `engine` form the
-//! library; `cli` and the binary are front ends over [`engine::SessionHandle`].
+//! core and never touch egui; `gui` (the desktop app) and `cli` are front ends over
+//! [`engine::SessionHandle`].
 //! See ARCHITECTURE.md for how the parts fit together.
 
 pub mod bencode;
@@ -9,6 +10,7 @@ pub mod bitfield;
 pub mod cli;
 pub mod create;
 pub mod engine;
+pub mod gui;
 pub mod ids;
 pub mod metainfo;
 pub mod storage;

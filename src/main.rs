@@ -1,4 +1,4 @@
-//! The `rivulet` binary: the headless CLI, and (later) the desktop app.
+//! The `rivulet` binary: the desktop app (no subcommand), or the headless CLI.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -21,10 +21,13 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let Some(command) = cli.command else {
-        eprintln!(
-            "rivulet: the desktop app is not part of this build yet; use a subcommand (see `rivulet --help`)"
-        );
-        return ExitCode::from(2);
+        return match rivulet::gui::run(cli.torrents) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rivulet: {e:#}");
+                ExitCode::from(1)
+            }
+        };
     };
     match rivulet::cli::run(command) {
         Ok(code) => ExitCode::from(code),

@@ -34,6 +34,27 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
+/// Unix seconds → `"2026-11-25 13:40"` (UTC).
+pub fn date(unix_secs: u64) -> String {
+    let days = (unix_secs / 86400) as i64;
+    let secs = unix_secs % 86400;
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +66,7 @@ mod tests {
         assert_eq!(rate(3 * 1024 * 1024), "3.0 MiB/s");
         assert_eq!(duration(Duration::from_secs(200)), "3m 20s");
         assert_eq!(duration(Duration::from_secs(7260)), "2h 1m");
+        assert_eq!(date(0), "1970-01-01 00:00");
+        assert_eq!(date(1_795_614_000), "2026-11-25 13:40");
     }
 }

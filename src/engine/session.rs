@@ -555,6 +555,8 @@ fn now_unix() -> u64 {
 #[cfg(unix)]
 fn free_space(dir: &std::path::Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
+    // The folder may not exist yet: measure the nearest folder that does.
+    let dir = dir.ancestors().find(|d| d.exists())?;
     let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: `path` is a valid NUL-terminated string and `stat` a writable statvfs.

@@ -1,0 +1,256 @@
+//! Adding torrents: files are read and parsed on a helper thread, then a dialog shows each one
+//! (name, size, files) and asks where to save it and whether to start paused.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender, channel};
+
+use crate::engine::{AddSource, AddTorrent};
+use crate::ids::InfoHash;
+use crate::metainfo::Metainfo;
+use crate::units;
+
+use super::notices::Notices;
+use super::platform::Desktop;
+use super::settings::Settings;
+
+/// Largest file read as a .torrent.
+const MAX_TORRENT_FILE: u64 = 64 * 1024 * 1024;
+/// Files listed in the dialog before "and N more".
+const FILES_SHOWN: usize = 200;
+
+/// A torrent ready to be added.
+pub struct Loaded {
+    pub bytes: Vec<u8>,
+    pub meta: Metainfo,
+}
+
+enum LoadResult {
+    Ok(Box<Loaded>),
+    Err { source: String, message: String },
+}
+
+/// What the user decided in the dialog.
+pub struct AddChoice {
+    pub add: Vec<AddTorrent>,
+    pub save_dir: PathBuf,
+}
+
+pub struct AddDialog {
+    results_tx: Sender<LoadResult>,
+    results: Receiver<LoadResult>,
+    queue: VecDeque<Loaded>,
+    save_dir: String,
+    start_paused: bool,
+    seed_when_done: bool,
+    folder_reply: Option<Receiver<Option<PathBuf>>>,
+    open: bool,
+    /// Files still being read on the helper thread.
+    loading: usize,
+}
+
+impl AddDialog {
+    pub fn new() -> Self {
+        let (results_tx, results) = channel();
+        Self {
+            results_tx,
+            results,
+            queue: VecDeque::new(),
+            save_dir: String::new(),
+            start_paused: false,
+            seed_when_done: true,
+            folder_reply: None,
+            open: false,
+            loading: 0,
+        }
+    }
+
+    /// Reads and parses .torrent files on a helper thread.
+    pub fn load_paths(&mut self, paths: Vec<PathBuf>) {
+        let tx = self.results_tx.clone();
+        self.loading += paths.len();
+        std::thread::spawn(move || {
+            for path in paths {
+                let source = path.display().to_string();
+                let result = read_torrent(&path).and_then(parse);
+                let _ = tx.send(match result {
+                    Ok(loaded) => LoadResult::Ok(Box::new(loaded)),
+                    Err(message) => LoadResult::Err { source, message },
+                });
+            }
+        });
+    }
+
+    /// Takes parsed torrents off the helper threads; reports invalid files and duplicates.
+    pub fn poll(
+        &mut self,
+        known: impl Fn(InfoHash) -> bool,
+        notices: &mut Notices,
+        settings: &Settings,
+    ) {
+        while let Ok(result) = self.results.try_recv() {
+            self.loading = self.loading.saturating_sub(1);
+            match result {
+                LoadResult::Err { source, message } => {
+                    notices.error(format!("Cannot add {source}: {message}"))
+                }
+                LoadResult::Ok(loaded) => {
+                    let id = loaded.meta.info_hash;
+                    if known(id) || self.queue.iter().any(|q| q.meta.info_hash == id) {
+                        notices.info(format!("\"{}\" is already in the list", loaded.meta.name));
+                        continue;
+                    }
+                    if self.queue.is_empty() && !self.open {
+                        self.save_dir = settings.save_dir().display().to_string();
+                        self.start_paused = settings.start_paused;
+                        self.seed_when_done = settings.seed_when_done;
+                    }
+                    self.queue.push_back(*loaded);
+                    self.open = true;
+                }
+            }
+        }
+    }
+
+    /// Whether an answer from a helper thread is awaited (the UI should look again soon).
+    pub fn waiting(&self) -> bool {
+        self.loading > 0 || self.folder_reply.is_some()
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.open && !self.queue.is_empty()
+    }
+
+    /// Shows the dialog for the first waiting torrent.
+    pub fn ui(&mut self, ctx: &egui::Context, desktop: &dyn Desktop) -> Option<AddChoice> {
+        if let Some(reply) = &self.folder_reply
+            && let Ok(answer) = reply.try_recv()
+        {
+            if let Some(folder) = answer {
+                self.save_dir = folder.display().to_string();
+            }
+            self.folder_reply = None;
+        }
+        if !self.is_open() {
+            self.open = false;
+            return None;
+        }
+        let mut choice = None;
+        let modal = egui::Modal::new(egui::Id::unique("add-torrent")).show(ctx, |ui| {
+            ui.set_width(520.0);
+            let Some(first) = self.queue.front() else {
+                return;
+            };
+            let meta = &first.meta;
+            ui.heading("Add torrent");
+            if self.queue.len() > 1 {
+                ui.label(format!("1 of {}", self.queue.len()));
+            }
+            egui::Grid::new("add-summary")
+                .num_columns(2)
+                .show(ui, |ui| {
+                    ui.label("Name");
+                    ui.strong(&meta.name);
+                    ui.end_row();
+                    ui.label("Size");
+                    ui.label(format!(
+                        "{} in {} file(s)",
+                        units::bytes(meta.total_length),
+                        meta.files.len()
+                    ));
+                    ui.end_row();
+                    ui.label("Info hash");
+                    ui.monospace(meta.info_hash.to_hex());
+                    ui.end_row();
+                });
+            egui::ScrollArea::vertical()
+                .max_height(160.0)
+                .show(ui, |ui| {
+                    for f in meta.files.iter().take(FILES_SHOWN) {
+                        ui.horizontal(|ui| {
+                            ui.label(f.path.display().to_string());
+                            ui.with_layout(
+                                egui::Layout::right_to_left(egui::Align::Center),
+                                |ui| {
+                                    ui.weak(units::bytes(f.length));
+                                },
+                            );
+                        });
+                    }
+                    if meta.files.len() > FILES_SHOWN {
+                        ui.weak(format!("and {} more", meta.files.len() - FILES_SHOWN));
+                    }
+                });
+            ui.separator();
+            ui.horizontal(|ui| {
+                let label = ui.label("Save to");
+                ui.add(egui::TextEdit::singleline(&mut self.save_dir).desired_width(330.0))
+                    .labelled_by(label.id);
+                if ui.button("Browse…").clicked() {
+                    let (tx, rx) = channel();
+                    desktop.pick_folder(std::path::Path::new(&self.save_dir), tx);
+                    self.folder_reply = Some(rx);
+                }
+            });
+            ui.checkbox(&mut self.start_paused, "Start paused");
+            ui.checkbox(&mut self.seed_when_done, "Seed when done");
+            ui.horizontal(|ui| {
+                let save_dir = PathBuf::from(self.save_dir.trim());
+                let valid = !self.save_dir.trim().is_empty();
+                if ui.add_enabled(valid, egui::Button::new("Add")).clicked() {
+                    choice = self.take(1, &save_dir);
+                }
+                if self.queue.len() > 1
+                    && ui
+                        .add_enabled(valid, egui::Button::new("Add all"))
+                        .clicked()
+                {
+                    choice = self.take(self.queue.len(), &save_dir);
+                }
+                if ui.button("Cancel").clicked() {
+                    self.queue.pop_front();
+                }
+            });
+        });
+        if modal.should_close() {
+            self.queue.clear();
+        }
+        choice
+    }
+
+    fn take(&mut self, count: usize, save_dir: &std::path::Path) -> Option<AddChoice> {
+        let add = self
+            .queue
+            .drain(..count.min(self.queue.len()))
+            .map(|loaded| AddTorrent {
+                source: AddSource::Bytes(loaded.bytes),
+                save_dir: save_dir.to_path_buf(),
+                paused: self.start_paused,
+                seed: self.seed_when_done,
+            })
+            .collect();
+        Some(AddChoice {
+            add,
+            save_dir: save_dir.to_path_buf(),
+        })
+    }
+}
+
+impl Default for AddDialog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn read_torrent(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if meta.len() > MAX_TORRENT_FILE {
+        return Err("the file is too large to be a torrent".into());
+    }
+    std::fs::read(path).map_err(|e| e.to_string())
+}
+
+fn parse(bytes: Vec<u8>) -> Result<Loaded, String> {
+    let meta = Metainfo::from_bytes(&bytes).map_err(|e| e.to_string())?;
+    Ok(Loaded { bytes, meta })
+}

@@ -1,0 +1,371 @@
+//! [`RivuletApp`]: the main window. It reads the engine's latest snapshot, draws the views, and
+//! turns clicks, keys and dropped files into engine commands. It never waits on anything.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, channel};
+
+use crate::engine::{Command, Event, SessionSnapshot, TorrentSnapshot};
+use crate::ids::InfoHash;
+
+use super::add_dialog::AddDialog;
+use super::details::DetailsPane;
+use super::history::SpeedHistory;
+use super::notices::Notices;
+use super::platform::{Desktop, Engine};
+use super::remove_dialog::RemoveDialog;
+use super::settings::{Settings, Theme};
+use super::settings_dialog::SettingsDialog;
+use super::status_bar::StatusBar;
+use super::toolbar::{Toolbar, ToolbarAction, ToolbarState};
+use super::torrent_table::{RowAction, TorrentTable};
+
+pub struct RivuletApp {
+    engine: Box<dyn Engine>,
+    desktop: Box<dyn Desktop>,
+    snapshot: Arc<SessionSnapshot>,
+    pub settings: Settings,
+    settings_path: Option<PathBuf>,
+    pub table: TorrentTable,
+    details: DetailsPane,
+    history: SpeedHistory,
+    add: AddDialog,
+    remove: Option<RemoveDialog>,
+    settings_dialog: Option<SettingsDialog>,
+    pub notices: Notices,
+    torrent_picker: Option<Receiver<Vec<PathBuf>>>,
+    applied_theme: Option<Theme>,
+}
+
+impl RivuletApp {
+    pub fn new(
+        engine: Box<dyn Engine>,
+        desktop: Box<dyn Desktop>,
+        settings: Settings,
+        settings_path: Option<PathBuf>,
+    ) -> Self {
+        engine.send(Command::ApplySettings(settings.engine_settings()));
+        Self {
+            snapshot: engine.snapshot(),
+            engine,
+            desktop,
+            settings,
+            settings_path,
+            table: TorrentTable::default(),
+            details: DetailsPane::default(),
+            history: SpeedHistory::default(),
+            add: AddDialog::new(),
+            remove: None,
+            settings_dialog: None,
+            notices: Notices::default(),
+            torrent_picker: None,
+            applied_theme: None,
+        }
+    }
+
+    /// Starts adding .torrent files (from the command line, a drop or the file dialog).
+    pub fn add_paths(&mut self, paths: Vec<PathBuf>) {
+        let (torrents, others): (Vec<PathBuf>, Vec<PathBuf>) = paths.into_iter().partition(|p| {
+            p.extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("torrent"))
+                || !p.is_dir()
+        });
+        for folder in others {
+            self.notices.error(format!(
+                "Cannot add {}: it is a folder, not a .torrent file",
+                folder.display()
+            ));
+        }
+        if !torrents.is_empty() {
+            self.add.load_paths(torrents);
+        }
+    }
+
+    pub fn snapshot(&self) -> &SessionSnapshot {
+        &self.snapshot
+    }
+
+    /// Draws one frame.
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        self.poll(&ctx);
+        self.apply_theme(&ctx);
+        self.handle_drops(&ctx);
+        self.handle_keys(&ctx);
+
+        let toolbar_state = self.toolbar_state();
+        let mut toolbar_action = None;
+        egui::Panel::top("toolbar").show(ui, |ui| {
+            ui.add_space(4.0);
+            toolbar_action = Toolbar::ui(ui, &toolbar_state);
+            self.notices.ui(ui);
+            ui.add_space(2.0);
+        });
+        egui::Panel::bottom("status").show(ui, |ui| StatusBar::ui(ui, &self.snapshot));
+        let selected = self.selected_snapshot();
+        egui::Panel::bottom("details")
+            .resizable(true)
+            .default_size(240.0)
+            .min_size(120.0)
+            .show(ui, |ui| {
+                self.details.ui(ui, selected.as_deref(), &self.history);
+            });
+        let mut row_action = None;
+        egui::CentralPanel::default().show(ui, |ui| {
+            if self.snapshot.torrents.is_empty() {
+                ui.centered_and_justified(|ui| {
+                    ui.weak("Drop .torrent files here, or click \"Add torrent…\" (Ctrl+O).");
+                });
+            } else {
+                row_action = self.table.ui(ui, &self.snapshot.torrents);
+            }
+        });
+        if let Some(action) = toolbar_action {
+            self.on_toolbar(action);
+        }
+        if let Some(action) = row_action {
+            self.on_row_action(action);
+        }
+        self.dialogs_ui(&ctx);
+        self.drop_overlay(&ctx);
+    }
+
+    fn poll(&mut self, ctx: &egui::Context) {
+        self.snapshot = self.engine.snapshot();
+        self.history.record(&self.snapshot);
+        if self
+            .snapshot
+            .torrents
+            .iter()
+            .any(|t| t.down_rate > 0 || t.up_rate > 0)
+        {
+            ctx.request_repaint_after(std::time::Duration::from_secs(1));
+        }
+        let snapshot = self.snapshot.clone();
+        self.table
+            .selection
+            .retain(|id| snapshot.torrents.iter().any(|t| t.id == *id));
+        while let Some(event) = self.engine.try_event() {
+            match event {
+                Event::Completed { name, .. } => self
+                    .notices
+                    .info(format!("\"{name}\" finished downloading")),
+                Event::AddFailed { source, message } => self
+                    .notices
+                    .error(format!("Cannot add {source}: {message}")),
+                Event::Duplicate { name, .. } => self
+                    .notices
+                    .info(format!("\"{name}\" is already in the list")),
+                Event::Error { message, .. } => self.notices.error(message),
+                Event::Added { .. } | Event::Removed { .. } => {}
+            }
+        }
+        if let Some(picker) = &self.torrent_picker
+            && let Ok(paths) = picker.try_recv()
+        {
+            self.torrent_picker = None;
+            self.add_paths(paths);
+        }
+        let known = |id: InfoHash| snapshot.torrents.iter().any(|t| t.id == id);
+        self.add.poll(known, &mut self.notices, &self.settings);
+        if self.add.waiting() || self.torrent_picker.is_some() || self.settings_dialog.is_some() {
+            ctx.request_repaint_after(std::time::Duration::from_millis(100));
+        }
+    }
+
+    fn apply_theme(&mut self, ctx: &egui::Context) {
+        if self.applied_theme != Some(self.settings.theme) {
+            ctx.set_theme(match self.settings.theme {
+                Theme::System => egui::ThemePreference::System,
+                Theme::Light => egui::ThemePreference::Light,
+                Theme::Dark => egui::ThemePreference::Dark,
+            });
+            self.applied_theme = Some(self.settings.theme);
+        }
+    }
+
+    fn handle_drops(&mut self, ctx: &egui::Context) {
+        let paths: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .collect()
+        });
+        if !paths.is_empty() {
+            self.add_paths(paths);
+        }
+    }
+
+    fn handle_keys(&mut self, ctx: &egui::Context) {
+        if self.modal_open() || ctx.egui_wants_keyboard_input() {
+            return;
+        }
+        use egui::{Key, KeyboardShortcut, Modifiers};
+        let pressed = |shortcut: KeyboardShortcut| ctx.input_mut(|i| i.consume_shortcut(&shortcut));
+        if pressed(KeyboardShortcut::new(Modifiers::COMMAND, Key::O)) {
+            self.on_toolbar(ToolbarAction::Add);
+        }
+        if pressed(KeyboardShortcut::new(Modifiers::COMMAND, Key::A)) {
+            let order: Vec<InfoHash> = self
+                .table
+                .sorted(&self.snapshot.torrents)
+                .iter()
+                .map(|t| t.id)
+                .collect();
+            self.table.selection.select_all(&order);
+        }
+        if pressed(KeyboardShortcut::new(Modifiers::NONE, Key::Space))
+            && !self.table.selection.is_empty()
+        {
+            let all_paused = self.selected().iter().all(|t| t.paused);
+            self.on_toolbar(if all_paused {
+                ToolbarAction::Resume
+            } else {
+                ToolbarAction::Pause
+            });
+        }
+        if pressed(KeyboardShortcut::new(Modifiers::NONE, Key::Delete))
+            && !self.table.selection.is_empty()
+        {
+            self.on_toolbar(ToolbarAction::Remove);
+        }
+    }
+
+    fn modal_open(&self) -> bool {
+        self.add.is_open() || self.remove.is_some() || self.settings_dialog.is_some()
+    }
+
+    fn selected(&self) -> Vec<Arc<TorrentSnapshot>> {
+        self.snapshot
+            .torrents
+            .iter()
+            .filter(|t| self.table.selection.contains(&t.id))
+            .cloned()
+            .collect()
+    }
+
+    fn selected_snapshot(&self) -> Option<Arc<TorrentSnapshot>> {
+        let mut selected = self.selected();
+        (selected.len() == 1).then(|| selected.remove(0))
+    }
+
+    fn toolbar_state(&self) -> ToolbarState {
+        let selected = self.selected();
+        ToolbarState {
+            any_selected: !selected.is_empty(),
+            seeding_on: !selected.is_empty() && selected.iter().all(|t| t.seeding_enabled),
+        }
+    }
+
+    fn on_toolbar(&mut self, action: ToolbarAction) {
+        let ids: Vec<InfoHash> = self.table.selection.ids().collect();
+        match action {
+            ToolbarAction::Add => {
+                let (tx, rx) = channel();
+                self.desktop.pick_torrents(tx);
+                self.torrent_picker = Some(rx);
+            }
+            ToolbarAction::Pause => ids
+                .into_iter()
+                .for_each(|id| self.engine.send(Command::Pause(id))),
+            ToolbarAction::Resume => ids
+                .into_iter()
+                .for_each(|id| self.engine.send(Command::Resume(id))),
+            ToolbarAction::Seed(on) => ids
+                .into_iter()
+                .for_each(|id| self.engine.send(Command::SetSeeding(id, on))),
+            ToolbarAction::Remove if !ids.is_empty() => {
+                let names = self.selected().iter().map(|t| t.name.clone()).collect();
+                self.remove = Some(RemoveDialog::new(ids, names));
+            }
+            ToolbarAction::Remove => {}
+            ToolbarAction::OpenFolder => {
+                if let Some(t) = self.selected().first() {
+                    self.desktop.open_folder(&t.save_dir);
+                }
+            }
+            ToolbarAction::Settings => {
+                self.settings_dialog = Some(SettingsDialog::new(&self.settings))
+            }
+        }
+    }
+
+    fn on_row_action(&mut self, action: RowAction) {
+        let toolbar = match action {
+            RowAction::Pause => ToolbarAction::Pause,
+            RowAction::Resume => ToolbarAction::Resume,
+            RowAction::ToggleSeed => ToolbarAction::Seed(!self.toolbar_state().seeding_on),
+            RowAction::Remove => ToolbarAction::Remove,
+            RowAction::OpenFolder => ToolbarAction::OpenFolder,
+        };
+        self.on_toolbar(toolbar);
+    }
+
+    fn dialogs_ui(&mut self, ctx: &egui::Context) {
+        if let Some(choice) = self.add.ui(ctx, self.desktop.as_ref()) {
+            for add in choice.add {
+                self.engine.send(Command::Add(add));
+            }
+            if self.settings.last_save_dir.as_ref() != Some(&choice.save_dir) {
+                self.settings.last_save_dir = Some(choice.save_dir);
+                self.save_settings();
+            }
+        }
+        if let Some(dialog) = &self.remove
+            && let Some(commands) = dialog.ui(ctx)
+        {
+            commands.into_iter().for_each(|c| self.engine.send(c));
+            self.remove = None;
+        }
+        if let Some(dialog) = &mut self.settings_dialog
+            && let Some(answer) = dialog.ui(ctx, self.desktop.as_ref())
+        {
+            self.settings_dialog = None;
+            if let Some(settings) = answer {
+                self.settings = settings;
+                self.engine
+                    .send(Command::ApplySettings(self.settings.engine_settings()));
+                self.save_settings();
+            }
+        }
+    }
+
+    fn save_settings(&self) {
+        if let Some(path) = &self.settings_path {
+            self.settings.save_in_background(path.clone());
+        }
+    }
+
+    /// While files hover over the window, say what dropping them will do.
+    fn drop_overlay(&self, ctx: &egui::Context) {
+        let hovered = ctx.input(|i| i.raw.hovered_files.len());
+        if hovered == 0 {
+            return;
+        }
+        let painter = ctx.layer_painter(egui::LayerId::new(
+            egui::Order::Foreground,
+            egui::Id::unique("drop-overlay"),
+        ));
+        let rect = ctx.content_rect();
+        painter.rect_filled(rect, 0.0, egui::Color32::from_black_alpha(170));
+        let text = if hovered == 1 {
+            "Drop to add this torrent".to_string()
+        } else {
+            format!("Drop to add {hovered} torrents")
+        };
+        painter.text(
+            rect.center(),
+            egui::Align2::CENTER_CENTER,
+            text,
+            egui::FontId::proportional(26.0),
+            egui::Color32::WHITE,
+        );
+    }
+}
+
+impl eframe::App for RivuletApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+}

@@ -1,0 +1,80 @@
+//! The details pane of the selected torrent, one tab per view.
+
+mod files;
+mod general;
+mod peers;
+mod pieces;
+mod speed;
+mod trackers;
+
+use crate::engine::TorrentSnapshot;
+
+use super::history::SpeedHistory;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    General,
+    Files,
+    Peers,
+    Trackers,
+    Pieces,
+    Speed,
+}
+
+const TABS: [(Tab, &str); 6] = [
+    (Tab::General, "General"),
+    (Tab::Files, "Files"),
+    (Tab::Peers, "Peers"),
+    (Tab::Trackers, "Trackers"),
+    (Tab::Pieces, "Pieces"),
+    (Tab::Speed, "Speed"),
+];
+
+pub struct DetailsPane {
+    pub tab: Tab,
+}
+
+impl Default for DetailsPane {
+    fn default() -> Self {
+        Self { tab: Tab::General }
+    }
+}
+
+impl DetailsPane {
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        torrent: Option<&TorrentSnapshot>,
+        history: &SpeedHistory,
+    ) {
+        ui.horizontal(|ui| {
+            for (tab, title) in TABS {
+                if ui.selectable_label(self.tab == tab, title).clicked() {
+                    self.tab = tab;
+                }
+            }
+        });
+        ui.separator();
+        let Some(t) = torrent else {
+            if self.tab == Tab::Speed {
+                speed::ui(ui, history.session(), "All torrents");
+            } else {
+                ui.weak("Select a torrent to see its details.");
+            }
+            return;
+        };
+        match self.tab {
+            Tab::General => general::ui(ui, t),
+            Tab::Files => files::ui(ui, t),
+            Tab::Peers => peers::ui(ui, t),
+            Tab::Trackers => trackers::ui(ui, t),
+            Tab::Pieces => pieces::ui(ui, t),
+            Tab::Speed => match history.torrent(&t.id) {
+                Some(samples) => speed::ui(ui, samples, &t.name),
+                None => {
+                    ui.weak("No transfers yet.");
+                }
+            },
+        }
+    }
+}

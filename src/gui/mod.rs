@@ -1,0 +1,76 @@
+//! The desktop app: an egui window over the engine.
+//!
+//! The GUI talks to the engine only through [`platform::Engine`] (commands in, snapshots and
+//! events out) and is woken by the engine's repaint callback; it never opens a socket or a
+//! torrent's data, and never blocks its thread. One file per view.
+
+mod add_dialog;
+pub mod app;
+mod details;
+mod history;
+mod notices;
+pub mod platform;
+mod remove_dialog;
+mod selection;
+pub mod settings;
+mod settings_dialog;
+mod status_bar;
+mod toolbar;
+mod torrent_table;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+pub use app::RivuletApp;
+pub use settings::Settings;
+
+use crate::engine::{Session, SessionConfig};
+
+/// The app id shared by the window, the .desktop file and the AppStream metainfo.
+pub const APP_ID: &str = "org.rivulet.Rivulet";
+
+/// Opens the main window (with `torrents` to add) and runs until it is closed.
+pub fn run(torrents: Vec<PathBuf>) -> anyhow::Result<()> {
+    let settings_path = Settings::default_path();
+    let settings = settings_path
+        .as_deref()
+        .map(Settings::load)
+        .unwrap_or_default();
+    let state_dir = SessionConfig::default_state_dir()
+        .context("no home folder for Rivulet's state")?
+        .join("session");
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Rivulet")
+            .with_app_id(APP_ID)
+            .with_inner_size([1100.0, 700.0])
+            .with_min_inner_size([640.0, 400.0])
+            .with_drag_and_drop(true),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "Rivulet",
+        options,
+        Box::new(move |cc| {
+            let ctx = cc.egui_ctx.clone();
+            let mut config = SessionConfig::with_state_dir(state_dir);
+            config.listen_port = settings.listen_port;
+            config.max_peers_per_torrent = settings.max_peers_per_torrent;
+            config.upload_slots = settings.upload_slots;
+            config.download_limit = settings.download_limit_kib * 1024;
+            config.upload_limit = settings.upload_limit_kib * 1024;
+            let session = Session::start(config, Some(Arc::new(move || ctx.request_repaint())))?;
+            let mut app = RivuletApp::new(
+                Box::new(session),
+                Box::new(platform::NativeDesktop),
+                settings,
+                settings_path,
+            );
+            app.add_paths(torrents);
+            Ok(Box::new(app))
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
+}

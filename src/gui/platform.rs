@@ -1,0 +1,81 @@
+//! The GUI's two ports to the outside world, as traits so tests can stand in for them:
+//! [`Engine`] (the session) and [`Desktop`] (file dialogs, the file manager).
+//! The real implementations never block the UI thread: dialogs run on their own threads and
+//! answer through channels.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
+
+use crate::engine::{Command, Event, SessionHandle, SessionSnapshot};
+
+/// What the GUI needs of the engine.
+pub trait Engine {
+    fn send(&self, command: Command);
+    fn snapshot(&self) -> Arc<SessionSnapshot>;
+    fn try_event(&mut self) -> Option<Event>;
+}
+
+impl Engine for SessionHandle {
+    fn send(&self, command: Command) {
+        SessionHandle::send(self, command);
+    }
+
+    fn snapshot(&self) -> Arc<SessionSnapshot> {
+        SessionHandle::snapshot(self)
+    }
+
+    fn try_event(&mut self) -> Option<Event> {
+        SessionHandle::try_event(self)
+    }
+}
+
+/// What the GUI needs of the desktop.
+pub trait Desktop {
+    /// Opens `path` in the system file manager.
+    fn open_folder(&self, path: &Path);
+    /// Asks the user for .torrent files; the answer (possibly empty) arrives on `reply`.
+    fn pick_torrents(&self, reply: Sender<Vec<PathBuf>>);
+    /// Asks the user for a folder; the answer arrives on `reply`.
+    fn pick_folder(&self, start: &Path, reply: Sender<Option<PathBuf>>);
+}
+
+/// The real desktop: rfd's native dialogs on a helper thread, the platform's opener.
+pub struct NativeDesktop;
+
+impl Desktop for NativeDesktop {
+    fn open_folder(&self, path: &Path) {
+        let opener = if cfg!(target_os = "macos") {
+            "open"
+        } else if cfg!(windows) {
+            "explorer"
+        } else {
+            "xdg-open"
+        };
+        if let Err(e) = std::process::Command::new(opener).arg(path).spawn() {
+            tracing::warn!(error = %e, "cannot open the file manager");
+        }
+    }
+
+    fn pick_torrents(&self, reply: Sender<Vec<PathBuf>>) {
+        std::thread::spawn(move || {
+            let files = rfd::FileDialog::new()
+                .set_title("Add torrents")
+                .add_filter("Torrent files", &["torrent"])
+                .pick_files()
+                .unwrap_or_default();
+            let _ = reply.send(files);
+        });
+    }
+
+    fn pick_folder(&self, start: &Path, reply: Sender<Option<PathBuf>>) {
+        let start = start.to_path_buf();
+        std::thread::spawn(move || {
+            let folder = rfd::FileDialog::new()
+                .set_title("Save to")
+                .set_directory(start)
+                .pick_folder();
+            let _ = reply.send(folder);
+        });
+    }
+}

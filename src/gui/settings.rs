@@ -1,0 +1,129 @@
+//! The app's settings: what they are, their defaults, and where they are kept (the
+//! `directories` config folder, written atomically off the UI thread).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::EngineSettings;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Theme {
+    System,
+    Light,
+    Dark,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub download_dir: PathBuf,
+    /// The folder chosen last in the add dialog.
+    pub last_save_dir: Option<PathBuf>,
+    pub listen_port: u16,
+    pub max_peers_per_torrent: usize,
+    pub upload_slots: usize,
+    /// KiB/s, 0 for unlimited.
+    pub download_limit_kib: u64,
+    pub upload_limit_kib: u64,
+    pub seed_when_done: bool,
+    pub start_paused: bool,
+    pub theme: Theme,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let download_dir = directories::UserDirs::new()
+            .and_then(|u| u.download_dir().map(Path::to_path_buf))
+            .or_else(|| directories::BaseDirs::new().map(|b| b.home_dir().join("Downloads")))
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self {
+            download_dir,
+            last_save_dir: None,
+            listen_port: 6881,
+            max_peers_per_torrent: 50,
+            upload_slots: 4,
+            download_limit_kib: 0,
+            upload_limit_kib: 0,
+            seed_when_done: true,
+            start_paused: false,
+            theme: Theme::System,
+        }
+    }
+}
+
+impl Settings {
+    /// The platform's config file, e.g. `~/.config/rivulet/settings.json`.
+    pub fn default_path() -> Option<PathBuf> {
+        directories::ProjectDirs::from("org", "rivulet", "Rivulet")
+            .map(|d| d.config_dir().join("settings.json"))
+    }
+
+    /// Reads settings, falling back to the defaults (with a warning) when the file is missing or
+    /// damaged.
+    pub fn load(path: &Path) -> Self {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                tracing::warn!(path = %path.display(), error = %e, "settings are damaged; using defaults");
+                Self::default()
+            }),
+            Err(_) => Self::default(),
+        }
+    }
+
+    /// Saves on a helper thread, so the UI never waits for the disk.
+    pub fn save_in_background(&self, path: PathBuf) {
+        let Ok(bytes) = serde_json::to_vec_pretty(self) else {
+            return;
+        };
+        std::thread::spawn(move || {
+            if let Err(e) = crate::engine::write_atomically(&path, &bytes) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot save settings");
+            }
+        });
+    }
+
+    /// The folder the add dialog proposes.
+    pub fn save_dir(&self) -> PathBuf {
+        self.last_save_dir
+            .clone()
+            .unwrap_or_else(|| self.download_dir.clone())
+    }
+
+    pub fn engine_settings(&self) -> EngineSettings {
+        EngineSettings {
+            listen_port: self.listen_port,
+            max_peers_per_torrent: self.max_peers_per_torrent,
+            upload_slots: self.upload_slots,
+            download_limit: self.download_limit_kib * 1024,
+            upload_limit: self.upload_limit_kib * 1024,
+            download_dir: Some(self.download_dir.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_survives_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        let settings = Settings {
+            listen_port: 7000,
+            theme: Theme::Dark,
+            ..Settings::default()
+        };
+        std::fs::write(&path, serde_json::to_vec(&settings).unwrap()).unwrap();
+        assert_eq!(Settings::load(&path), settings);
+        std::fs::write(&path, b"{not json").unwrap();
+        assert_eq!(Settings::load(&path), Settings::default());
+        std::fs::write(&path, br#"{"listen_port": 7001}"#).unwrap();
+        assert_eq!(
+            Settings::load(&path).upload_slots,
+            4,
+            "missing keys take their defaults"
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! The settings window: edits a draft, applied on Save.
+
+use std::sync::mpsc::{Receiver, channel};
+
+use super::platform::Desktop;
+use super::settings::{Settings, Theme};
+
+pub struct SettingsDialog {
+    draft: Settings,
+    download_dir: String,
+    folder_reply: Option<Receiver<Option<std::path::PathBuf>>>,
+}
+
+impl SettingsDialog {
+    pub fn new(current: &Settings) -> Self {
+        Self {
+            download_dir: current.download_dir.display().to_string(),
+            draft: current.clone(),
+            folder_reply: None,
+        }
+    }
+
+    /// Returns `None` while open, `Some(Some(settings))` on Save, `Some(None)` on Cancel.
+    pub fn ui(&mut self, ctx: &egui::Context, desktop: &dyn Desktop) -> Option<Option<Settings>> {
+        if let Some(reply) = &self.folder_reply
+            && let Ok(answer) = reply.try_recv()
+        {
+            if let Some(folder) = answer {
+                self.download_dir = folder.display().to_string();
+            }
+            self.folder_reply = None;
+        }
+        let mut answer = None;
+        let modal = egui::Modal::new(egui::Id::unique("settings")).show(ctx, |ui| {
+            ui.set_width(460.0);
+            ui.heading("Settings");
+            egui::Grid::new("settings-grid")
+                .num_columns(2)
+                .spacing([12.0, 8.0])
+                .show(ui, |ui| {
+                    let label = ui.label("Download folder");
+                    ui.horizontal(|ui| {
+                        ui.add(
+                            egui::TextEdit::singleline(&mut self.download_dir).desired_width(240.0),
+                        )
+                        .labelled_by(label.id);
+                        if ui.button("Browse…").clicked() {
+                            let (tx, rx) = channel();
+                            desktop.pick_folder(std::path::Path::new(&self.download_dir), tx);
+                            self.folder_reply = Some(rx);
+                        }
+                    });
+                    ui.end_row();
+                    let label = ui.label("Listen port");
+                    ui.add(egui::DragValue::new(&mut self.draft.listen_port).range(1..=65535))
+                        .labelled_by(label.id);
+                    ui.end_row();
+                    let label = ui.label("Max peers per torrent");
+                    ui.add(
+                        egui::DragValue::new(&mut self.draft.max_peers_per_torrent).range(1..=500),
+                    )
+                    .labelled_by(label.id);
+                    ui.end_row();
+                    let label = ui.label("Upload slots");
+                    ui.add(egui::DragValue::new(&mut self.draft.upload_slots).range(1..=50))
+                        .labelled_by(label.id);
+                    ui.end_row();
+                    let label = ui.label("Download limit (KiB/s, 0 = none)");
+                    ui.add(
+                        egui::DragValue::new(&mut self.draft.download_limit_kib)
+                            .range(0..=10_000_000),
+                    )
+                    .labelled_by(label.id);
+                    ui.end_row();
+                    let label = ui.label("Upload limit (KiB/s, 0 = none)");
+                    ui.add(
+                        egui::DragValue::new(&mut self.draft.upload_limit_kib)
+                            .range(0..=10_000_000),
+                    )
+                    .labelled_by(label.id);
+                    ui.end_row();
+                    ui.label("Theme");
+                    ui.horizontal(|ui| {
+                        ui.radio_value(&mut self.draft.theme, Theme::System, "Follow system");
+                        ui.radio_value(&mut self.draft.theme, Theme::Light, "Light");
+                        ui.radio_value(&mut self.draft.theme, Theme::Dark, "Dark");
+                    });
+                    ui.end_row();
+                });
+            ui.checkbox(
+                &mut self.draft.seed_when_done,
+                "Seed when done (default for new torrents)",
+            );
+            ui.checkbox(&mut self.draft.start_paused, "Start new torrents paused");
+            ui.horizontal(|ui| {
+                if ui.button("Save").clicked() {
+                    let mut settings = self.draft.clone();
+                    settings.download_dir = self.download_dir.trim().into();
+                    answer = Some(Some(settings));
+                }
+                if ui.button("Cancel").clicked() {
+                    answer = Some(None);
+                }
+            });
+        });
+        if modal.should_close() && answer.is_none() {
+            answer = Some(None);
+        }
+        answer
+    }
+}

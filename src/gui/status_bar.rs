@@ -1,0 +1,50 @@
+//! The status bar: global speeds, listen port, torrents by state, free space.
+
+use crate::engine::{SessionSnapshot, TorrentState};
+use crate::units;
+
+pub struct StatusBar;
+
+impl StatusBar {
+    pub fn ui(ui: &mut egui::Ui, snapshot: &SessionSnapshot) {
+        ui.horizontal(|ui| {
+            ui.label(format!("Down {}", units::rate(snapshot.down_rate)));
+            ui.label(format!("Up {}", units::rate(snapshot.up_rate)));
+            ui.separator();
+            ui.label(format!("Port {}", snapshot.listen_port));
+            ui.separator();
+            ui.label(counts(snapshot));
+            if let Some(free) = snapshot.free_space {
+                ui.separator();
+                ui.label(format!("Free: {}", units::bytes(free)));
+            }
+        });
+    }
+}
+
+/// "2 downloading · 1 seeding · 3 paused".
+pub fn counts(snapshot: &SessionSnapshot) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for t in &snapshot.torrents {
+        let label = match t.state {
+            TorrentState::Checking(_) => "checking",
+            TorrentState::Downloading => "downloading",
+            TorrentState::Seeding => "seeding",
+            TorrentState::Finished => "finished",
+            TorrentState::Paused => "paused",
+            TorrentState::Error(_) => "errored",
+        };
+        match counts.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((label, 1)),
+        }
+    }
+    if counts.is_empty() {
+        return "No torrents".into();
+    }
+    counts
+        .iter()
+        .map(|(l, n)| format!("{n} {l}"))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}

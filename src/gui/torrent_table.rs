@@ -1,0 +1,271 @@
+//! The torrent list: a virtualised, sortable table with multi-selection and a context menu.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use egui_extras::{Column, TableBuilder};
+
+use crate::engine::{TorrentSnapshot, TorrentState};
+use crate::ids::InfoHash;
+use crate::units;
+
+use super::selection::Selection;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortColumn {
+    Name,
+    Size,
+    Progress,
+    Status,
+    Down,
+    Up,
+    Seeds,
+    Peers,
+    Ratio,
+    Eta,
+    Added,
+}
+
+const COLUMNS: [(SortColumn, &str); 11] = [
+    (SortColumn::Name, "Name"),
+    (SortColumn::Size, "Size"),
+    (SortColumn::Progress, "Progress"),
+    (SortColumn::Status, "Status"),
+    (SortColumn::Down, "Down"),
+    (SortColumn::Up, "Up"),
+    (SortColumn::Seeds, "Seeds"),
+    (SortColumn::Peers, "Peers"),
+    (SortColumn::Ratio, "Ratio"),
+    (SortColumn::Eta, "ETA"),
+    (SortColumn::Added, "Added"),
+];
+
+/// Something asked for from the context menu.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowAction {
+    Pause,
+    Resume,
+    ToggleSeed,
+    Remove,
+    OpenFolder,
+}
+
+pub struct TorrentTable {
+    sort: SortColumn,
+    ascending: bool,
+    pub selection: Selection,
+}
+
+impl Default for TorrentTable {
+    fn default() -> Self {
+        Self {
+            sort: SortColumn::Added,
+            ascending: true,
+            selection: Selection::default(),
+        }
+    }
+}
+
+impl TorrentTable {
+    /// The torrents in display order.
+    pub fn sorted(&self, torrents: &[Arc<TorrentSnapshot>]) -> Vec<Arc<TorrentSnapshot>> {
+        let mut rows = torrents.to_vec();
+        let key = self.sort;
+        rows.sort_by(|a, b| {
+            let order = compare(key, a, b).then_with(|| a.name.cmp(&b.name));
+            if self.ascending {
+                order
+            } else {
+                order.reverse()
+            }
+        });
+        rows
+    }
+
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        torrents: &[Arc<TorrentSnapshot>],
+    ) -> Option<RowAction> {
+        let rows = self.sorted(torrents);
+        let order: Vec<InfoHash> = rows.iter().map(|t| t.id).collect();
+        let mut action = None;
+        let row_height = ui.spacing().interact_size.y + 4.0;
+        // Clicks on a row's text select the row, not the text.
+        ui.style_mut().interaction.selectable_labels = false;
+        let mut table = TableBuilder::new(ui)
+            .id_salt("torrents")
+            .striped(true)
+            .resizable(true)
+            .sense(egui::Sense::click())
+            .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
+            .column(Column::initial(260.0).at_least(120.0).clip(true));
+        for _ in 1..COLUMNS.len() {
+            table = table.column(Column::auto().at_least(56.0));
+        }
+        table
+            .header(22.0, |mut header| {
+                for (column, title) in COLUMNS {
+                    header.col(|ui| {
+                        let sorted = self.sort == column;
+                        let button = ui.add(egui::Button::new(title).frame(false));
+                        if sorted {
+                            sort_arrow(ui, button.rect, self.ascending);
+                        }
+                        if button.clicked() {
+                            if sorted {
+                                self.ascending = !self.ascending;
+                            } else {
+                                self.sort = column;
+                                self.ascending = true;
+                            }
+                        }
+                    });
+                }
+            })
+            .body(|body| {
+                body.rows(row_height, rows.len(), |mut row| {
+                    let Some(t) = rows.get(row.index()) else {
+                        return;
+                    };
+                    row.set_selected(self.selection.contains(&t.id));
+                    row_cells(&mut row, t);
+                    let response = row.response();
+                    if response.clicked() {
+                        let (ctrl, shift) = response
+                            .ctx
+                            .input(|i| (i.modifiers.command, i.modifiers.shift));
+                        self.selection.click(t.id, &order, ctrl, shift);
+                    }
+                    if response.secondary_clicked() {
+                        self.selection.secondary_click(t.id);
+                    }
+                    response.context_menu(|ui| {
+                        for (label, choice) in [
+                            ("Pause", RowAction::Pause),
+                            ("Resume", RowAction::Resume),
+                            ("Toggle seeding", RowAction::ToggleSeed),
+                            ("Open folder", RowAction::OpenFolder),
+                            ("Remove…", RowAction::Remove),
+                        ] {
+                            if ui.button(label).clicked() {
+                                action = Some(choice);
+                                ui.close();
+                            }
+                        }
+                    });
+                });
+            });
+        action
+    }
+}
+
+fn row_cells(row: &mut egui_extras::TableRow<'_, '_>, t: &TorrentSnapshot) {
+    row.col(|ui| {
+        ui.add(egui::Label::new(&t.name).truncate());
+    });
+    row.col(|ui| {
+        ui.label(units::bytes(t.total_size));
+    });
+    row.col(|ui| {
+        ui.add(
+            egui::ProgressBar::new(t.progress)
+                .desired_width(110.0)
+                .text(format!("{:.1}%", t.progress * 100.0)),
+        );
+    });
+    row.col(|ui| {
+        let text = status_text(t);
+        match &t.state {
+            TorrentState::Error(message) => {
+                ui.colored_label(ui.visuals().error_fg_color, text)
+                    .on_hover_text(message);
+            }
+            _ => {
+                ui.label(text);
+            }
+        }
+    });
+    row.col(|ui| {
+        ui.label(rate_or_blank(t.down_rate));
+    });
+    row.col(|ui| {
+        ui.label(rate_or_blank(t.up_rate));
+    });
+    row.col(|ui| {
+        ui.label(with_swarm(t.connected_seeds, t.swarm_seeders));
+    });
+    row.col(|ui| {
+        ui.label(with_swarm(t.connected_peers, t.swarm_leechers));
+    });
+    row.col(|ui| {
+        ui.label(format!("{:.2}", t.ratio));
+    });
+    row.col(|ui| {
+        ui.label(t.eta.map(units::duration).unwrap_or_else(|| "∞".into()));
+    });
+    row.col(|ui| {
+        ui.label(units::date(t.added_at));
+    });
+}
+
+/// A small triangle right of a header: up when ascending.
+fn sort_arrow(ui: &egui::Ui, rect: egui::Rect, ascending: bool) {
+    let c = egui::pos2(rect.right() + 7.0, rect.center().y);
+    let (tip, base) = if ascending { (-3.5, 3.0) } else { (3.5, -3.0) };
+    let points = vec![
+        egui::pos2(c.x, c.y + tip),
+        egui::pos2(c.x - 4.0, c.y + base),
+        egui::pos2(c.x + 4.0, c.y + base),
+    ];
+    ui.painter().add(egui::Shape::convex_polygon(
+        points,
+        ui.visuals().text_color(),
+        egui::Stroke::NONE,
+    ));
+}
+
+/// The state, with the seeding choice where it matters ("Downloading · seed after").
+pub fn status_text(t: &TorrentSnapshot) -> String {
+    match &t.state {
+        TorrentState::Checking(p) => format!("Checking {:.0}%", p * 100.0),
+        TorrentState::Downloading if t.seeding_enabled => "Downloading · then seed".into(),
+        TorrentState::Paused if t.progress >= 1.0 && t.seeding_enabled => "Paused · seed".into(),
+        other => other.label().into(),
+    }
+}
+
+fn rate_or_blank(rate: u64) -> String {
+    if rate == 0 {
+        String::new()
+    } else {
+        units::rate(rate)
+    }
+}
+
+fn with_swarm(connected: u32, swarm: Option<u32>) -> String {
+    match swarm {
+        Some(n) => format!("{connected} ({n})"),
+        None => connected.to_string(),
+    }
+}
+
+fn compare(column: SortColumn, a: &TorrentSnapshot, b: &TorrentSnapshot) -> Ordering {
+    let f = |x: f32, y: f32| x.partial_cmp(&y).unwrap_or(Ordering::Equal);
+    match column {
+        SortColumn::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
+        SortColumn::Size => a.total_size.cmp(&b.total_size),
+        SortColumn::Progress => f(a.progress, b.progress),
+        SortColumn::Status => status_text(a).cmp(&status_text(b)),
+        SortColumn::Down => a.down_rate.cmp(&b.down_rate),
+        SortColumn::Up => a.up_rate.cmp(&b.up_rate),
+        SortColumn::Seeds => a.connected_seeds.cmp(&b.connected_seeds),
+        SortColumn::Peers => a.connected_peers.cmp(&b.connected_peers),
+        SortColumn::Ratio => f(a.ratio, b.ratio),
+        SortColumn::Eta => a
+            .eta
+            .unwrap_or(std::time::Duration::MAX)
+            .cmp(&b.eta.unwrap_or(std::time::Duration::MAX)),
+        SortColumn::Added => a.added_at.cmp(&b.added_at),
+    }
+}

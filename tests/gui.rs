@@ -1,0 +1,487 @@
+//! The desktop app driven headless through its accessibility tree (egui_kittest): every user
+//! action, checked against the commands the engine receives.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
+use rivulet::engine::{Command, Event, SessionSnapshot, TorrentSnapshot, TorrentState};
+use rivulet::gui::RivuletApp;
+use rivulet::gui::platform::{Desktop, Engine};
+use rivulet::gui::settings::{Settings, Theme};
+use rivulet::ids::InfoHash;
+
+/// Stands in for the engine: records commands, serves the snapshot the test sets.
+#[derive(Clone, Default)]
+struct FakeEngine {
+    commands: Arc<Mutex<Vec<Command>>>,
+    snapshot: Arc<Mutex<Arc<SessionSnapshot>>>,
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+impl Engine for FakeEngine {
+    fn send(&self, command: Command) {
+        self.commands.lock().unwrap().push(command);
+    }
+    fn snapshot(&self) -> Arc<SessionSnapshot> {
+        self.snapshot.lock().unwrap().clone()
+    }
+    fn try_event(&mut self) -> Option<Event> {
+        let mut events = self.events.lock().unwrap();
+        (!events.is_empty()).then(|| events.remove(0))
+    }
+}
+
+impl FakeEngine {
+    fn set_torrents(&self, torrents: Vec<TorrentSnapshot>) {
+        let snapshot = SessionSnapshot {
+            torrents: torrents.into_iter().map(Arc::new).collect(),
+            listen_port: 6881,
+            ..Default::default()
+        };
+        *self.snapshot.lock().unwrap() = Arc::new(snapshot);
+    }
+
+    /// Commands sent since the last call, without the start-up ApplySettings.
+    fn take(&self) -> Vec<Command> {
+        std::mem::take(&mut *self.commands.lock().unwrap())
+    }
+}
+
+#[derive(Clone, Default)]
+struct FakeDesktop {
+    opened: Arc<Mutex<Vec<PathBuf>>>,
+    pick: Arc<Mutex<Vec<PathBuf>>>,
+}
+
+impl Desktop for FakeDesktop {
+    fn open_folder(&self, path: &Path) {
+        self.opened.lock().unwrap().push(path.to_path_buf());
+    }
+    fn pick_torrents(&self, reply: Sender<Vec<PathBuf>>) {
+        let _ = reply.send(self.pick.lock().unwrap().clone());
+    }
+    fn pick_folder(&self, start: &Path, reply: Sender<Option<PathBuf>>) {
+        let _ = reply.send(Some(start.join("picked")));
+    }
+}
+
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+struct Rig {
+    engine: FakeEngine,
+    desktop: FakeDesktop,
+    settings_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn rig() -> (Harness<'static, RivuletApp>, Rig) {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = FakeEngine::default();
+    let desktop = FakeDesktop::default();
+    let settings_path = dir.path().join("config/settings.json");
+    let settings = Settings {
+        download_dir: dir.path().join("downloads"),
+        ..Settings::default()
+    };
+    let app = RivuletApp::new(
+        Box::new(engine.clone()),
+        Box::new(desktop.clone()),
+        settings,
+        Some(settings_path.clone()),
+    );
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1200.0, 800.0))
+        .build_ui_state(|ui, app: &mut RivuletApp| app.show(ui), app);
+    harness.run_steps(2);
+    engine.take();
+    (
+        harness,
+        Rig {
+            engine,
+            desktop,
+            settings_path,
+            _dir: dir,
+        },
+    )
+}
+
+/// Steps frames until `label` is on screen (helper threads answer in real time).
+fn wait_for_label(harness: &mut Harness<'_, RivuletApp>, label: &str) {
+    let start = Instant::now();
+    while harness.query_by_label_contains(label).is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "\"{label}\" never appeared"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+        harness.step();
+    }
+}
+
+/// Clicks the lowest widget with this label (the details tab rather than the column header, the
+/// context menu entry rather than the toolbar button).
+fn click_lowest(harness: &mut Harness<'_, RivuletApp>, label: &str) {
+    let nodes = harness.get_all_by_label(label).collect::<Vec<_>>();
+    let lowest = nodes
+        .iter()
+        .max_by(|a, b| a.rect().center().y.total_cmp(&b.rect().center().y))
+        .unwrap();
+    lowest.click();
+}
+
+fn torrent(n: u8, name: &str) -> TorrentSnapshot {
+    TorrentSnapshot {
+        id: InfoHash([n; 20]),
+        name: name.into(),
+        save_dir: PathBuf::from(format!("/data/{name}")),
+        total_size: 10 << 20,
+        piece_length: 1 << 18,
+        piece_count: 40,
+        verified_bytes: 5 << 20,
+        progress: 0.5,
+        state: TorrentState::Downloading,
+        paused: false,
+        seeding_enabled: true,
+        down_rate: 1 << 20,
+        up_rate: 1 << 10,
+        downloaded: 5 << 20,
+        uploaded: 1 << 20,
+        ratio: 0.2,
+        eta: Some(Duration::from_secs(5)),
+        connected_seeds: 1,
+        connected_peers: 2,
+        swarm_seeders: Some(4),
+        swarm_leechers: Some(7),
+        tracker_status: "working".into(),
+        next_announce: None,
+        trackers: vec![rivulet::engine::TrackerSnapshot {
+            url: format!("http://127.0.0.1:1/{name}/announce"),
+            tier: 0,
+            status: "working".into(),
+            seeders: Some(4),
+            leechers: Some(7),
+            last_announce: None,
+            next_announce: None,
+        }],
+        peers: vec![rivulet::engine::PeerSnapshot {
+            addr: "127.0.0.1:51413".parse().unwrap(),
+            client: "Transmission 3.0".into(),
+            flags: "DU".into(),
+            down_rate: 1 << 20,
+            up_rate: 0,
+            progress: 1.0,
+        }],
+        files: vec![rivulet::engine::FileProgress {
+            path: PathBuf::from(format!("{name}/inner-file.bin")),
+            length: 10 << 20,
+            verified_bytes: 5 << 20,
+        }],
+        pieces: vec![0xff, 0xff, 0, 0, 0],
+        pieces_in_progress: vec![20],
+        added_at: 1_795_614_000 + n as u64,
+        comment: Some("a comment".into()),
+        created_by: None,
+    }
+}
+
+fn make_torrent_file(dir: &Path, name: &str, size: usize) -> PathBuf {
+    std::fs::write(dir.join(name), common::data(size, size as u64)).unwrap();
+    let bytes = common::torrent_for(&dir.join(name), 16384, "http://127.0.0.1:1/announce");
+    let path = dir.join(format!("{name}.torrent"));
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn dropping_files_adds_the_valid_ones_and_explains_the_invalid_one() {
+    let (mut harness, rig) = rig();
+    let src = tempfile::tempdir().unwrap();
+    let a = make_torrent_file(src.path(), "first.bin", 40_000);
+    let b = make_torrent_file(src.path(), "second.bin", 50_000);
+    let bad = src.path().join("broken.torrent");
+    std::fs::write(&bad, b"d4:infoi1ee").unwrap();
+    for path in [&a, &bad, &b] {
+        harness
+            .input_mut()
+            .dropped_files
+            .push(Arc::new(Dropped(path.clone())));
+    }
+    harness.step();
+    wait_for_label(&mut harness, "1 of 2");
+    wait_for_label(&mut harness, "Cannot add");
+    assert!(
+        harness.query_by_label_contains("broken.torrent").is_some(),
+        "the invalid file is named"
+    );
+    harness.get_by_label("Start paused").click();
+    harness.run_steps(2);
+    harness.get_by_label("Add all").click();
+    harness.run_steps(3);
+    let adds: Vec<_> = rig
+        .engine
+        .take()
+        .into_iter()
+        .filter_map(|c| {
+            if let Command::Add(a) = c {
+                Some(a)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(adds.len(), 2);
+    assert!(adds.iter().all(|a| a.paused && a.seed));
+    assert!(
+        adds.iter()
+            .all(|a| a.save_dir == rig._dir.path().join("downloads"))
+    );
+    assert!(
+        harness.query_by_label("Add all").is_none(),
+        "the dialog closed"
+    );
+}
+
+#[test]
+fn add_button_uses_the_file_dialog_and_browse_changes_the_folder() {
+    let (mut harness, rig) = rig();
+    let src = tempfile::tempdir().unwrap();
+    let a = make_torrent_file(src.path(), "picked.bin", 30_000);
+    *rig.desktop.pick.lock().unwrap() = vec![a];
+    harness.get_by_label("Add torrent…").click();
+    harness.step();
+    wait_for_label(&mut harness, "Save to");
+    harness.get_by_label("Browse…").click();
+    harness.run_steps(3);
+    harness.get_by_label("Add").click();
+    harness.run_steps(2);
+    let commands = rig.engine.take();
+    let Some(Command::Add(add)) = commands.first() else {
+        panic!("no add: {commands:?}")
+    };
+    assert_eq!(add.save_dir, rig._dir.path().join("downloads/picked"));
+    assert!(!add.paused);
+}
+
+#[test]
+fn a_duplicate_says_so_instead_of_adding_twice() {
+    let (mut harness, rig) = rig();
+    let src = tempfile::tempdir().unwrap();
+    let a = make_torrent_file(src.path(), "dup.bin", 20_000);
+    let meta = rivulet::metainfo::Metainfo::from_bytes(&std::fs::read(&a).unwrap()).unwrap();
+    let mut existing = torrent(1, "dup.bin");
+    existing.id = meta.info_hash;
+    rig.engine.set_torrents(vec![existing]);
+    harness.input_mut().dropped_files.push(Arc::new(Dropped(a)));
+    harness.step();
+    wait_for_label(&mut harness, "already in the list");
+    assert!(harness.query_by_label("Add").is_none());
+    assert!(rig.engine.take().is_empty());
+}
+
+#[test]
+fn pause_resume_seed_remove_and_open_folder() {
+    let (mut harness, rig) = rig();
+    rig.engine
+        .set_torrents(vec![torrent(1, "alpha"), torrent(2, "beta")]);
+    harness.run_steps(2);
+    harness.get_by_label("alpha").click();
+    harness.run_steps(2);
+    let alpha = InfoHash([1; 20]);
+    harness.get_by_label("Pause").click();
+    harness.run_steps(1);
+    harness.get_by_label("Resume").click();
+    harness.run_steps(1);
+    harness.get_by_label("Seed").click();
+    harness.run_steps(1);
+    harness.get_by_label("Open folder").click();
+    harness.run_steps(1);
+    let commands = rig.engine.take();
+    assert!(
+        matches!(commands.as_slice(), [Command::Pause(a), Command::Resume(b), Command::SetSeeding(c, false)] if *a == alpha && *b == alpha && *c == alpha),
+        "{commands:?}"
+    );
+    assert_eq!(
+        rig.desktop.opened.lock().unwrap().as_slice(),
+        [PathBuf::from("/data/alpha")]
+    );
+
+    for (button, delete) in [
+        ("Remove, keep files", false),
+        ("Remove and delete files", true),
+    ] {
+        harness.get_by_label("Remove").click();
+        harness.run_steps(2);
+        harness.get_by_label(button).click();
+        harness.run_steps(2);
+        let commands = rig.engine.take();
+        assert!(
+            matches!(commands.as_slice(), [Command::Remove { id, delete_data }] if *id == alpha && *delete_data == delete),
+            "{commands:?}"
+        );
+    }
+    harness.get_by_label("Remove").click();
+    harness.run_steps(2);
+    harness.get_by_label("Cancel").click();
+    harness.run_steps(2);
+    assert!(rig.engine.take().is_empty(), "cancel removes nothing");
+}
+
+#[test]
+fn context_menu_acts_on_the_row() {
+    let (mut harness, rig) = rig();
+    rig.engine
+        .set_torrents(vec![torrent(1, "alpha"), torrent(2, "beta")]);
+    harness.run_steps(2);
+    harness.get_by_label("beta").click_secondary();
+    harness.run_steps(3);
+    // The menu's "Pause", not the toolbar's: the one drawn lower on screen.
+    click_lowest(&mut harness, "Pause");
+    harness.run_steps(2);
+    assert!(
+        matches!(rig.engine.take().as_slice(), [Command::Pause(id)] if *id == InfoHash([2; 20]))
+    );
+}
+
+#[test]
+fn keyboard_shortcuts() {
+    let (mut harness, rig) = rig();
+    let mut paused = torrent(2, "beta");
+    paused.paused = true;
+    paused.state = TorrentState::Paused;
+    rig.engine.set_torrents(vec![torrent(1, "alpha"), paused]);
+    harness.run_steps(2);
+    harness.get_by_label("beta").click();
+    harness.run_steps(1);
+    harness.key_press(egui::Key::Space);
+    harness.run_steps(1);
+    assert!(
+        matches!(rig.engine.take().as_slice(), [Command::Resume(id)] if *id == InfoHash([2; 20])),
+        "Space resumes a paused torrent"
+    );
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness.run_steps(1);
+    harness.key_press(egui::Key::Space);
+    harness.run_steps(1);
+    assert_eq!(
+        rig.engine
+            .take()
+            .iter()
+            .filter(|c| matches!(c, Command::Pause(_)))
+            .count(),
+        2,
+        "Ctrl+A then Space pauses both"
+    );
+    harness.key_press(egui::Key::Delete);
+    harness.run_steps(2);
+    assert!(harness.query_by_label("Remove 2 torrents?").is_some());
+    harness.get_by_label("Cancel").click();
+    harness.run_steps(2);
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::O);
+    harness.run_steps(2);
+    assert!(
+        harness.query_by_label("Add torrent").is_none(),
+        "Ctrl+O opened the (empty) file dialog, nothing to add"
+    );
+}
+
+#[test]
+fn settings_are_applied_and_saved() {
+    let (mut harness, rig) = rig();
+    harness.get_by_label("Settings").click();
+    harness.run_steps(4);
+    harness.get_by_label("Dark").click();
+    harness.run_steps(1);
+    harness.get_by_label("Start new torrents paused").click();
+    harness.run_steps(1);
+    harness.get_by_label("Save").click();
+    harness.run_steps(2);
+    let commands = rig.engine.take();
+    assert!(
+        matches!(commands.as_slice(), [Command::ApplySettings(_)]),
+        "{commands:?}"
+    );
+    assert_eq!(harness.state().settings.theme, Theme::Dark);
+    let start = Instant::now();
+    loop {
+        if let Ok(bytes) = std::fs::read(&rig.settings_path) {
+            let saved: Settings = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(saved.theme, Theme::Dark);
+            assert!(saved.start_paused);
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "settings were not saved"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn selection_and_detail_tabs() {
+    let (mut harness, rig) = rig();
+    rig.engine
+        .set_torrents(vec![torrent(1, "alpha"), torrent(2, "beta")]);
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label_contains("Select a torrent")
+            .is_some()
+    );
+    harness.get_by_label("alpha").click();
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label(&InfoHash([1; 20]).to_hex())
+            .is_some(),
+        "General shows the info hash"
+    );
+    click_lowest(&mut harness, "Files");
+    harness.run_steps(2);
+    assert!(harness.query_by_label("inner-file.bin").is_some());
+    click_lowest(&mut harness, "Peers");
+    harness.run_steps(2);
+    assert!(harness.query_by_label("Transmission 3.0").is_some());
+    click_lowest(&mut harness, "Trackers");
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label("http://127.0.0.1:1/alpha/announce")
+            .is_some()
+    );
+    click_lowest(&mut harness, "Pieces");
+    harness.run_steps(2);
+    assert!(harness.query_by_label("40 pieces").is_some());
+    click_lowest(&mut harness, "Speed");
+    harness.run_steps(2);
+    assert!(harness.query_by_label("alpha").is_some());
+    let y = |h: &Harness<'_, RivuletApp>, name: &str| h.get_by_label(name).rect().center().y;
+    assert!(
+        y(&harness, "alpha") < y(&harness, "beta"),
+        "sorted by date added"
+    );
+    harness.get_by_label("Name").click();
+    harness.run_steps(2);
+    harness.get_by_label("Name").click();
+    harness.run_steps(2);
+    assert!(
+        y(&harness, "alpha") > y(&harness, "beta"),
+        "a second click on a header sorts descending"
+    );
+}
