@@ -35,6 +35,7 @@ use crate::storage::{Storage, check};
 use crate::tracker::{AnnounceEvent, HttpTracker};
 
 const TICK: Duration = Duration::from_millis(200);
+const IDLE_TICK: Duration = Duration::from_secs(2);
 const CHOKE_EVERY: Duration = Duration::from_secs(10);
 const OPTIMISTIC_EVERY: Duration = Duration::from_secs(30);
 const SAVE_EVERY: Duration = Duration::from_secs(10);
@@ -311,49 +312,82 @@ impl Torrent {
         } else {
             self.reconcile();
         }
-        let mut tick = tokio::time::interval(TICK);
+        let mut next_tick = tokio::time::Instant::now();
         loop {
             tokio::select! {
-                command = self.commands.recv() => match command {
-                    Some(TorrentCommand::Pause) => {
-                        self.paused = true;
-                        self.stop().await;
-                        self.resume_dirty = true;
-                        self.save_resume().await;
-                    }
-                    Some(TorrentCommand::Resume) => {
-                        self.paused = false;
-                        self.error = None;
-                        self.resume_dirty = true;
-                        self.reconcile();
-                    }
-                    Some(TorrentCommand::SetSeeding(on)) => {
-                        self.seeding = on;
-                        self.resume_dirty = true;
-                        self.reconcile_or_stop().await;
-                    }
-                    Some(TorrentCommand::Remove { delete_data, done }) => {
-                        self.stop().await;
-                        resume::remove(&self.params.state_dir, self.shared.meta.info_hash);
-                        if delete_data {
-                            let storage = self.shared.storage.clone();
-                            let _ = tokio::task::spawn_blocking(move || storage.delete_files()).await;
-                        }
-                        let _ = done.send(());
+                command = self.commands.recv() => {
+                    let Some(command) = command else { return };
+                    if !self.handle_command(command).await {
                         return;
                     }
-                    Some(TorrentCommand::Shutdown(done)) => {
-                        self.stop().await;
-                        self.save_resume().await;
-                        let _ = done.send(());
-                        return;
+                    self.publish_snapshot();
+                }
+                Some(event) = self.events.recv() => {
+                    self.handle_event(event).await;
+                    if matches!(self.phase, Phase::Idle) {
+                        self.publish_snapshot();
                     }
-                    None => return,
-                },
-                Some(event) = self.events.recv() => self.handle_event(event).await,
-                _ = tick.tick() => self.on_tick().await,
+                }
+                _ = tokio::time::sleep_until(next_tick) => {
+                    self.on_tick().await;
+                    next_tick = tokio::time::Instant::now() + self.tick_period();
+                }
             }
         }
+    }
+
+    /// Active torrents refresh often; stopped ones rarely (a thousand paused torrents cost
+    /// next to nothing), and still publish at once when a command or event changes them.
+    fn tick_period(&self) -> Duration {
+        if matches!(self.phase, Phase::Idle) {
+            IDLE_TICK
+        } else {
+            TICK
+        }
+    }
+
+    /// Carries out a command; returns false when the actor should end.
+    async fn handle_command(&mut self, command: TorrentCommand) -> bool {
+        match command {
+            TorrentCommand::Pause => {
+                self.paused = true;
+                self.stop().await;
+                self.resume_dirty = true;
+                self.save_resume().await;
+            }
+            TorrentCommand::Resume => {
+                self.paused = false;
+                self.error = None;
+                self.resume_dirty = true;
+                self.reconcile();
+            }
+            TorrentCommand::SetSeeding(on) => {
+                self.seeding = on;
+                self.resume_dirty = true;
+                self.reconcile_or_stop().await;
+            }
+            TorrentCommand::Remove { delete_data, done } => {
+                self.stop().await;
+                let storage = self.shared.storage.clone();
+                let (state_dir, id) = (self.params.state_dir.clone(), self.shared.meta.info_hash);
+                let _ = tokio::task::spawn_blocking(move || {
+                    resume::remove(&state_dir, id);
+                    if delete_data {
+                        storage.delete_files();
+                    }
+                })
+                .await;
+                let _ = done.send(());
+                return false;
+            }
+            TorrentCommand::Shutdown(done) => {
+                self.stop().await;
+                self.save_resume().await;
+                let _ = done.send(());
+                return false;
+            }
+        }
+        true
     }
 
     fn is_complete(&self) -> bool {
