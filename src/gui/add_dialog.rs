@@ -197,15 +197,20 @@ impl AddDialog {
             ui.horizontal(|ui| {
                 let save_dir = PathBuf::from(self.save_dir.trim());
                 let valid = !self.save_dir.trim().is_empty();
-                if ui.add_enabled(valid, egui::Button::new("Add")).clicked() {
+                let enter = ui.input(|i| i.key_pressed(egui::Key::Enter));
+                let add = ui
+                    .add_enabled(valid, egui::Button::new("Add"))
+                    .on_hover_text("Enter");
+                if add.clicked() || (valid && enter && self.queue.len() == 1) {
                     choice = self.take(1, &save_dir);
                 }
-                if self.queue.len() > 1
-                    && ui
+                if self.queue.len() > 1 {
+                    let all = ui
                         .add_enabled(valid, egui::Button::new("Add all"))
-                        .clicked()
-                {
-                    choice = self.take(self.queue.len(), &save_dir);
+                        .on_hover_text("Enter");
+                    if all.clicked() || (valid && enter) {
+                        choice = self.take(self.queue.len(), &save_dir);
+                    }
                 }
                 if ui.button("Cancel").clicked() {
                     self.queue.pop_front();

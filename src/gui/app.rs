@@ -105,7 +105,7 @@ impl RivuletApp {
         let selected = self.selected_snapshot();
         egui::Panel::bottom("details")
             .resizable(true)
-            .default_size(240.0)
+            .default_size(280.0)
             .min_size(120.0)
             .show(ui, |ui| {
                 self.details.ui(ui, selected.as_deref(), &self.history);

@@ -99,7 +99,7 @@ impl TorrentTable {
             .resizable(true)
             .sense(egui::Sense::click())
             .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
-            .column(Column::initial(260.0).at_least(120.0).clip(true));
+            .column(Column::remainder().at_least(140.0).clip(true));
         for _ in 1..COLUMNS.len() {
             table = table.column(Column::auto().at_least(56.0));
         }
