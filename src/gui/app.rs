@@ -106,7 +106,7 @@ impl RivuletApp {
         egui::Panel::bottom("details")
             .resizable(true)
             .default_size(280.0)
-            .min_size(120.0)
+            .min_size(200.0)
             .show(ui, |ui| {
                 self.details.ui(ui, selected.as_deref(), &self.history);
             });

@@ -99,10 +99,11 @@ impl TorrentTable {
             .resizable(true)
             .sense(egui::Sense::click())
             .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
-            .column(Column::remainder().at_least(140.0).clip(true));
-        for _ in 1..COLUMNS.len() {
+            .column(Column::initial(220.0).at_least(120.0).clip(true));
+        for _ in 2..COLUMNS.len() {
             table = table.column(Column::auto().at_least(56.0));
         }
+        table = table.column(Column::remainder().at_least(120.0));
         table
             .header(22.0, |mut header| {
                 for (column, title) in COLUMNS {
