@@ -16,7 +16,7 @@ use super::torrent::TorrentEvent;
 use crate::tracker::{AnnounceEvent, AnnounceRequest, AnnounceResponse, HttpTracker};
 
 /// How long a final `stopped` announce may take.
-const STOP_TIMEOUT: Duration = Duration::from_secs(4);
+const STOP_TIMEOUT: Duration = Duration::from_secs(2);
 const PEERS_WANTED: u32 = 50;
 
 pub(crate) enum AnnounceSignal {

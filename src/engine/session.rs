@@ -32,7 +32,7 @@ const MAX_TORRENT_FILE: u64 = 64 * 1024 * 1024;
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
 /// Handshakes that may be pending on inbound connections at once.
 const MAX_PENDING_HANDSHAKES: usize = 64;
-const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(8);
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(4);
 /// Bytes of finished pieces that may wait for hashing and writing, session-wide.
 const DISK_WRITE_BUDGET: u64 = 16 * 1024 * 1024;
 const DISK_READS: usize = 16;

@@ -44,7 +44,7 @@ const MAX_HALF_OPEN: usize = 8;
 /// piece it shared with others; each good piece it took part in takes one away.
 const BAN_AT_STRIKES: u32 = 4;
 /// How long a stop may wait for writes in flight.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Reports from peers, the disk, the tracker loop and the checker.
 pub(crate) enum TorrentEvent {
@@ -351,7 +351,7 @@ impl Torrent {
         match command {
             TorrentCommand::Pause => {
                 self.paused = true;
-                self.stop().await;
+                let _ = self.stop().await;
                 self.resume_dirty = true;
                 self.save_resume().await;
             }
@@ -367,7 +367,7 @@ impl Torrent {
                 self.reconcile_or_stop().await;
             }
             TorrentCommand::Remove { delete_data, done } => {
-                self.stop().await;
+                let _ = self.stop().await;
                 let storage = self.shared.storage.clone();
                 let (state_dir, id) = (self.params.state_dir.clone(), self.shared.meta.info_hash);
                 let _ = tokio::task::spawn_blocking(move || {
@@ -381,8 +381,11 @@ impl Torrent {
                 return false;
             }
             TorrentCommand::Shutdown(done) => {
-                self.stop().await;
+                let stopped = self.stop().await;
                 self.save_resume().await;
+                if let Some(wait) = stopped {
+                    let _ = wait.await;
+                }
                 let _ = done.send(());
                 return false;
             }
@@ -415,7 +418,7 @@ impl Torrent {
 
     async fn reconcile_or_stop(&mut self) {
         if matches!(self.phase, Phase::Active { .. }) && !self.should_be_active() {
-            self.stop().await;
+            let _ = self.stop().await;
             self.save_resume().await;
         } else {
             self.reconcile();
@@ -472,12 +475,15 @@ impl Torrent {
     }
 
     /// Stops all activity: `stopped` to the tracker, peers disconnected, writes drained.
-    async fn stop(&mut self) {
+    /// Returns what to await for the `stopped` announce to be done (the announcer sends it on
+    /// its own; only shutdown, which ends the runtime, needs to wait).
+    async fn stop(&mut self) -> Option<oneshot::Receiver<()>> {
         match std::mem::replace(&mut self.phase, Phase::Idle) {
             Phase::Checking { cancel, progress } => {
                 cancel.store(true, Ordering::Relaxed);
                 self.phase = Phase::Checking { cancel, progress };
                 // CheckDone will arrive and find the torrent stopped.
+                None
             }
             Phase::Active { announcer } => {
                 let stopped = announcer.map(|a| {
@@ -490,11 +496,9 @@ impl Torrent {
                 }
                 self.drain_writes().await;
                 self.shared.picker().discard_partials();
-                if let Some(wait) = stopped {
-                    let _ = wait.await;
-                }
+                stopped
             }
-            Phase::Idle => {}
+            Phase::Idle => None,
         }
     }
 
@@ -725,7 +729,7 @@ impl Torrent {
             PieceOutcome::WriteFailed(e) => {
                 self.shared.picker().piece_verified(index, false);
                 self.fail(e.user_message());
-                self.stop().await;
+                let _ = self.stop().await;
             }
         }
     }

@@ -249,6 +249,9 @@ impl Default for AddDialog {
 
 fn read_torrent(path: &std::path::Path) -> Result<Vec<u8>, String> {
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if meta.is_dir() {
+        return Err("it is a folder, not a .torrent file".into());
+    }
     if meta.len() > MAX_TORRENT_FILE {
         return Err("the file is too large to be a torrent".into());
     }

@@ -65,19 +65,8 @@ impl RivuletApp {
 
     /// Starts adding .torrent files (from the command line, a drop or the file dialog).
     pub fn add_paths(&mut self, paths: Vec<PathBuf>) {
-        let (torrents, others): (Vec<PathBuf>, Vec<PathBuf>) = paths.into_iter().partition(|p| {
-            p.extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("torrent"))
-                || !p.is_dir()
-        });
-        for folder in others {
-            self.notices.error(format!(
-                "Cannot add {}: it is a folder, not a .torrent file",
-                folder.display()
-            ));
-        }
-        if !torrents.is_empty() {
-            self.add.load_paths(torrents);
+        if !paths.is_empty() {
+            self.add.load_paths(paths);
         }
     }
 
