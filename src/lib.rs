@@ -12,6 +12,7 @@ pub mod create;
 pub mod engine;
 pub mod gui;
 pub mod ids;
+pub mod instance;
 pub mod metainfo;
 pub mod storage;
 pub mod tracker;

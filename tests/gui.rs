@@ -3,85 +3,18 @@
 
 mod common;
 
+use common::fakes::{Dropped, FakeDesktop, FakeEngine};
+
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use rivulet::engine::{Command, Event, SessionSnapshot, TorrentSnapshot, TorrentState};
+use rivulet::engine::{Command, Event, TorrentSnapshot, TorrentState};
 use rivulet::gui::RivuletApp;
-use rivulet::gui::platform::{Desktop, Engine};
 use rivulet::gui::settings::{Settings, Theme};
 use rivulet::ids::InfoHash;
-
-/// Stands in for the engine: records commands, serves the snapshot the test sets.
-#[derive(Clone, Default)]
-struct FakeEngine {
-    commands: Arc<Mutex<Vec<Command>>>,
-    snapshot: Arc<Mutex<Arc<SessionSnapshot>>>,
-    events: Arc<Mutex<Vec<Event>>>,
-}
-
-impl Engine for FakeEngine {
-    fn send(&self, command: Command) {
-        self.commands.lock().unwrap().push(command);
-    }
-    fn snapshot(&self) -> Arc<SessionSnapshot> {
-        self.snapshot.lock().unwrap().clone()
-    }
-    fn try_event(&mut self) -> Option<Event> {
-        let mut events = self.events.lock().unwrap();
-        (!events.is_empty()).then(|| events.remove(0))
-    }
-}
-
-impl FakeEngine {
-    fn set_torrents(&self, torrents: Vec<TorrentSnapshot>) {
-        let snapshot = SessionSnapshot {
-            torrents: torrents.into_iter().map(Arc::new).collect(),
-            listen_port: 6881,
-            ..Default::default()
-        };
-        *self.snapshot.lock().unwrap() = Arc::new(snapshot);
-    }
-
-    /// Commands sent since the last call, without the start-up ApplySettings.
-    fn take(&self) -> Vec<Command> {
-        std::mem::take(&mut *self.commands.lock().unwrap())
-    }
-}
-
-#[derive(Clone, Default)]
-struct FakeDesktop {
-    opened: Arc<Mutex<Vec<PathBuf>>>,
-    pick: Arc<Mutex<Vec<PathBuf>>>,
-}
-
-impl Desktop for FakeDesktop {
-    fn open_folder(&self, path: &Path) {
-        self.opened.lock().unwrap().push(path.to_path_buf());
-    }
-    fn pick_torrents(&self, reply: Sender<Vec<PathBuf>>) {
-        let _ = reply.send(self.pick.lock().unwrap().clone());
-    }
-    fn pick_folder(&self, start: &Path, reply: Sender<Option<PathBuf>>) {
-        let _ = reply.send(Some(start.join("picked")));
-    }
-}
-
-#[derive(Debug)]
-struct Dropped(PathBuf);
-
-impl egui::DroppedFile for Dropped {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-    fn bytes(&self) -> Result<Vec<u8>, String> {
-        std::fs::read(&self.0).map_err(|e| e.to_string())
-    }
-}
 
 struct Rig {
     engine: FakeEngine,
@@ -483,5 +416,55 @@ fn selection_and_detail_tabs() {
     assert!(
         y(&harness, "alpha") > y(&harness, "beta"),
         "a second click on a header sorts descending"
+    );
+}
+
+#[test]
+fn a_finished_download_notifies_unless_turned_off() {
+    let (mut harness, rig) = rig();
+    let done = |name: &str| Event::Completed {
+        id: InfoHash([9; 20]),
+        name: name.into(),
+    };
+    rig.engine.events.lock().unwrap().push(done("film.mkv"));
+    harness.run_steps(2);
+    assert_eq!(
+        rig.desktop.notified.lock().unwrap().as_slice(),
+        ["Download finished: film.mkv"]
+    );
+    assert!(
+        harness
+            .query_by_label_contains("finished downloading")
+            .is_some()
+    );
+
+    harness.get_by_label("Settings").click();
+    harness.run_steps(4);
+    harness
+        .get_by_label("Notify when a download finishes")
+        .click();
+    harness.run_steps(1);
+    harness.get_by_label("Save").click();
+    harness.run_steps(2);
+    rig.engine.events.lock().unwrap().push(done("other.iso"));
+    harness.run_steps(2);
+    assert_eq!(
+        rig.desktop.notified.lock().unwrap().len(),
+        1,
+        "no notification once turned off"
+    );
+}
+
+#[test]
+fn magnet_links_get_a_clear_message() {
+    let (mut harness, _rig) = rig();
+    harness.state_mut().open_args(vec![
+        "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567".into(),
+    ]);
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label_contains("Magnet links are not supported yet")
+            .is_some()
     );
 }

@@ -3,36 +3,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::fakes::{Dropped, FakeDesktop};
 use common::*;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use rivulet::engine::{Session, SessionConfig, TorrentState};
-use rivulet::gui::platform::Desktop;
 use rivulet::gui::{RivuletApp, Settings};
-
-struct NoDesktop;
-
-impl Desktop for NoDesktop {
-    fn open_folder(&self, _: &Path) {}
-    fn pick_torrents(&self, _: std::sync::mpsc::Sender<Vec<PathBuf>>) {}
-    fn pick_folder(&self, _: &Path, _: std::sync::mpsc::Sender<Option<PathBuf>>) {}
-}
-
-#[derive(Debug)]
-struct Dropped(PathBuf);
-
-impl egui::DroppedFile for Dropped {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-    fn bytes(&self) -> Result<Vec<u8>, String> {
-        std::fs::read(&self.0).map_err(|e| e.to_string())
-    }
-}
 
 #[test]
 fn gui_drives_a_real_download_to_completion() {
@@ -68,7 +47,12 @@ fn gui_drives_a_real_download_to_completion() {
         seed_when_done: false,
         ..Settings::default()
     };
-    let app = RivuletApp::new(Box::new(engine), Box::new(NoDesktop), settings, None);
+    let app = RivuletApp::new(
+        Box::new(engine),
+        Box::new(FakeDesktop::default()),
+        settings,
+        None,
+    );
     let mut harness = Harness::builder()
         .with_size(egui::vec2(1200.0, 800.0))
         .build_ui_state(|ui, app: &mut RivuletApp| app.show(ui), app);

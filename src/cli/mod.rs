@@ -25,8 +25,8 @@ pub struct BadInput(pub String);
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<CliCommand>,
-    /// .torrent files to open in the desktop app.
-    pub torrents: Vec<PathBuf>,
+    /// .torrent files (or magnet links) to open in the desktop app.
+    pub torrents: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::mpsc::{Receiver, Sender, channel};
 
 use crate::engine::{Command, Event, SessionSnapshot, TorrentSnapshot};
 use crate::ids::InfoHash;
@@ -35,6 +35,8 @@ pub struct RivuletApp {
     pub notices: Notices,
     torrent_picker: Option<Receiver<Vec<PathBuf>>>,
     applied_theme: Option<Theme>,
+    external_tx: Sender<Vec<String>>,
+    external: Receiver<Vec<String>>,
 }
 
 impl RivuletApp {
@@ -45,7 +47,10 @@ impl RivuletApp {
         settings_path: Option<PathBuf>,
     ) -> Self {
         engine.send(Command::ApplySettings(settings.engine_settings()));
+        let (external_tx, external) = channel();
         Self {
+            external_tx,
+            external,
             snapshot: engine.snapshot(),
             engine,
             desktop,
@@ -63,8 +68,25 @@ impl RivuletApp {
         }
     }
 
+    /// Opens what the command line or another instance passed: .torrent files, magnet links.
+    pub fn open_args(&mut self, args: Vec<String>) {
+        let (magnets, files): (Vec<String>, Vec<String>) =
+            args.into_iter().partition(|a| a.starts_with("magnet:"));
+        for magnet in magnets {
+            let shown: String = magnet.chars().take(60).collect();
+            self.notices
+                .error(format!("Magnet links are not supported yet: {shown}"));
+        }
+        self.add_paths(files.into_iter().map(PathBuf::from).collect());
+    }
+
+    /// Where other instances' arguments arrive (see [`crate::instance`]).
+    pub fn external_sender(&self) -> Sender<Vec<String>> {
+        self.external_tx.clone()
+    }
+
     /// Starts adding .torrent files (from the command line, a drop or the file dialog).
-    pub fn add_paths(&mut self, paths: Vec<PathBuf>) {
+    fn add_paths(&mut self, paths: Vec<PathBuf>) {
         if !paths.is_empty() {
             self.add.load_paths(paths);
         }
@@ -136,9 +158,13 @@ impl RivuletApp {
             .retain(|id| snapshot.torrents.iter().any(|t| t.id == *id));
         while let Some(event) = self.engine.try_event() {
             match event {
-                Event::Completed { name, .. } => self
-                    .notices
-                    .info(format!("\"{name}\" finished downloading")),
+                Event::Completed { name, .. } => {
+                    self.notices
+                        .info(format!("\"{name}\" finished downloading"));
+                    if self.settings.notify_on_complete {
+                        self.desktop.notify("Download finished", &name);
+                    }
+                }
                 Event::AddFailed { source, message } => self
                     .notices
                     .error(format!("Cannot add {source}: {message}")),
@@ -148,6 +174,9 @@ impl RivuletApp {
                 Event::Error { message, .. } => self.notices.error(message),
                 Event::Added { .. } | Event::Removed { .. } => {}
             }
+        }
+        while let Ok(args) = self.external.try_recv() {
+            self.open_args(args);
         }
         if let Some(picker) = &self.torrent_picker
             && let Ok(paths) = picker.try_recv()

@@ -18,7 +18,6 @@ mod status_bar;
 mod toolbar;
 mod torrent_table;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -27,12 +26,26 @@ pub use app::RivuletApp;
 pub use settings::Settings;
 
 use crate::engine::{Session, SessionConfig};
+use crate::instance::{self, Claim};
 
 /// The app id shared by the window, the .desktop file and the AppStream metainfo.
 pub const APP_ID: &str = "org.rivulet.Rivulet";
 
-/// Opens the main window (with `torrents` to add) and runs until it is closed.
-pub fn run(torrents: Vec<PathBuf>) -> anyhow::Result<()> {
+/// Opens the main window (with `args`, .torrent files or magnet links, to add) and runs until
+/// it is closed; when Rivulet already runs, hands `args` to it instead and returns at once.
+pub fn run(args: Vec<String>) -> anyhow::Result<()> {
+    let args = instance::absolute_args(&args);
+    let listener = match instance::claim(&instance::socket_path(), &args) {
+        Ok(Claim::Forwarded) => {
+            tracing::info!("handed over to the running Rivulet");
+            return Ok(());
+        }
+        Ok(Claim::Primary(listener)) => Some(listener),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot check for a running Rivulet; starting anyway");
+            None
+        }
+    };
     let settings_path = Settings::default_path();
     let settings = settings_path
         .as_deref()
@@ -68,7 +81,15 @@ pub fn run(torrents: Vec<PathBuf>) -> anyhow::Result<()> {
                 settings,
                 settings_path,
             );
-            app.add_paths(torrents);
+            if let Some(listener) = listener {
+                let (tx, ctx) = (app.external_sender(), cc.egui_ctx.clone());
+                listener.serve(move |args| {
+                    let _ = tx.send(args);
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+                    ctx.request_repaint();
+                });
+            }
+            app.open_args(args);
             Ok(Box::new(app))
         }),
     )

@@ -38,6 +38,8 @@ pub trait Desktop {
     fn pick_torrents(&self, reply: Sender<Vec<PathBuf>>);
     /// Asks the user for a folder; the answer arrives on `reply`.
     fn pick_folder(&self, start: &Path, reply: Sender<Option<PathBuf>>);
+    /// Shows a desktop notification.
+    fn notify(&self, summary: &str, body: &str);
 }
 
 /// The real desktop: rfd's native dialogs on a helper thread, the platform's opener.
@@ -76,6 +78,21 @@ impl Desktop for NativeDesktop {
                 .set_directory(start)
                 .pick_folder();
             let _ = reply.send(folder);
+        });
+    }
+
+    fn notify(&self, summary: &str, body: &str) {
+        let (summary, body) = (summary.to_string(), body.to_string());
+        std::thread::spawn(move || {
+            let shown = notify_rust::Notification::new()
+                .appname("Rivulet")
+                .summary(&summary)
+                .body(&body)
+                .icon(super::APP_ID)
+                .show();
+            if let Err(e) = shown {
+                tracing::debug!(error = %e, "no desktop notification");
+            }
         });
     }
 }

@@ -28,6 +28,8 @@ pub struct Settings {
     pub upload_limit_kib: u64,
     pub seed_when_done: bool,
     pub start_paused: bool,
+    /// A desktop notification when a download finishes.
+    pub notify_on_complete: bool,
     pub theme: Theme,
 }
 
@@ -47,6 +49,7 @@ impl Default for Settings {
             upload_limit_kib: 0,
             seed_when_done: true,
             start_paused: false,
+            notify_on_complete: true,
             theme: Theme::System,
         }
     }

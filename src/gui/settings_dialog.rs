@@ -92,6 +92,10 @@ impl SettingsDialog {
                 "Seed when done (default for new torrents)",
             );
             ui.checkbox(&mut self.draft.start_paused, "Start new torrents paused");
+            ui.checkbox(
+                &mut self.draft.notify_on_complete,
+                "Notify when a download finishes",
+            );
             ui.horizontal(|ui| {
                 if ui.button("Save").clicked() {
                     let mut settings = self.draft.clone();

@@ -2,6 +2,8 @@
 //! sessions on loopback.
 #![allow(dead_code)]
 
+pub mod fakes;
+
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
