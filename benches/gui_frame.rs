@@ -6,30 +6,23 @@
 //!
 //! Targets (issue "Desktop app"): under 4 ms per frame, under 1 % CPU when idle.
 
+#[allow(dead_code)]
+#[path = "../tests/common/fakes.rs"]
+mod fakes;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use rivulet::bencode::Value;
 use rivulet::engine::{AddSource, AddTorrent, Command, Session, SessionConfig};
-use rivulet::gui::platform::Desktop;
 use rivulet::gui::{RivuletApp, Settings};
 
 const TORRENTS: usize = 1000;
 const ACTIVE: usize = 20;
 const FRAMES: usize = 300;
 const IDLE_SECONDS: u64 = 10;
-
-struct NoDesktop;
-
-impl Desktop for NoDesktop {
-    fn open_folder(&self, _: &Path) {}
-    fn pick_torrents(&self, _: Sender<Vec<PathBuf>>) {}
-    fn pick_folder(&self, _: &Path, _: Sender<Option<PathBuf>>) {}
-}
 
 /// A torrent of 64 KiB whose data exists nowhere (it stays paused or downloading).
 fn torrent(i: usize) -> Vec<u8> {
@@ -101,7 +94,12 @@ fn main() {
         listen_port: 0,
         ..Settings::default()
     };
-    let app = RivuletApp::new(Box::new(session), Box::new(NoDesktop), settings, None);
+    let app = RivuletApp::new(
+        Box::new(session),
+        Box::new(fakes::FakeDesktop::default()),
+        settings,
+        None,
+    );
     let mut harness = Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))
         .build_ui_state(|ui, app: &mut RivuletApp| app.show(ui), app);
