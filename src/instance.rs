@@ -40,12 +40,17 @@ fn user_id() -> u32 {
     0
 }
 
-/// Makes relative paths absolute (the running instance has another working folder).
+/// Makes relative paths absolute (the running instance has another working folder) and turns
+/// `file://` URIs (what file managers pass for `%U`) into paths.
 pub fn absolute_args(args: &[String]) -> Vec<String> {
     args.iter()
         .map(|a| {
             if a.starts_with("magnet:") {
                 return a.clone();
+            }
+            if let Some(rest) = a.strip_prefix("file://") {
+                let path = rest.strip_prefix("localhost").unwrap_or(rest);
+                return percent_decode(path);
             }
             let path = Path::new(a);
             if path.is_absolute() {
@@ -56,6 +61,30 @@ pub fn absolute_args(args: &[String]) -> Vec<String> {
                 .unwrap_or_else(|_| a.clone())
         })
         .collect()
+}
+
+/// Decodes `%XX` escapes; malformed ones are kept as they are.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(unix)]
@@ -222,5 +251,17 @@ mod tests {
         assert!(Path::new(&args[0]).is_absolute());
         assert_eq!(args[1], "/b.torrent");
         assert_eq!(args[2], "magnet:?xt=1");
+        let uris = absolute_args(&[
+            "file:///home/me/My%20Films/a%C3%A9.torrent".into(),
+            "file://localhost/x.torrent".into(),
+        ]);
+        assert_eq!(
+            uris,
+            vec![
+                "/home/me/My Films/a\u{e9}.torrent".to_string(),
+                "/x.torrent".to_string()
+            ]
+        );
+        assert_eq!(percent_decode("100%"), "100%");
     }
 }

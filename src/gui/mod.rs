@@ -60,7 +60,8 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
             .with_app_id(APP_ID)
             .with_inner_size([1100.0, 700.0])
             .with_min_inner_size([640.0, 400.0])
-            .with_drag_and_drop(true),
+            .with_drag_and_drop(true)
+            .with_icon(window_icon()),
         ..Default::default()
     };
     eframe::run_native(
@@ -94,4 +95,11 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
         }),
     )
     .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
+}
+
+/// The app icon, also used for the window.
+fn window_icon() -> Arc<egui::IconData> {
+    const PNG: &[u8] =
+        include_bytes!("../../assets/icons/hicolor/256x256/apps/org.rivulet.Rivulet.png");
+    Arc::new(eframe::icon_data::from_png_bytes(PNG).unwrap_or_default())
 }
