@@ -15,9 +15,6 @@ use crate::wire::{BLOCK_LEN, BlockRef};
 /// Identifies one connection for the life of the session.
 pub type PeerKey = u64;
 
-/// Bytes of piece buffers kept for reuse.
-const SPARE_BUFFER_BYTES: u64 = 8 * 1024 * 1024;
-
 /// Most peers asked for the same block in endgame.
 const ENDGAME_DUPLICATES: usize = 2;
 
@@ -138,7 +135,8 @@ impl Picker {
 
     /// Takes back a buffer handed out with a finished piece.
     pub fn recycle(&mut self, buf: Vec<u8>) {
-        if (self.spare.len() as u64 + 1) * self.piece_length <= SPARE_BUFFER_BYTES {
+        // Every buffer is in use or here, so the pool never holds more than the budget allows.
+        if (self.spare.len() as u64 + 1) * self.piece_length <= self.buffer_budget {
             self.spare.push(buf);
         }
     }
