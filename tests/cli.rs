@@ -7,7 +7,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use rivulet::engine::TorrentState;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rivulet");
 
@@ -91,12 +90,7 @@ fn download_killed_and_run_again_resumes() {
     let total = 5 << 20;
     std::fs::write(seed_dir.path().join("movie.bin"), data(total, 11)).unwrap();
     let torrent_bytes = torrent_for(&seed_dir.path().join("movie.bin"), 32 * 1024, &tracker.url);
-    let seeder_state = tempfile::tempdir().unwrap();
-    let seeder = session(seeder_state.path(), 1 << 20);
-    add(&seeder, &torrent_bytes, seed_dir.path(), true);
-    wait_for(&seeder, Duration::from_secs(20), "seeder", |t| {
-        t.state == TorrentState::Seeding
-    });
+    let (_seeder_state, seeder) = start_seeder(&torrent_bytes, seed_dir.path(), 1 << 20);
 
     let work = tempfile::tempdir().unwrap();
     let torrent = work.path().join("movie.torrent");

@@ -28,12 +28,7 @@ fn gui_drives_a_real_download_to_completion() {
     let torrent = torrent_for(&seed_dir.path().join("show"), 32 * 1024, &tracker.url);
     let torrent_file = seed_dir.path().join("show.torrent");
     std::fs::write(&torrent_file, &torrent).unwrap();
-    let seeder_state = tempfile::tempdir().unwrap();
-    let seeder = session(seeder_state.path(), 0);
-    add(&seeder, &torrent, seed_dir.path(), true);
-    wait_for(&seeder, Duration::from_secs(20), "seeder", |t| {
-        t.state == TorrentState::Seeding
-    });
+    let (_seeder_state, _seeder) = start_seeder(&torrent, seed_dir.path(), 0);
 
     let gui_state = tempfile::tempdir().unwrap();
     let downloads = tempfile::tempdir().unwrap();

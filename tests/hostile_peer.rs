@@ -114,12 +114,7 @@ fn corrupt_peer_is_banned_and_download_is_intact() {
     let fake = corrupt_peer(meta.info_hash.0, meta.piece_count());
     tracker.inject(meta.info_hash, fake.addr);
 
-    let seeder_state = tempfile::tempdir().unwrap();
-    let seeder = session(seeder_state.path(), 1 << 20);
-    add(&seeder, &torrent, seed_dir.path(), true);
-    wait_for(&seeder, Duration::from_secs(20), "seeder", |t| {
-        t.state == TorrentState::Seeding
-    });
+    let (_seeder_state, _seeder) = start_seeder(&torrent, seed_dir.path(), 1 << 20);
 
     let state = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();

@@ -29,12 +29,7 @@ fn one_seeder_three_leechers_multi_file() {
     let meta = Metainfo::from_bytes(&torrent).unwrap();
     assert_eq!(meta.files.len(), 5);
 
-    let seeder_state = tempfile::tempdir().unwrap();
-    let seeder = session(seeder_state.path(), 0);
-    add(&seeder, &torrent, seed_dir.path(), true);
-    wait_for(&seeder, Duration::from_secs(20), "seeder to verify", |t| {
-        t.state == TorrentState::Seeding
-    });
+    let (_seeder_state, _seeder) = start_seeder(&torrent, seed_dir.path(), 0);
 
     let leechers: Vec<_> = (0..3)
         .map(|_| {
@@ -75,12 +70,7 @@ fn pause_and_resume_mid_download() {
     let seed_dir = tempfile::tempdir().unwrap();
     std::fs::write(seed_dir.path().join("big.bin"), data(3 << 20, 9)).unwrap();
     let torrent = torrent_for(&seed_dir.path().join("big.bin"), PIECE, &tracker.url);
-    let seeder_state = tempfile::tempdir().unwrap();
-    let seeder = session(seeder_state.path(), 1 << 20);
-    add(&seeder, &torrent, seed_dir.path(), true);
-    wait_for(&seeder, Duration::from_secs(20), "seeder", |t| {
-        t.state == TorrentState::Seeding
-    });
+    let (_seeder_state, _seeder) = start_seeder(&torrent, seed_dir.path(), 1 << 20);
 
     let state = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
@@ -120,12 +110,7 @@ fn restart_resumes_without_downloading_verified_pieces_again() {
     let total = 4 << 20;
     std::fs::write(seed_dir.path().join("data.bin"), data(total, 5)).unwrap();
     let torrent = torrent_for(&seed_dir.path().join("data.bin"), PIECE, &tracker.url);
-    let seeder_state = tempfile::tempdir().unwrap();
-    let seeder = session(seeder_state.path(), 2 << 20);
-    add(&seeder, &torrent, seed_dir.path(), true);
-    wait_for(&seeder, Duration::from_secs(20), "seeder", |t| {
-        t.state == TorrentState::Seeding
-    });
+    let (_seeder_state, _seeder) = start_seeder(&torrent, seed_dir.path(), 2 << 20);
 
     let state = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();

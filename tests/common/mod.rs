@@ -239,6 +239,25 @@ pub fn add(session: &SessionHandle, torrent: &[u8], save_dir: &Path, seed: bool)
     }));
 }
 
+/// A session seeding `torrent` from `data_dir` (upload limited to `upload_limit` B/s, 0 for
+/// none), once it has verified the data. Keep the returned folder alive with the session.
+pub fn start_seeder(
+    torrent: &[u8],
+    data_dir: &Path,
+    upload_limit: u64,
+) -> (tempfile::TempDir, SessionHandle) {
+    let state = tempfile::tempdir().unwrap();
+    let seeder = session(state.path(), upload_limit);
+    add(&seeder, torrent, data_dir, true);
+    wait_for(
+        &seeder,
+        Duration::from_secs(20),
+        "the seeder to verify its data",
+        |t| t.state == rivulet::engine::TorrentState::Seeding,
+    );
+    (state, seeder)
+}
+
 /// Polls the session's first torrent until `done` holds, or panics after `timeout`.
 pub fn wait_for(
     session: &SessionHandle,
