@@ -110,7 +110,12 @@ fn main() {
     let mut frames = Vec::with_capacity(FRAMES);
     for frame in 0..FRAMES {
         if frame % 50 == 25 {
-            harness.get_by_label("Name").click(); // re-sort every so often
+            // Re-sort every so often: the column header is the topmost "Name".
+            let header = harness
+                .get_all_by_label("Name")
+                .min_by(|a, b| a.rect().top().total_cmp(&b.rect().top()))
+                .expect("the Name header");
+            header.click();
         }
         let t = Instant::now();
         harness.step();

@@ -35,7 +35,7 @@ use crate::storage::{Storage, check};
 use crate::tracker::{AnnounceEvent, HttpTracker};
 
 const TICK: Duration = Duration::from_millis(200);
-const IDLE_TICK: Duration = Duration::from_secs(2);
+const IDLE_TICK: Duration = Duration::from_secs(30);
 const CHOKE_EVERY: Duration = Duration::from_secs(10);
 const OPTIMISTIC_EVERY: Duration = Duration::from_secs(30);
 const SAVE_EVERY: Duration = Duration::from_secs(10);
