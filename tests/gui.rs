@@ -468,3 +468,19 @@ fn magnet_links_get_a_clear_message() {
             .is_some()
     );
 }
+
+#[test]
+fn hovering_files_says_what_a_drop_will_do() {
+    let (mut harness, _rig) = rig();
+    for name in ["a.torrent", "b.torrent"] {
+        harness.input_mut().hovered_files.push(egui::HoveredFile {
+            path: Some(name.into()),
+            ..Default::default()
+        });
+    }
+    harness.run_steps(2);
+    assert!(harness.query_by_label("Drop to add 2 torrents").is_some());
+    harness.input_mut().hovered_files.clear();
+    harness.run_steps(2);
+    assert!(harness.query_by_label("Drop to add 2 torrents").is_none());
+}

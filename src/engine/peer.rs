@@ -167,11 +167,16 @@ pub(crate) struct Connected {
 pub(crate) async fn run(shared: Arc<TorrentShared>, c: Connected) {
     let key = c.key;
     let result = Connection::start(shared.clone(), c).await;
+    let both_seeds = matches!(result, Err(PeerError::BothSeeds));
     let reason = match result {
         Ok(()) => "closed".to_string(),
         Err(e) => e.to_string(),
     };
-    let _ = shared.events.send(TorrentEvent::PeerClosed { key, reason });
+    let _ = shared.events.send(TorrentEvent::PeerClosed {
+        key,
+        reason,
+        both_seeds,
+    });
 }
 
 struct Connection {

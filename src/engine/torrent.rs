@@ -51,6 +51,8 @@ pub(crate) enum TorrentEvent {
     PeerClosed {
         key: PeerKey,
         reason: String,
+        /// We and the peer both have everything: no use dialling it again while complete.
+        both_seeds: bool,
     },
     PeerInterest {
         key: PeerKey,
@@ -529,7 +531,11 @@ impl Torrent {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
         Box::pin(async move {
             match event {
-                TorrentEvent::PeerClosed { key, reason } => self.on_peer_closed(key, &reason),
+                TorrentEvent::PeerClosed {
+                    key,
+                    reason,
+                    both_seeds,
+                } => self.on_peer_closed(key, &reason, both_seeds),
                 TorrentEvent::PeerInterest { key, interested } => {
                     if interested {
                         self.unchoke_if_slot_free(key);
@@ -664,16 +670,14 @@ impl Torrent {
         tokio::spawn(peer::run(self.shared.clone(), connected));
     }
 
-    fn on_peer_closed(&mut self, key: PeerKey, reason: &str) {
+    fn on_peer_closed(&mut self, key: PeerKey, reason: &str, both_seeds: bool) {
         self.shared.peers().remove(&key);
         if let Some(book) = self.peers.remove(&key) {
             tracing::debug!(torrent = %self.shared.meta.name, addr = %book.addr, reason, "peer closed");
             // An inbound peer's address has its ephemeral port: nothing to dial later.
             if !book.inbound {
                 let known = self.known.entry(book.addr).or_default();
-                if reason.contains("both sides are seeds") {
-                    known.seed = true;
-                }
+                known.seed |= both_seeds;
                 known.next_try = Some(Instant::now() + Duration::from_secs(30));
             }
         }

@@ -361,24 +361,28 @@ impl RivuletApp {
         if hovered == 0 {
             return;
         }
+        let rect = ctx.content_rect();
         let painter = ctx.layer_painter(egui::LayerId::new(
             egui::Order::Foreground,
-            egui::Id::unique("drop-overlay"),
+            egui::Id::unique("drop-shade"),
         ));
-        let rect = ctx.content_rect();
         painter.rect_filled(rect, 0.0, egui::Color32::from_black_alpha(170));
         let text = if hovered == 1 {
             "Drop to add this torrent".to_string()
         } else {
             format!("Drop to add {hovered} torrents")
         };
-        painter.text(
-            rect.center(),
-            egui::Align2::CENTER_CENTER,
-            text,
-            egui::FontId::proportional(26.0),
-            egui::Color32::WHITE,
-        );
+        egui::Area::new(egui::Id::unique("drop-overlay"))
+            .order(egui::Order::Tooltip)
+            .anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO)
+            .interactable(false)
+            .show(ctx, |ui| {
+                ui.label(
+                    egui::RichText::new(text)
+                        .size(26.0)
+                        .color(egui::Color32::WHITE),
+                );
+            });
     }
 }
 
