@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use super::config::LiveSettings;
 use super::shared::TorrentShared;
 use super::torrent::TorrentEvent;
-use crate::tracker::{AnnounceEvent, AnnounceRequest, AnnounceResponse, HttpTracker};
+use crate::tracker::{AnnounceEvent, AnnounceRequest, AnnounceResponse, TrackerClient};
 
 /// How long a final `stopped` announce may take.
 const STOP_TIMEOUT: Duration = Duration::from_secs(2);
@@ -39,7 +39,7 @@ pub(crate) struct TrackerUpdate {
 
 pub(crate) struct Announcer {
     pub shared: Arc<TorrentShared>,
-    pub http: HttpTracker,
+    pub trackers: TrackerClient,
     /// Tracker URLs, tier by tier; a tracker that answers moves to the front of its tier.
     pub tiers: Vec<Vec<String>>,
     pub live: Arc<LiveSettings>,
@@ -95,7 +95,8 @@ impl Announcer {
     async fn stop(&self, last_good: Option<String>, key: u32, tracker_id: Option<String>) {
         if let Some(url) = last_good {
             let request = self.request(AnnounceEvent::Stopped, key, tracker_id);
-            let _ = tokio::time::timeout(STOP_TIMEOUT, self.http.announce(&url, &request)).await;
+            let _ =
+                tokio::time::timeout(STOP_TIMEOUT, self.trackers.announce(&url, &request)).await;
         }
     }
 
@@ -133,7 +134,7 @@ impl Announcer {
         for tier in 0..self.tiers.len() {
             for i in 0..self.tiers[tier].len() {
                 let url = self.tiers[tier][i].clone();
-                match self.http.announce(&url, request).await {
+                match self.trackers.announce(&url, request).await {
                     Ok(response) => {
                         let winner = self.tiers[tier].remove(i);
                         self.tiers[tier].insert(0, winner);

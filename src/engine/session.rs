@@ -25,7 +25,7 @@ use super::torrent::{self, TorrentCommand, TorrentEvent, TorrentHandle, TorrentP
 use crate::ids::{InfoHash, PeerId};
 use crate::metainfo::Metainfo;
 use crate::storage::disk::Disk;
-use crate::tracker::HttpTracker;
+use crate::tracker::TrackerClient;
 
 /// Largest .torrent file read.
 const MAX_TORRENT_FILE: u64 = 64 * 1024 * 1024;
@@ -135,7 +135,7 @@ impl Session {
             .local_addr()
             .map(|a| a.port())
             .unwrap_or(config.listen_port);
-        let http = HttpTracker::new().map_err(|e| SessionError::Runtime(e.to_string()))?;
+        let trackers = TrackerClient::new().map_err(|e| SessionError::Runtime(e.to_string()))?;
         let (commands_tx, commands) = mpsc::unbounded_channel();
         let (events_tx, events) = mpsc::unbounded_channel();
         let (snapshot_tx, snapshots) = watch::channel(Arc::new(SessionSnapshot {
@@ -158,7 +158,7 @@ impl Session {
             snapshot_tx,
             waker,
             our_id: PeerId::generate(),
-            http,
+            trackers,
             disk: Disk::new(DISK_WRITE_BUDGET, DISK_READS),
             next_key: Arc::new(AtomicU64::new(1)),
             listen_port,
@@ -213,7 +213,7 @@ struct SessionActor {
     snapshot_tx: watch::Sender<Arc<SessionSnapshot>>,
     waker: Option<Waker>,
     our_id: PeerId,
-    http: HttpTracker,
+    trackers: TrackerClient,
     disk: Disk,
     down_limit: Arc<RateLimiter>,
     up_limit: Arc<RateLimiter>,
@@ -455,7 +455,7 @@ impl SessionActor {
             added_at,
             state_dir,
             our_id: self.our_id,
-            http: self.http.clone(),
+            trackers: self.trackers.clone(),
             live: self.live.clone(),
             piece_buffer_budget: self.config.piece_buffer_budget,
             disk: self.disk.clone(),

@@ -32,7 +32,7 @@ use crate::ids::PeerId;
 use crate::metainfo::Metainfo;
 use crate::storage::disk::{Disk, PieceOutcome};
 use crate::storage::{Storage, check};
-use crate::tracker::{AnnounceEvent, HttpTracker};
+use crate::tracker::{AnnounceEvent, TrackerClient};
 
 const TICK: Duration = Duration::from_millis(200);
 const IDLE_TICK: Duration = Duration::from_secs(30);
@@ -105,7 +105,7 @@ pub(crate) struct TorrentParams {
     pub added_at: u64,
     pub state_dir: PathBuf,
     pub our_id: PeerId,
-    pub http: HttpTracker,
+    pub trackers: TrackerClient,
     pub live: Arc<LiveSettings>,
     pub piece_buffer_budget: u64,
     pub disk: Disk,
@@ -461,7 +461,7 @@ impl Torrent {
             tokio::spawn(
                 Announcer {
                     shared: self.shared.clone(),
-                    http: self.params.http.clone(),
+                    trackers: self.params.trackers.clone(),
                     tiers,
                     live: self.params.live.clone(),
                     signals: rx,

@@ -1,10 +1,13 @@
-//! Tracker clients: what an announce carries, what comes back, and the HTTP transport.
+//! Tracker clients: what an announce carries, what comes back, and the HTTP (BEP 3) and UDP
+//! (BEP 15) transports behind one [`TrackerClient`].
 
 mod http;
 mod response;
+mod udp;
 
 pub use http::HttpTracker;
 pub use response::{AnnounceResponse, parse_announce_response};
+pub use udp::UdpTracker;
 
 use std::time::Duration;
 
@@ -65,3 +68,31 @@ pub enum TrackerError {
 
 /// Timeout of one announce round trip.
 pub const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Announces over HTTP(S) or UDP, by the URL's scheme.
+#[derive(Clone)]
+pub struct TrackerClient {
+    http: HttpTracker,
+    udp: std::sync::Arc<UdpTracker>,
+}
+
+impl TrackerClient {
+    pub fn new() -> Result<Self, TrackerError> {
+        Ok(Self {
+            http: HttpTracker::new()?,
+            udp: std::sync::Arc::new(UdpTracker::default()),
+        })
+    }
+
+    pub async fn announce(
+        &self,
+        url: &str,
+        req: &AnnounceRequest,
+    ) -> Result<AnnounceResponse, TrackerError> {
+        if url.starts_with("udp://") {
+            self.udp.announce(url, req).await
+        } else {
+            self.http.announce(url, req).await
+        }
+    }
+}

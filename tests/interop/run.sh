@@ -514,6 +514,11 @@ case_rivulet_create_multi_transmission() {
         && transmission_verify private
 }
 
+case_rivulet_udp_tracker() {         # seeder and leecher both announce over UDP (BEP 15)
+    local ANNOUNCE="udp://127.0.0.1:$TRACKER_PORT/announce"
+    make_torrent single rivulet && transfer rivulet rivulet
+}
+
 CASES=(
     harness_aria2_to_aria2
     aria2_seed_rivulet_leech_single
@@ -527,6 +532,7 @@ CASES=(
     rivulet_create_multi_aria2
     rivulet_create_single_transmission
     rivulet_create_multi_transmission
+    rivulet_udp_tracker
 )
 
 PASSED=0
