@@ -108,8 +108,7 @@ fn percent_encode(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{InfoHash, PeerId};
-    use crate::tracker::AnnounceEvent;
+    use crate::ids::InfoHash;
 
     #[test]
     fn encodes_every_field() {
@@ -119,15 +118,7 @@ mod tests {
         hash[2] = 0xff;
         let req = AnnounceRequest {
             info_hash: InfoHash(hash),
-            peer_id: PeerId(*b"-RV0100-abcdefghijkl"),
-            port: 6881,
-            uploaded: 1,
-            downloaded: 2,
-            left: 3,
-            event: AnnounceEvent::Started,
-            numwant: 50,
-            key: 0xbeef,
-            tracker_id: None,
+            ..crate::tracker::sample_request()
         };
         let url = announce_url("http://127.0.0.1:1/announce", &req);
         assert!(url.starts_with("http://127.0.0.1:1/announce?info_hash=%12a%FF%00"));

@@ -96,3 +96,20 @@ impl TrackerClient {
         }
     }
 }
+
+/// An announce with every field set, for the transports' tests.
+#[cfg(test)]
+pub(crate) fn sample_request() -> AnnounceRequest {
+    AnnounceRequest {
+        info_hash: InfoHash([1; 20]),
+        peer_id: PeerId(*b"-RV0100-abcdefghijkl"),
+        port: 6881,
+        uploaded: 1,
+        downloaded: 2,
+        left: 3,
+        event: AnnounceEvent::Started,
+        numwant: 50,
+        key: 0xbeef,
+        tracker_id: None,
+    }
+}

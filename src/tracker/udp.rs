@@ -234,22 +234,6 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     use super::*;
-    use crate::ids::{InfoHash, PeerId};
-
-    fn request() -> AnnounceRequest {
-        AnnounceRequest {
-            info_hash: InfoHash([1; 20]),
-            peer_id: PeerId(*b"-RV0100-abcdefghijkl"),
-            port: 6881,
-            uploaded: 1,
-            downloaded: 2,
-            left: 3,
-            event: AnnounceEvent::Started,
-            numwant: 50,
-            key: 7,
-            tracker_id: None,
-        }
-    }
 
     /// A scripted tracker on loopback that ignores the first `drop` datagrams; returns its URL,
     /// how many datagrams it saw and how many connects it answered.
@@ -308,11 +292,17 @@ mod tests {
     async fn announces_and_reuses_the_connection_id() {
         let (url, _, connects) = fake_tracker(0, None).await;
         let client = UdpTracker::with_base_timeout(Duration::from_millis(100));
-        let r = client.announce(&url, &request()).await.unwrap();
+        let r = client
+            .announce(&url, &crate::tracker::sample_request())
+            .await
+            .unwrap();
         assert_eq!(r.interval, Duration::from_secs(1800));
         assert_eq!((r.complete, r.incomplete), (Some(3), Some(5)));
         assert_eq!(r.peers, vec!["127.0.0.1:6881".parse().unwrap()]);
-        client.announce(&url, &request()).await.unwrap();
+        client
+            .announce(&url, &crate::tracker::sample_request())
+            .await
+            .unwrap();
         assert_eq!(
             connects.load(Ordering::Relaxed),
             1,
@@ -325,7 +315,10 @@ mod tests {
         let (url, seen, _) = fake_tracker(2, None).await;
         let client = UdpTracker::with_base_timeout(Duration::from_millis(100));
         let start = Instant::now();
-        client.announce(&url, &request()).await.unwrap();
+        client
+            .announce(&url, &crate::tracker::sample_request())
+            .await
+            .unwrap();
         // Lost: connect (waited 100 ms), connect again (200 ms); then both answered.
         assert_eq!(seen.load(Ordering::Relaxed), 4);
         let waited = start.elapsed();
@@ -339,13 +332,19 @@ mod tests {
     async fn errors_and_silence_are_reported() {
         let (url, _, _) = fake_tracker(0, Some("torrent not registered")).await;
         let client = UdpTracker::with_base_timeout(Duration::from_millis(20));
-        let err = client.announce(&url, &request()).await.unwrap_err();
+        let err = client
+            .announce(&url, &crate::tracker::sample_request())
+            .await
+            .unwrap_err();
         assert!(
             matches!(err, TrackerError::Failure(ref m) if m == "torrent not registered"),
             "{err}"
         );
         let (silent, seen, _) = fake_tracker(u32::MAX, None).await;
-        let err = client.announce(&silent, &request()).await.unwrap_err();
+        let err = client
+            .announce(&silent, &crate::tracker::sample_request())
+            .await
+            .unwrap_err();
         assert!(matches!(err, TrackerError::Unreachable(_)), "{err}");
         assert_eq!(
             seen.load(Ordering::Relaxed),
