@@ -145,3 +145,55 @@ fn corrupt_peer_is_banned_and_download_is_intact() {
         "a banned peer is not dialled again"
     );
 }
+
+/// A request that crosses one of the seeder's 256 KiB read windows is answered (it once made
+/// the seeder re-read the same window forever).
+#[test]
+fn unaligned_request_across_a_read_window_is_served() {
+    let tracker = TestTracker::start();
+    let seed_dir = tempfile::tempdir().unwrap();
+    let content = data(1 << 20, 21);
+    std::fs::write(seed_dir.path().join("big.bin"), &content).unwrap();
+    let torrent = torrent_for(&seed_dir.path().join("big.bin"), 512 * 1024, &tracker.url);
+    let meta = Metainfo::from_bytes(&torrent).unwrap();
+    let (_state, seeder) = start_seeder(&torrent, seed_dir.path(), 0);
+
+    let mut s = TcpStream::connect(("127.0.0.1", seeder.listen_port())).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut hello = vec![19u8];
+    hello.extend_from_slice(b"BitTorrent protocol");
+    hello.extend_from_slice(&[0; 8]);
+    hello.extend_from_slice(&meta.info_hash.0);
+    hello.extend_from_slice(b"-XX0001-leecherleech");
+    s.write_all(&hello).unwrap();
+    let mut theirs = [0u8; 68];
+    s.read_exact(&mut theirs).unwrap();
+    s.write_all(&[0, 0, 0, 1, 2]).unwrap(); // interested
+    let (begin, length) = (262_143u32, 16_384u32);
+    let mut requested = false;
+    loop {
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).unwrap();
+        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+        s.read_exact(&mut body).unwrap();
+        match body.first() {
+            Some(1) if !requested => {
+                let mut request = vec![0, 0, 0, 13, 6, 0, 0, 0, 1];
+                request.extend_from_slice(&begin.to_be_bytes());
+                request.extend_from_slice(&length.to_be_bytes());
+                s.write_all(&request).unwrap();
+                requested = true;
+            }
+            Some(7) => {
+                assert_eq!(&body[1..9], &[0, 0, 0, 1, 0, 3, 255, 255]);
+                let at = 512 * 1024 + begin as usize;
+                assert!(
+                    body[9..] == content[at..at + length as usize],
+                    "the right bytes"
+                );
+                return;
+            }
+            _ => {}
+        }
+    }
+}

@@ -328,13 +328,18 @@ impl Connection {
             }
             Message::Interested | Message::NotInterested => {
                 let interested = matches!(message, Message::Interested);
-                self.stats
+                // Repeats change nothing: only a change reaches the torrent.
+                if self
+                    .stats
                     .peer_interested
-                    .store(interested, Ordering::Relaxed);
-                let _ = self.shared.events.send(TorrentEvent::PeerInterest {
-                    key: self.key,
-                    interested,
-                });
+                    .swap(interested, Ordering::Relaxed)
+                    != interested
+                {
+                    let _ = self.shared.events.send(TorrentEvent::PeerInterest {
+                        key: self.key,
+                        interested,
+                    });
+                }
             }
             Message::Have(index) => {
                 if index >= self.peer_has.len() {
@@ -436,7 +441,8 @@ impl Connection {
                 && (block.begin + block.length) as usize <= *start as usize + data.len()
             {
                 let from = (block.begin - start) as usize;
-                let slice = data.slice(from..from + block.length as usize);
+                // A copy, so a slow reader cannot pin whole read windows in memory.
+                let slice = Bytes::copy_from_slice(&data[from..from + block.length as usize]);
                 self.requests.pop_front();
                 self.send(Message::Piece {
                     index: block.index,
@@ -448,7 +454,9 @@ impl Connection {
             if self.reading.is_none() {
                 let start = block.begin - block.begin % READ_WINDOW;
                 let piece_len = self.shared.meta.piece_len(block.index);
-                let len = (piece_len - start as u64).min(READ_WINDOW as u64) as usize;
+                // The window always covers the block, even one that crosses a window edge.
+                let end = (start + READ_WINDOW).max(block.begin + block.length) as u64;
+                let len = (end.min(piece_len) - start as u64) as usize;
                 let offset = block.index as u64 * self.shared.meta.piece_length + start as u64;
                 let disk = self.shared.disk.clone();
                 let storage = self.shared.storage.clone();

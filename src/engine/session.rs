@@ -252,11 +252,14 @@ impl SessionActor {
                     Some(command) => self.handle(command).await,
                 },
                 Some(event) = torrent_events.recv() => self.emit(event),
-                accepted = listener.accept() => {
-                    if let Ok((stream, addr)) = accepted {
-                        self.accept(stream, addr, handshakes.clone());
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, addr)) => self.accept(stream, addr, handshakes.clone()),
+                    // Out of file descriptors and the like: do not spin on a listener that stays ready.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
                     }
-                }
+                },
                 Some((stream, addr, handshake)) = inbound.recv() => {
                     if let Some(t) = self.torrents.get(&handshake.info_hash) {
                         let _ = t.events.send(TorrentEvent::Handshaken { stream, addr, peer_id: handshake.peer_id, inbound: true });

@@ -628,8 +628,12 @@ impl Torrent {
             || duplicate
             || full
         {
-            if peer_id == self.shared.our_id {
+            if peer_id == self.shared.our_id || self.banned.contains(&peer_id) {
                 self.banned_addrs.insert(addr);
+            } else if !inbound {
+                // Turned away (a duplicate, or no room): do not dial it again at once.
+                self.known.entry(addr).or_default().next_try =
+                    Some(Instant::now() + Duration::from_secs(60));
             }
             return;
         }
