@@ -401,21 +401,12 @@ impl SessionActor {
             AddSource::Path(p) => p.display().to_string(),
             AddSource::Bytes(_) => "torrent data".to_string(),
         };
-        let bytes = match read_source(add.source).await {
-            Ok(b) => b,
+        let (bytes, meta) = match load(add.source).await {
+            Ok((bytes, meta)) => (bytes, Arc::new(meta)),
             Err(message) => {
                 return self.emit(Event::AddFailed {
                     source: source_name,
                     message,
-                });
-            }
-        };
-        let meta = match Metainfo::from_bytes(&bytes) {
-            Ok(m) => Arc::new(m),
-            Err(e) => {
-                return self.emit(Event::AddFailed {
-                    source: source_name,
-                    message: e.to_string(),
                 });
             }
         };
@@ -530,22 +521,27 @@ impl SessionActor {
     }
 }
 
-async fn read_source(source: AddSource) -> Result<Vec<u8>, String> {
-    match source {
-        AddSource::Bytes(b) => Ok(b),
-        AddSource::Path(path) => tokio::task::spawn_blocking(move || {
-            let meta = std::fs::metadata(&path).map_err(|e| e.to_string())?;
-            if meta.len() > MAX_TORRENT_FILE {
-                return Err(format!(
-                    "file is too large for a torrent ({} bytes)",
-                    meta.len()
-                ));
+/// Reads and parses a torrent on the blocking pool (parsing hashes the `info` bytes).
+async fn load(source: AddSource) -> Result<(Vec<u8>, Metainfo), String> {
+    tokio::task::spawn_blocking(move || {
+        let bytes = match source {
+            AddSource::Bytes(b) => b,
+            AddSource::Path(path) => {
+                let meta = std::fs::metadata(&path).map_err(|e| e.to_string())?;
+                if meta.len() > MAX_TORRENT_FILE {
+                    return Err(format!(
+                        "file is too large for a torrent ({} bytes)",
+                        meta.len()
+                    ));
+                }
+                std::fs::read(&path).map_err(|e| e.to_string())?
             }
-            std::fs::read(&path).map_err(|e| e.to_string())
-        })
-        .await
-        .map_err(|e| e.to_string())?,
-    }
+        };
+        let meta = Metainfo::from_bytes(&bytes).map_err(|e| e.to_string())?;
+        Ok((bytes, meta))
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 fn now_unix() -> u64 {

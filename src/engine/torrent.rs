@@ -76,6 +76,8 @@ pub(crate) enum TorrentEvent {
     },
     Tracker(TrackerUpdate),
     NextAnnounce(SystemTime),
+    /// The save folder could not be prepared.
+    StorageFailed(String),
     CheckDone {
         have: Bitfield,
         cancelled: bool,
@@ -447,10 +449,13 @@ impl Torrent {
     }
 
     fn activate(&mut self) {
-        if let Err(e) = self.shared.storage.create_empty_files() {
-            self.fail(e.user_message());
-            return;
-        }
+        // Folders and zero-length files (no piece write creates those), off the async workers.
+        let (storage, events) = (self.shared.storage.clone(), self.events_tx.clone());
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = storage.create_empty_files() {
+                let _ = events.send(TorrentEvent::StorageFailed(e.user_message()));
+            }
+        });
         let tiers = self.shared.meta.trackers();
         let announcer = if tiers.is_empty() {
             self.trackers.clear();
@@ -589,6 +594,10 @@ impl Torrent {
                     }
                 }
                 TorrentEvent::NextAnnounce(at) => self.next_announce = Some(at),
+                TorrentEvent::StorageFailed(message) => {
+                    self.fail(message);
+                    let _ = self.stop().await;
+                }
                 TorrentEvent::CheckDone { have, cancelled } => {
                     self.phase = Phase::Idle;
                     if !cancelled {
