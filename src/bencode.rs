@@ -41,6 +41,16 @@ pub enum DecodeError {
 }
 
 impl Value {
+    /// A dictionary from string keys.
+    pub fn dict<'a>(entries: impl IntoIterator<Item = (&'a str, Value)>) -> Value {
+        Value::Dict(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.as_bytes().to_vec(), v))
+                .collect(),
+        )
+    }
+
     pub fn as_int(&self) -> Option<i64> {
         match self {
             Value::Int(i) => Some(*i),

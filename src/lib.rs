@@ -16,5 +16,6 @@ pub mod instance;
 pub mod metainfo;
 pub mod storage;
 pub mod tracker;
+pub mod tracker_server;
 pub mod units;
 pub mod wire;

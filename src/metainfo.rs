@@ -330,15 +330,9 @@ fn sanitize_for_os(mut name: String) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::bencode::Value;
-    use std::collections::BTreeMap;
 
     pub fn dict(entries: Vec<(&str, Value)>) -> Value {
-        Value::Dict(
-            entries
-                .into_iter()
-                .map(|(k, v)| (k.as_bytes().to_vec(), v))
-                .collect::<BTreeMap<_, _>>(),
-        )
+        Value::dict(entries)
     }
 
     fn bytes(s: &str) -> Value {

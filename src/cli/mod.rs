@@ -1,9 +1,10 @@
-//! The headless command line: `info`, `create`, `download`, `seed`, over the same engine as the
-//! desktop app.
+//! The headless command line: `info`, `create`, `download`, `seed` over the same engine as the
+//! desktop app, and `tracker`.
 
 mod create;
 mod download;
 mod info;
+mod tracker;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -70,6 +71,8 @@ pub enum CliCommand {
         #[command(flatten)]
         net: NetArgs,
     },
+    /// Run Rivulet's tracker (HTTP and UDP on one port) until Ctrl-C.
+    Tracker(tracker::TrackerArgs),
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +122,7 @@ pub fn run(command: CliCommand) -> anyhow::Result<u8> {
             net,
         } => download::run(&torrent, &output, seed, &net),
         CliCommand::Seed { torrent, dir, net } => download::run(&torrent, &dir, true, &net),
+        CliCommand::Tracker(args) => tracker::run(args),
     }
 }
 

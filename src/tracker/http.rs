@@ -1,8 +1,10 @@
-//! Announcing to an HTTP(S) tracker with reqwest.
+//! Announcing to and scraping an HTTP(S) tracker with reqwest.
 
 use super::{
-    ANNOUNCE_TIMEOUT, AnnounceRequest, AnnounceResponse, TrackerError, parse_announce_response,
+    ANNOUNCE_TIMEOUT, AnnounceRequest, AnnounceResponse, SwarmCounts, TrackerError,
+    parse_announce_response, parse_scrape_response,
 };
+use crate::ids::InfoHash;
 
 /// Largest response body read from a tracker.
 const MAX_BODY: usize = 2 * 1024 * 1024;
@@ -34,8 +36,36 @@ impl HttpTracker {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(TrackerError::UnsupportedUrl(url.to_string()));
         }
-        let full = announce_url(url, req);
-        let mut response = self.client.get(&full).send().await.map_err(describe)?;
+        let body = self.get(&announce_url(url, req)).await?;
+        parse_announce_response(&body)
+    }
+
+    /// Seeders, completed and leechers of each torrent, where the announce URL has a scrape
+    /// counterpart (BEP 48: its last path segment starts with `announce`).
+    pub async fn scrape(
+        &self,
+        url: &str,
+        ids: &[InfoHash],
+    ) -> Result<Vec<SwarmCounts>, TrackerError> {
+        let base = scrape_url(url).ok_or_else(|| TrackerError::UnsupportedUrl(url.into()))?;
+        let mut full = base.clone();
+        for (i, id) in ids.iter().enumerate() {
+            let sep = if i == 0 && !base.contains('?') {
+                '?'
+            } else {
+                '&'
+            };
+            full.push(sep);
+            full.push_str("info_hash=");
+            full.push_str(&percent_encode(&id.0));
+        }
+        let body = self.get(&full).await?;
+        parse_scrape_response(&body, ids)
+    }
+
+    /// The body of a successful GET, bounded in size.
+    async fn get(&self, full: &str) -> Result<Vec<u8>, TrackerError> {
+        let mut response = self.client.get(full).send().await.map_err(describe)?;
         if !response.status().is_success() {
             return Err(TrackerError::HttpStatus(response.status().as_u16()));
         }
@@ -46,8 +76,19 @@ impl HttpTracker {
             }
             body.extend_from_slice(&chunk);
         }
-        parse_announce_response(&body)
+        Ok(body)
     }
+}
+
+/// `…/announce…` → `…/scrape…`; `None` when the tracker has no scrape URL.
+pub(super) fn scrape_url(announce: &str) -> Option<String> {
+    if !(announce.starts_with("http://") || announce.starts_with("https://")) {
+        return None;
+    }
+    let slash = announce.rfind('/')?;
+    let rest = announce.get(slash + 1..)?;
+    rest.starts_with("announce")
+        .then(|| format!("{}/scrape{}", &announce[..slash], &rest["announce".len()..]))
 }
 
 fn describe(e: reqwest::Error) -> TrackerError {
@@ -109,6 +150,23 @@ fn percent_encode(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::ids::InfoHash;
+
+    #[test]
+    fn scrape_urls_follow_bep_48() {
+        let cases = [
+            ("http://t.example/announce", Some("http://t.example/scrape")),
+            (
+                "http://t.example/x/announce.php?k=1",
+                Some("http://t.example/x/scrape.php?k=1"),
+            ),
+            ("http://t.example/a", None),
+            ("http://t.example/announce/x", None),
+            ("udp://t.example/announce", None),
+        ];
+        for (announce, scrape) in cases {
+            assert_eq!(scrape_url(announce).as_deref(), scrape, "{announce}");
+        }
+    }
 
     #[test]
     fn encodes_every_field() {

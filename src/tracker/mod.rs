@@ -1,13 +1,16 @@
-//! Tracker clients: what an announce carries, what comes back, and the HTTP (BEP 3) and UDP
-//! (BEP 15) transports behind one [`TrackerClient`].
+//! Tracker clients: what an announce carries, what comes back, and the HTTP (BEP 3, BEP 48
+//! scrape) and UDP (BEP 15) transports behind one [`TrackerClient`].
 
 mod http;
 mod response;
 mod udp;
 
 pub use http::HttpTracker;
-pub use response::{AnnounceResponse, parse_announce_response};
+pub use response::{AnnounceResponse, parse_announce_response, parse_scrape_response};
 pub use udp::UdpTracker;
+pub(crate) use udp::{
+    ACTION_ANNOUNCE, ACTION_CONNECT, ACTION_ERROR, ACTION_SCRAPE, MAX_SCRAPE, PROTOCOL_ID,
+};
 
 use std::time::Duration;
 
@@ -47,6 +50,17 @@ pub struct AnnounceRequest {
     pub numwant: u32,
     pub key: u32,
     pub tracker_id: Option<String>,
+}
+
+/// A torrent's swarm as a scrape reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SwarmCounts {
+    /// Seeders.
+    pub complete: u32,
+    /// Times the torrent was downloaded completely.
+    pub downloaded: u32,
+    /// Leechers.
+    pub incomplete: u32,
 }
 
 /// An announce failed.
@@ -94,6 +108,24 @@ impl TrackerClient {
         } else {
             self.http.announce(url, req).await
         }
+    }
+
+    /// Scrapes the counts of `ids` from the tracker at announce URL `url`.
+    pub async fn scrape(
+        &self,
+        url: &str,
+        ids: &[InfoHash],
+    ) -> Result<Vec<SwarmCounts>, TrackerError> {
+        if url.starts_with("udp://") {
+            self.udp.scrape(url, ids).await
+        } else {
+            self.http.scrape(url, ids).await
+        }
+    }
+
+    /// Whether a scrape URL exists for this announce URL.
+    pub fn can_scrape(url: &str) -> bool {
+        url.starts_with("udp://") || http::scrape_url(url).is_some()
     }
 }
 

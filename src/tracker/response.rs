@@ -1,10 +1,12 @@
-//! Decoding an HTTP tracker's announce response (BEP 3, compact peers of BEP 23).
+//! Decoding an HTTP tracker's announce response (BEP 3, compact peers of BEP 23) and scrape
+//! response (BEP 48).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use super::TrackerError;
+use super::{SwarmCounts, TrackerError};
 use crate::bencode::{self, Value};
+use crate::ids::InfoHash;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnnounceResponse {
@@ -23,7 +25,8 @@ pub struct AnnounceResponse {
 const MIN_INTERVAL: u64 = 15;
 const MAX_INTERVAL: u64 = 3 * 3600;
 
-pub fn parse_announce_response(body: &[u8]) -> Result<AnnounceResponse, TrackerError> {
+/// The body as a dictionary, or the tracker's `failure reason` as an error.
+fn decode_dict(body: &[u8]) -> Result<Value, TrackerError> {
     let value = bencode::decode(body).map_err(|e| TrackerError::BadResponse(e.to_string()))?;
     if value.as_dict().is_none() {
         return Err(TrackerError::BadResponse("not a dictionary".into()));
@@ -35,6 +38,41 @@ pub fn parse_announce_response(body: &[u8]) -> Result<AnnounceResponse, TrackerE
             .unwrap_or_default();
         return Err(TrackerError::Failure(text));
     }
+    Ok(value)
+}
+
+/// The counts of each of `ids`, in order; a torrent the tracker leaves out counts as empty.
+pub fn parse_scrape_response(
+    body: &[u8],
+    ids: &[InfoHash],
+) -> Result<Vec<SwarmCounts>, TrackerError> {
+    let value = decode_dict(body)?;
+    let files = value
+        .get("files")
+        .and_then(Value::as_dict)
+        .ok_or_else(|| TrackerError::BadResponse("no `files` dictionary".into()))?;
+    Ok(ids
+        .iter()
+        .map(|id| {
+            let entry = files.get(&id.0[..]);
+            let count = |key: &str| {
+                entry
+                    .and_then(|e| e.get(key))
+                    .and_then(Value::as_int)
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(0)
+            };
+            SwarmCounts {
+                complete: count("complete"),
+                downloaded: count("downloaded"),
+                incomplete: count("incomplete"),
+            }
+        })
+        .collect())
+}
+
+pub fn parse_announce_response(body: &[u8]) -> Result<AnnounceResponse, TrackerError> {
+    let value = decode_dict(body)?;
     let seconds = |key: &str| {
         value
             .get(key)
@@ -172,6 +210,27 @@ mod tests {
             parse_announce_response(b"d8:intervali1e5:peers5:abcdee"),
             Err(TrackerError::BadResponse(_))
         ));
+    }
+
+    #[test]
+    fn parses_scrape_counts_in_the_order_asked() {
+        let body = b"d5:filesd20:\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01d8:completei4e10:downloadedi9e10:incompletei2eeee";
+        let ids = [InfoHash([2; 20]), InfoHash([1; 20])];
+        let counts = parse_scrape_response(body, &ids).unwrap();
+        assert_eq!(counts[0], SwarmCounts::default());
+        assert_eq!(
+            counts[1],
+            SwarmCounts {
+                complete: 4,
+                downloaded: 9,
+                incomplete: 2
+            }
+        );
+        assert!(matches!(
+            parse_scrape_response(b"d14:failure reason4:nopee", &ids),
+            Err(TrackerError::Failure(ref m)) if m == "nope"
+        ));
+        assert!(parse_scrape_response(b"de", &ids).is_err());
     }
 
     #[test]

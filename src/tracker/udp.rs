@@ -8,12 +8,17 @@ use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 
-use super::{AnnounceEvent, AnnounceRequest, AnnounceResponse, TrackerError};
+use super::{AnnounceEvent, AnnounceRequest, AnnounceResponse, SwarmCounts, TrackerError};
+use crate::ids::InfoHash;
 
-const PROTOCOL_ID: u64 = 0x417_2710_1980;
-const ACTION_CONNECT: u32 = 0;
-const ACTION_ANNOUNCE: u32 = 1;
-const ACTION_ERROR: u32 = 3;
+/// The magic number of a connect request.
+pub(crate) const PROTOCOL_ID: u64 = 0x417_2710_1980;
+pub(crate) const ACTION_CONNECT: u32 = 0;
+pub(crate) const ACTION_ANNOUNCE: u32 = 1;
+pub(crate) const ACTION_SCRAPE: u32 = 2;
+pub(crate) const ACTION_ERROR: u32 = 3;
+/// Info hashes one UDP scrape may carry (BEP 15: about 74 fit in a packet).
+pub(crate) const MAX_SCRAPE: usize = 74;
 /// BEP 15 allows n up to 8 (over an hour); Rivulet stops after 15+30+60+120 s.
 const MAX_RETRIES: u32 = 3;
 const CONNECTION_ID_LIFETIME: Duration = Duration::from_secs(60);
@@ -44,6 +49,62 @@ impl UdpTracker {
         url: &str,
         req: &AnnounceRequest,
     ) -> Result<AnnounceResponse, TrackerError> {
+        let (body, ipv6) = self
+            .request(url, ACTION_ANNOUNCE, |connection_id, transaction| {
+                announce_packet(connection_id, transaction, req)
+            })
+            .await?;
+        parse_announce(&body, ipv6)
+    }
+
+    /// Seeders, completed and leechers of each torrent (at most [`MAX_SCRAPE`] at once).
+    pub async fn scrape(
+        &self,
+        url: &str,
+        ids: &[InfoHash],
+    ) -> Result<Vec<SwarmCounts>, TrackerError> {
+        let ids = &ids[..ids.len().min(MAX_SCRAPE)];
+        let (body, _) = self
+            .request(url, ACTION_SCRAPE, |connection_id, transaction| {
+                let mut p = Vec::with_capacity(16 + 20 * ids.len());
+                p.extend_from_slice(&connection_id.to_be_bytes());
+                p.extend_from_slice(&ACTION_SCRAPE.to_be_bytes());
+                p.extend_from_slice(&transaction.to_be_bytes());
+                for id in ids {
+                    p.extend_from_slice(&id.0);
+                }
+                p
+            })
+            .await?;
+        let counts: Vec<SwarmCounts> = body
+            .chunks_exact(12)
+            .map(|c| {
+                let field = |i: usize| u32::from_be_bytes([c[i], c[i + 1], c[i + 2], c[i + 3]]);
+                SwarmCounts {
+                    complete: field(0),
+                    downloaded: field(4),
+                    incomplete: field(8),
+                }
+            })
+            .collect();
+        if counts.len() != ids.len() {
+            return Err(TrackerError::BadResponse(format!(
+                "scrape answered {} of {} torrents",
+                counts.len(),
+                ids.len()
+            )));
+        }
+        Ok(counts)
+    }
+
+    /// Connects if needed, then sends the packet `build` makes from a connection id and a
+    /// transaction id; returns the reply body and whether the tracker is on IPv6.
+    async fn request(
+        &self,
+        url: &str,
+        action: u32,
+        build: impl Fn(u64, u32) -> Vec<u8>,
+    ) -> Result<(Vec<u8>, bool), TrackerError> {
         let tracker = resolve(url).await?;
         let bind: SocketAddr = if tracker.is_ipv4() {
             (Ipv4Addr::UNSPECIFIED, 0).into()
@@ -54,15 +115,13 @@ impl UdpTracker {
         socket.connect(tracker).await.map_err(unreachable)?;
         let connection_id = self.connection_id(&socket, tracker).await?;
         let transaction: u32 = rand::random();
-        let packet = announce_packet(connection_id, transaction, req);
-        let body = self
-            .exchange(&socket, &packet, transaction, ACTION_ANNOUNCE)
-            .await;
+        let packet = build(connection_id, transaction);
+        let body = self.exchange(&socket, &packet, transaction, action).await;
         if body.is_err() {
             // The id may have been dropped by the tracker: connect afresh next time.
             self.forget(tracker);
         }
-        parse_announce(&body?, tracker.is_ipv6())
+        Ok((body?, tracker.is_ipv6()))
     }
 
     async fn connection_id(
