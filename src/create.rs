@@ -43,6 +43,15 @@ struct SourceFile {
     offset: u64,
 }
 
+/// Shared with whoever watches a creation: bytes hashed of the total, and a cancel switch.
+#[derive(Debug, Default)]
+pub struct CreateProgress {
+    pub hashed: AtomicU64,
+    /// Known once the files have been listed.
+    pub total: AtomicU64,
+    pub cancel: AtomicBool,
+}
+
 /// Picks a piece length for `total` bytes: about 1,500 pieces, between 16 KiB and 16 MiB.
 pub fn auto_piece_length(total: u64) -> u64 {
     (total / 1500)
@@ -50,13 +59,11 @@ pub fn auto_piece_length(total: u64) -> u64 {
         .clamp(16 * 1024, 16 * 1024 * 1024)
 }
 
-/// Builds the bencoded .torrent for `source`. `hashed` counts bytes hashed so far (for a
-/// progress bar); setting `cancel` stops the work.
+/// Builds the bencoded .torrent for `source`, reporting to and obeying `progress`.
 pub fn create_torrent(
     source: &Path,
     options: &CreateOptions,
-    hashed: &AtomicU64,
-    cancel: &AtomicBool,
+    progress: &CreateProgress,
 ) -> Result<Vec<u8>, CreateError> {
     let name = source
         .file_name()
@@ -84,6 +91,7 @@ pub fn create_torrent(
     if total == 0 {
         return Err(CreateError::Empty(source.to_path_buf()));
     }
+    progress.total.store(total, Ordering::Relaxed);
     let piece_length = match options.piece_length {
         Some(p) if !(16 * 1024..=64 * 1024 * 1024).contains(&p) || !p.is_power_of_two() => {
             return Err(CreateError::BadPieceLength(p));
@@ -91,7 +99,13 @@ pub fn create_torrent(
         Some(p) => p,
         None => auto_piece_length(total),
     };
-    let pieces = hash_pieces(&files, total, piece_length, hashed, cancel)?;
+    let pieces = hash_pieces(
+        &files,
+        total,
+        piece_length,
+        &progress.hashed,
+        &progress.cancel,
+    )?;
 
     let bytes = |s: &str| Value::Bytes(s.as_bytes().to_vec());
     let mut info = BTreeMap::new();
@@ -305,11 +319,15 @@ mod tests {
             piece_length: Some(16384),
             ..Default::default()
         };
-        let hashed = AtomicU64::new(0);
-        let bytes = create_torrent(&root, &options, &hashed, &AtomicBool::new(false)).unwrap();
+        let progress = CreateProgress::default();
+        let bytes = create_torrent(&root, &options, &progress).unwrap();
+        assert_eq!(
+            progress.hashed.load(Ordering::Relaxed),
+            progress.total.load(Ordering::Relaxed)
+        );
         let meta = Metainfo::from_bytes(&bytes).unwrap();
         assert_eq!(meta.total_length, 70_000);
-        assert_eq!(hashed.load(Ordering::Relaxed), 70_000);
+        assert_eq!(progress.hashed.load(Ordering::Relaxed), 70_000);
         assert_eq!(meta.files.len(), 3);
         assert_eq!(meta.files[2].path, PathBuf::from("folder/sub/b.bin"));
         let mut all = vec![1u8; 40_000];
@@ -325,9 +343,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("zero");
         std::fs::write(&file, b"").unwrap();
-        let no = AtomicBool::new(false);
+        let no = CreateProgress::default();
         assert!(matches!(
-            create_torrent(&file, &CreateOptions::default(), &AtomicU64::new(0), &no),
+            create_torrent(&file, &CreateOptions::default(), &no),
             Err(CreateError::Empty(_))
         ));
         std::fs::write(&file, b"x").unwrap();
@@ -336,7 +354,7 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            create_torrent(&file, &odd, &AtomicU64::new(0), &no),
+            create_torrent(&file, &odd, &no),
             Err(CreateError::BadPieceLength(1000))
         ));
     }

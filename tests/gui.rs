@@ -109,6 +109,7 @@ fn torrent(n: u8, name: &str) -> TorrentSnapshot {
             status: "working".into(),
             seeders: Some(4),
             leechers: Some(7),
+            completed: Some(12),
             last_announce: None,
             next_announce: None,
         }],

@@ -1,28 +1,28 @@
 //! `rivulet create`: make a .torrent, with a progress bar while hashing.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 
 use super::BadInput;
-use crate::create::{CreateError, CreateOptions, create_torrent};
+use crate::create::{CreateError, CreateOptions, CreateProgress, create_torrent};
 use crate::metainfo::Metainfo;
 
 pub fn run(source: &Path, output: &Path, options: CreateOptions) -> anyhow::Result<u8> {
-    let hashed = AtomicU64::new(0);
-    let cancel = AtomicBool::new(false);
+    let progress = CreateProgress::default();
     let finished = AtomicBool::new(false);
     let bar = indicatif::ProgressBar::new(0);
     let result = std::thread::scope(|scope| {
         scope.spawn(|| {
             while !finished.load(Ordering::Relaxed) {
-                bar.set_position(hashed.load(Ordering::Relaxed));
+                bar.set_length(progress.total.load(Ordering::Relaxed));
+                bar.set_position(progress.hashed.load(Ordering::Relaxed));
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
-        let result = create_torrent(source, &options, &hashed, &cancel);
+        let result = create_torrent(source, &options, &progress);
         finished.store(true, Ordering::Relaxed);
         result
     });

@@ -1,6 +1,7 @@
 //! The tracker loop of one active torrent: `started`, re-announces on the tracker's interval,
-//! `completed`, and `stopped` when the torrent stops. Failures back off exponentially while
-//! the peers already known are kept.
+//! `completed`, and `stopped` when the torrent stops. Trackers are tried tier by tier (BEP 12);
+//! when every tier fails, the torrent is tracker-less until the next round, which backs off
+//! exponentially while the peers already known are kept.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +22,8 @@ const PEERS_WANTED: u32 = 50;
 
 pub(crate) enum AnnounceSignal {
     Completed,
+    /// The user edited the tracker list.
+    SetTiers(Vec<Vec<String>>),
     Stop(oneshot::Sender<()>),
 }
 
@@ -74,20 +77,40 @@ impl Announcer {
                 }
             };
             self.report_next_announce(SystemTime::now() + wait);
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                signal = self.signals.recv() => match signal {
-                    Some(AnnounceSignal::Completed) => event = AnnounceEvent::Completed,
-                    Some(AnnounceSignal::Stop(done)) => {
-                        self.stop(last_good, key, tracker_id).await;
-                        let _ = done.send(());
-                        return;
-                    }
-                    None => {
-                        self.stop(last_good, key, tracker_id).await;
-                        return;
-                    }
-                },
+            let deadline = tokio::time::Instant::now() + wait;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => break,
+                    signal = self.signals.recv() => match signal {
+                        Some(AnnounceSignal::Completed) => {
+                            event = AnnounceEvent::Completed;
+                            break;
+                        }
+                        Some(AnnounceSignal::SetTiers(tiers)) => {
+                            self.tiers = tiers;
+                            let kept = last_good
+                                .as_ref()
+                                .is_some_and(|url| self.tiers.iter().flatten().any(|t| t == url));
+                            if !kept {
+                                // The working tracker is gone, or none worked: try the new list now.
+                                last_good = None;
+                                tracker_id = None;
+                                failures = 0;
+                                event = AnnounceEvent::Started;
+                                break;
+                            }
+                        }
+                        Some(AnnounceSignal::Stop(done)) => {
+                            self.stop(last_good, key, tracker_id).await;
+                            let _ = done.send(());
+                            return;
+                        }
+                        None => {
+                            self.stop(last_good, key, tracker_id).await;
+                            return;
+                        }
+                    },
+                }
             }
         }
     }

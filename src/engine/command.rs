@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use super::creator::CreateTorrent;
+use super::tracker_host::TrackerSettings;
 use crate::ids::InfoHash;
 
 /// Where a torrent to add comes from.
@@ -27,10 +29,17 @@ pub enum Command {
     Pause(InfoHash),
     Resume(InfoHash),
     SetSeeding(InfoHash, bool),
+    /// Adds a tracker URL (as a tier of its own) to a torrent.
+    AddTracker(InfoHash, String),
+    RemoveTracker(InfoHash, String),
     Remove {
         id: InfoHash,
         delete_data: bool,
     },
+    /// Makes a .torrent (and seeds it, if asked); progress shows in the snapshot.
+    CreateTorrent(CreateTorrent),
+    /// Stops the creation with this job number.
+    CancelCreate(u64),
     /// Applies new settings to the running session.
     ApplySettings(EngineSettings),
     Shutdown,
@@ -47,4 +56,6 @@ pub struct EngineSettings {
     pub upload_limit: u64,
     /// The folder whose free space the snapshot reports.
     pub download_dir: Option<PathBuf>,
+    /// Run Rivulet's tracker, or not.
+    pub tracker: Option<TrackerSettings>,
 }

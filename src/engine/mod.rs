@@ -7,21 +7,28 @@ mod announcer;
 mod choker;
 mod command;
 mod config;
+mod creator;
 mod limiter;
 mod peer;
 mod picker;
 mod rate;
 mod resume;
+mod scraper;
 mod session;
 mod shared;
 mod snapshot;
 mod torrent;
+mod tracker_host;
+mod tracker_list;
 
 pub use command::{AddSource, AddTorrent, Command, EngineSettings};
 pub use config::SessionConfig;
+pub use creator::{CreateTorrent, CreationSnapshot};
 pub use resume::write_atomically;
 pub use session::{Session, SessionError, SessionHandle, Waker};
 pub use snapshot::{
     Event, FileProgress, PeerSnapshot, SessionSnapshot, TorrentSnapshot, TorrentState,
     TrackerSnapshot,
 };
+pub use tracker_host::{TrackerHostState, TrackerSettings};
+pub use tracker_list::{TrackerUrlError, validate_tracker_url};

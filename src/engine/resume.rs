@@ -22,6 +22,8 @@ pub struct ResumeData {
     pub downloaded: u64,
     pub uploaded: u64,
     pub added_at: u64,
+    /// The tracker tiers as the user edited them; `None` while they are the torrent's own.
+    pub trackers: Option<Vec<Vec<String>>>,
 }
 
 /// Resume data could not be read.
@@ -114,7 +116,7 @@ fn encode(d: &ResumeData) -> Vec<u8> {
             None => Value::List(vec![]),
         })
         .collect();
-    let entries: Vec<(&str, Value)> = vec![
+    let mut entries: Vec<(&str, Value)> = vec![
         (
             "save_dir",
             Value::Bytes(d.save_dir.to_string_lossy().into_owned().into_bytes()),
@@ -127,13 +129,17 @@ fn encode(d: &ResumeData) -> Vec<u8> {
         ("uploaded", int(d.uploaded)),
         ("added_at", int(d.added_at)),
     ];
-    Value::Dict(
-        entries
-            .into_iter()
-            .map(|(k, v)| (k.as_bytes().to_vec(), v))
-            .collect(),
-    )
-    .encode()
+    if let Some(tiers) = &d.trackers {
+        let tiers = tiers
+            .iter()
+            .map(|tier| {
+                let urls = tier.iter().map(|u| Value::Bytes(u.as_bytes().to_vec()));
+                Value::List(urls.collect())
+            })
+            .collect();
+        entries.push(("trackers", Value::List(tiers)));
+    }
+    Value::dict(entries).encode()
 }
 
 fn decode(bytes: &[u8]) -> Result<ResumeData, String> {
@@ -173,7 +179,25 @@ fn decode(bytes: &[u8]) -> Result<ResumeData, String> {
             _ => Err("bad stamp"),
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let trackers = match v.get("trackers") {
+        None => None,
+        Some(tiers) => Some(
+            tiers
+                .as_list()
+                .ok_or("bad trackers")?
+                .iter()
+                .map(|tier| {
+                    tier.as_list()
+                        .ok_or("bad trackers")?
+                        .iter()
+                        .map(|u| u.as_str().map(str::to_owned).ok_or("bad trackers"))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
     Ok(ResumeData {
+        trackers,
         save_dir,
         paused: int("paused")? != 0,
         seeding: int("seeding")? != 0,
@@ -205,6 +229,13 @@ mod tests {
             downloaded: 10,
             uploaded: 20,
             added_at: 1_700_000_000,
+            trackers: Some(vec![
+                vec!["udp://a.example:80/announce".into()],
+                vec![
+                    "http://b.example/announce".into(),
+                    "http://c.example/announce".into(),
+                ],
+            ]),
         }
     }
 

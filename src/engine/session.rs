@@ -17,11 +17,13 @@ use tokio::sync::{Semaphore, oneshot, watch};
 use super::command::EngineSettings;
 use super::command::{AddSource, AddTorrent, Command};
 use super::config::{LiveSettings, SessionConfig};
+use super::creator::{Created, Creations};
 use super::limiter::RateLimiter;
 use super::peer;
 use super::resume;
 use super::snapshot::{Event, SessionSnapshot};
 use super::torrent::{self, TorrentCommand, TorrentEvent, TorrentHandle, TorrentParams};
+use super::tracker_host::TrackerHost;
 use crate::ids::{InfoHash, PeerId};
 use crate::metainfo::Metainfo;
 use crate::storage::disk::Disk;
@@ -144,6 +146,7 @@ impl Session {
         }));
         let (torrent_events_tx, torrent_events) = mpsc::unbounded_channel();
         let (inbound_tx, inbound) = mpsc::unbounded_channel();
+        let (created_tx, created) = mpsc::unbounded_channel();
         let config_for_live = config.clone();
         let actor = SessionActor {
             down_limit: Arc::new(RateLimiter::new(config.download_limit)),
@@ -165,11 +168,14 @@ impl Session {
             live: Arc::new(LiveSettings::new(listen_port, &config_for_live)),
             download_dir: None,
             free_space: None,
+            tracker_host: TrackerHost::default(),
+            creations: Creations::default(),
+            created_tx,
         };
         let thread = std::thread::Builder::new()
             .name("rivulet-session".into())
             .spawn(move || {
-                runtime.block_on(actor.run(commands, torrent_events, inbound, listener));
+                runtime.block_on(actor.run(commands, torrent_events, inbound, created, listener));
                 runtime.shutdown_timeout(Duration::from_secs(1));
             })
             .map_err(|e| SessionError::Runtime(e.to_string()))?;
@@ -223,6 +229,9 @@ struct SessionActor {
     /// The folder whose free space is reported, and the last reading.
     download_dir: Option<PathBuf>,
     free_space: Option<u64>,
+    tracker_host: TrackerHost,
+    creations: Creations,
+    created_tx: UnboundedSender<Created>,
 }
 
 impl SessionActor {
@@ -231,6 +240,7 @@ impl SessionActor {
         mut commands: UnboundedReceiver<Command>,
         mut torrent_events: UnboundedReceiver<Event>,
         mut inbound: UnboundedReceiver<(TcpStream, SocketAddr, crate::wire::Handshake)>,
+        mut created: UnboundedReceiver<Created>,
         mut listener: TcpListener,
     ) {
         tracing::info!(port = self.listen_port, "listening for peers");
@@ -252,6 +262,7 @@ impl SessionActor {
                     Some(command) => self.handle(command).await,
                 },
                 Some(event) = torrent_events.recv() => self.emit(event),
+                Some(done) = created.recv() => self.on_created(done).await,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, addr)) => self.accept(stream, addr, handshakes.clone()),
                     // Out of file descriptors and the like: do not spin on a listener that stays ready.
@@ -297,7 +308,13 @@ impl SessionActor {
     }
 
     fn publish(&mut self) {
-        if !self.dirty.swap(false, Ordering::Relaxed) {
+        let tracker = self.tracker_host.state();
+        let creating = self.creations.snapshots();
+        let unchanged = {
+            let last = self.snapshot_tx.borrow();
+            last.tracker == tracker && last.creating == creating
+        };
+        if !self.dirty.swap(false, Ordering::Relaxed) && unchanged {
             return;
         }
         let torrents: Vec<_> = self
@@ -312,6 +329,8 @@ impl SessionActor {
             torrents,
             listen_port: self.listen_port,
             free_space: self.free_space,
+            tracker,
+            creating,
         };
         self.snapshot_tx.send_replace(Arc::new(snapshot));
         self.wake();
@@ -323,9 +342,15 @@ impl SessionActor {
             Command::Pause(id) => self.tell(id, TorrentCommand::Pause),
             Command::Resume(id) => self.tell(id, TorrentCommand::Resume),
             Command::SetSeeding(id, on) => self.tell(id, TorrentCommand::SetSeeding(on)),
+            Command::AddTracker(id, url) => match super::validate_tracker_url(&url) {
+                Ok(()) => self.tell(id, TorrentCommand::AddTracker(url)),
+                Err(e) => tracing::warn!(%url, error = %e, "tracker not added"),
+            },
+            Command::RemoveTracker(id, url) => self.tell(id, TorrentCommand::RemoveTracker(url)),
             Command::Remove { id, delete_data } => {
                 if let Some(t) = self.torrents.remove(&id) {
                     self.order.retain(|o| *o != id);
+                    self.tracker_host.disallow(&id);
                     let (done, _) = oneshot::channel();
                     let _ = t
                         .commands
@@ -334,7 +359,41 @@ impl SessionActor {
                     self.emit(Event::Removed { id });
                 }
             }
+            Command::CreateTorrent(request) => {
+                self.creations.start(request, self.created_tx.clone());
+            }
+            Command::CancelCreate(job) => self.creations.cancel(job),
             Command::ApplySettings(_) | Command::Shutdown => {}
+        }
+    }
+
+    /// A creation ended: report it, and seed the new torrent if asked.
+    async fn on_created(&mut self, done: Created) {
+        let Created { request, result } = done;
+        self.creations.finish(request.job);
+        self.dirty.store(true, Ordering::Relaxed);
+        match result {
+            Ok(bytes) => {
+                self.emit(Event::Created {
+                    job: request.job,
+                    path: request.output.clone(),
+                });
+                // The data is where it was found: the torrent's folder is the source's parent.
+                let save_dir = request.source.parent().map(PathBuf::from);
+                if let (true, Some(save_dir)) = (request.seed, save_dir) {
+                    let add = AddTorrent {
+                        source: AddSource::Bytes(bytes),
+                        save_dir,
+                        paused: false,
+                        seed: true,
+                    };
+                    self.add(add, None).await;
+                }
+            }
+            Err(message) => self.emit(Event::CreateFailed {
+                job: request.job,
+                message,
+            }),
         }
     }
 
@@ -348,6 +407,13 @@ impl SessionActor {
         self.live
             .upload_slots
             .store(settings.upload_slots.max(1), Ordering::Relaxed);
+        if self
+            .tracker_host
+            .apply(settings.tracker, self.config.listen_ip)
+            .await
+        {
+            self.dirty.store(true, Ordering::Relaxed);
+        }
         if settings.download_dir != self.download_dir {
             self.download_dir = settings.download_dir;
             self.measure_free_space().await;
@@ -461,6 +527,7 @@ impl SessionActor {
         });
         self.torrents.insert(id, handle);
         self.order.push(id);
+        self.tracker_host.allow(id);
         self.dirty.store(true, Ordering::Relaxed);
         self.emit(Event::Added {
             id,

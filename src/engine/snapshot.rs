@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use super::creator::CreationSnapshot;
+use super::tracker_host::TrackerHostState;
 use crate::ids::InfoHash;
 
 /// Where a torrent is in its life.
@@ -65,6 +67,8 @@ pub struct TrackerSnapshot {
     pub status: String,
     pub seeders: Option<u32>,
     pub leechers: Option<u32>,
+    /// Times the torrent was downloaded completely, by the tracker's scrape.
+    pub completed: Option<u32>,
     pub last_announce: Option<SystemTime>,
     pub next_announce: Option<SystemTime>,
 }
@@ -120,6 +124,10 @@ pub struct SessionSnapshot {
     pub up_rate: u64,
     /// Free space in the default download folder.
     pub free_space: Option<u64>,
+    /// Rivulet's own tracker.
+    pub tracker: TrackerHostState,
+    /// Torrents being created.
+    pub creating: Vec<CreationSnapshot>,
 }
 
 /// Things that happened, for notifications and scripts.
@@ -149,5 +157,14 @@ pub enum Event {
     },
     Removed {
         id: InfoHash,
+    },
+    /// A .torrent was created and saved at `path`.
+    Created {
+        job: u64,
+        path: PathBuf,
+    },
+    CreateFailed {
+        job: u64,
+        message: String,
     },
 }

@@ -23,10 +23,10 @@ use super::peer::{self, Connected, PeerCommand, PeerLink, PeerStats};
 use super::picker::{PeerKey, Picker};
 use super::rate::RateMeter;
 use super::resume::{self, ResumeData};
+use super::scraper::{ScrapeUpdate, Scraper};
 use super::shared::TorrentShared;
-use super::snapshot::{
-    Event, FileProgress, PeerSnapshot, TorrentSnapshot, TorrentState, TrackerSnapshot,
-};
+use super::snapshot::{Event, FileProgress, PeerSnapshot, TorrentSnapshot, TorrentState};
+use super::tracker_list::TrackerList;
 use crate::bitfield::Bitfield;
 use crate::ids::PeerId;
 use crate::metainfo::Metainfo;
@@ -75,6 +75,7 @@ pub(crate) enum TorrentEvent {
         addr: SocketAddr,
     },
     Tracker(TrackerUpdate),
+    Scraped(ScrapeUpdate),
     NextAnnounce(SystemTime),
     /// The save folder could not be prepared.
     StorageFailed(String),
@@ -90,6 +91,8 @@ pub(crate) enum TorrentCommand {
     Pause,
     Resume,
     SetSeeding(bool),
+    AddTracker(String),
+    RemoveTracker(String),
     Remove {
         delete_data: bool,
         done: oneshot::Sender<()>,
@@ -179,8 +182,8 @@ struct Torrent {
     last_second: Instant,
     last_save: Instant,
     resume_dirty: bool,
-    trackers: Vec<TrackerSnapshot>,
-    swarm: (Option<u32>, Option<u32>),
+    trackers: TrackerList,
+    _scraper: Scraper,
     next_announce: Option<SystemTime>,
     down: RateMeter,
     up: RateMeter,
@@ -228,6 +231,14 @@ pub(crate) fn spawn(params: TorrentParams) -> TorrentHandle {
     let placeholder = Arc::new(empty_snapshot(&meta, &params));
     let snapshot = Arc::new(Mutex::new(placeholder));
     let was_complete = shared.picker().is_complete();
+    let saved_trackers = params.resume.as_ref().and_then(|r| r.trackers.clone());
+    let trackers = TrackerList::new(meta.trackers(), saved_trackers);
+    let scraper = Scraper::spawn(
+        params.trackers.clone(),
+        meta.info_hash,
+        trackers.watch_urls(),
+        events_tx.clone(),
+    );
     let torrent = Torrent {
         shared: shared.clone(),
         commands,
@@ -251,8 +262,8 @@ pub(crate) fn spawn(params: TorrentParams) -> TorrentHandle {
         last_second: Instant::now(),
         last_save: Instant::now(),
         resume_dirty: true,
-        trackers: tracker_list(&meta),
-        swarm: (None, None),
+        trackers,
+        _scraper: scraper,
         next_announce: None,
         down: RateMeter::new(downloaded),
         up: RateMeter::new(uploaded),
@@ -370,6 +381,16 @@ impl Torrent {
                 self.resume_dirty = true;
                 self.reconcile_or_stop().await;
             }
+            TorrentCommand::AddTracker(url) => {
+                if self.trackers.add(url) {
+                    self.trackers_changed().await;
+                }
+            }
+            TorrentCommand::RemoveTracker(url) => {
+                if self.trackers.remove(&url) {
+                    self.trackers_changed().await;
+                }
+            }
             TorrentCommand::Remove { delete_data, done } => {
                 let _ = self.stop().await;
                 let storage = self.shared.storage.clone();
@@ -395,6 +416,23 @@ impl Torrent {
             }
         }
         true
+    }
+
+    /// Tells the announcer about an edited tracker list, and saves it.
+    async fn trackers_changed(&mut self) {
+        match &self.phase {
+            Phase::Active { announcer: Some(a) } => {
+                let _ = a.send(AnnounceSignal::SetTiers(self.trackers.tiers().to_vec()));
+            }
+            // An active torrent that had no trackers gets an announcer by restarting.
+            Phase::Active { announcer: None } if !self.trackers.tiers().is_empty() => {
+                let _ = self.stop().await;
+                self.reconcile();
+            }
+            _ => {}
+        }
+        self.resume_dirty = true;
+        self.save_resume().await;
     }
 
     fn is_complete(&self) -> bool {
@@ -456,9 +494,8 @@ impl Torrent {
                 let _ = events.send(TorrentEvent::StorageFailed(e.user_message()));
             }
         });
-        let tiers = self.shared.meta.trackers();
+        let tiers = self.trackers.tiers().to_vec();
         let announcer = if tiers.is_empty() {
-            self.trackers.clear();
             None
         } else {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -582,17 +619,9 @@ impl Torrent {
                         }
                         self.known.entry(*addr).or_default();
                     }
-                    if update.ok {
-                        self.swarm = (update.seeders, update.leechers);
-                    }
-                    if let Some(t) = self.trackers.iter_mut().find(|t| t.url == update.url) {
-                        t.status = update.status;
-                        t.seeders = update.seeders.or(t.seeders);
-                        t.leechers = update.leechers.or(t.leechers);
-                        t.last_announce = Some(SystemTime::now());
-                        t.next_announce = update.next_announce;
-                    }
+                    self.trackers.on_announce(&update);
                 }
+                TorrentEvent::Scraped(update) => self.trackers.on_scrape(&update),
                 TorrentEvent::NextAnnounce(at) => self.next_announce = Some(at),
                 TorrentEvent::StorageFailed(message) => {
                     self.fail(message);
@@ -900,6 +929,7 @@ impl Torrent {
             downloaded: self.shared.downloaded.load(Ordering::Relaxed),
             uploaded: self.shared.uploaded.load(Ordering::Relaxed),
             added_at: self.params.added_at,
+            trackers: self.trackers.saved(),
         };
         let storage = self.shared.storage.clone();
         let state_dir = self.params.state_dir.clone();
@@ -990,11 +1020,11 @@ impl Torrent {
             eta: (down_rate > 0 && left > 0).then(|| Duration::from_secs(left / down_rate)),
             connected_seeds: seeds,
             connected_peers: self.peers.len() as u32 - seeds,
-            swarm_seeders: self.swarm.0,
-            swarm_leechers: self.swarm.1,
-            tracker_status: self.tracker_status(),
+            swarm_seeders: self.trackers.swarm.0,
+            swarm_leechers: self.trackers.swarm.1,
+            tracker_status: self.trackers.status_line(),
             next_announce: self.next_announce.filter(|_| active),
-            trackers: self.trackers.clone(),
+            trackers: self.trackers.entries().to_vec(),
             peers: self.peer_snapshots(),
             pieces_in_progress,
             files: self.file_progress.1.clone(),
@@ -1007,26 +1037,6 @@ impl Torrent {
         if **slot != snapshot {
             *slot = Arc::new(snapshot);
             self.params.dirty.store(true, Ordering::Relaxed);
-        }
-    }
-
-    /// One line about the trackers: the first working one, or the latest problem.
-    fn tracker_status(&self) -> String {
-        if self.trackers.is_empty() {
-            return "no trackers".into();
-        }
-        let working = self
-            .trackers
-            .iter()
-            .find(|t| t.status.starts_with("working"));
-        let latest = self
-            .trackers
-            .iter()
-            .filter(|t| t.last_announce.is_some())
-            .max_by_key(|t| t.last_announce);
-        match working.or(latest) {
-            Some(t) => t.status.clone(),
-            None => "not contacted yet".into(),
         }
     }
 
@@ -1067,25 +1077,6 @@ impl Torrent {
         peers.sort_by_key(|p| p.addr);
         peers
     }
-}
-
-/// Every tracker of the torrent, not contacted yet.
-fn tracker_list(meta: &Metainfo) -> Vec<TrackerSnapshot> {
-    meta.trackers()
-        .into_iter()
-        .enumerate()
-        .flat_map(|(tier, urls)| {
-            urls.into_iter().map(move |url| TrackerSnapshot {
-                url,
-                tier,
-                status: "not contacted yet".into(),
-                seeders: None,
-                leechers: None,
-                last_announce: None,
-                next_announce: None,
-            })
-        })
-        .collect()
 }
 
 /// Verified bytes of each file, from the bitfield of verified pieces.

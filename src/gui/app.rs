@@ -9,6 +9,7 @@ use crate::engine::{Command, Event, SessionSnapshot, TorrentSnapshot};
 use crate::ids::InfoHash;
 
 use super::add_dialog::AddDialog;
+use super::create_dialog::{CreateAction, CreateDialog};
 use super::details::DetailsPane;
 use super::history::SpeedHistory;
 use super::notices::Notices;
@@ -32,6 +33,9 @@ pub struct RivuletApp {
     add: AddDialog,
     remove: Option<RemoveDialog>,
     settings_dialog: Option<SettingsDialog>,
+    create: Option<CreateDialog>,
+    /// The number of the next torrent creation.
+    next_job: u64,
     pub notices: Notices,
     torrent_picker: Option<Receiver<Vec<PathBuf>>>,
     applied_theme: Option<Theme>,
@@ -62,6 +66,8 @@ impl RivuletApp {
             add: AddDialog::new(),
             remove: None,
             settings_dialog: None,
+            create: None,
+            next_job: 1,
             notices: Notices::default(),
             torrent_picker: None,
             applied_theme: None,
@@ -85,10 +91,18 @@ impl RivuletApp {
         self.external_tx.clone()
     }
 
-    /// Starts adding .torrent files (from the command line, a drop or the file dialog).
+    /// Starts adding .torrent files (from the command line, a drop or the file dialog); any
+    /// other file or a folder opens the create dialog, to share it.
     fn add_paths(&mut self, paths: Vec<PathBuf>) {
-        if !paths.is_empty() {
-            self.add.load_paths(paths);
+        let (torrents, others): (Vec<PathBuf>, Vec<PathBuf>) =
+            paths.into_iter().partition(|p| is_torrent_file(p));
+        if !torrents.is_empty() {
+            self.add.load_paths(torrents);
+        }
+        if let Some(source) = others.into_iter().next()
+            && self.create.is_none()
+        {
+            self.create = Some(CreateDialog::new(Some(source), &self.settings));
         }
     }
 
@@ -114,18 +128,25 @@ impl RivuletApp {
         });
         egui::Panel::bottom("status").show(ui, |ui| StatusBar::ui(ui, &self.snapshot));
         let selected = self.selected_snapshot();
+        let mut details_command = None;
         egui::Panel::bottom("details")
             .resizable(true)
             .default_size(280.0)
             .min_size(200.0)
             .show(ui, |ui| {
-                self.details.ui(ui, selected.as_deref(), &self.history);
+                details_command = self.details.ui(ui, selected.as_deref(), &self.history);
             });
+        if let Some(command) = details_command {
+            self.engine.send(command);
+        }
         let mut row_action = None;
         egui::CentralPanel::default().show(ui, |ui| {
             if self.snapshot.torrents.is_empty() {
                 ui.centered_and_justified(|ui| {
-                    ui.weak("Drop .torrent files here, or click \"Add torrent…\" (Ctrl+O).");
+                    ui.weak(
+                        "Drop .torrent files here, or click \"Add torrent…\" (Ctrl+O).\n\
+                         Drop a file or folder to share it (Ctrl+N).",
+                    );
                 });
             } else {
                 row_action = self.table.ui(ui, &self.snapshot.torrents);
@@ -172,6 +193,19 @@ impl RivuletApp {
                     .notices
                     .info(format!("\"{name}\" is already in the list")),
                 Event::Error { message, .. } => self.notices.error(message),
+                Event::Created { job, path } => {
+                    if self.create.as_ref().and_then(CreateDialog::running) == Some(job) {
+                        self.create = None;
+                    }
+                    self.notices.info(format!("Created {}", path.display()));
+                }
+                Event::CreateFailed { job, message } => match self.create.as_mut() {
+                    Some(dialog) if dialog.running() == Some(job) => dialog.failed(message),
+                    _ if message == "cancelled" => {}
+                    _ => self
+                        .notices
+                        .error(format!("Cannot create the torrent: {message}")),
+                },
                 Event::Added { .. } | Event::Removed { .. } => {}
             }
         }
@@ -186,7 +220,11 @@ impl RivuletApp {
         }
         let known = |id: InfoHash| snapshot.torrents.iter().any(|t| t.id == id);
         self.add.poll(known, &mut self.notices, &self.settings);
-        if self.add.waiting() || self.torrent_picker.is_some() || self.settings_dialog.is_some() {
+        if self.add.waiting()
+            || self.torrent_picker.is_some()
+            || self.settings_dialog.is_some()
+            || self.create.as_ref().is_some_and(CreateDialog::waiting)
+        {
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
     }
@@ -224,6 +262,9 @@ impl RivuletApp {
         if pressed(KeyboardShortcut::new(Modifiers::COMMAND, Key::O)) {
             self.on_toolbar(ToolbarAction::Add);
         }
+        if pressed(KeyboardShortcut::new(Modifiers::COMMAND, Key::N)) {
+            self.on_toolbar(ToolbarAction::Create);
+        }
         if pressed(KeyboardShortcut::new(Modifiers::COMMAND, Key::A)) {
             let order: Vec<InfoHash> = self
                 .table
@@ -251,7 +292,10 @@ impl RivuletApp {
     }
 
     fn modal_open(&self) -> bool {
-        self.add.is_open() || self.remove.is_some() || self.settings_dialog.is_some()
+        self.add.is_open()
+            || self.remove.is_some()
+            || self.settings_dialog.is_some()
+            || self.create.is_some()
     }
 
     fn selected(&self) -> Vec<Arc<TorrentSnapshot>> {
@@ -283,6 +327,11 @@ impl RivuletApp {
                 let (tx, rx) = channel();
                 self.desktop.pick_torrents(tx);
                 self.torrent_picker = Some(rx);
+            }
+            ToolbarAction::Create => {
+                if self.create.is_none() {
+                    self.create = Some(CreateDialog::new(None, &self.settings));
+                }
             }
             ToolbarAction::Pause => ids
                 .into_iter()
@@ -330,6 +379,7 @@ impl RivuletApp {
                 self.save_settings();
             }
         }
+        self.create_dialog_ui(ctx);
         if let Some(dialog) = &self.remove
             && let Some(commands) = dialog.ui(ctx)
         {
@@ -346,6 +396,40 @@ impl RivuletApp {
                     .send(Command::ApplySettings(self.settings.engine_settings()));
                 self.save_settings();
             }
+        }
+    }
+
+    fn create_dialog_ui(&mut self, ctx: &egui::Context) {
+        let Some(dialog) = &mut self.create else {
+            return;
+        };
+        let action = dialog.ui(
+            ctx,
+            self.desktop.as_ref(),
+            &self.settings,
+            &self.snapshot.creating,
+            self.next_job,
+        );
+        match action {
+            None => {}
+            Some(CreateAction::Start {
+                request,
+                start_tracker,
+            }) => {
+                self.next_job += 1;
+                if start_tracker {
+                    self.settings.tracker_enabled = true;
+                    self.engine
+                        .send(Command::ApplySettings(self.settings.engine_settings()));
+                    self.save_settings();
+                }
+                self.engine.send(Command::CreateTorrent(request));
+            }
+            Some(CreateAction::Cancel(job)) => {
+                self.engine.send(Command::CancelCreate(job));
+                self.create = None;
+            }
+            Some(CreateAction::Close) => self.create = None,
         }
     }
 
@@ -367,10 +451,16 @@ impl RivuletApp {
             egui::Id::unique("drop-shade"),
         ));
         painter.rect_filled(rect, 0.0, egui::Color32::from_black_alpha(170));
-        let text = if hovered == 1 {
-            "Drop to add this torrent".to_string()
-        } else {
-            format!("Drop to add {hovered} torrents")
+        let all_torrents = ctx.input(|i| {
+            i.raw
+                .hovered_files
+                .iter()
+                .all(|f| f.path.as_deref().is_some_and(is_torrent_file))
+        });
+        let text = match (all_torrents, hovered) {
+            (true, 1) => "Drop to add this torrent".to_string(),
+            (true, n) => format!("Drop to add {n} torrents"),
+            (false, _) => "Drop to share it: create a torrent".to_string(),
         };
         egui::Area::new(egui::Id::unique("drop-overlay"))
             .order(egui::Order::Tooltip)
@@ -384,6 +474,12 @@ impl RivuletApp {
                 );
             });
     }
+}
+
+/// A .torrent file, by its name (the UI thread never reads what is dropped).
+fn is_torrent_file(path: &std::path::Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("torrent"))
 }
 
 impl eframe::App for RivuletApp {

@@ -6,6 +6,7 @@
 
 mod add_dialog;
 pub mod app;
+mod create_dialog;
 mod details;
 mod history;
 mod notices;

@@ -38,6 +38,10 @@ pub trait Desktop {
     fn pick_torrents(&self, reply: Sender<Vec<PathBuf>>);
     /// Asks the user for a folder; the answer arrives on `reply`.
     fn pick_folder(&self, start: &Path, reply: Sender<Option<PathBuf>>);
+    /// Asks the user for a file (or, with `folder`, a folder) to make a torrent of.
+    fn pick_source(&self, folder: bool, reply: Sender<Option<PathBuf>>);
+    /// Asks where to save a new .torrent, proposing `suggested`.
+    fn save_torrent_as(&self, suggested: &Path, reply: Sender<Option<PathBuf>>);
     /// Shows a desktop notification.
     fn notify(&self, summary: &str, body: &str);
 }
@@ -78,6 +82,34 @@ impl Desktop for NativeDesktop {
                 .set_directory(start)
                 .pick_folder();
             let _ = reply.send(folder);
+        });
+    }
+
+    fn pick_source(&self, folder: bool, reply: Sender<Option<PathBuf>>) {
+        std::thread::spawn(move || {
+            let dialog = rfd::FileDialog::new().set_title("Share a file or folder");
+            let picked = if folder {
+                dialog.pick_folder()
+            } else {
+                dialog.pick_file()
+            };
+            let _ = reply.send(picked);
+        });
+    }
+
+    fn save_torrent_as(&self, suggested: &Path, reply: Sender<Option<PathBuf>>) {
+        let suggested = suggested.to_path_buf();
+        std::thread::spawn(move || {
+            let mut dialog = rfd::FileDialog::new()
+                .set_title("Save the torrent as")
+                .add_filter("Torrent files", &["torrent"]);
+            if let Some(dir) = suggested.parent() {
+                dialog = dialog.set_directory(dir);
+            }
+            if let Some(name) = suggested.file_name() {
+                dialog = dialog.set_file_name(name.to_string_lossy());
+            }
+            let _ = reply.send(dialog.save_file());
         });
     }
 

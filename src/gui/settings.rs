@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::EngineSettings;
+use crate::engine::{EngineSettings, TrackerSettings};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Theme {
@@ -31,6 +31,14 @@ pub struct Settings {
     /// A desktop notification when a download finishes.
     pub notify_on_complete: bool,
     pub theme: Theme,
+    /// Run Rivulet's own tracker inside the app.
+    pub tracker_enabled: bool,
+    /// Its port, for HTTP and UDP.
+    pub tracker_port: u16,
+    /// Serve any torrent, not only the ones in the list.
+    pub tracker_open: bool,
+    /// The host name or address put in torrents that use Rivulet's tracker.
+    pub tracker_host: String,
 }
 
 impl Default for Settings {
@@ -51,6 +59,10 @@ impl Default for Settings {
             start_paused: false,
             notify_on_complete: true,
             theme: Theme::System,
+            tracker_enabled: false,
+            tracker_port: 6969,
+            tracker_open: false,
+            tracker_host: host_name().unwrap_or_else(|| "localhost".into()),
         }
     }
 }
@@ -101,8 +113,45 @@ impl Settings {
             download_limit: self.download_limit_kib * 1024,
             upload_limit: self.upload_limit_kib * 1024,
             download_dir: Some(self.download_dir.clone()),
+            tracker: self.tracker_enabled.then_some(TrackerSettings {
+                port: self.tracker_port,
+                open: self.tracker_open,
+            }),
         }
     }
+
+    /// The announce URL of Rivulet's own tracker, as put in new torrents.
+    pub fn own_tracker_url(&self) -> String {
+        let host = self.tracker_host.trim();
+        let host = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]") // a bare IPv6 address
+        } else {
+            host.to_string()
+        };
+        format!("http://{host}:{}/announce", self.tracker_port)
+    }
+}
+
+/// This machine's host name.
+#[cfg(unix)]
+fn host_name() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is writable for its whole length, which is passed.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0)?;
+    let name = std::str::from_utf8(buf.get(..end)?)
+        .ok()?
+        .trim()
+        .to_string();
+    (!name.is_empty()).then_some(name)
+}
+
+#[cfg(not(unix))]
+fn host_name() -> Option<String> {
+    std::env::var("COMPUTERNAME").ok()
 }
 
 #[cfg(test)]
@@ -127,6 +176,30 @@ mod tests {
             Settings::load(&path).upload_slots,
             4,
             "missing keys take their defaults"
+        );
+    }
+
+    #[test]
+    fn own_tracker_url_brackets_ipv6() {
+        let mut settings = Settings {
+            tracker_host: "192.168.1.5".into(),
+            tracker_port: 7000,
+            ..Settings::default()
+        };
+        assert_eq!(
+            settings.own_tracker_url(),
+            "http://192.168.1.5:7000/announce"
+        );
+        settings.tracker_host = "fe80::1".into();
+        assert_eq!(settings.own_tracker_url(), "http://[fe80::1]:7000/announce");
+        assert_eq!(settings.engine_settings().tracker, None);
+        settings.tracker_enabled = true;
+        assert_eq!(
+            settings.engine_settings().tracker,
+            Some(TrackerSettings {
+                port: 7000,
+                open: false
+            })
         );
     }
 }

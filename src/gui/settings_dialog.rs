@@ -96,6 +96,32 @@ impl SettingsDialog {
                 &mut self.draft.notify_on_complete,
                 "Notify when a download finishes",
             );
+            ui.separator();
+            ui.checkbox(&mut self.draft.tracker_enabled, "Run Rivulet's tracker")
+                .on_hover_text("Serves HTTP and UDP announces and scrapes on the port below");
+            ui.add_enabled_ui(self.draft.tracker_enabled, |ui| {
+                egui::Grid::new("tracker-grid")
+                    .num_columns(2)
+                    .spacing([12.0, 8.0])
+                    .show(ui, |ui| {
+                        let label = ui.label("Tracker port");
+                        ui.add(egui::DragValue::new(&mut self.draft.tracker_port).range(1..=65535))
+                            .labelled_by(label.id);
+                        ui.end_row();
+                        let label = ui.label("Tracker address in new torrents");
+                        ui.add(
+                            egui::TextEdit::singleline(&mut self.draft.tracker_host)
+                                .desired_width(240.0),
+                        )
+                        .labelled_by(label.id)
+                        .on_hover_text("A host name or IP address other peers can reach");
+                        ui.end_row();
+                    });
+                ui.checkbox(
+                    &mut self.draft.tracker_open,
+                    "Serve any torrent (an open tracker), not only the ones in the list",
+                );
+            });
             ui.horizontal(|ui| {
                 if ui.button("Save").clicked() {
                     let mut settings = self.draft.clone();

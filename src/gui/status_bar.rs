@@ -1,6 +1,6 @@
-//! The status bar: global speeds, listen port, torrents by state, free space.
+//! The status bar: global speeds, listen port, torrents by state, free space, the tracker.
 
-use crate::engine::{SessionSnapshot, TorrentState};
+use crate::engine::{SessionSnapshot, TorrentState, TrackerHostState};
 use crate::units;
 
 pub struct StatusBar;
@@ -17,6 +17,24 @@ impl StatusBar {
             if let Some(free) = snapshot.free_space {
                 ui.separator();
                 ui.label(format!("Free: {}", units::bytes(free)));
+            }
+            match &snapshot.tracker {
+                TrackerHostState::Off => {}
+                TrackerHostState::Running {
+                    port,
+                    torrents,
+                    peers,
+                } => {
+                    ui.separator();
+                    ui.label(format!(
+                        "Tracker on port {port}: {torrents} torrents, {peers} peers"
+                    ));
+                }
+                TrackerHostState::Failed(error) => {
+                    ui.separator();
+                    ui.colored_label(ui.visuals().error_fg_color, "Tracker stopped")
+                        .on_hover_text(error);
+                }
             }
         });
     }

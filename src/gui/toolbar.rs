@@ -1,8 +1,9 @@
-//! The toolbar: add, pause, resume, seed, remove, open folder, settings.
+//! The toolbar: add, create, pause, resume, seed, remove, open folder, settings.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ToolbarAction {
     Add,
+    Create,
     Pause,
     Resume,
     /// Turn seeding on (true) or off for the selection.
@@ -31,6 +32,13 @@ impl Toolbar {
                 .clicked()
             {
                 action = Some(ToolbarAction::Add);
+            }
+            if ui
+                .button("Create torrent…")
+                .on_hover_text("Share a file or folder: make a .torrent and seed it (Ctrl+N)")
+                .clicked()
+            {
+                action = Some(ToolbarAction::Create);
             }
             ui.separator();
             ui.add_enabled_ui(state.any_selected, |ui| {

@@ -49,6 +49,8 @@ pub struct FakeDesktop {
     pub opened: Arc<Mutex<Vec<PathBuf>>>,
     pub pick: Arc<Mutex<Vec<PathBuf>>>,
     pub notified: Arc<Mutex<Vec<String>>>,
+    /// What the "share a file or folder" dialog answers.
+    pub source: Arc<Mutex<Option<PathBuf>>>,
 }
 
 impl Desktop for FakeDesktop {
@@ -60,6 +62,12 @@ impl Desktop for FakeDesktop {
     }
     fn pick_folder(&self, start: &Path, reply: Sender<Option<PathBuf>>) {
         let _ = reply.send(Some(start.join("picked")));
+    }
+    fn pick_source(&self, _folder: bool, reply: Sender<Option<PathBuf>>) {
+        let _ = reply.send(self.source.lock().unwrap().clone());
+    }
+    fn save_torrent_as(&self, suggested: &Path, reply: Sender<Option<PathBuf>>) {
+        let _ = reply.send(Some(suggested.to_path_buf()));
     }
     fn notify(&self, summary: &str, body: &str) {
         self.notified

@@ -8,11 +8,11 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rivulet::create::{CreateOptions, create_torrent};
+use rivulet::create::{CreateOptions, CreateProgress, create_torrent};
 use rivulet::engine::{
     AddSource, AddTorrent, Command, Session, SessionConfig, SessionHandle, TorrentSnapshot,
 };
@@ -213,7 +213,7 @@ pub fn torrent_for(path: &Path, piece_length: u64, tracker: &str) -> Vec<u8> {
         piece_length: Some(piece_length),
         ..Default::default()
     };
-    create_torrent(path, &options, &AtomicU64::new(0), &AtomicBool::new(false)).unwrap()
+    create_torrent(path, &options, &CreateProgress::default()).unwrap()
 }
 
 /// A session listening on 127.0.0.1 with its state in `state_dir`.

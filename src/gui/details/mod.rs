@@ -7,7 +7,7 @@ mod pieces;
 mod speed;
 mod trackers;
 
-use crate::engine::TorrentSnapshot;
+use crate::engine::{Command, TorrentSnapshot};
 
 use super::history::SpeedHistory;
 
@@ -32,21 +32,26 @@ const TABS: [(Tab, &str); 6] = [
 
 pub struct DetailsPane {
     pub tab: Tab,
+    trackers: trackers::TrackerEditor,
 }
 
 impl Default for DetailsPane {
     fn default() -> Self {
-        Self { tab: Tab::General }
+        Self {
+            tab: Tab::General,
+            trackers: trackers::TrackerEditor::default(),
+        }
     }
 }
 
 impl DetailsPane {
+    /// Draws the pane; returns what the user asked of the engine (the Trackers tab edits).
     pub fn ui(
         &mut self,
         ui: &mut egui::Ui,
         torrent: Option<&TorrentSnapshot>,
         history: &SpeedHistory,
-    ) {
+    ) -> Option<Command> {
         ui.horizontal(|ui| {
             for (tab, title) in TABS {
                 if ui.selectable_label(self.tab == tab, title).clicked() {
@@ -61,13 +66,13 @@ impl DetailsPane {
             } else {
                 ui.weak("Select a torrent to see its details.");
             }
-            return;
+            return None;
         };
         match self.tab {
             Tab::General => general::ui(ui, t),
             Tab::Files => files::ui(ui, t),
             Tab::Peers => peers::ui(ui, t),
-            Tab::Trackers => trackers::ui(ui, t),
+            Tab::Trackers => return self.trackers.ui(ui, t),
             Tab::Pieces => pieces::ui(ui, t),
             Tab::Speed => match history.torrent(&t.id) {
                 Some(samples) => speed::ui(ui, samples, &t.name),
@@ -76,5 +81,6 @@ impl DetailsPane {
                 }
             },
         }
+        None
     }
 }

@@ -1,17 +1,55 @@
-//! Trackers tab: each tracker's status, swarm counts and announce times.
+//! Trackers tab: each tracker's status, swarm counts and announce times; adding and removing
+//! trackers.
 
 use std::time::SystemTime;
 
 use egui_extras::{Column, TableBuilder};
 
-use crate::engine::TorrentSnapshot;
+use crate::engine::{Command, TorrentSnapshot, validate_tracker_url};
 use crate::units;
 
-pub fn ui(ui: &mut egui::Ui, t: &TorrentSnapshot) {
-    if t.trackers.is_empty() {
-        ui.weak("This torrent has no trackers.");
-        return;
+/// The "add a tracker" field and its last error.
+#[derive(Default)]
+pub struct TrackerEditor {
+    new_url: String,
+    error: Option<String>,
+}
+
+impl TrackerEditor {
+    pub fn ui(&mut self, ui: &mut egui::Ui, t: &TorrentSnapshot) -> Option<Command> {
+        let mut command = None;
+        ui.horizontal(|ui| {
+            let field = ui.add(
+                egui::TextEdit::singleline(&mut self.new_url)
+                    .hint_text("udp://tracker.example:1337/announce")
+                    .desired_width(320.0),
+            );
+            let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if ui.button("Add tracker").clicked() || entered {
+                let url = self.new_url.trim().to_string();
+                match validate_tracker_url(&url) {
+                    Ok(()) => {
+                        command = Some(Command::AddTracker(t.id, url));
+                        self.new_url.clear();
+                        self.error = None;
+                    }
+                    Err(e) => self.error = Some(e.to_string()),
+                }
+            }
+            if let Some(error) = &self.error {
+                ui.colored_label(ui.visuals().error_fg_color, error);
+            }
+        });
+        if t.trackers.is_empty() {
+            ui.weak("This torrent has no trackers.");
+            return command;
+        }
+        table(ui, t).or(command)
     }
+}
+
+/// The tracker table; returns a removal when a Remove button is clicked.
+fn table(ui: &mut egui::Ui, t: &TorrentSnapshot) -> Option<Command> {
     let ago = |at: Option<SystemTime>| {
         at.and_then(|a| SystemTime::now().duration_since(a).ok())
             .map_or("—".into(), |d| format!("{} ago", units::duration(d)))
@@ -20,6 +58,7 @@ pub fn ui(ui: &mut egui::Ui, t: &TorrentSnapshot) {
         at.and_then(|a| a.duration_since(SystemTime::now()).ok())
             .map_or("—".into(), |d| format!("in {}", units::duration(d)))
     };
+    let mut command = None;
     TableBuilder::new(ui)
         .id_salt("trackers")
         .striped(true)
@@ -27,7 +66,7 @@ pub fn ui(ui: &mut egui::Ui, t: &TorrentSnapshot) {
         .column(Column::initial(260.0).clip(true))
         .column(Column::auto())
         .column(Column::initial(220.0).clip(true))
-        .columns(Column::auto().at_least(60.0), 4)
+        .columns(Column::auto().at_least(60.0), 6)
         .header(20.0, |mut h| {
             for title in [
                 "URL",
@@ -35,8 +74,10 @@ pub fn ui(ui: &mut egui::Ui, t: &TorrentSnapshot) {
                 "Status",
                 "Seeders",
                 "Leechers",
+                "Downloaded",
                 "Last announce",
                 "Next announce",
+                "",
             ] {
                 h.col(|ui| {
                     ui.strong(title);
@@ -65,11 +106,24 @@ pub fn ui(ui: &mut egui::Ui, t: &TorrentSnapshot) {
                     ui.label(count(tr.leechers));
                 });
                 row.col(|ui| {
+                    ui.label(count(tr.completed));
+                });
+                row.col(|ui| {
                     ui.label(ago(tr.last_announce));
                 });
                 row.col(|ui| {
                     ui.label(until(tr.next_announce));
                 });
+                row.col(|ui| {
+                    if ui
+                        .small_button("Remove")
+                        .on_hover_text("Stop using this tracker for this torrent")
+                        .clicked()
+                    {
+                        command = Some(Command::RemoveTracker(t.id, tr.url.clone()));
+                    }
+                });
             });
         });
+    command
 }
