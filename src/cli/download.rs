@@ -1,6 +1,6 @@
 //! `rivulet download` and `rivulet seed`: one torrent on a session of its own, with a progress
-//! bar on a terminal and plain lines otherwise. Ctrl-C stops cleanly; running the same command
-//! again resumes.
+//! bar on a terminal and plain lines otherwise. Ctrl-C or SIGTERM stops cleanly (trackers get
+//! `stopped`); running the same command again resumes.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -49,7 +49,7 @@ pub fn run(torrent: &Path, dir: &Path, seed: bool, net: &NetArgs) -> anyhow::Res
     let outcome = runtime.block_on(async {
         loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => return Ok(130),
+                _ = super::stop_signal() => return Ok(130),
                 event = session.next_event() => match event {
                     Some(Event::Completed { name, .. }) if !seed => {
                         progress.finish(&format!("{name}: complete"));

@@ -133,3 +133,19 @@ fn load_torrent(path: &std::path::Path) -> anyhow::Result<(Vec<u8>, crate::metai
         .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
     Ok((bytes, meta))
 }
+
+/// Resolves on Ctrl-C, or on SIGTERM where there is one.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -59,24 +59,9 @@ pub fn run(args: TrackerArgs) -> anyhow::Result<u8> {
         let tracker = RunningTracker::start(config).await?;
         let addr = tracker.addr();
         println!("tracker listening on http://{addr}/announce and udp://{addr}/announce");
-        wait_for_stop().await;
+        super::stop_signal().await;
         let (torrents, peers) = tracker.swarms().size();
         eprintln!("tracker stopped ({torrents} torrents, {peers} peers)");
         Ok(0)
     })
-}
-
-async fn wait_for_stop() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

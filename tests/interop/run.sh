@@ -271,6 +271,8 @@ elif cmd == 'waitseed':
         if time.time() > deadline:
             sys.exit('tracker lists no seeder for %s (%s)' % (h, last))
         time.sleep(0.3)
+elif cmd == 'scrape_counts':
+    print('%d %d' % scrape(int(a[0]), a[1]))
 elif cmd == 'mkdata':
     mkdata(a[0], a[1])
 elif cmd == 'compare':
@@ -368,6 +370,7 @@ seed_rivulet() {
     mkdir -p "$C/state-seed"
     bg "$(remaining)" "$C/rivulet-seed.log" "$RIV" seed "$T" "$C/src" --port "$port" \
         --bind 127.0.0.1 --state-dir "$C/state-seed"
+    RIVULET_SEED_PID=$BG_PID
 }
 
 leech_aria2() {
@@ -519,6 +522,67 @@ case_rivulet_udp_tracker() {         # seeder and leecher both announce over UDP
     make_torrent single rivulet && transfer rivulet rivulet
 }
 
+# ---- Rivulet's own tracker (`rivulet tracker`) with real clients
+# with_rivulet_tracker CASE_BODY... : runs the rest of the case with TRACKER_PORT and ANNOUNCE
+# pointing at a fresh `rivulet tracker` (open, 5 s interval) instead of opentracker.
+with_rivulet_tracker() {
+    local TRACKER_PORT ANNOUNCE
+    read -r TRACKER_PORT < <(py freeports 1)
+    ANNOUNCE="http://127.0.0.1:$TRACKER_PORT/announce"
+    bg "$(remaining)" "$C/rivulet-tracker.log" "$RIV" tracker --port "$TRACKER_PORT" \
+        --bind 127.0.0.1 --open --interval 5
+    py wlwait "$TRACKER_PORT" 15 0000000000000000000000000000000000000000 \
+        || { echo "rivulet tracker did not come up"; return 1; }
+    echo "rivulet tracker on 127.0.0.1:$TRACKER_PORT"
+    "$@"
+}
+
+leech_transmission() {
+    local port=$1 i
+    py tsettings "$C/tconf-leech" "$port" || return 1
+    bg "$(remaining)" "$C/transmission-leech.log" stdbuf -o0 -e0 transmission-cli \
+        -g "$C/tconf-leech" -w "$C/out" -p "$port" -M -D -U "$T"
+    # it prints "Seeding" once the download is complete and verified
+    for i in $(seq $(( $(remaining) * 2 ))); do
+        grep -q "Seeding" "$C/transmission-leech.log" && return 0
+        kill -0 "$BG_PID" 2>/dev/null || return 1
+        sleep 0.5
+    done
+    return 1
+}
+
+case_rivulet_tracker_aria2_to_aria2() {
+    with_rivulet_tracker eval 'make_torrent multi mktorrent -l 15 && transfer aria2 aria2'
+}
+case_rivulet_tracker_transmission_to_aria2() {
+    with_rivulet_tracker eval 'make_torrent single mktorrent -l 16 && transfer transmission aria2'
+}
+case_rivulet_tracker_rivulet_to_transmission() {
+    # transmission ignores loopback peers from trackers: Rivulet learns of it on a re-announce
+    # (the tracker's 5 s interval, clamped to Rivulet's 15 s floor) and dials it
+    with_rivulet_tracker eval 'make_torrent single rivulet --piece-length 65536 && transfer rivulet transmission'
+}
+case_rivulet_tracker_udp() {          # Rivulet's UDP client against Rivulet's tracker
+    with_rivulet_tracker eval 'ANNOUNCE="udp://127.0.0.1:$TRACKER_PORT/announce"; make_torrent multi rivulet && transfer rivulet rivulet'
+}
+case_rivulet_tracker_stopped_and_scrape() {
+    # an aria2 leecher and a Rivulet seeder; scrape counts follow the swarm, and a seeder
+    # that stops (SIGTERM: Rivulet announces `stopped`) leaves it at once
+    with_rivulet_tracker eval '
+        make_torrent single rivulet && transfer rivulet aria2 || return 1
+        read -r c i < <(python3 "$H" scrape_counts "$TRACKER_PORT" "$HASH")
+        echo "scrape after the download: complete=$c incomplete=$i"
+        [ "$c" -ge 1 ] || { echo "the seeder is not counted"; return 1; }
+        stop_pid "$RIVULET_SEED_PID"
+        for k in $(seq 20); do
+            read -r c i < <(python3 "$H" scrape_counts "$TRACKER_PORT" "$HASH")
+            [ "$c" -eq 0 ] && break
+            sleep 0.5
+        done
+        echo "scrape after the seeder stopped: complete=$c incomplete=$i"
+        [ "$c" -eq 0 ]'
+}
+
 CASES=(
     harness_aria2_to_aria2
     aria2_seed_rivulet_leech_single
@@ -533,6 +597,11 @@ CASES=(
     rivulet_create_single_transmission
     rivulet_create_multi_transmission
     rivulet_udp_tracker
+    rivulet_tracker_aria2_to_aria2
+    rivulet_tracker_transmission_to_aria2
+    rivulet_tracker_rivulet_to_transmission
+    rivulet_tracker_udp
+    rivulet_tracker_stopped_and_scrape
 )
 
 PASSED=0
