@@ -485,3 +485,257 @@ fn hovering_files_says_what_a_drop_will_do() {
     harness.run_steps(2);
     assert!(harness.query_by_label("Drop to add 2 torrents").is_none());
 }
+
+/// Selects `alpha` and opens its Trackers tab.
+fn open_trackers_tab(harness: &mut Harness<'_, RivuletApp>, rig: &Rig) {
+    rig.engine.set_torrents(vec![torrent(1, "alpha")]);
+    harness.run_steps(2);
+    harness.get_by_label("alpha").click();
+    harness.run_steps(2);
+    click_lowest(harness, "Trackers");
+    harness.run_steps(2);
+}
+
+#[test]
+fn trackers_tab_adds_and_removes_trackers() {
+    use egui::accesskit::Role;
+    let (mut harness, rig) = rig();
+    open_trackers_tab(&mut harness, &rig);
+    assert!(
+        harness.query_by_label("12").is_some(),
+        "completed count from the scrape"
+    );
+
+    let field = harness.get_by_role_and_label(Role::TextInput, "New tracker");
+    field.focus();
+    harness.run_steps(1);
+    harness
+        .get_by_role_and_label(Role::TextInput, "New tracker")
+        .type_text("ftp://nope");
+    harness.run_steps(1);
+    harness.get_by_label("Add tracker").click();
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label_contains("starts with http://")
+            .is_some(),
+        "a bad URL is explained"
+    );
+    assert!(rig.engine.take().is_empty(), "and not sent");
+
+    let field = harness.get_by_role_and_label(Role::TextInput, "New tracker");
+    field.focus();
+    harness.run_steps(1);
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness
+        .get_by_role_and_label(Role::TextInput, "New tracker")
+        .type_text("udp://tracker.example:1337/announce");
+    harness.run_steps(1);
+    harness.get_by_label("Add tracker").click();
+    harness.run_steps(2);
+    let commands = rig.engine.take();
+    assert!(
+        matches!(commands.as_slice(),
+            [Command::AddTracker(id, url)] if *id == InfoHash([1; 20]) && url == "udp://tracker.example:1337/announce"),
+        "{commands:?}"
+    );
+
+    click_lowest(&mut harness, "Remove");
+    harness.run_steps(2);
+    let commands = rig.engine.take();
+    assert!(
+        matches!(commands.as_slice(),
+            [Command::RemoveTracker(id, url)] if *id == InfoHash([1; 20]) && url == "http://127.0.0.1:1/alpha/announce"),
+        "{commands:?}"
+    );
+}
+
+/// Sets the engine's list of torrents being created.
+fn set_creating(rig: &Rig, creating: Vec<rivulet::engine::CreationSnapshot>) {
+    let mut slot = rig.engine.snapshot.lock().unwrap();
+    let mut snapshot = (**slot).clone();
+    snapshot.creating = creating;
+    *slot = Arc::new(snapshot);
+}
+
+#[test]
+fn dropping_a_folder_creates_a_torrent_on_rivulets_tracker_and_seeds_it() {
+    let (mut harness, rig) = rig();
+    let folder = rig._dir.path().join("holiday photos");
+    std::fs::create_dir_all(&folder).unwrap();
+    harness.input_mut().hovered_files.push(egui::HoveredFile {
+        path: Some(folder.clone()),
+        ..Default::default()
+    });
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label("Drop to share it: create a torrent")
+            .is_some()
+    );
+    harness.input_mut().hovered_files.clear();
+    harness
+        .input_mut()
+        .dropped_files
+        .push(Arc::new(Dropped(folder.clone())));
+    harness.run_steps(3);
+    assert!(
+        harness.query_by_label("Create torrent").is_some(),
+        "the create dialog opens"
+    );
+
+    let own = harness.get_by_label_contains("Rivulet's own tracker");
+    own.click();
+    harness.run_steps(1);
+    harness.get_by_label("Create").click();
+    harness.run_steps(2);
+    let commands = rig.engine.take();
+    let [
+        Command::ApplySettings(settings),
+        Command::CreateTorrent(request),
+    ] = commands.as_slice()
+    else {
+        panic!("{commands:?}");
+    };
+    assert!(
+        settings.tracker.is_some(),
+        "ticking Rivulet's tracker turns it on"
+    );
+    assert_eq!(request.source, folder);
+    assert_eq!(
+        request.output,
+        rig._dir.path().join("holiday photos.torrent")
+    );
+    assert_eq!(
+        request.options.trackers,
+        vec![harness.state().settings.own_tracker_url()]
+    );
+    assert!(request.seed, "seeding starts at once by default");
+    assert!(harness.state().settings.tracker_enabled);
+
+    set_creating(
+        &rig,
+        vec![rivulet::engine::CreationSnapshot {
+            job: request.job,
+            source: folder.clone(),
+            hashed: 512 << 10,
+            total: 1 << 20,
+        }],
+    );
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label("Hashing: 512.0 KiB of 1.0 MiB")
+            .is_some()
+    );
+    rig.engine.events.lock().unwrap().push(Event::Created {
+        job: request.job,
+        path: request.output.clone(),
+    });
+    set_creating(&rig, Vec::new());
+    harness.run_steps(3);
+    assert!(
+        harness.query_by_label("Create torrent").is_none(),
+        "the dialog closes when done"
+    );
+    assert!(
+        harness
+            .query_by_label_contains("holiday photos.torrent")
+            .is_some()
+    );
+}
+
+#[test]
+fn create_dialog_picks_a_source_reports_failure_and_cancels() {
+    let (mut harness, rig) = rig();
+    let file = rig._dir.path().join("talk.mp4");
+    *rig.desktop.source.lock().unwrap() = Some(file.clone());
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::N);
+    harness.run_steps(2);
+    harness.get_by_label("Create").click();
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label("Choose a file or folder to share.")
+            .is_some()
+    );
+    assert!(rig.engine.take().is_empty());
+
+    harness.get_by_label("File…").click();
+    harness.run_steps(3);
+    harness.get_by_label("Create").click();
+    harness.run_steps(2);
+    let commands = rig.engine.take();
+    let [Command::CreateTorrent(first)] = commands.as_slice() else {
+        panic!("{commands:?}");
+    };
+    assert_eq!(first.source, file);
+    assert!(first.options.trackers.is_empty());
+    rig.engine.events.lock().unwrap().push(Event::CreateFailed {
+        job: first.job,
+        message: "talk.mp4: permission denied".into(),
+    });
+    harness.run_steps(3);
+    assert!(
+        harness
+            .query_by_label("talk.mp4: permission denied")
+            .is_some()
+    );
+
+    harness.get_by_label("Create").click();
+    harness.run_steps(2);
+    let commands = rig.engine.take();
+    let [Command::CreateTorrent(second)] = commands.as_slice() else {
+        panic!("{commands:?}");
+    };
+    assert_ne!(
+        second.job, first.job,
+        "each creation has its own job number"
+    );
+    assert!(harness.query_by_label("Listing files…").is_some());
+    harness.get_by_label("Cancel").click();
+    harness.run_steps(2);
+    let commands = rig.engine.take();
+    assert!(
+        matches!(commands.as_slice(), [Command::CancelCreate(job)] if *job == second.job),
+        "{commands:?}"
+    );
+    assert!(harness.query_by_label("Create torrent").is_none());
+}
+
+#[test]
+fn the_tracker_switch_runs_rivulets_tracker() {
+    let (mut harness, rig) = rig();
+    harness.get_by_label("Settings").click();
+    harness.run_steps(4);
+    harness.get_by_label("Run Rivulet's tracker").click();
+    harness.run_steps(1);
+    harness
+        .get_by_label("Serve any torrent (an open tracker), not only the ones in the list")
+        .click();
+    harness.run_steps(1);
+    harness.get_by_label("Save").click();
+    harness.run_steps(2);
+    let commands = rig.engine.take();
+    assert!(
+        matches!(commands.as_slice(),
+            [Command::ApplySettings(s)] if s.tracker == Some(rivulet::engine::TrackerSettings { port: 6969, open: true })),
+        "{commands:?}"
+    );
+    {
+        let mut slot = rig.engine.snapshot.lock().unwrap();
+        let mut snapshot = (**slot).clone();
+        snapshot.tracker = rivulet::engine::TrackerHostState::Running {
+            port: 6969,
+            torrents: 2,
+            peers: 3,
+        };
+        *slot = Arc::new(snapshot);
+    }
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label("Tracker on port 6969: 2 torrents, 3 peers")
+            .is_some()
+    );
+}

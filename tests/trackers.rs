@@ -379,7 +379,7 @@ fn tracker_serves_ten_thousand_announces() {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 for i in 0..1250u32 {
                     let n = thread * 1250 + i;
-                    let info_hash = [(n % 1000) as u8, (n % 1000 >> 8) as u8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18];
+                    let info_hash = [(n % 1000) as u8, ((n % 1000) >> 8) as u8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18];
                     let peer_id = [b'p'; 16].iter().copied().chain(n.to_be_bytes()).collect::<Vec<u8>>();
                     let request = format!(
                         "GET /announce?info_hash={}&peer_id={}&port={}&uploaded=0&downloaded=0&left={}&compact=1 HTTP/1.1\r\nHost: x\r\n\r\n",

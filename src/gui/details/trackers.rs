@@ -19,11 +19,14 @@ impl TrackerEditor {
     pub fn ui(&mut self, ui: &mut egui::Ui, t: &TorrentSnapshot) -> Option<Command> {
         let mut command = None;
         ui.horizontal(|ui| {
-            let field = ui.add(
-                egui::TextEdit::singleline(&mut self.new_url)
-                    .hint_text("udp://tracker.example:1337/announce")
-                    .desired_width(320.0),
-            );
+            let label = ui.label("New tracker");
+            let field = ui
+                .add(
+                    egui::TextEdit::singleline(&mut self.new_url)
+                        .hint_text("udp://tracker.example:1337/announce")
+                        .desired_width(320.0),
+                )
+                .labelled_by(label.id);
             let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
             if ui.button("Add tracker").clicked() || entered {
                 let url = self.new_url.trim().to_string();
