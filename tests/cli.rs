@@ -136,3 +136,90 @@ fn download_killed_and_run_again_resumes() {
         "verified pieces were not sent again: {sent} bytes for {total}"
     );
 }
+
+/// `--remove-tracker` and `--add-tracker` edit the torrent's trackers for the download, and
+/// `rivulet scrape` reports each tracker's counts.
+#[test]
+fn download_with_edited_trackers_and_scrape() {
+    use rivulet::tracker_server::{Access, RunningTracker, TrackerConfig};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = TrackerConfig::new([127, 0, 0, 1].into(), 0, Access::Open);
+    let tracker = runtime.block_on(RunningTracker::start(config)).unwrap();
+    let good = tracker.http_url("127.0.0.1");
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = format!("http://127.0.0.1:{dead_port}/announce");
+
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("clip.mov", 200_000)]);
+    let seeded = torrent_for(&dir.path().join("clip.mov"), 16384, &good);
+    let (_seed_state, _seeder) = start_seeder(&seeded, dir.path(), 0);
+    let files = tempfile::tempdir().unwrap();
+    let with_dead = files.path().join("dead.torrent");
+    std::fs::write(
+        &with_dead,
+        torrent_for(&dir.path().join("clip.mov"), 16384, &dead),
+    )
+    .unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .arg("download")
+        .arg(&with_dead)
+        .arg("-o")
+        .arg(out.path())
+        .args(["--port", "0", "--bind", "127.0.0.1", "--state-dir"])
+        .arg(state.path())
+        .args(["--remove-tracker", &dead, "--add-tracker", &good])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("the download did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    assert_same_tree(dir.path(), out.path());
+
+    let seeded_file = files.path().join("seeded.torrent");
+    std::fs::write(&seeded_file, &seeded).unwrap();
+    let scrape = Command::new(BIN)
+        .arg("scrape")
+        .arg(&seeded_file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&scrape.stdout);
+    assert_eq!(scrape.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!("{good}: 1 seeders, 0 leechers, 1 completed")),
+        "{text}"
+    );
+    let scrape = Command::new(BIN)
+        .arg("scrape")
+        .arg(&with_dead)
+        .output()
+        .unwrap();
+    assert_eq!(scrape.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&scrape.stdout).contains("unreachable"));
+
+    let bad = Command::new(BIN)
+        .arg("download")
+        .arg(&with_dead)
+        .arg("-o")
+        .arg(out.path())
+        .args(["--add-tracker", "gopher://x"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "a bad tracker URL is bad input");
+}

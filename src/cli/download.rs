@@ -9,14 +9,23 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::{BadInput, NetArgs};
+use super::{BadInput, NetArgs, TrackerEdits};
 use crate::engine::{
     AddSource, AddTorrent, Command, Event, Session, SessionConfig, TorrentSnapshot, TorrentState,
 };
 use crate::units;
 
-pub fn run(torrent: &Path, dir: &Path, seed: bool, net: &NetArgs) -> anyhow::Result<u8> {
+pub fn run(
+    torrent: &Path,
+    dir: &Path,
+    seed: bool,
+    net: &NetArgs,
+    edits: &TrackerEdits,
+) -> anyhow::Result<u8> {
     let (bytes, meta) = super::load_torrent(torrent)?;
+    for url in &edits.add {
+        crate::engine::validate_tracker_url(url).map_err(|e| BadInput(format!("{url}: {e}")))?;
+    }
     std::fs::create_dir_all(dir).map_err(|e| BadInput(format!("{}: {e}", dir.display())))?;
     let save_dir =
         std::fs::canonicalize(dir).map_err(|e| BadInput(format!("{}: {e}", dir.display())))?;
@@ -40,6 +49,12 @@ pub fn run(torrent: &Path, dir: &Path, seed: bool, net: &NetArgs) -> anyhow::Res
         paused: false,
         seed,
     }));
+    for url in &edits.remove {
+        session.send(Command::RemoveTracker(meta.info_hash, url.clone()));
+    }
+    for url in &edits.add {
+        session.send(Command::AddTracker(meta.info_hash, url.clone()));
+    }
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

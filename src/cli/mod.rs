@@ -1,9 +1,10 @@
 //! The headless command line: `info`, `create`, `download`, `seed` over the same engine as the
-//! desktop app, and `tracker`.
+//! desktop app, `scrape`, and `tracker`.
 
 mod create;
 mod download;
 mod info;
+mod scrape;
 mod tracker;
 
 use std::net::IpAddr;
@@ -63,6 +64,8 @@ pub enum CliCommand {
         seed: bool,
         #[command(flatten)]
         net: NetArgs,
+        #[command(flatten)]
+        trackers: TrackerEdits,
     },
     /// Seed a torrent whose data is in DIR (as `download -o DIR` leaves it).
     Seed {
@@ -70,7 +73,11 @@ pub enum CliCommand {
         dir: PathBuf,
         #[command(flatten)]
         net: NetArgs,
+        #[command(flatten)]
+        trackers: TrackerEdits,
     },
+    /// Ask each tracker of a torrent how many seeders and leechers it has.
+    Scrape { torrent: PathBuf },
     /// Run Rivulet's tracker (HTTP and UDP on one port) until Ctrl-C.
     Tracker(tracker::TrackerArgs),
 }
@@ -92,6 +99,17 @@ pub struct NetArgs {
     /// Upload limit in KiB/s (0: none).
     #[arg(long, default_value_t = 0)]
     pub upload_limit: u64,
+}
+
+/// Changes to a torrent's trackers; they are kept with its resume data.
+#[derive(Debug, Args)]
+pub struct TrackerEdits {
+    /// Also announce to this tracker (repeat for more; each is a tier of its own).
+    #[arg(long = "add-tracker", value_name = "URL")]
+    pub add: Vec<String>,
+    /// Stop announcing to this tracker (repeat for more).
+    #[arg(long = "remove-tracker", value_name = "URL")]
+    pub remove: Vec<String>,
 }
 
 /// Runs a subcommand and returns the process exit code.
@@ -120,8 +138,15 @@ pub fn run(command: CliCommand) -> anyhow::Result<u8> {
             output,
             seed,
             net,
-        } => download::run(&torrent, &output, seed, &net),
-        CliCommand::Seed { torrent, dir, net } => download::run(&torrent, &dir, true, &net),
+            trackers,
+        } => download::run(&torrent, &output, seed, &net, &trackers),
+        CliCommand::Seed {
+            torrent,
+            dir,
+            net,
+            trackers,
+        } => download::run(&torrent, &dir, true, &net, &trackers),
+        CliCommand::Scrape { torrent } => scrape::run(&torrent),
         CliCommand::Tracker(args) => tracker::run(args),
     }
 }

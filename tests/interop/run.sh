@@ -522,6 +522,20 @@ case_rivulet_udp_tracker() {         # seeder and leecher both announce over UDP
     make_torrent single rivulet && transfer rivulet rivulet
 }
 
+case_rivulet_scrape_opentracker() {   # BEP 48 (HTTP) and BEP 15 (UDP) scrape against opentracker
+    local sport out
+    make_torrent single mktorrent -l 16 -a "udp://127.0.0.1:$TRACKER_PORT/announce" || return 1
+    read -r sport < <(py freeports 1)
+    seed_aria2 "$sport" || return 1
+    py waitseed "$TRACKER_PORT" "$HASH" 30 || return 1
+    out=$(timeout 30 "$RIV" scrape "$T" 2>"$C/rivulet-scrape.log") || { echo "rivulet scrape failed: $out"; return 1; }
+    echo "$out"
+    grep -q "^http://127.0.0.1:$TRACKER_PORT/announce: 1 seeders, 0 leechers" <<<"$out" \
+        || { echo "HTTP scrape disagrees with the swarm"; return 1; }
+    grep -q "^udp://127.0.0.1:$TRACKER_PORT/announce: 1 seeders, 0 leechers" <<<"$out" \
+        || { echo "UDP scrape disagrees with the swarm"; return 1; }
+}
+
 # ---- Rivulet's own tracker (`rivulet tracker`) with real clients
 # with_rivulet_tracker CASE_BODY... : runs the rest of the case with TRACKER_PORT and ANNOUNCE
 # pointing at a fresh `rivulet tracker` (open, 5 s interval) instead of opentracker.
@@ -597,6 +611,7 @@ CASES=(
     rivulet_create_single_transmission
     rivulet_create_multi_transmission
     rivulet_udp_tracker
+    rivulet_scrape_opentracker
     rivulet_tracker_aria2_to_aria2
     rivulet_tracker_transmission_to_aria2
     rivulet_tracker_rivulet_to_transmission
