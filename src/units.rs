@@ -35,6 +35,15 @@ pub fn duration(d: Duration) -> String {
 }
 
 /// Unix seconds → `"2026-11-25 13:40"` (UTC).
+/// "1 peer", "3 peers".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 pub fn date(unix_secs: u64) -> String {
     let days = (unix_secs / 86400) as i64;
     let secs = unix_secs % 86400;

@@ -22,6 +22,9 @@ pub struct SessionConfig {
     pub upload_limit: u64,
     /// Bytes of received pieces held in memory per torrent before new pieces wait.
     pub piece_buffer_budget: u64,
+    /// Rivulet's tracker, started before saved torrents are restored (so their first
+    /// announces can reach it).
+    pub tracker: Option<super::TrackerSettings>,
 }
 
 impl SessionConfig {
@@ -37,6 +40,7 @@ impl SessionConfig {
             download_limit: 0,
             upload_limit: 0,
             piece_buffer_budget: 24 * 1024 * 1024,
+            tracker: None,
         }
     }
 

@@ -245,6 +245,8 @@ impl SessionActor {
     ) {
         tracing::info!(port = self.listen_port, "listening for peers");
         let mut free_space_tick = tokio::time::interval(FREE_SPACE_EVERY);
+        let (tracker, ip) = (self.config.tracker, self.config.listen_ip);
+        self.tracker_host.apply(tracker, ip).await;
         if self.config.restore_saved {
             self.restore().await;
         }

@@ -115,7 +115,7 @@ impl CreateDialog {
         self.poll_replies();
         let mut action = None;
         let modal = egui::Modal::new(egui::Id::unique("create-torrent")).show(ctx, |ui| {
-            ui.set_width(520.0);
+            ui.set_width(600.0);
             ui.heading("Create torrent");
             if let Some(job) = self.running {
                 action = progress_ui(ui, job, creating);
@@ -180,7 +180,7 @@ impl CreateDialog {
             .show(ui, |ui| {
                 let label = ui.label("Share");
                 ui.horizontal(|ui| {
-                    ui.add(egui::TextEdit::singleline(&mut self.source).desired_width(220.0))
+                    ui.add(egui::TextEdit::singleline(&mut self.source).desired_width(300.0))
                         .labelled_by(label.id);
                     for (text, folder) in [("File…", false), ("Folder…", true)] {
                         if ui.button(text).clicked() {
@@ -195,7 +195,7 @@ impl CreateDialog {
                 let label = ui.label("Save .torrent as");
                 ui.horizontal(|ui| {
                     let edit = ui
-                        .add(egui::TextEdit::singleline(&mut self.output).desired_width(220.0))
+                        .add(egui::TextEdit::singleline(&mut self.output).desired_width(300.0))
                         .labelled_by(label.id);
                     if edit.changed() {
                         self.output_chosen = true;

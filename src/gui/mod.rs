@@ -76,6 +76,7 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
             config.upload_slots = settings.upload_slots;
             config.download_limit = settings.download_limit_kib * 1024;
             config.upload_limit = settings.upload_limit_kib * 1024;
+            config.tracker = settings.engine_settings().tracker;
             let session = Session::start(config, Some(Arc::new(move || ctx.request_repaint())))?;
             let mut app = RivuletApp::new(
                 Box::new(session),

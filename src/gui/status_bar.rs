@@ -27,7 +27,9 @@ impl StatusBar {
                 } => {
                     ui.separator();
                     ui.label(format!(
-                        "Tracker on port {port}: {torrents} torrents, {peers} peers"
+                        "Tracker on port {port}: {}, {}",
+                        units::count(*torrents, "torrent"),
+                        units::count(*peers, "peer")
                     ));
                 }
                 TrackerHostState::Failed(error) => {
