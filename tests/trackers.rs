@@ -465,3 +465,76 @@ fn tracker_serves_ten_thousand_announces() {
     let _ = child.wait();
     assert!(elapsed < Duration::from_secs(60));
 }
+
+/// BEP 15 over a lossy path: a relay in front of Rivulet's tracker drops the first two
+/// datagrams and delivers the first reply only after the client's timeout. The client (with
+/// the 15 s base shortened to 100 ms) retransmits on the 15·2ⁿ schedule, ignores the late
+/// reply, and gets its answer.
+#[test]
+fn udp_announces_survive_lost_and_late_datagrams() {
+    use rivulet::tracker::UdpTracker;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use tokio::net::UdpSocket;
+
+    let (runtime, tracker) = own_tracker();
+    let server = tracker.addr();
+    let sent = Arc::new(AtomicU32::new(0));
+    let (reply, elapsed) = runtime.block_on(async {
+        let front = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let back = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let front_addr = front.local_addr().unwrap();
+        let counter = sent.clone();
+        let relay = tokio::spawn(async move {
+            let (mut client, mut replies) = (None, 0u32);
+            let (mut buf, mut back_buf) = (vec![0u8; 2048], vec![0u8; 2048]);
+            loop {
+                tokio::select! {
+                    Ok((n, from)) = front.recv_from(&mut buf) => {
+                        client = Some(from);
+                        if counter.fetch_add(1, Ordering::Relaxed) >= 2 {
+                            back.send_to(&buf[..n], server).await.unwrap();
+                        }
+                    }
+                    Ok(n) = back.recv(&mut back_buf) => {
+                        replies += 1;
+                        let (front, datagram, to) = (front.clone(), back_buf[..n].to_vec(), client.unwrap());
+                        let delay = if replies == 1 { 500 } else { 0 };
+                        tokio::spawn(async move {
+                            tokio::time::sleep(Duration::from_millis(delay)).await;
+                            let _ = front.send_to(&datagram, to).await;
+                        });
+                    }
+                }
+            }
+        });
+        let client = UdpTracker::with_base_timeout(Duration::from_millis(100));
+        let request = AnnounceRequest {
+            info_hash: InfoHash([3; 20]),
+            peer_id: PeerId::generate(),
+            port: 4242,
+            uploaded: 0,
+            downloaded: 0,
+            left: 0,
+            event: AnnounceEvent::Started,
+            numwant: 10,
+            key: 1,
+            tracker_id: None,
+        };
+        let start = Instant::now();
+        let url = format!("udp://{front_addr}/announce");
+        let reply = client.announce(&url, &request).await;
+        let elapsed = start.elapsed();
+        relay.abort();
+        (reply, elapsed)
+    });
+    let reply = reply.unwrap();
+    assert_eq!(reply.complete, Some(1), "the tracker counted the announce");
+    // Connect: lost at 0 ms and 100 ms, answered late after 300 ms, resent at 700 ms and
+    // answered; then one announce.
+    assert_eq!(sent.load(std::sync::atomic::Ordering::Relaxed), 5);
+    assert!(
+        elapsed >= Duration::from_millis(700) && elapsed < Duration::from_millis(1500),
+        "{elapsed:?}"
+    );
+}

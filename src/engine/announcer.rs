@@ -157,6 +157,7 @@ impl Announcer {
         for tier in 0..self.tiers.len() {
             for i in 0..self.tiers[tier].len() {
                 let url = self.tiers[tier][i].clone();
+                let _ = self.events.send(TorrentEvent::TrackerUpdating(url.clone()));
                 match self.trackers.announce(&url, request).await {
                     Ok(response) => {
                         let winner = self.tiers[tier].remove(i);

@@ -63,7 +63,7 @@ pub struct PeerSnapshot {
 pub struct TrackerSnapshot {
     pub url: String,
     pub tier: usize,
-    /// "not contacted yet", "working", or the error.
+    /// "not contacted yet", "updating", "working", or the error.
     pub status: String,
     pub seeders: Option<u32>,
     pub leechers: Option<u32>,

@@ -74,6 +74,8 @@ pub(crate) enum TorrentEvent {
     ConnectFailed {
         addr: SocketAddr,
     },
+    /// An announce to this tracker is on its way.
+    TrackerUpdating(String),
     Tracker(TrackerUpdate),
     Scraped(ScrapeUpdate),
     NextAnnounce(SystemTime),
@@ -621,6 +623,7 @@ impl Torrent {
                     }
                     self.trackers.on_announce(&update);
                 }
+                TorrentEvent::TrackerUpdating(url) => self.trackers.on_updating(&url),
                 TorrentEvent::Scraped(update) => self.trackers.on_scrape(&update),
                 TorrentEvent::NextAnnounce(at) => self.next_announce = Some(at),
                 TorrentEvent::StorageFailed(message) => {

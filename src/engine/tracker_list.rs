@@ -149,6 +149,12 @@ impl TrackerList {
         self.urls.send_replace(urls);
     }
 
+    pub fn on_updating(&mut self, url: &str) {
+        if let Some(t) = self.entries.iter_mut().find(|t| t.url == url) {
+            t.status = "updating".into();
+        }
+    }
+
     pub fn on_announce(&mut self, update: &TrackerUpdate) {
         if update.ok {
             self.swarm = (update.seeders, update.leechers);
@@ -252,6 +258,8 @@ mod tests {
     #[test]
     fn status_says_when_no_tracker_works() {
         let mut list = TrackerList::new(vec![vec!["http://a/announce".into()]], None);
+        list.on_updating("http://a/announce");
+        assert_eq!(list.entries()[0].status, "updating");
         list.on_announce(&TrackerUpdate {
             url: "http://a/announce".into(),
             status: "tracker unreachable: refused".into(),
