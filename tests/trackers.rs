@@ -55,6 +55,22 @@ fn session_with(state: &std::path::Path, restore: bool) -> SessionHandle {
     Session::start(config, None).unwrap()
 }
 
+/// A `started` announce of a new peer on `port` with `left` bytes to go.
+fn started(info_hash: InfoHash, port: u16, left: u64) -> AnnounceRequest {
+    AnnounceRequest {
+        info_hash,
+        peer_id: PeerId::generate(),
+        port,
+        uploaded: 0,
+        downloaded: 0,
+        left,
+        event: AnnounceEvent::Started,
+        numwant: 10,
+        key: 1,
+        tracker_id: None,
+    }
+}
+
 /// Waits for an event matching `pick`, skipping others.
 fn wait_event<T>(
     session: &mut SessionHandle,
@@ -289,18 +305,7 @@ fn created_torrent_is_seeded_through_the_engines_tracker() {
 
     // Not an open tracker: a torrent Rivulet has not loaded is refused.
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let request = AnnounceRequest {
-        info_hash: InfoHash([7; 20]),
-        peer_id: PeerId::generate(),
-        port: 1000,
-        uploaded: 0,
-        downloaded: 0,
-        left: 1,
-        event: AnnounceEvent::Started,
-        numwant: 10,
-        key: 1,
-        tracker_id: None,
-    };
+    let request = started(InfoHash([7; 20]), 1000, 1);
     let refused = runtime.block_on(TrackerClient::new().unwrap().announce(&url, &request));
     assert!(
         matches!(&refused, Err(TrackerError::Failure(m)) if m == "torrent not tracked here"),
@@ -509,18 +514,7 @@ fn udp_announces_survive_lost_and_late_datagrams() {
             }
         });
         let client = UdpTracker::with_base_timeout(Duration::from_millis(100));
-        let request = AnnounceRequest {
-            info_hash: InfoHash([3; 20]),
-            peer_id: PeerId::generate(),
-            port: 4242,
-            uploaded: 0,
-            downloaded: 0,
-            left: 0,
-            event: AnnounceEvent::Started,
-            numwant: 10,
-            key: 1,
-            tracker_id: None,
-        };
+        let request = started(InfoHash([3; 20]), 4242, 0);
         let start = Instant::now();
         let url = format!("udp://{front_addr}/announce");
         let reply = client.announce(&url, &request).await;

@@ -352,17 +352,9 @@ fn scrape_body(counts: &[(InfoHash, SwarmCounts)]) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::tracker::parse_announce_response;
-    use crate::tracker_server::swarms::{Access, Limits};
 
     fn swarms() -> Swarms {
-        Swarms::new(
-            Limits {
-                interval: Duration::from_secs(60),
-                max_torrents: 10,
-                max_peers_per_torrent: 10,
-            },
-            Access::Open,
-        )
+        Swarms::open_for_tests()
     }
 
     fn get(swarms: &Swarms, target: &str, port: u8) -> Vec<u8> {

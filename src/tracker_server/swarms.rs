@@ -233,6 +233,19 @@ impl Swarms {
         swarms.retain(|_, s| !s.peers.is_empty());
     }
 
+    /// An open tracker with a 60 s interval and room for 10 torrents of 10 peers.
+    #[cfg(test)]
+    pub(crate) fn open_for_tests() -> Self {
+        Self::new(
+            Limits {
+                interval: Duration::from_secs(60),
+                max_torrents: 10,
+                max_peers_per_torrent: 10,
+            },
+            Access::Open,
+        )
+    }
+
     /// Torrents and peers tracked now.
     pub fn size(&self) -> (usize, usize) {
         let swarms = self.lock();

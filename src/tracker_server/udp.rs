@@ -189,17 +189,9 @@ fn scrape(p: &[u8], swarms: &Swarms, transaction: u32, reply: &mut Vec<u8>) -> R
 mod tests {
     use super::*;
     use crate::tracker::{AnnounceRequest, UdpTracker};
-    use crate::tracker_server::swarms::{Access, Limits};
 
     fn swarms() -> Swarms {
-        Swarms::new(
-            Limits {
-                interval: Duration::from_secs(60),
-                max_torrents: 10,
-                max_peers_per_torrent: 10,
-            },
-            Access::Open,
-        )
+        Swarms::open_for_tests()
     }
 
     fn connect(ids: &ConnectionIds, s: &Swarms, from: SocketAddr) -> u64 {
