@@ -1,0 +1,215 @@
+//! Trackers that fail in every way an HTTP tracker can: each failure is a clear status on the
+//! torrent, a torrent whose only tracker fails backs off, and a working tracker in a later tier
+//! still brings the peers that finish the download.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use common::*;
+use rivulet::create::{CreateOptions, CreateProgress, create_torrent};
+use rivulet::engine::TorrentState;
+use rivulet::tracker_server::{Access, RunningTracker, TrackerConfig};
+
+/// An HTTP server whose first path segment picks a failure; counts announces per segment.
+struct FaultyTracker {
+    base: String,
+    hits: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl FaultyTracker {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let hits: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+        let (counter, location) = (hits.clone(), base.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let (counter, location) = (counter.clone(), location.clone());
+                std::thread::spawn(move || answer(stream, &counter, &location));
+            }
+        });
+        Self { base, hits }
+    }
+
+    fn url(&self, fault: &str) -> String {
+        format!("{}/{fault}/announce", self.base)
+    }
+
+    fn hits(&self, fault: &str) -> u32 {
+        self.hits.lock().unwrap().get(fault).copied().unwrap_or(0)
+    }
+}
+
+fn answer(mut stream: TcpStream, hits: &Mutex<HashMap<String, u32>>, base: &str) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let fault = head.split('/').nth(1).unwrap_or_default().to_string();
+    if head.contains("/announce") {
+        *hits.lock().unwrap().entry(fault.clone()).or_default() += 1;
+    }
+    let ok = |body: &[u8]| {
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(body);
+        r
+    };
+    let reply = match fault.as_str() {
+        "status500" | "only500" => {
+            b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec()
+        }
+        "garbage" => ok(b"<html>not bencode</html>"),
+        "failure" => ok(b"d14:failure reason20:torrent is forbiddene"),
+        "redirect" => format!(
+            "HTTP/1.1 302 Found\r\nLocation: {base}/redirect/announce\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes(),
+        "hang" => {
+            // A response that never ends: headers, a little body, then silence.
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nd8:inter");
+            std::thread::sleep(Duration::from_secs(40));
+            return;
+        }
+        "huge" => {
+            let size = 3 << 20;
+            let _ = stream
+                .write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n").as_bytes());
+            let chunk = vec![b'x'; 64 << 10];
+            for _ in 0..size / chunk.len() {
+                if stream.write_all(&chunk).is_err() {
+                    return;
+                }
+            }
+            return;
+        }
+        _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+    };
+    let _ = stream.write_all(&reply);
+}
+
+fn torrent(path: &std::path::Path, trackers: Vec<String>) -> Vec<u8> {
+    let options = CreateOptions {
+        trackers,
+        piece_length: Some(16 * 1024),
+        ..Default::default()
+    };
+    create_torrent(path, &options, &CreateProgress::default()).unwrap()
+}
+
+#[test]
+fn every_tracker_fault_is_a_clear_status_and_later_tiers_still_work() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = TrackerConfig::new(Ipv4Addr::LOCALHOST.into(), 0, Access::Open);
+    let working = runtime.block_on(RunningTracker::start(config)).unwrap();
+    let working_url = working.http_url("127.0.0.1");
+    let faulty = FaultyTracker::start();
+    let closed_port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("report.pdf", 150_000)]);
+    let file = dir.path().join("report.pdf");
+    let (_seed_state, _seeder) =
+        start_seeder(&torrent(&file, vec![working_url.clone()]), dir.path(), 0);
+
+    let faults: Vec<(String, &str)> = vec![
+        (
+            format!("http://127.0.0.1:{closed_port}/announce"),
+            "connection failed",
+        ),
+        (faulty.url("status500"), "tracker answered HTTP 500"),
+        (faulty.url("garbage"), "tracker response is invalid"),
+        (faulty.url("failure"), "tracker said: torrent is forbidden"),
+        (faulty.url("redirect"), "too many redirects"),
+        (faulty.url("huge"), "larger than"),
+        (faulty.url("hang"), "timed out"),
+    ];
+    let leechers: Vec<_> = faults
+        .iter()
+        .map(|(url, _)| {
+            let (state, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+            let s = session(state.path(), 0);
+            add(
+                &s,
+                &torrent(&file, vec![url.clone(), working_url.clone()]),
+                out.path(),
+                false,
+            );
+            (state, out, s)
+        })
+        .collect();
+
+    // A torrent whose only tracker fails backs off instead of hammering it.
+    let (lonely_state, lonely_out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let lonely = session(lonely_state.path(), 0);
+    add(
+        &lonely,
+        &torrent(&file, vec![faulty.url("only500")]),
+        lonely_out.path(),
+        false,
+    );
+    let t = wait_for(&lonely, Duration::from_secs(10), "the first failure", |t| {
+        t.trackers
+            .first()
+            .is_some_and(|tr| tr.last_announce.is_some())
+    });
+    let next = t
+        .next_announce
+        .and_then(|n| n.duration_since(SystemTime::now()).ok());
+    assert!(
+        next.is_some_and(|n| n > Duration::from_secs(20)),
+        "backoff: next announce in {next:?}"
+    );
+    assert_eq!(faulty.hits("only500"), 1);
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        faulty.hits("only500"),
+        1,
+        "no retry before the backoff ends"
+    );
+
+    for ((url, expected), (_, out, s)) in faults.iter().zip(&leechers) {
+        // The `completed` announce starts again from the first tier: wait for its verdict too
+        // (a hanging tracker takes the 20 s timeout each time).
+        let t = wait_for(
+            s,
+            Duration::from_secs(90),
+            "the download past a failing tracker",
+            |t| {
+                t.state == TorrentState::Finished
+                    && t.trackers
+                        .iter()
+                        .any(|tr| tr.url == *url && tr.status.contains(expected))
+            },
+        );
+        assert_same_tree(dir.path(), out.path());
+        let second = &t
+            .trackers
+            .iter()
+            .find(|tr| tr.url == working_url)
+            .unwrap()
+            .status;
+        assert_eq!(second, "working", "{url}");
+    }
+    // By now (over 40 s) the 30 s backoff has passed once, and the next (60 s) has not.
+    assert_eq!(faulty.hits("only500"), 2, "one retry after the backoff");
+}
