@@ -293,7 +293,11 @@ impl Connection {
                     self.reading = None;
                     match loaded {
                         Ok(Ok(window)) => self.read_cache = Some(window),
-                        Ok(Err(e)) => return Err(e.into()),
+                        Ok(Err(e)) => {
+                            // The data we said we have is gone or short: never serve it.
+                            let _ = self.shared.events.send(TorrentEvent::DataMissing(e.user_message()));
+                            return Err(e.into());
+                        }
                         Err(_) => return Err(PeerError::Disconnected),
                     }
                     self.serve_requests();

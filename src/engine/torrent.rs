@@ -39,6 +39,8 @@ const IDLE_TICK: Duration = Duration::from_secs(30);
 const CHOKE_EVERY: Duration = Duration::from_secs(10);
 const OPTIMISTIC_EVERY: Duration = Duration::from_secs(30);
 const SAVE_EVERY: Duration = Duration::from_secs(10);
+/// How often a complete torrent checks that its files are still whole.
+const FILES_CHECK_EVERY: Duration = Duration::from_secs(10);
 const MAX_HALF_OPEN: usize = 8;
 /// A peer is banned at this many strikes: two for a bad piece it sent alone, one for a bad
 /// piece it shared with others; each good piece it took part in takes one away.
@@ -81,6 +83,8 @@ pub(crate) enum TorrentEvent {
     NextAnnounce(SystemTime),
     /// The save folder could not be prepared.
     StorageFailed(String),
+    /// Data we have verified could not be read back (a file deleted or truncated): recheck.
+    DataMissing(String),
     CheckDone {
         have: Bitfield,
         cancelled: bool,
@@ -183,6 +187,7 @@ struct Torrent {
     last_optimistic: Instant,
     last_second: Instant,
     last_save: Instant,
+    last_files_check: Instant,
     resume_dirty: bool,
     trackers: TrackerList,
     _scraper: Scraper,
@@ -263,6 +268,7 @@ pub(crate) fn spawn(params: TorrentParams) -> TorrentHandle {
         last_optimistic: Instant::now(),
         last_second: Instant::now(),
         last_save: Instant::now(),
+        last_files_check: Instant::now(),
         resume_dirty: true,
         trackers,
         _scraper: scraper,
@@ -626,6 +632,14 @@ impl Torrent {
                 TorrentEvent::TrackerUpdating(url) => self.trackers.on_updating(&url),
                 TorrentEvent::Scraped(update) => self.trackers.on_scrape(&update),
                 TorrentEvent::NextAnnounce(at) => self.next_announce = Some(at),
+                TorrentEvent::DataMissing(message) => {
+                    if !self.needs_check {
+                        tracing::warn!(torrent = %self.shared.meta.name, %message, "data went missing; rechecking");
+                        self.needs_check = true;
+                        let _ = self.stop().await;
+                        self.reconcile();
+                    }
+                }
                 TorrentEvent::StorageFailed(message) => {
                     self.fail(message);
                     let _ = self.stop().await;
@@ -816,11 +830,29 @@ impl Torrent {
                     self.run_choker(rotate);
                 }
             }
+            if matches!(self.phase, Phase::Active { .. })
+                && self.is_complete()
+                && now.duration_since(self.last_files_check) >= FILES_CHECK_EVERY
+            {
+                self.last_files_check = now;
+                self.check_files_whole();
+            }
             if self.resume_dirty && now.duration_since(self.last_save) >= SAVE_EVERY {
                 self.save_resume().await;
             }
         }
         self.publish_snapshot();
+    }
+
+    /// A seeder's files deleted or truncated underneath it: found by a stat of each file (on
+    /// the blocking pool), then a recheck.
+    fn check_files_whole(&self) {
+        let (storage, events) = (self.shared.storage.clone(), self.events_tx.clone());
+        tokio::task::spawn_blocking(move || {
+            if let Some(problem) = storage.missing_or_short() {
+                let _ = events.send(TorrentEvent::DataMissing(problem));
+            }
+        });
     }
 
     fn connect_more(&mut self) {

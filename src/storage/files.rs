@@ -160,6 +160,21 @@ impl Storage {
         })
     }
 
+    /// The first file that is missing or shorter than the torrent says, for a complete torrent
+    /// (whose every file must be whole).
+    pub fn missing_or_short(&self) -> Option<String> {
+        self.files.iter().find_map(|f| match fs::metadata(&f.path) {
+            Err(_) if f.length > 0 => Some(format!("{} is missing", f.path.display())),
+            Ok(m) if m.len() < f.length => Some(format!(
+                "{} is shorter than the torrent says ({} of {} bytes)",
+                f.path.display(),
+                m.len(),
+                f.length
+            )),
+            _ => None,
+        })
+    }
+
     /// Size and mtime of each file (None where a file is missing).
     pub fn stamps(&self) -> Vec<Option<FileStamp>> {
         self.files

@@ -1,0 +1,208 @@
+//! Disk faults: a save folder that fills up (a small tmpfs) errors only its torrent, in plain
+//! words, and Resume after freeing space continues without downloading again; data deleted or
+//! truncated under a seeder is found by a recheck instead of being served.
+//!
+//! The tmpfs needs `mount`, so these tests run as root (as CI does).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use rivulet::engine::{Command, SessionHandle, TorrentSnapshot, TorrentState};
+use rivulet::ids::InfoHash;
+use rivulet::metainfo::Metainfo;
+
+const PIECE: u64 = 32 * 1024;
+
+/// A tmpfs of a given size, unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size_kib: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Process::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_kib}k"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("mount(8) runs");
+        assert!(status.success(), "mounting a tmpfs needs root");
+        Self { dir }
+    }
+
+    fn resize(&self, size_kib: u64) {
+        let status = Process::new("mount")
+            .args(["-o", &format!("remount,size={size_kib}k")])
+            .arg(self.dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Process::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// Polls the session's torrent `id` until `done` holds.
+fn wait_torrent(
+    session: &SessionHandle,
+    id: InfoHash,
+    timeout: Duration,
+    what: &str,
+    done: impl Fn(&TorrentSnapshot) -> bool,
+) -> Arc<TorrentSnapshot> {
+    let start = Instant::now();
+    loop {
+        let snapshot = session.snapshot();
+        if let Some(t) = snapshot.torrents.iter().find(|t| t.id == id)
+            && done(t)
+        {
+            return t.clone();
+        }
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn seeded(dir: &Path, name: &str, size: usize, seed: u64, tracker: &str) -> (PathBuf, Vec<u8>) {
+    let path = dir.join(name);
+    std::fs::write(&path, data(size, seed)).unwrap();
+    let torrent = torrent_for(&path, PIECE, tracker);
+    (path, torrent)
+}
+
+#[test]
+fn a_full_disk_errors_only_its_torrent_and_resume_continues() {
+    let tracker = TestTracker::start();
+    let src = tempfile::tempdir().unwrap();
+    let big_size = 6 << 20;
+    let (_, big) = seeded(src.path(), "big.bin", big_size, 1, &tracker.url);
+    let (_, small) = seeded(src.path(), "small.bin", 600_000, 2, &tracker.url);
+    let (_big_state, big_seeder) = start_seeder(&big, src.path(), 0);
+    let (_small_state, _small_seeder) = start_seeder(&small, src.path(), 0);
+    let (big_id, small_id) = (
+        Metainfo::from_bytes(&big).unwrap().info_hash,
+        Metainfo::from_bytes(&small).unwrap().info_hash,
+    );
+
+    let tmpfs = Tmpfs::mount(3 * 1024);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let leecher = session(state.path(), 0);
+    add(&leecher, &big, tmpfs.path(), false);
+    add(&leecher, &small, elsewhere.path(), false);
+
+    let t = wait_torrent(
+        &leecher,
+        big_id,
+        Duration::from_secs(60),
+        "the disk to fill",
+        |t| matches!(t.state, TorrentState::Error(_)),
+    );
+    let TorrentState::Error(message) = &t.state else {
+        unreachable!()
+    };
+    assert!(message.starts_with("no space left on device"), "{message}");
+    let had = t.verified_bytes;
+    assert!(
+        had > 0 && had < big_size as u64,
+        "some pieces were written: {had}"
+    );
+    wait_torrent(
+        &leecher,
+        small_id,
+        Duration::from_secs(60),
+        "the other torrent",
+        |t| t.state == TorrentState::Finished,
+    );
+
+    tmpfs.resize(16 * 1024);
+    leecher.send(Command::Resume(big_id));
+    let t = wait_torrent(
+        &leecher,
+        big_id,
+        Duration::from_secs(60),
+        "the resumed download",
+        |t| t.state == TorrentState::Finished,
+    );
+    assert_eq!(t.verified_bytes, big_size as u64);
+    assert!(
+        std::fs::read(tmpfs.path().join("big.bin")).unwrap()
+            == std::fs::read(src.path().join("big.bin")).unwrap(),
+        "the data is whole"
+    );
+    std::thread::sleep(Duration::from_millis(1500)); // the seeder's snapshot catches up
+    let sent = big_seeder.snapshot().torrents[0].uploaded;
+    println!("disk full: {had} bytes verified before the error; {sent} sent for {big_size}");
+    // Verified pieces are kept across the error; only what was in flight comes again.
+    assert!(
+        sent <= big_size as u64 + (2 << 20),
+        "{sent} bytes sent for {big_size}"
+    );
+    drop(leecher);
+}
+
+#[test]
+fn data_truncated_or_deleted_under_a_seeder_is_rechecked_not_served() {
+    let tracker = TestTracker::start();
+    let src = tempfile::tempdir().unwrap();
+    let size = 1 << 20;
+    let (path, torrent) = seeded(src.path(), "video.bin", size, 7, &tracker.url);
+    let id = Metainfo::from_bytes(&torrent).unwrap().info_hash;
+    let (_seed_state, seeder) = start_seeder(&torrent, src.path(), 0);
+
+    // Half the file goes away under the seeder.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(size as u64 / 2)
+        .unwrap();
+    let (state, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let leecher = session(state.path(), 0);
+    add(&leecher, &torrent, out.path(), false);
+    let t = wait_torrent(
+        &seeder,
+        id,
+        Duration::from_secs(30),
+        "the seeder's recheck",
+        |t| t.state == TorrentState::Downloading,
+    );
+    assert_eq!(
+        t.verified_bytes,
+        size as u64 / 2,
+        "only the half still there counts"
+    );
+    // The leecher gets the half that exists, all of it verified, and nothing else.
+    let t = wait_torrent(&leecher, id, Duration::from_secs(30), "the half", |t| {
+        t.verified_bytes == size as u64 / 2
+    });
+    assert_eq!(t.state, TorrentState::Downloading);
+
+    // A file deleted under another seeder (still complete): its periodic look at its files
+    // finds it gone, and the recheck leaves nothing to serve.
+    let (path, torrent) = seeded(src.path(), "audio.bin", 300_000, 8, &tracker.url);
+    let id = Metainfo::from_bytes(&torrent).unwrap().info_hash;
+    let (_state2, second) = start_seeder(&torrent, src.path(), 0);
+    std::fs::remove_file(&path).unwrap();
+    let t = wait_torrent(
+        &second,
+        id,
+        Duration::from_secs(30),
+        "the recheck of a deleted file",
+        |t| t.state == TorrentState::Downloading,
+    );
+    assert_eq!(t.verified_bytes, 0);
+}
