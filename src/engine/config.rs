@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 
 /// Settings of a [`crate::engine::Session`].
@@ -16,6 +17,8 @@ pub struct SessionConfig {
     /// Preferred port; the next free one is used if it is taken (0: any port).
     pub listen_port: u16,
     pub max_peers_per_torrent: usize,
+    /// Peer connections across all torrents.
+    pub max_connections: usize,
     pub upload_slots: usize,
     /// Bytes per second, 0 for unlimited.
     pub download_limit: u64,
@@ -36,6 +39,7 @@ impl SessionConfig {
             listen_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             listen_port: 6881,
             max_peers_per_torrent: 50,
+            max_connections: 500,
             upload_slots: 4,
             download_limit: 0,
             upload_limit: 0,
@@ -57,6 +61,18 @@ pub(crate) struct LiveSettings {
     pub listen_port: AtomicU16,
     pub max_peers: AtomicUsize,
     pub upload_slots: AtomicUsize,
+    pub max_connections: AtomicUsize,
+    /// Peer connections open now, session-wide.
+    connections: Arc<AtomicUsize>,
+}
+
+/// One peer connection counted against the session's cap; released when dropped.
+pub(crate) struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl LiveSettings {
@@ -65,7 +81,27 @@ impl LiveSettings {
             listen_port: AtomicU16::new(listen_port),
             max_peers: AtomicUsize::new(config.max_peers_per_torrent),
             upload_slots: AtomicUsize::new(config.upload_slots),
+            max_connections: AtomicUsize::new(config.max_connections),
+            connections: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// How many more connections the session-wide cap allows.
+    pub fn connections_free(&self) -> usize {
+        self.max_connections
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.connections.load(Ordering::Relaxed))
+    }
+
+    /// A connection slot, unless the session-wide cap is reached.
+    pub fn take_connection(&self) -> Option<ConnectionSlot> {
+        let max = self.max_connections.load(Ordering::Relaxed);
+        self.connections
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| ConnectionSlot(self.connections.clone()))
     }
 
     pub fn listen_port(&self) -> u16 {

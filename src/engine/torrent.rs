@@ -676,12 +676,15 @@ impl Torrent {
     fn admit(&mut self, stream: TcpStream, addr: SocketAddr, peer_id: PeerId, inbound: bool) {
         let duplicate = self.peers.values().any(|p| p.peer_id == peer_id);
         let full = self.peers.len() >= self.params.live.max_peers();
+        let slot = (!full && !duplicate)
+            .then(|| self.params.live.take_connection())
+            .flatten();
         if !matches!(self.phase, Phase::Active { .. })
             || self.banned.contains(&peer_id)
             || self.banned_addrs.contains(&addr)
             || peer_id == self.shared.our_id
             || duplicate
-            || full
+            || slot.is_none()
         {
             if peer_id == self.shared.our_id || self.banned.contains(&peer_id) {
                 self.banned_addrs.insert(addr);
@@ -726,7 +729,11 @@ impl Torrent {
             commands,
             stats,
         };
-        tokio::spawn(peer::run(self.shared.clone(), connected));
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            peer::run(shared, connected).await;
+            drop(slot);
+        });
     }
 
     fn on_peer_closed(&mut self, key: PeerKey, reason: &str, both_seeds: bool) {
@@ -864,7 +871,8 @@ impl Torrent {
             .live
             .max_peers()
             .saturating_sub(self.peers.len() + self.connecting.len())
-            .min(MAX_HALF_OPEN.saturating_sub(self.connecting.len()));
+            .min(MAX_HALF_OPEN.saturating_sub(self.connecting.len()))
+            .min(self.params.live.connections_free());
         let candidates: Vec<SocketAddr> = self
             .known
             .iter()
