@@ -7,10 +7,10 @@ mod udp;
 
 pub use http::HttpTracker;
 pub use response::{AnnounceResponse, parse_announce_response, parse_scrape_response};
-pub use udp::UdpTracker;
 pub(crate) use udp::{
     ACTION_ANNOUNCE, ACTION_CONNECT, ACTION_ERROR, ACTION_SCRAPE, MAX_SCRAPE, PROTOCOL_ID,
 };
+pub use udp::{UdpTracker, parse_udp_announce_response};
 
 use std::time::Duration;
 

@@ -54,7 +54,7 @@ impl UdpTracker {
                 announce_packet(connection_id, transaction, req)
             })
             .await?;
-        parse_announce(&body, ipv6)
+        parse_udp_announce_response(&body, ipv6)
     }
 
     /// Seeders, completed and leechers of each torrent (at most [`MAX_SCRAPE`] at once).
@@ -246,8 +246,12 @@ fn announce_packet(connection_id: u64, transaction: u32, req: &AnnounceRequest) 
     p
 }
 
-/// Interval, leechers, seeders, then 6-byte (IPv4) or 18-byte (IPv6) peers.
-fn parse_announce(body: &[u8], ipv6: bool) -> Result<AnnounceResponse, TrackerError> {
+/// A UDP announce reply after its 8-byte header: interval, leechers, seeders, then 6-byte
+/// (IPv4) or 18-byte (IPv6) peers.
+pub fn parse_udp_announce_response(
+    body: &[u8],
+    ipv6: bool,
+) -> Result<AnnounceResponse, TrackerError> {
     let field = |i: usize| {
         body.get(i * 4..i * 4 + 4)
             .and_then(|b| b.try_into().ok())
@@ -422,14 +426,14 @@ mod tests {
         peer[15] = 1;
         peer[17] = 80;
         body.extend_from_slice(&peer);
-        let r = parse_announce(&body, true).unwrap();
+        let r = parse_udp_announce_response(&body, true).unwrap();
         assert_eq!(r.peers, vec!["[::1]:80".parse().unwrap()]);
-        assert!(parse_announce(&body[..10], false).is_err());
+        assert!(parse_udp_announce_response(&body[..10], false).is_err());
         body.push(0);
         assert!(
-            parse_announce(&body, false).is_err(),
+            parse_udp_announce_response(&body, false).is_err(),
             "19 bytes of peers are no whole peers"
         );
-        assert!(parse_announce(&body, true).is_err());
+        assert!(parse_udp_announce_response(&body, true).is_err());
     }
 }

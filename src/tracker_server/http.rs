@@ -126,8 +126,8 @@ async fn respond(
     stream.write_all(&out).await
 }
 
-/// The status line and bencoded body for one request head.
-fn answer(head: &str, source: IpAddr, swarms: &Swarms) -> (&'static str, Vec<u8>) {
+/// The status line and bencoded body for one request head (the text before the blank line).
+pub fn answer(head: &str, source: IpAddr, swarms: &Swarms) -> (&'static str, Vec<u8>) {
     let target = head
         .lines()
         .next()

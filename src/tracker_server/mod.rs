@@ -6,7 +6,9 @@ mod http;
 mod swarms;
 mod udp;
 
+pub use http::answer as answer_http_request;
 pub use swarms::{Access, AllowList, Limits, Refusal, Swarms};
+pub use udp::{ConnectionIds, handle as answer_udp_datagram};
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

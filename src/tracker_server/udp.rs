@@ -38,7 +38,7 @@ pub(super) async fn serve(socket: UdpSocket, swarms: Arc<Swarms>) {
 
 /// Connection ids valid for one to two minutes, derived from a per-run secret.
 #[derive(Default)]
-struct ConnectionIds(std::collections::hash_map::RandomState);
+pub struct ConnectionIds(std::collections::hash_map::RandomState);
 
 impl ConnectionIds {
     fn id(&self, from: SocketAddr, minute: u64) -> u64 {
@@ -74,7 +74,7 @@ fn twenty(p: &[u8], at: usize) -> Option<[u8; 20]> {
 }
 
 /// The reply to one datagram; `None` for datagrams too short to answer.
-fn handle(
+pub fn handle(
     packet: &[u8],
     from: SocketAddr,
     swarms: &Swarms,

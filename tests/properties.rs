@@ -1,0 +1,147 @@
+//! Property tests (proptest): what Rivulet encodes it decodes back unchanged, and any bytes at
+//! all given to a parser of untrusted input give a value or an error, never a panic. The
+//! coverage-guided fuzz targets in `tests/fuzz` push the same parsers much further.
+
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::BytesMut;
+use proptest::prelude::*;
+use rivulet::bencode::{self, Value};
+use rivulet::ids::InfoHash;
+use rivulet::metainfo::Metainfo;
+use rivulet::tracker::{
+    parse_announce_response, parse_scrape_response, parse_udp_announce_response,
+};
+use rivulet::tracker_server::{
+    Access, ConnectionIds, Limits, Swarms, answer_http_request, answer_udp_datagram,
+};
+use rivulet::wire::{BlockRef, Handshake, Message, decode_frame};
+
+fn value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        any::<i64>().prop_map(Value::Int),
+        proptest::collection::vec(any::<u8>(), 0..40).prop_map(Value::Bytes),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::List),
+            proptest::collection::btree_map(
+                proptest::collection::vec(any::<u8>(), 0..12),
+                inner,
+                0..8
+            )
+            .prop_map(Value::Dict),
+        ]
+    })
+}
+
+fn message() -> impl Strategy<Value = Message> {
+    let block =
+        (any::<u32>(), any::<u32>(), 1u32..=16384).prop_map(|(index, begin, length)| BlockRef {
+            index,
+            begin,
+            length,
+        });
+    prop_oneof![
+        Just(Message::KeepAlive),
+        Just(Message::Choke),
+        Just(Message::Unchoke),
+        Just(Message::Interested),
+        Just(Message::NotInterested),
+        any::<u32>().prop_map(Message::Have),
+        proptest::collection::vec(any::<u8>(), 1..64).prop_map(|b| Message::Bitfield(b.into())),
+        block.clone().prop_map(Message::Request),
+        block.prop_map(Message::Cancel),
+        (
+            any::<u32>(),
+            any::<u32>(),
+            proptest::collection::vec(any::<u8>(), 1..2048)
+        )
+            .prop_map(|(index, begin, data)| Message::Piece {
+                index,
+                begin,
+                data: data.into(),
+            }),
+    ]
+}
+
+fn swarms() -> Swarms {
+    Swarms::new(
+        Limits {
+            interval: std::time::Duration::from_secs(60),
+            max_torrents: 100,
+            max_peers_per_torrent: 100,
+        },
+        Access::Open,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn bencode_round_trips(v in value()) {
+        prop_assert_eq!(bencode::decode(&v.encode()), Ok(v));
+    }
+
+    #[test]
+    fn bencode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        if let Ok(v) = bencode::decode(&bytes) {
+            // What decodes is canonical: it encodes back to the same bytes.
+            prop_assert_eq!(v.encode(), bytes);
+        }
+    }
+
+    #[test]
+    fn metainfo_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = Metainfo::from_bytes(&bytes);
+    }
+
+    #[test]
+    fn metainfo_of_any_bencoded_value_never_panics(v in value()) {
+        let _ = Metainfo::from_bytes(&Value::dict([("info", v)]).encode());
+    }
+
+    #[test]
+    fn wire_messages_round_trip(m in message()) {
+        let mut buf = BytesMut::new();
+        m.encode(&mut buf);
+        prop_assert_eq!(decode_frame(&mut buf, 1 << 20).unwrap(), Some(m));
+        prop_assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn wire_decoding_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512), max in 0usize..4096) {
+        let mut buf = BytesMut::from(&bytes[..]);
+        while let Ok(Some(_)) = decode_frame(&mut buf, max) {}
+        if let Ok(hs) = <[u8; 68]>::try_from(&bytes[..bytes.len().min(68)]) {
+            let _ = Handshake::decode(&hs);
+        }
+    }
+
+    #[test]
+    fn tracker_responses_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256), ipv6: bool) {
+        let _ = parse_announce_response(&bytes);
+        let _ = parse_scrape_response(&bytes, &[InfoHash([1; 20])]);
+        let _ = parse_udp_announce_response(&bytes, ipv6);
+    }
+
+    #[test]
+    fn tracker_http_requests_always_get_a_bencoded_answer(head in "\\PC{0,200}") {
+        let (_, body) = answer_http_request(&head, IpAddr::from([127, 0, 0, 1]), &swarms());
+        prop_assert!(bencode::decode(&body).is_ok_and(|v| v.as_dict().is_some()));
+    }
+
+    #[test]
+    fn tracker_announce_queries_never_panic(query in "[a-z_=&%0-9A-F]{0,300}") {
+        let head = format!("GET /announce?{query} HTTP/1.1");
+        let (_, body) = answer_http_request(&head, IpAddr::from([127, 0, 0, 1]), &swarms());
+        prop_assert!(bencode::decode(&body).is_ok());
+    }
+
+    #[test]
+    fn tracker_datagrams_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let from: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        let _ = answer_udp_datagram(&bytes, from, &swarms(), &ConnectionIds::default());
+    }
+}
