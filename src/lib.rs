@@ -10,6 +10,7 @@ pub mod bitfield;
 pub mod cli;
 pub mod create;
 pub mod engine;
+#[cfg(feature = "gui")]
 pub mod gui;
 pub mod ids;
 pub mod instance;

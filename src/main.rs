@@ -21,13 +21,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let Some(command) = cli.command else {
-        return match rivulet::gui::run(cli.torrents) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("rivulet: {e:#}");
-                ExitCode::from(1)
-            }
-        };
+        return desktop_app(cli.torrents);
     };
     match rivulet::cli::run(command) {
         Ok(code) => ExitCode::from(code),
@@ -36,4 +30,21 @@ fn main() -> ExitCode {
             ExitCode::from(if e.is::<BadInput>() { 2 } else { 1 })
         }
     }
+}
+
+#[cfg(feature = "gui")]
+fn desktop_app(torrents: Vec<String>) -> ExitCode {
+    match rivulet::gui::run(torrents) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rivulet: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(not(feature = "gui"))]
+fn desktop_app(_torrents: Vec<String>) -> ExitCode {
+    eprintln!("rivulet: built without the desktop app (feature `gui`); see `rivulet --help`");
+    ExitCode::from(2)
 }

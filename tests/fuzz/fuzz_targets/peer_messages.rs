@@ -1,0 +1,24 @@
+//! Peer wire frames: a stream of any bytes decodes message by message or stops with an error;
+//! every message decoded encodes back to the bytes it came from.
+#![no_main]
+
+use bytes::BytesMut;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let Some((&cap, stream)) = data.split_first() else {
+        return;
+    };
+    let max = (cap as usize) << 8;
+    let mut buf = BytesMut::from(stream);
+    loop {
+        let before = buf.clone();
+        match rivulet::wire::decode_frame(&mut buf, max) {
+            Ok(Some(message)) => {
+                let mut again = BytesMut::new();
+                message.encode(&mut again);
+                assert_eq!(&again[..], &before[..before.len() - buf.len()]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+});
