@@ -2,7 +2,8 @@
 //!
 //! Typed documents (metainfo, tracker responses) go through `serde_bencode`, but only after this
 //! decoder has accepted the bytes: it rejects what serde_bencode lets through (leading zeros,
-//! `i-0e`, unsorted or duplicate keys are tolerated, trailing bytes) and reports the byte offset
+//! `i-0e`, duplicate keys, which could make two readers see two documents, and trailing bytes;
+//! unsorted keys are tolerated, as real .torrent files have them) and reports the byte offset
 //! of every error. Lengths are checked against the input before anything is allocated, and
 //! nesting is capped, so hostile input can neither exhaust memory nor the stack.
 
@@ -36,6 +37,8 @@ pub enum DecodeError {
     TooDeep(usize),
     #[error("bencode: dictionary key at byte {0} is not a string")]
     KeyNotString(usize),
+    #[error("bencode: dictionary key at byte {0} appears twice")]
+    DuplicateKey(usize),
     #[error("bencode: {0} trailing bytes after the value")]
     TrailingBytes(usize),
 }
@@ -220,7 +223,9 @@ impl<'a> Decoder<'a> {
                     {
                         *span = Some(value_start..self.pos);
                     }
-                    dict.insert(key.to_vec(), value);
+                    if dict.insert(key.to_vec(), value).is_some() {
+                        return Err(DecodeError::DuplicateKey(key_at));
+                    }
                 }
                 self.pos += 1;
                 Ok(Value::Dict(dict))
@@ -306,6 +311,16 @@ mod tests {
     fn round_trips() {
         let input = b"d1:ad1:bi0ee1:cl0:i-7eee";
         assert_eq!(decode(input).unwrap().encode(), input.to_vec());
+    }
+
+    /// Found by the `bencode` fuzz target: keys out of order are read (real torrents have
+    /// them), and re-encoding sorts them; a key given twice is refused.
+    #[test]
+    fn unsorted_keys_are_read_and_duplicates_refused() {
+        let v = decode(b"d8:announcei2e4:^nfoi1ee").unwrap();
+        assert_eq!(v.encode(), b"d4:^nfoi1e8:announcei2ee");
+        assert_eq!(decode(&v.encode()), Ok(v));
+        assert_eq!(decode(b"d1:ai1e1:ai2ee"), Err(DecodeError::DuplicateKey(7)));
     }
 
     #[test]
