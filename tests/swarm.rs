@@ -184,3 +184,45 @@ fn restored_session_keeps_torrents_and_their_states() {
         t.state == TorrentState::Seeding
     });
 }
+
+/// Removing a torrent and adding it straight back: the old actor's clean-up (which deletes the
+/// saved .torrent and resume data) must not take the new one's files with it.
+#[test]
+fn removed_and_added_again_survives_a_restart() {
+    let tracker = TestTracker::start();
+    let seed_dir = tempfile::tempdir().unwrap();
+    std::fs::write(seed_dir.path().join("again.bin"), data(200_000, 4)).unwrap();
+    let torrent = torrent_for(&seed_dir.path().join("again.bin"), PIECE, &tracker.url);
+    let id = Metainfo::from_bytes(&torrent).unwrap().info_hash;
+    let state = tempfile::tempdir().unwrap();
+    let restoring = |dir: &std::path::Path| {
+        let mut config = rivulet::engine::SessionConfig::with_state_dir(dir.to_path_buf());
+        config.listen_ip = std::net::Ipv4Addr::LOCALHOST.into();
+        config.listen_port = 0;
+        rivulet::engine::Session::start(config, None).unwrap()
+    };
+    let first = restoring(state.path());
+    add(&first, &torrent, seed_dir.path(), true);
+    wait_for(&first, Duration::from_secs(20), "seeding", |t| {
+        t.state == TorrentState::Seeding
+    });
+    first.send(Command::Remove {
+        id,
+        delete_data: false,
+    });
+    add(&first, &torrent, seed_dir.path(), true);
+    wait_for(&first, Duration::from_secs(20), "seeding again", |t| {
+        t.state == TorrentState::Seeding
+    });
+    first.shutdown();
+
+    let second = restoring(state.path());
+    let restored = wait_for(&second, Duration::from_secs(10), "restored", |t| {
+        t.state == TorrentState::Seeding
+    });
+    assert_eq!(restored.id, id);
+    assert!(
+        seed_dir.path().join("again.bin").exists(),
+        "the data was kept"
+    );
+}

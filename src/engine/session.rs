@@ -39,6 +39,8 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(4);
 const DISK_WRITE_BUDGET: u64 = 16 * 1024 * 1024;
 const DISK_READS: usize = 16;
 const FREE_SPACE_EVERY: Duration = Duration::from_secs(5);
+/// How long a re-add waits for the removal of the same torrent to finish.
+const REMOVE_WAIT: Duration = Duration::from_secs(10);
 
 /// Called by the engine when a new snapshot or event is ready (a GUI requests a repaint).
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
@@ -171,6 +173,7 @@ impl Session {
             tracker_host: TrackerHost::default(),
             creations: Creations::default(),
             created_tx,
+            removing: HashMap::new(),
         };
         let thread = std::thread::Builder::new()
             .name("rivulet-session".into())
@@ -232,6 +235,8 @@ struct SessionActor {
     tracker_host: TrackerHost,
     creations: Creations,
     created_tx: UnboundedSender<Created>,
+    /// Torrents being removed: a re-add waits until the old actor has deleted its files.
+    removing: HashMap<InfoHash, oneshot::Receiver<()>>,
 }
 
 impl SessionActor {
@@ -353,10 +358,14 @@ impl SessionActor {
                 if let Some(t) = self.torrents.remove(&id) {
                     self.order.retain(|o| *o != id);
                     self.tracker_host.disallow(&id);
-                    let (done, _) = oneshot::channel();
+                    let (done, removed) = oneshot::channel();
                     let _ = t
                         .commands
                         .send(TorrentCommand::Remove { delete_data, done });
+                    self.removing.retain(|_, r| {
+                        matches!(r.try_recv(), Err(oneshot::error::TryRecvError::Empty))
+                    });
+                    self.removing.insert(id, removed);
                     self.dirty.store(true, Ordering::Relaxed);
                     self.emit(Event::Removed { id });
                 }
@@ -484,6 +493,10 @@ impl SessionActor {
                 id,
                 name: meta.name.clone(),
             });
+        }
+        if let Some(removed) = self.removing.remove(&id) {
+            // Its old actor is still stopping: let it delete the old files before ours are saved.
+            let _ = tokio::time::timeout(REMOVE_WAIT, removed).await;
         }
         let state_dir = self.config.state_dir.clone();
         let resume = match restored {

@@ -176,6 +176,10 @@ struct Torrent {
     error: Option<String>,
     phase: Phase,
     needs_check: bool,
+    /// Resume data is on trial until `ResumeStamped` says the files are as it recorded.
+    awaiting_stamps: bool,
+    /// Inside `stop()`: nothing may start again (a piece finishing while writes drain).
+    stopping: bool,
     peers: HashMap<PeerKey, PeerBook>,
     known: HashMap<SocketAddr, KnownPeer>,
     connecting: HashSet<SocketAddr>,
@@ -257,6 +261,8 @@ pub(crate) fn spawn(params: TorrentParams) -> TorrentHandle {
         error: None,
         phase: Phase::Idle,
         needs_check,
+        awaiting_stamps: !needs_check,
+        stopping: false,
         peers: HashMap::new(),
         known: HashMap::new(),
         connecting: HashSet::new(),
@@ -456,7 +462,12 @@ impl Torrent {
 
     /// Starts checking or activity when the torrent should be doing them.
     fn reconcile(&mut self) {
-        if !matches!(self.phase, Phase::Idle) || self.paused || self.error.is_some() {
+        if !matches!(self.phase, Phase::Idle)
+            || self.paused
+            || self.error.is_some()
+            || self.awaiting_stamps
+            || self.stopping
+        {
             return;
         }
         if self.needs_check {
@@ -546,7 +557,9 @@ impl Torrent {
                 for link in self.shared.peers().values() {
                     let _ = link.tx.send(PeerCommand::Disconnect);
                 }
+                self.stopping = true;
                 self.drain_writes().await;
+                self.stopping = false;
                 self.shared.picker().discard_partials();
                 stopped
             }
@@ -667,6 +680,7 @@ impl Torrent {
                         tracing::info!(torrent = %self.shared.meta.name, "files changed since last run; rechecking");
                         self.needs_check = true;
                     }
+                    self.awaiting_stamps = false;
                     self.reconcile();
                 }
             }
@@ -957,17 +971,26 @@ impl Torrent {
         }
     }
 
+    /// Saves the torrent's state. Always, so that it is restored after a restart; but the
+    /// verified pieces only once they are known (checked, or resume data confirmed): until then
+    /// what was saved before is kept, or nothing is claimed, and the next start rechecks.
     async fn save_resume(&mut self) {
-        if self.needs_check && matches!(self.phase, Phase::Checking { .. }) {
-            return;
-        }
         self.last_save = Instant::now();
         self.resume_dirty = false;
+        let trusted = !self.needs_check && !self.awaiting_stamps;
+        let (have, kept_stamps) = match (&self.params.resume, trusted) {
+            (_, true) => (self.shared.picker().have().as_bytes().to_vec(), None),
+            (Some(old), false) => (old.have.clone(), Some(old.stamps.clone())),
+            (None, false) => (
+                Bitfield::new(self.shared.meta.piece_count()).as_bytes().to_vec(),
+                Some(Vec::new()),
+            ),
+        };
         let data = ResumeData {
             save_dir: self.params.save_dir.clone(),
             paused: self.paused,
             seeding: self.seeding,
-            have: self.shared.picker().have().as_bytes().to_vec(),
+            have,
             stamps: Vec::new(),
             downloaded: self.shared.downloaded.load(Ordering::Relaxed),
             uploaded: self.shared.uploaded.load(Ordering::Relaxed),
@@ -979,7 +1002,7 @@ impl Torrent {
         let id = self.shared.meta.info_hash;
         let saved = tokio::task::spawn_blocking(move || {
             let data = ResumeData {
-                stamps: storage.stamps(),
+                stamps: kept_stamps.unwrap_or_else(|| storage.stamps()),
                 ..data
             };
             resume::save(&state_dir, id, &data)
