@@ -19,6 +19,8 @@ use rivulet::tracker_server::{Access, RunningTracker, TrackerConfig};
 struct FaultyTracker {
     base: String,
     hits: Arc<Mutex<HashMap<String, u32>>>,
+    /// What `flaky` hands out on its first announce (then it fails with HTTP 500).
+    flaky_peer: Arc<Mutex<Option<std::net::SocketAddr>>>,
 }
 
 impl FaultyTracker {
@@ -26,15 +28,20 @@ impl FaultyTracker {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let hits: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
-        let (counter, location) = (hits.clone(), base.clone());
+        let flaky_peer: Arc<Mutex<Option<std::net::SocketAddr>>> = Arc::default();
+        let (counter, location, peer) = (hits.clone(), base.clone(), flaky_peer.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { return };
-                let (counter, location) = (counter.clone(), location.clone());
-                std::thread::spawn(move || answer(stream, &counter, &location));
+                let (counter, location, peer) = (counter.clone(), location.clone(), peer.clone());
+                std::thread::spawn(move || answer(stream, &counter, &location, &peer));
             }
         });
-        Self { base, hits }
+        Self {
+            base,
+            hits,
+            flaky_peer,
+        }
     }
 
     fn url(&self, fault: &str) -> String {
@@ -46,7 +53,12 @@ impl FaultyTracker {
     }
 }
 
-fn answer(mut stream: TcpStream, hits: &Mutex<HashMap<String, u32>>, base: &str) {
+fn answer(
+    mut stream: TcpStream,
+    hits: &Mutex<HashMap<String, u32>>,
+    base: &str,
+    flaky_peer: &Mutex<Option<std::net::SocketAddr>>,
+) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
@@ -70,8 +82,19 @@ fn answer(mut stream: TcpStream, hits: &Mutex<HashMap<String, u32>>, base: &str)
         r.extend_from_slice(body);
         r
     };
+    let first = hits.lock().unwrap().get(&fault).copied() == Some(1);
     let reply = match fault.as_str() {
-        "status500" | "only500" => {
+        "flaky" if first => {
+            let Some(std::net::SocketAddr::V4(peer)) = *flaky_peer.lock().unwrap() else {
+                return;
+            };
+            let mut body = b"d8:intervali15e5:peers6:".to_vec();
+            body.extend_from_slice(&peer.ip().octets());
+            body.extend_from_slice(&peer.port().to_be_bytes());
+            body.push(b'e');
+            ok(&body)
+        }
+        "status500" | "only500" | "flaky" => {
             b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec()
         }
         "garbage" => ok(b"<html>not bencode</html>"),
@@ -212,4 +235,40 @@ fn every_tracker_fault_is_a_clear_status_and_later_tiers_still_work() {
     }
     // By now (over 40 s) the 30 s backoff has passed once, and the next (60 s) has not.
     assert_eq!(faulty.hits("only500"), 2, "one retry after the backoff");
+}
+
+/// A tracker that answers once and then fails: the peers it gave keep the download going.
+#[test]
+fn known_peers_keep_working_when_the_tracker_fails_later() {
+    let faulty = FaultyTracker::start();
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("lecture.mp4", 1_200_000)]);
+    let file = dir.path().join("lecture.mp4");
+    // The seeder needs no tracker (the leecher dials it), and it is slow, so the download
+    // outlasts the tracker's 15 s interval.
+    let (_seed_state, seeder) = start_seeder(
+        &torrent(&file, vec![faulty.url("none")]),
+        dir.path(),
+        48 << 10,
+    );
+    *faulty.flaky_peer.lock().unwrap() = Some(([127, 0, 0, 1], seeder.listen_port()).into());
+
+    let (state, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let leecher = session(state.path(), 0);
+    add(
+        &leecher,
+        &torrent(&file, vec![faulty.url("flaky")]),
+        out.path(),
+        false,
+    );
+    let t = wait_for(&leecher, Duration::from_secs(90), "the download", |t| {
+        t.state == TorrentState::Finished
+    });
+    assert_same_tree(dir.path(), out.path());
+    assert!(faulty.hits("flaky") >= 2, "the tracker was asked again");
+    assert!(
+        t.trackers[0].status.contains("HTTP 500"),
+        "{}",
+        t.trackers[0].status
+    );
 }

@@ -982,7 +982,9 @@ impl Torrent {
             (_, true) => (self.shared.picker().have().as_bytes().to_vec(), None),
             (Some(old), false) => (old.have.clone(), Some(old.stamps.clone())),
             (None, false) => (
-                Bitfield::new(self.shared.meta.piece_count()).as_bytes().to_vec(),
+                Bitfield::new(self.shared.meta.piece_count())
+                    .as_bytes()
+                    .to_vec(),
                 Some(Vec::new()),
             ),
         };
