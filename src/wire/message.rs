@@ -210,6 +210,19 @@ mod tests {
         assert_eq!(decode_frame(&mut buf, 100).unwrap(), Some(Message::Have(9)));
     }
 
+    /// From the `peer_messages` fuzz target: an extension message (id 179, 3 bytes of payload)
+    /// is skipped whole, and the frame after it decodes.
+    #[test]
+    fn unknown_messages_are_skipped_with_their_payload() {
+        let mut buf = BytesMut::from(&[0u8, 0, 0, 4, 179, 0, 0, 120, 0, 0, 0, 1, 1][..]);
+        assert_eq!(
+            decode_frame(&mut buf, 100).unwrap(),
+            Some(Message::Unknown(179))
+        );
+        assert_eq!(decode_frame(&mut buf, 100).unwrap(), Some(Message::Unchoke));
+        assert!(buf.is_empty());
+    }
+
     #[test]
     fn rejects_oversized_and_malformed_frames() {
         let mut huge = BytesMut::from(&[0x80u8, 0, 0, 0][..]);
