@@ -20,8 +20,9 @@ pub struct TrackerArgs {
     /// Serve any info hash (an open tracker) instead of only the --torrent ones.
     #[arg(long)]
     pub open: bool,
-    /// Seconds between a peer's announces; peers silent for two intervals are dropped.
-    #[arg(long, default_value_t = 1800)]
+    /// Seconds between a peer's announces (1 to 86400); peers silent for two intervals are
+    /// dropped.
+    #[arg(long, default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub interval: u64,
     #[arg(long, default_value_t = 10_000)]
     pub max_torrents: usize,
@@ -44,9 +45,6 @@ pub fn run(args: TrackerArgs) -> anyhow::Result<u8> {
         }
         Access::Listed(list)
     };
-    if args.interval == 0 {
-        return Err(BadInput("--interval must be at least 1 second".into()).into());
-    }
     let mut config = TrackerConfig::new(args.bind, args.port, access);
     config.limits.interval = Duration::from_secs(args.interval);
     config.limits.max_torrents = args.max_torrents;

@@ -88,15 +88,19 @@ impl Announcer {
                         }
                         Some(AnnounceSignal::SetTiers(tiers)) => {
                             self.tiers = tiers;
-                            let kept = last_good
-                                .as_ref()
-                                .is_some_and(|url| self.tiers.iter().flatten().any(|t| t == url));
+                            let listed = |url: &String| self.tiers.iter().flatten().any(|t| t == url);
+                            let kept = failures == 0 && last_good.as_ref().is_some_and(listed);
                             if !kept {
-                                // The working tracker is gone, or none worked: try the new list now.
-                                last_good = None;
-                                tracker_id = None;
+                                // The working tracker is gone, or none worked: try the new list
+                                // now. A removed tracker hears `stopped`; a pending `completed`
+                                // is still sent.
+                                if last_good.as_ref().is_some_and(|url| !listed(url)) {
+                                    self.stop(last_good.take(), key, tracker_id.take()).await;
+                                }
                                 failures = 0;
-                                event = AnnounceEvent::Started;
+                                if event != AnnounceEvent::Completed {
+                                    event = AnnounceEvent::Started;
+                                }
                                 break;
                             }
                         }

@@ -33,10 +33,10 @@ pub struct CreationSnapshot {
     pub total: u64,
 }
 
-/// How a creation ended.
+/// How a creation ended: the .torrent's bytes and the folder its data is in (to seed from).
 pub(crate) struct Created {
     pub request: CreateTorrent,
-    pub result: Result<Vec<u8>, String>,
+    pub result: Result<(Vec<u8>, PathBuf), String>,
 }
 
 /// The creations running now.
@@ -83,12 +83,20 @@ impl Creations {
     }
 }
 
-fn create_and_save(request: &CreateTorrent, progress: &CreateProgress) -> Result<Vec<u8>, String> {
-    let bytes =
-        create_torrent(&request.source, &request.options, progress).map_err(|e| e.to_string())?;
+fn create_and_save(
+    request: &CreateTorrent,
+    progress: &CreateProgress,
+) -> Result<(Vec<u8>, PathBuf), String> {
+    let source = std::fs::canonicalize(&request.source)
+        .map_err(|e| format!("{}: {e}", request.source.display()))?;
+    let parent = source
+        .parent()
+        .ok_or_else(|| format!("{} has no folder to seed it from", source.display()))?
+        .to_path_buf();
+    let bytes = create_torrent(&source, &request.options, progress).map_err(|e| e.to_string())?;
     Metainfo::from_bytes(&bytes)
         .map_err(|e| format!("the new torrent does not parse back: {e}"))?;
     super::write_atomically(&request.output, &bytes)
         .map_err(|e| format!("cannot write {}: {e}", request.output.display()))?;
-    Ok(bytes)
+    Ok((bytes, parent))
 }

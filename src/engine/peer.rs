@@ -294,8 +294,10 @@ impl Connection {
                     match loaded {
                         Ok(Ok(window)) => self.read_cache = Some(window),
                         Ok(Err(e)) => {
-                            // The data we said we have is gone or short: never serve it.
-                            let _ = self.shared.events.send(TorrentEvent::DataMissing(e.user_message()));
+                            if e.is_missing_data() {
+                                // The data we said we have is gone or short: never serve it.
+                                let _ = self.shared.events.send(TorrentEvent::DataMissing(e.user_message()));
+                            }
                             return Err(e.into());
                         }
                         Err(_) => return Err(PeerError::Disconnected),

@@ -384,14 +384,13 @@ impl SessionActor {
         self.creations.finish(request.job);
         self.dirty.store(true, Ordering::Relaxed);
         match result {
-            Ok(bytes) => {
+            Ok((bytes, save_dir)) => {
                 self.emit(Event::Created {
                     job: request.job,
                     path: request.output.clone(),
                 });
                 // The data is where it was found: the torrent's folder is the source's parent.
-                let save_dir = request.source.parent().map(PathBuf::from);
-                if let (true, Some(save_dir)) = (request.seed, save_dir) {
+                if request.seed {
                     let add = AddTorrent {
                         source: AddSource::Bytes(bytes),
                         save_dir,

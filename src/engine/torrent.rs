@@ -192,6 +192,8 @@ struct Torrent {
     last_second: Instant,
     last_save: Instant,
     last_files_check: Instant,
+    /// A look at the files is running (one at a time).
+    files_check_running: Arc<AtomicBool>,
     resume_dirty: bool,
     trackers: TrackerList,
     _scraper: Scraper,
@@ -275,6 +277,7 @@ pub(crate) fn spawn(params: TorrentParams) -> TorrentHandle {
         last_second: Instant::now(),
         last_save: Instant::now(),
         last_files_check: Instant::now(),
+        files_check_running: Arc::new(AtomicBool::new(false)),
         resume_dirty: true,
         trackers,
         _scraper: scraper,
@@ -868,11 +871,16 @@ impl Torrent {
     /// A seeder's files deleted or truncated underneath it: found by a stat of each file (on
     /// the blocking pool), then a recheck.
     fn check_files_whole(&self) {
+        if self.files_check_running.swap(true, Ordering::Relaxed) {
+            return;
+        }
         let (storage, events) = (self.shared.storage.clone(), self.events_tx.clone());
+        let running = self.files_check_running.clone();
         tokio::task::spawn_blocking(move || {
             if let Some(problem) = storage.missing_or_short() {
                 let _ = events.send(TorrentEvent::DataMissing(problem));
             }
+            running.store(false, Ordering::Relaxed);
         });
     }
 

@@ -44,13 +44,16 @@ impl TrackerHost {
         self.loaded.remove(id);
     }
 
-    /// Starts, restarts or stops the tracker; true when something changed.
+    /// Starts, restarts or stops the tracker (or retries one that failed to start); true when
+    /// something changed.
     pub async fn apply(&mut self, settings: Option<TrackerSettings>, bind: IpAddr) -> bool {
-        if settings == self.settings {
+        if settings == self.settings && self.error.is_none() {
             return false;
         }
         self.settings = settings;
-        self.running = None;
+        if let Some(old) = self.running.take() {
+            old.stop().await;
+        }
         self.error = None;
         if let Some(s) = settings {
             let access = if s.open {
@@ -82,5 +85,39 @@ impl TrackerHost {
             (None, Some(e)) => TrackerHostState::Failed(e.clone()),
             (None, None) => TrackerHostState::Off,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Changing a setting restarts the tracker on the same port: the old sockets are closed
+    /// before the new ones bind.
+    #[tokio::test]
+    async fn restarts_on_the_same_port() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        let mut host = TrackerHost::default();
+        assert!(
+            host.apply(Some(TrackerSettings { port, open: false }), ip)
+                .await
+        );
+        assert!(matches!(host.state(), TrackerHostState::Running { port: p, .. } if p == port));
+        assert!(
+            host.apply(Some(TrackerSettings { port, open: true }), ip)
+                .await
+        );
+        assert!(
+            matches!(host.state(), TrackerHostState::Running { port: p, .. } if p == port),
+            "{:?}",
+            host.state()
+        );
+        assert!(host.apply(None, ip).await);
+        assert_eq!(host.state(), TrackerHostState::Off);
     }
 }

@@ -183,7 +183,7 @@ impl TrackerList {
             .entries
             .iter()
             .filter_map(|t| Some((t.seeders?, t.leechers?)));
-        if let Some((seeders, leechers)) = best.max_by_key(|(s, l)| s + l) {
+        if let Some((seeders, leechers)) = best.max_by_key(|(s, l)| u64::from(*s) + u64::from(*l)) {
             self.swarm = (Some(seeders), Some(leechers));
         }
     }
@@ -283,6 +283,21 @@ mod tests {
         });
         assert_eq!(list.swarm, (Some(3), Some(2)));
         assert_eq!(list.entries()[0].completed, Some(7));
+    }
+
+    /// Counts come from the network: the largest of them must not overflow a sum.
+    #[test]
+    fn huge_scrape_counts_do_not_overflow() {
+        let mut list = TrackerList::new(vec![vec!["udp://a:1/announce".into()]], None);
+        list.on_scrape(&ScrapeUpdate {
+            url: "udp://a:1/announce".into(),
+            result: Ok(crate::tracker::SwarmCounts {
+                complete: u32::MAX,
+                downloaded: u32::MAX,
+                incomplete: u32::MAX,
+            }),
+        });
+        assert_eq!(list.swarm, (Some(u32::MAX), Some(u32::MAX)));
     }
 
     #[test]

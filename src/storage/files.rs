@@ -28,6 +28,13 @@ impl StorageError {
             other => other.to_string(),
         }
     }
+
+    /// The data is not there (a file gone, or shorter than a read needed), as opposed to a
+    /// passing failure of the disk or the system.
+    pub fn is_missing_data(&self) -> bool {
+        matches!(self, StorageError::Io { source, .. }
+            if matches!(source.kind(), io::ErrorKind::NotFound | io::ErrorKind::UnexpectedEof))
+    }
 }
 
 /// Size and modification time of a file when the resume data was written.
@@ -164,7 +171,9 @@ impl Storage {
     /// (whose every file must be whole).
     pub fn missing_or_short(&self) -> Option<String> {
         self.files.iter().find_map(|f| match fs::metadata(&f.path) {
-            Err(_) if f.length > 0 => Some(format!("{} is missing", f.path.display())),
+            Err(e) if f.length > 0 && e.kind() == io::ErrorKind::NotFound => {
+                Some(format!("{} is missing", f.path.display()))
+            }
             Ok(m) if m.len() < f.length => Some(format!(
                 "{} is shorter than the torrent says ({} of {} bytes)",
                 f.path.display(),

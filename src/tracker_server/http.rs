@@ -1,13 +1,15 @@
 //! The tracker's HTTP side: `GET /announce` and `GET /scrape` (BEP 3, BEP 23 compact peers,
 //! BEP 7 `peers6`, BEP 48 scrape) on a small, bounded HTTP/1.1 reader with keep-alive.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 use super::swarms::{Announce, AnnounceReply, DEFAULT_NUMWANT, MAX_NUMWANT, Refusal, Swarms};
 use crate::bencode::Value;
@@ -16,34 +18,80 @@ use crate::tracker::{AnnounceEvent, SwarmCounts};
 
 /// Longest request head accepted.
 const MAX_REQUEST: usize = 8 * 1024;
-/// Connections served at once; more wait in the kernel's backlog.
+/// Connections served at once; more are closed at once.
 const MAX_CONNECTIONS: usize = 512;
-/// How long an idle or slow connection is kept.
+/// Connections one address may hold, so that one host cannot take every slot.
+const MAX_CONNECTIONS_PER_IP: usize = 16;
+/// How long a keep-alive connection may sit idle between requests.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a request head may take to arrive, once it has started.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Info hashes one scrape may ask about.
 const MAX_SCRAPE: usize = 100;
 
+/// Serves connections until the task is aborted, which also ends every connection (they
+/// live in this task's `JoinSet`).
 pub(super) async fn serve(listener: TcpListener, swarms: Arc<Swarms>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+    let mut connections = JoinSet::new();
     loop {
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
-        };
+        while connections.try_join_next().is_some() {}
         match listener.accept().await {
             Ok((stream, peer)) => {
+                // Over a cap, the connection is closed at once rather than left waiting.
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    continue;
+                };
+                let Some(ip_slot) = IpSlot::take(&per_ip, peer.ip()) else {
+                    continue;
+                };
                 let swarms = swarms.clone();
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     let _ = tokio::time::timeout(
                         IDLE_TIMEOUT * 20,
                         serve_connection(stream, peer, &swarms),
                     )
                     .await;
-                    drop(permit);
+                    drop((permit, ip_slot));
                 });
             }
             Err(e) => {
                 tracing::warn!(error = %e, "tracker accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// One of an address's connections; released when dropped.
+struct IpSlot {
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl IpSlot {
+    fn take(counts: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr) -> Option<Self> {
+        let mut map = counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(ip).or_default();
+        if *n >= MAX_CONNECTIONS_PER_IP {
+            return None;
+        }
+        *n += 1;
+        Some(Self {
+            counts: counts.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut map = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
             }
         }
     }
@@ -56,6 +104,8 @@ async fn serve_connection(
 ) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(1024);
     loop {
+        // Idle time between requests is allowed; a request, once begun, must arrive in time.
+        let mut head_deadline = (!buf.is_empty()).then(|| Instant::now() + HEAD_TIMEOUT);
         let head_end = loop {
             if let Some(end) = find_head_end(&buf) {
                 break end;
@@ -71,7 +121,10 @@ async fn serve_connection(
                 .await;
             }
             let mut chunk = [0u8; 2048];
-            let n = match tokio::time::timeout(IDLE_TIMEOUT, stream.read(&mut chunk)).await {
+            let wait = head_deadline.map_or(IDLE_TIMEOUT, |d| {
+                d.saturating_duration_since(Instant::now())
+            });
+            let n = match tokio::time::timeout(wait, stream.read(&mut chunk)).await {
                 Ok(read) => read?,
                 Err(_) => return Ok(()),
             };
@@ -79,6 +132,7 @@ async fn serve_connection(
                 return Ok(());
             }
             buf.extend_from_slice(&chunk[..n]);
+            head_deadline.get_or_insert_with(|| Instant::now() + HEAD_TIMEOUT);
         };
         let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
         buf.drain(..head_end + 4);
@@ -241,7 +295,8 @@ fn parse_announce(params: &[(String, Vec<u8>)], source: IpAddr) -> Result<HttpAn
         return Err(Refusal::Invalid("port"));
     }
     let event = match param(params, "event") {
-        None | Some(b"") | Some(b"empty") => AnnounceEvent::None,
+        // BEP 21's `paused` (a partial seed) is a regular announce here.
+        None | Some(b"") | Some(b"empty") | Some(b"paused") => AnnounceEvent::None,
         Some(b"started") => AnnounceEvent::Started,
         Some(b"completed") => AnnounceEvent::Completed,
         Some(b"stopped") => AnnounceEvent::Stopped,
@@ -476,6 +531,29 @@ mod tests {
             files[&vec![2u8; 20]].get("incomplete").unwrap().as_int(),
             Some(0)
         );
+    }
+
+    /// One address cannot hold more than its share of connections: the ones over the cap are
+    /// closed at once, the others stay open.
+    #[tokio::test]
+    async fn connections_per_address_are_capped() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(serve(listener, Arc::new(swarms())));
+        let mut streams = Vec::new();
+        for _ in 0..MAX_CONNECTIONS_PER_IP + 4 {
+            streams.push(TcpStream::connect(addr).await.unwrap());
+        }
+        let mut closed = 0;
+        for s in &mut streams {
+            let mut byte = [0u8; 1];
+            let read = tokio::time::timeout(Duration::from_millis(300), s.read(&mut byte)).await;
+            if matches!(read, Ok(Ok(0)) | Ok(Err(_))) {
+                closed += 1;
+            }
+        }
+        assert_eq!(closed, 4);
+        task.abort();
     }
 
     #[test]

@@ -106,6 +106,16 @@ impl RunningTracker {
     }
 }
 
+impl RunningTracker {
+    /// Stops serving and waits until the sockets are closed, so the port can be bound again.
+    pub async fn stop(mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
 impl Drop for RunningTracker {
     fn drop(&mut self) {
         for task in &self.tasks {

@@ -172,7 +172,8 @@ impl Swarms {
         if a.event == AnnounceEvent::Stopped {
             swarm.peers.remove(&a.addr);
             let reply = self.reply(swarm, a);
-            if swarm.peers.is_empty() && swarm.completed == 0 {
+            // An empty swarm is forgotten (as expiry does), its counts with it.
+            if swarm.peers.is_empty() {
                 swarms.remove(&a.info_hash);
             }
             return Ok(reply);
@@ -342,12 +343,10 @@ mod tests {
         let counts = s.scrape(&[InfoHash([1; 20])])[0].1;
         assert_eq!(
             counts,
-            SwarmCounts {
-                complete: 0,
-                downloaded: 1,
-                incomplete: 0
-            }
+            SwarmCounts::default(),
+            "an empty swarm is forgotten"
         );
+        assert_eq!(s.size(), (0, 0));
     }
 
     #[test]

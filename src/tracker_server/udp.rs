@@ -17,6 +17,9 @@ use crate::tracker::{
 };
 
 const ANNOUNCE_LEN: usize = 98;
+/// Largest announce reply sent, so that it is never fragmented (IPv6's minimum MTU less
+/// headers) and fits a 2 KiB receive buffer.
+const MAX_REPLY: usize = 1200;
 
 pub(super) async fn serve(socket: UdpSocket, swarms: Arc<Swarms>) {
     let ids = ConnectionIds::default();
@@ -149,12 +152,14 @@ fn announce(
     reply.extend_from_slice(&(answer.interval.as_secs() as u32).to_be_bytes());
     reply.extend_from_slice(&answer.incomplete.to_be_bytes());
     reply.extend_from_slice(&answer.complete.to_be_bytes());
-    // One address family per reply: the asker's.
-    for (_, addr) in answer
+    // One address family per reply: the asker's; as many peers as fit.
+    let entry = if ip.is_ipv4() { 6 } else { 18 };
+    let room = (MAX_REPLY - reply.len()) / entry;
+    let same_family = answer
         .peers
         .iter()
-        .filter(|(_, a)| a.is_ipv4() == ip.is_ipv4())
-    {
+        .filter(|(_, a)| a.is_ipv4() == ip.is_ipv4());
+    for (_, addr) in same_family.take(room) {
         match addr.ip() {
             IpAddr::V4(v4) => reply.extend_from_slice(&v4.octets()),
             IpAddr::V6(v6) => reply.extend_from_slice(&v6.octets()),
@@ -246,6 +251,52 @@ mod tests {
             error_text(&handle(&p, from, &s, &ids).unwrap()),
             "unknown request"
         );
+    }
+
+    /// A reply holds at most what fits in one unfragmented datagram, however many peers asked.
+    #[test]
+    fn replies_fit_one_datagram() {
+        use crate::tracker_server::swarms::{Access, Announce, Limits};
+        let ids = ConnectionIds::default();
+        let s = Swarms::new(
+            Limits {
+                interval: Duration::from_secs(60),
+                max_torrents: 1,
+                max_peers_per_torrent: 500,
+            },
+            Access::Open,
+        );
+        for port in 2000..2300u16 {
+            s.announce(&Announce {
+                info_hash: InfoHash([1; 20]),
+                peer_id: PeerId([7; 20]),
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                uploaded: 0,
+                downloaded: 0,
+                left: 1,
+                event: AnnounceEvent::Started,
+                numwant: 0,
+            })
+            .unwrap();
+        }
+        let from: SocketAddr = "127.0.0.1:1000".parse().unwrap();
+        let id = connect(&ids, &s, from);
+        let mut p = id.to_be_bytes().to_vec();
+        p.extend_from_slice(&ACTION_ANNOUNCE.to_be_bytes());
+        p.extend_from_slice(&1u32.to_be_bytes());
+        p.extend_from_slice(&[1; 20]);
+        p.extend_from_slice(&[9; 20]);
+        p.extend_from_slice(&[0; 8]);
+        p.extend_from_slice(&5u64.to_be_bytes()); // left
+        p.extend_from_slice(&[0; 8]);
+        p.extend_from_slice(&2u32.to_be_bytes());
+        p.extend_from_slice(&[0; 8]);
+        p.extend_from_slice(&200i32.to_be_bytes());
+        p.extend_from_slice(&1000u16.to_be_bytes());
+        let reply = handle(&p, from, &s, &ids).unwrap();
+        assert_eq!(be_u32(&reply, 0), Some(ACTION_ANNOUNCE));
+        assert!(reply.len() <= MAX_REPLY, "{}", reply.len());
+        assert_eq!((reply.len() - 20) / 6, (MAX_REPLY - 20) / 6);
     }
 
     /// Rivulet's own UDP client against the server, on loopback: announce, then scrape.
