@@ -8,12 +8,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
-use rivulet::engine::{Command, SessionHandle, TorrentSnapshot, TorrentState};
-use rivulet::ids::InfoHash;
+use rivulet::engine::{Command, TorrentState};
 use rivulet::metainfo::Metainfo;
 
 const PIECE: u64 = 32 * 1024;
@@ -55,27 +53,6 @@ impl Drop for Tmpfs {
     }
 }
 
-/// Polls the session's torrent `id` until `done` holds.
-fn wait_torrent(
-    session: &SessionHandle,
-    id: InfoHash,
-    timeout: Duration,
-    what: &str,
-    done: impl Fn(&TorrentSnapshot) -> bool,
-) -> Arc<TorrentSnapshot> {
-    let start = Instant::now();
-    loop {
-        let snapshot = session.snapshot();
-        if let Some(t) = snapshot.torrents.iter().find(|t| t.id == id)
-            && done(t)
-        {
-            return t.clone();
-        }
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn seeded(dir: &Path, name: &str, size: usize, seed: u64, tracker: &str) -> (PathBuf, Vec<u8>) {
     let path = dir.join(name);
     std::fs::write(&path, data(size, seed)).unwrap();
@@ -104,7 +81,7 @@ fn a_full_disk_errors_only_its_torrent_and_resume_continues() {
     add(&leecher, &big, tmpfs.path(), false);
     add(&leecher, &small, elsewhere.path(), false);
 
-    let t = wait_torrent(
+    let t = wait_for_id(
         &leecher,
         big_id,
         Duration::from_secs(60),
@@ -120,7 +97,7 @@ fn a_full_disk_errors_only_its_torrent_and_resume_continues() {
         had > 0 && had < big_size as u64,
         "some pieces were written: {had}"
     );
-    wait_torrent(
+    wait_for_id(
         &leecher,
         small_id,
         Duration::from_secs(60),
@@ -130,7 +107,7 @@ fn a_full_disk_errors_only_its_torrent_and_resume_continues() {
 
     tmpfs.resize(16 * 1024);
     leecher.send(Command::Resume(big_id));
-    let t = wait_torrent(
+    let t = wait_for_id(
         &leecher,
         big_id,
         Duration::from_secs(60),
@@ -173,7 +150,7 @@ fn data_truncated_or_deleted_under_a_seeder_is_rechecked_not_served() {
     let (state, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let leecher = session(state.path(), 0);
     add(&leecher, &torrent, out.path(), false);
-    let t = wait_torrent(
+    let t = wait_for_id(
         &seeder,
         id,
         Duration::from_secs(30),
@@ -186,7 +163,7 @@ fn data_truncated_or_deleted_under_a_seeder_is_rechecked_not_served() {
         "only the half still there counts"
     );
     // The leecher gets the half that exists, all of it verified, and nothing else.
-    let t = wait_torrent(&leecher, id, Duration::from_secs(30), "the half", |t| {
+    let t = wait_for_id(&leecher, id, Duration::from_secs(30), "the half", |t| {
         t.verified_bytes == size as u64 / 2
     });
     assert_eq!(t.state, TorrentState::Downloading);
@@ -197,7 +174,7 @@ fn data_truncated_or_deleted_under_a_seeder_is_rechecked_not_served() {
     let id = Metainfo::from_bytes(&torrent).unwrap().info_hash;
     let (_state2, second) = start_seeder(&torrent, src.path(), 0);
     std::fs::remove_file(&path).unwrap();
-    let t = wait_torrent(
+    let t = wait_for_id(
         &second,
         id,
         Duration::from_secs(30),

@@ -200,16 +200,6 @@ fn unaligned_request_across_a_read_window_is_served() {
     }
 }
 
-/// Our side of a handshake for `info_hash`.
-fn handshake(info_hash: &[u8; 20], peer_id: &[u8; 20]) -> Vec<u8> {
-    let mut hello = vec![19u8];
-    hello.extend_from_slice(b"BitTorrent protocol");
-    hello.extend_from_slice(&[0; 8]);
-    hello.extend_from_slice(info_hash);
-    hello.extend_from_slice(peer_id);
-    hello
-}
-
 /// One message frame.
 fn frame(id: u8, payload: &[u8]) -> Vec<u8> {
     let mut m = (1 + payload.len() as u32).to_be_bytes().to_vec();

@@ -35,15 +35,6 @@ impl Drop for Killed {
     }
 }
 
-fn handshake(info_hash: &[u8; 20], peer_id: &[u8; 20]) -> Vec<u8> {
-    let mut hello = vec![19u8];
-    hello.extend_from_slice(b"BitTorrent protocol");
-    hello.extend_from_slice(&[0; 8]);
-    hello.extend_from_slice(info_hash);
-    hello.extend_from_slice(peer_id);
-    hello
-}
-
 #[test]
 fn thirty_peer_swarm_memory() {
     let tracker = TestTracker::start();

@@ -151,13 +151,7 @@ fn restored_session_keeps_torrents_and_their_states() {
     std::fs::write(seed_dir.path().join("kept.bin"), data(300_000, 2)).unwrap();
     let torrent = torrent_for(&seed_dir.path().join("kept.bin"), PIECE, &tracker.url);
     let state = tempfile::tempdir().unwrap();
-    let restoring = |dir: &std::path::Path| {
-        let mut config = rivulet::engine::SessionConfig::with_state_dir(dir.to_path_buf());
-        config.listen_ip = std::net::Ipv4Addr::LOCALHOST.into();
-        config.listen_port = 0;
-        rivulet::engine::Session::start(config, None).unwrap()
-    };
-    let first = restoring(state.path());
+    let first = session_with_state(state.path(), true);
     add(&first, &torrent, seed_dir.path(), true);
     let seeding = wait_for(&first, Duration::from_secs(20), "seeding", |t| {
         t.state == TorrentState::Seeding
@@ -168,7 +162,7 @@ fn restored_session_keeps_torrents_and_their_states() {
     });
     first.shutdown();
 
-    let second = restoring(state.path());
+    let second = session_with_state(state.path(), true);
     let restored = wait_for(&second, Duration::from_secs(10), "restored", |t| {
         t.verified_bytes > 0
     });
@@ -195,13 +189,7 @@ fn removed_and_added_again_survives_a_restart() {
     let torrent = torrent_for(&seed_dir.path().join("again.bin"), PIECE, &tracker.url);
     let id = Metainfo::from_bytes(&torrent).unwrap().info_hash;
     let state = tempfile::tempdir().unwrap();
-    let restoring = |dir: &std::path::Path| {
-        let mut config = rivulet::engine::SessionConfig::with_state_dir(dir.to_path_buf());
-        config.listen_ip = std::net::Ipv4Addr::LOCALHOST.into();
-        config.listen_port = 0;
-        rivulet::engine::Session::start(config, None).unwrap()
-    };
-    let first = restoring(state.path());
+    let first = session_with_state(state.path(), true);
     add(&first, &torrent, seed_dir.path(), true);
     wait_for(&first, Duration::from_secs(20), "seeding", |t| {
         t.state == TorrentState::Seeding
@@ -216,7 +204,7 @@ fn removed_and_added_again_survives_a_restart() {
     });
     first.shutdown();
 
-    let second = restoring(state.path());
+    let second = session_with_state(state.path(), true);
     let restored = wait_for(&second, Duration::from_secs(10), "restored", |t| {
         t.state == TorrentState::Seeding
     });

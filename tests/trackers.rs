@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use rivulet::create::{CreateOptions, CreateProgress, create_torrent};
 use rivulet::engine::{
-    Command, CreateTorrent, EngineSettings, Event, Session, SessionConfig, SessionHandle,
-    TorrentState, TrackerHostState, TrackerSettings,
+    Command, CreateTorrent, EngineSettings, Event, SessionHandle, TorrentState, TrackerHostState,
+    TrackerSettings,
 };
 use rivulet::ids::{InfoHash, PeerId};
 use rivulet::metainfo::Metainfo;
@@ -45,14 +45,6 @@ fn torrent(path: &std::path::Path, trackers: Vec<String>) -> Vec<u8> {
         ..Default::default()
     };
     create_torrent(path, &options, &CreateProgress::default()).unwrap()
-}
-
-fn session_with(state: &std::path::Path, restore: bool) -> SessionHandle {
-    let mut config = SessionConfig::with_state_dir(state.to_path_buf());
-    config.restore_saved = restore;
-    config.listen_ip = Ipv4Addr::LOCALHOST.into();
-    config.listen_port = 0;
-    Session::start(config, None).unwrap()
 }
 
 /// A `started` announce of a new peer on `port` with `left` bytes to go.
@@ -201,7 +193,7 @@ fn trackers_added_and_removed_are_used_and_kept() {
     let id = Metainfo::from_bytes(&bare).unwrap().info_hash;
     assert_eq!(id, Metainfo::from_bytes(&with_tracker).unwrap().info_hash);
     let (state, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let leecher = session_with(state.path(), false);
+    let leecher = session_with_state(state.path(), false);
     add(&leecher, &bare, out.path(), true);
     let t = wait_for(&leecher, Duration::from_secs(10), "the torrent", |t| {
         t.state == TorrentState::Downloading
@@ -225,7 +217,7 @@ fn trackers_added_and_removed_are_used_and_kept() {
     });
     leecher.shutdown();
 
-    let again = session_with(state.path(), true);
+    let again = session_with_state(state.path(), true);
     let t = wait_for(
         &again,
         Duration::from_secs(10),
@@ -241,7 +233,7 @@ fn trackers_added_and_removed_are_used_and_kept() {
 #[test]
 fn created_torrent_is_seeded_through_the_engines_tracker() {
     let state = tempfile::tempdir().unwrap();
-    let mut host = session_with(state.path(), false);
+    let mut host = session_with_state(state.path(), false);
     host.send(Command::ApplySettings(EngineSettings {
         listen_port: host.listen_port(),
         max_peers_per_torrent: 50,
@@ -316,7 +308,7 @@ fn created_torrent_is_seeded_through_the_engines_tracker() {
 #[test]
 fn creation_can_be_cancelled() {
     let state = tempfile::tempdir().unwrap();
-    let mut host = session_with(state.path(), false);
+    let mut host = session_with_state(state.path(), false);
     let data = tempfile::tempdir().unwrap();
     let big = data.path().join("big.img");
     // 8 GiB of holes: listing is instant, hashing would take minutes.

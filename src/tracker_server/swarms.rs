@@ -262,7 +262,7 @@ impl Swarms {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn swarms(access: Access) -> Swarms {
@@ -276,7 +276,8 @@ mod tests {
         )
     }
 
-    fn announce(hash: u8, port: u16, left: u64, event: AnnounceEvent) -> Announce {
+    /// An announce of info hash `[hash; 20]` from 127.0.0.1:`port`.
+    pub(crate) fn announce(hash: u8, port: u16, left: u64, event: AnnounceEvent) -> Announce {
         Announce {
             info_hash: InfoHash([hash; 20]),
             peer_id: PeerId([port as u8; 20]),
@@ -402,8 +403,8 @@ mod tests {
         assert_eq!(s.size(), (0, 0));
     }
 
-    #[test]
-    fn numwant_bounds_the_sample() {
+    /// One open swarm of 300 leechers on ports 1000 to 1299.
+    pub(crate) fn crowded() -> Swarms {
         let s = Swarms::new(
             Limits {
                 interval: Duration::from_secs(60),
@@ -416,6 +417,12 @@ mod tests {
             s.announce(&announce(1, port, 5, AnnounceEvent::Started))
                 .unwrap();
         }
+        s
+    }
+
+    #[test]
+    fn numwant_bounds_the_sample() {
+        let s = crowded();
         let mut a = announce(1, 999, 5, AnnounceEvent::None);
         a.numwant = 10;
         assert_eq!(s.announce(&a).unwrap().peers.len(), 10);

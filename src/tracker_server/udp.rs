@@ -256,30 +256,9 @@ mod tests {
     /// A reply holds at most what fits in one unfragmented datagram, however many peers asked.
     #[test]
     fn replies_fit_one_datagram() {
-        use crate::tracker_server::swarms::{Access, Announce, Limits};
         let ids = ConnectionIds::default();
-        let s = Swarms::new(
-            Limits {
-                interval: Duration::from_secs(60),
-                max_torrents: 1,
-                max_peers_per_torrent: 500,
-            },
-            Access::Open,
-        );
-        for port in 2000..2300u16 {
-            s.announce(&Announce {
-                info_hash: InfoHash([1; 20]),
-                peer_id: PeerId([7; 20]),
-                addr: SocketAddr::from(([127, 0, 0, 1], port)),
-                uploaded: 0,
-                downloaded: 0,
-                left: 1,
-                event: AnnounceEvent::Started,
-                numwant: 0,
-            })
-            .unwrap();
-        }
-        let from: SocketAddr = "127.0.0.1:1000".parse().unwrap();
+        let s = crate::tracker_server::swarms::tests::crowded();
+        let from: SocketAddr = "127.0.0.1:999".parse().unwrap();
         let id = connect(&ids, &s, from);
         let mut p = id.to_be_bytes().to_vec();
         p.extend_from_slice(&ACTION_ANNOUNCE.to_be_bytes());
@@ -292,7 +271,7 @@ mod tests {
         p.extend_from_slice(&2u32.to_be_bytes());
         p.extend_from_slice(&[0; 8]);
         p.extend_from_slice(&200i32.to_be_bytes());
-        p.extend_from_slice(&1000u16.to_be_bytes());
+        p.extend_from_slice(&999u16.to_be_bytes());
         let reply = handle(&p, from, &s, &ids).unwrap();
         assert_eq!(be_u32(&reply, 0), Some(ACTION_ANNOUNCE));
         assert!(reply.len() <= MAX_REPLY, "{}", reply.len());

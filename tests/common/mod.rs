@@ -265,9 +265,37 @@ pub fn wait_for(
     what: &str,
     done: impl Fn(&TorrentSnapshot) -> bool,
 ) -> Arc<TorrentSnapshot> {
+    poll_torrent(session, timeout, what, |ts| ts.first(), done)
+}
+
+/// Polls the session's torrent `id` until `done` holds, or panics after `timeout`.
+pub fn wait_for_id(
+    session: &SessionHandle,
+    id: InfoHash,
+    timeout: Duration,
+    what: &str,
+    done: impl Fn(&TorrentSnapshot) -> bool,
+) -> Arc<TorrentSnapshot> {
+    poll_torrent(
+        session,
+        timeout,
+        what,
+        |ts| ts.iter().find(|t| t.id == id),
+        done,
+    )
+}
+
+fn poll_torrent(
+    session: &SessionHandle,
+    timeout: Duration,
+    what: &str,
+    pick: impl Fn(&[Arc<TorrentSnapshot>]) -> Option<&Arc<TorrentSnapshot>>,
+    done: impl Fn(&TorrentSnapshot) -> bool,
+) -> Arc<TorrentSnapshot> {
     let start = Instant::now();
     loop {
-        if let Some(t) = session.snapshot().torrents.first()
+        let snapshot = session.snapshot();
+        if let Some(t) = pick(&snapshot.torrents)
             && done(t)
         {
             return t.clone();
@@ -275,11 +303,31 @@ pub fn wait_for(
         if start.elapsed() > timeout {
             panic!(
                 "timed out waiting for {what}: {:?}",
-                session.snapshot().torrents.first()
+                pick(&snapshot.torrents)
             );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A session on 127.0.0.1 with its state in `state_dir`, restoring what is saved there if
+/// `restore` (as the desktop app does).
+pub fn session_with_state(state_dir: &Path, restore: bool) -> SessionHandle {
+    let mut config = SessionConfig::with_state_dir(state_dir.to_path_buf());
+    config.restore_saved = restore;
+    config.listen_ip = Ipv4Addr::LOCALHOST.into();
+    config.listen_port = 0;
+    Session::start(config, None).unwrap()
+}
+
+/// Our side of a BitTorrent handshake.
+pub fn handshake(info_hash: &[u8; 20], peer_id: &[u8; 20]) -> Vec<u8> {
+    let mut hello = vec![19u8];
+    hello.extend_from_slice(b"BitTorrent protocol");
+    hello.extend_from_slice(&[0; 8]);
+    hello.extend_from_slice(info_hash);
+    hello.extend_from_slice(peer_id);
+    hello
 }
 
 /// Asserts that every file under `a` exists under `b` with the same bytes.
