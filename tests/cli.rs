@@ -268,18 +268,25 @@ fn download_survives_twenty_kills_and_damaged_resume_files() {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        let delay = Duration::from_millis(300 + rng % 900);
+        // After damaging the resume file, give the run time to read it and say so.
+        let delay = match round {
+            10 | 15 => Duration::from_millis(2500),
+            _ => Duration::from_millis(300 + rng % 900),
+        };
         let mut child = download().spawn().unwrap();
         std::thread::sleep(delay);
-        if child.try_wait().unwrap().is_some() {
-            break; // finished before this kill
+        let finished = child.try_wait().unwrap().is_some();
+        if !finished {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
         }
-        child.kill().unwrap(); // SIGKILL
         let output = child.wait_with_output().unwrap();
-        kills += 1;
         let stderr = String::from_utf8_lossy(&output.stderr);
         if stderr.contains("damaged resume data") {
             damaged_reports += 1;
+        }
+        if finished {
+            break; // the download ended before this kill
         }
     }
     assert!(kills >= 15, "most runs were killed mid-download ({kills})");

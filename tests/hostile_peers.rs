@@ -301,8 +301,9 @@ fn misbehaving_peer(
                     }
                     Misbehaviour::HaveOutOfRange => out.extend(frame(4, &pieces.to_be_bytes())),
                 }
-                if s.write_all(&out).is_ok() && read_until_closed(&mut s, Duration::from_secs(60)).0
-                {
+                // Hung up on: either while we were still writing (a long flood), or after.
+                let cut_short = s.write_all(&out).is_err();
+                if cut_short || read_until_closed(&mut s, Duration::from_secs(60)).0 {
                     flag.fetch_add(1, Ordering::Relaxed);
                 }
             });
