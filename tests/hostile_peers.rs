@@ -25,9 +25,19 @@ struct FakePeer {
     closed_at: Arc<Mutex<Option<Instant>>>,
 }
 
-/// Listens on loopback and serves garbage for every block requested.
-fn corrupt_peer(info_hash: [u8; 20], piece_count: u32) -> FakePeer {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+/// What a fake peer sends for a block.
+#[derive(Clone)]
+enum Serves {
+    /// Garbage for every block.
+    Garbage,
+    /// The real data, except garbage in pieces whose index is a multiple of 3.
+    OneBadPieceInThree(Arc<Vec<u8>>),
+}
+
+/// Listens on 127.0.0.2 (its own address: bans are by IP, and the honest peers are on
+/// 127.0.0.1) and answers every block requested as `serves` says.
+fn corrupt_peer(info_hash: [u8; 20], piece_count: u32, serves: Serves) -> FakePeer {
+    let listener = TcpListener::bind("127.0.0.2:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let leeching_connections = Arc::new(AtomicU32::new(0));
     let garbage_blocks = Arc::new(AtomicU32::new(0));
@@ -40,10 +50,10 @@ fn corrupt_peer(info_hash: [u8; 20], piece_count: u32) -> FakePeer {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { return };
-            let (c, g, closed) = (c.clone(), g.clone(), closed.clone());
+            let (c, g, closed, serves) = (c.clone(), g.clone(), closed.clone(), serves.clone());
             std::thread::spawn(move || {
                 let before = g.load(Ordering::Relaxed);
-                let _ = serve_garbage(stream, info_hash, piece_count, &g, &c);
+                let _ = serve_garbage(stream, info_hash, piece_count, &serves, &g, &c);
                 if g.load(Ordering::Relaxed) > before {
                     *closed.lock().unwrap() = Some(Instant::now());
                 }
@@ -62,6 +72,7 @@ fn serve_garbage(
     mut s: TcpStream,
     info_hash: [u8; 20],
     piece_count: u32,
+    serves: &Serves,
     blocks: &AtomicU32,
     leeching: &AtomicU32,
 ) -> std::io::Result<()> {
@@ -95,13 +106,22 @@ fn serve_garbage(
                 asked = true;
                 leeching.fetch_add(1, Ordering::Relaxed);
             }
-            let length = u32::from_be_bytes(body[9..13].try_into().unwrap());
+            let word = |i: usize| u32::from_be_bytes(body[i..i + 4].try_into().unwrap());
+            let (index, begin, length) = (word(1), word(5), word(9));
             let mut msg = (9 + length).to_be_bytes().to_vec();
             msg.push(7);
             msg.extend_from_slice(&body[1..9]);
-            msg.extend(std::iter::repeat_n(0xAB, length as usize));
+            match serves {
+                Serves::OneBadPieceInThree(content) if index % 3 != 0 => {
+                    let at = index as usize * PIECE as usize + begin as usize;
+                    msg.extend_from_slice(&content[at..at + length as usize]);
+                }
+                _ => {
+                    msg.extend(std::iter::repeat_n(0xAB, length as usize));
+                    blocks.fetch_add(1, Ordering::Relaxed);
+                }
+            }
             s.write_all(&msg)?;
-            blocks.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -113,7 +133,7 @@ fn corrupt_peer_is_banned_and_download_is_intact() {
     std::fs::write(seed_dir.path().join("file.bin"), data(2 << 20, 3)).unwrap();
     let torrent = torrent_for(&seed_dir.path().join("file.bin"), PIECE, &tracker.url);
     let meta = Metainfo::from_bytes(&torrent).unwrap();
-    let fake = corrupt_peer(meta.info_hash.0, meta.piece_count());
+    let fake = corrupt_peer(meta.info_hash.0, meta.piece_count(), Serves::Garbage);
     tracker.inject(meta.info_hash, fake.addr);
 
     let (_seeder_state, _seeder) = start_seeder(&torrent, seed_dir.path(), 1 << 20);
@@ -145,6 +165,62 @@ fn corrupt_peer_is_banned_and_download_is_intact() {
         fake.leeching_connections.load(Ordering::Relaxed),
         1,
         "a banned peer is not dialled again"
+    );
+}
+
+/// A peer that corrupts one piece in three (and serves the others right, fast) is banned by
+/// its address while the download goes on, and never dialled again.
+#[test]
+fn peer_corrupting_one_piece_in_three_is_banned_while_downloading() {
+    let tracker = TestTracker::start();
+    let seed_dir = tempfile::tempdir().unwrap();
+    let content = data(4 << 20, 13);
+    std::fs::write(seed_dir.path().join("file.bin"), &content).unwrap();
+    let torrent = torrent_for(&seed_dir.path().join("file.bin"), PIECE, &tracker.url);
+    let meta = Metainfo::from_bytes(&torrent).unwrap();
+    let fake = corrupt_peer(
+        meta.info_hash.0,
+        meta.piece_count(),
+        Serves::OneBadPieceInThree(Arc::new(content)),
+    );
+    tracker.inject(meta.info_hash, fake.addr);
+    // The honest seeder is slow (512 KiB/s): the download takes seconds after the ban.
+    let (_seeder_state, _seeder) = start_seeder(&torrent, seed_dir.path(), 512 << 10);
+
+    let state = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let leecher = session(state.path(), 0);
+    add(&leecher, &torrent, out.path(), false);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if fake.closed_at.lock().unwrap().is_some() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the corrupt peer was never dropped"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let progress_at_ban = leecher.snapshot().torrents[0].progress;
+    println!(
+        "dropped after {} garbage blocks, at {:.0}% done",
+        fake.garbage_blocks.load(Ordering::Relaxed),
+        progress_at_ban * 100.0
+    );
+    assert_eq!(
+        leecher.snapshot().torrents[0].state,
+        TorrentState::Downloading,
+        "banned while the download went on"
+    );
+    wait_for(&leecher, Duration::from_secs(60), "download", |t| {
+        t.state == TorrentState::Finished
+    });
+    assert_same_tree(seed_dir.path(), out.path());
+    assert_eq!(
+        fake.leeching_connections.load(Ordering::Relaxed),
+        1,
+        "a banned address is not dialled again"
     );
 }
 

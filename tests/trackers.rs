@@ -116,6 +116,96 @@ fn dead_tiers_fall_through_to_a_working_one() {
     assert_eq!(t.tracker_status, "working");
 }
 
+/// Three UDP trackers that never answer (each would retry for minutes) sit in the tiers
+/// ahead of a working one: the first peers still arrive within 5 s.
+#[test]
+fn silent_trackers_ahead_do_not_delay_the_first_peers() {
+    let tracker = TestTracker::start();
+    let silent: Vec<std::net::UdpSocket> = (0..3)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let mut urls: Vec<String> = silent
+        .iter()
+        .map(|s| format!("udp://{}/announce", s.local_addr().unwrap()))
+        .collect();
+    urls.push(tracker.url.clone());
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("a.bin", 300_000)]);
+    let bytes = torrent(&dir.path().join("a.bin"), urls);
+    let (_seed_state, _seeder) = start_seeder(&bytes, dir.path(), 0);
+    let (state, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let leecher = session(state.path(), 0);
+    let start = Instant::now();
+    add(&leecher, &bytes, out.path(), false);
+    wait_for(&leecher, Duration::from_secs(5), "the first peer", |t| {
+        t.connected_peers + t.connected_seeds > 0 || t.state == TorrentState::Finished
+    });
+    println!(
+        "first peer after {:?} behind three silent UDP trackers",
+        start.elapsed()
+    );
+    wait_for(&leecher, Duration::from_secs(30), "the download", |t| {
+        t.state == TorrentState::Finished
+    });
+}
+
+/// Pausing while an announce to a silent tracker is in flight takes effect at once, the
+/// tracker that answered hears `stopped`, and the `stopped` comes before the next `started`.
+#[test]
+fn pause_cancels_a_round_in_flight_and_stopped_precedes_the_next_started() {
+    let tracker = TestTracker::start();
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let urls = vec![
+        format!("udp://{}/announce", silent.local_addr().unwrap()),
+        tracker.url.clone(),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("a.bin", 100_000)]);
+    let bytes = torrent(&dir.path().join("a.bin"), urls);
+    let (state, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let s = session(state.path(), 0);
+    add(&s, &bytes, out.path(), false);
+    let port = s.listen_port();
+    let id = wait_for(&s, Duration::from_secs(10), "the torrent", |_| true).id;
+    for round in 0..3 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tracker.events(port).len() < 2 * round + 1 {
+            assert!(
+                Instant::now() < deadline,
+                "announces: {:?}",
+                tracker.events(port)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        s.send(Command::Pause(id));
+        let paused = Instant::now();
+        wait_for(&s, Duration::from_secs(2), "the pause", |t| {
+            t.state == TorrentState::Paused
+        });
+        assert!(paused.elapsed() < Duration::from_secs(2));
+        s.send(Command::Resume(id));
+        wait_for(&s, Duration::from_secs(5), "the resume", |t| {
+            t.state != TorrentState::Paused
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tracker.events(port).len() < 7 {
+        assert!(
+            Instant::now() < deadline,
+            "announces: {:?}",
+            tracker.events(port)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        tracker.events(port),
+        [
+            "started", "stopped", "started", "stopped", "started", "stopped", "started"
+        ],
+        "every stopped arrives before the next started"
+    );
+}
+
 #[test]
 fn every_tier_failing_is_reported() {
     let dir = tempfile::tempdir().unwrap();

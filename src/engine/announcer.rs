@@ -1,8 +1,19 @@
 //! The tracker loop of one active torrent: `started`, re-announces on the tracker's interval,
-//! `completed`, and `stopped` when the torrent stops. Trackers are tried tier by tier (BEP 12);
-//! when every tier fails, the torrent is tracker-less until the next round, which backs off
-//! exponentially while the peers already known are kept.
+//! `completed`, and `stopped` when the torrent stops.
+//!
+//! Every tracker of every tier is announced to at once, each on its own task, as qBittorrent
+//! does with libtorrent's "announce to all trackers and tiers": peers arrive from the first
+//! tracker that answers, and a silent tracker (a dead UDP one retries for minutes) never holds
+//! the others up. A round succeeds when any tracker answers; its interval sets the next round.
+//! When every tracker fails, the next round backs off exponentially while the peers already
+//! known are kept. A tracker whose announce is still on its way is skipped by later rounds.
+//!
+//! Stopping aborts the announces in flight, then tells every tracker that answered `stopped`
+//! (bounded by [`STOP_TIMEOUT`]); the next announcer of the torrent waits for that, so a
+//! `stopped` never arrives after the next `started`. Upload and download totals count from
+//! this announcer's `started`, as libtorrent and Transmission report them.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -10,15 +21,20 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::oneshot;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use super::config::LiveSettings;
 use super::shared::TorrentShared;
 use super::torrent::TorrentEvent;
-use crate::tracker::{AnnounceEvent, AnnounceRequest, AnnounceResponse, TrackerClient};
+use crate::tracker::{
+    AnnounceEvent, AnnounceRequest, AnnounceResponse, TrackerClient, TrackerError,
+};
 
-/// How long a final `stopped` announce may take.
+/// How long the final `stopped` announces may take.
 const STOP_TIMEOUT: Duration = Duration::from_secs(2);
 const PEERS_WANTED: u32 = 50;
+const MAX_BACKOFF: Duration = Duration::from_secs(1800);
 
 pub(crate) enum AnnounceSignal {
     Completed,
@@ -43,103 +59,244 @@ pub(crate) struct TrackerUpdate {
 pub(crate) struct Announcer {
     pub shared: Arc<TorrentShared>,
     pub trackers: TrackerClient,
-    /// Tracker URLs, tier by tier; a tracker that answers moves to the front of its tier.
+    /// Tracker URLs, tier by tier.
     pub tiers: Vec<Vec<String>>,
     pub live: Arc<LiveSettings>,
     pub signals: UnboundedReceiver<AnnounceSignal>,
     pub events: UnboundedSender<TorrentEvent>,
     pub first_event: AnnounceEvent,
+    /// The previous announcer's `stopped` announces, to wait for before `started`.
+    pub after_stop: Option<oneshot::Receiver<()>>,
+}
+
+/// One announce's outcome, from its task.
+struct Answer {
+    url: String,
+    event: AnnounceEvent,
+    round: u64,
+    result: Result<AnnounceResponse, TrackerError>,
+}
+
+/// The loop's state between signals and answers.
+struct Rounds {
+    event: AnnounceEvent,
+    key: u32,
+    tracker_id: Option<String>,
+    /// The current round's number; answers of older rounds still report, but decide nothing.
+    round: u64,
+    /// Announces of the current round still on their way.
+    pending: usize,
+    /// Whether a tracker answered in the current round.
+    answered: bool,
+    failures: u32,
+    next_round: Instant,
+    /// Trackers with an announce on its way.
+    busy: HashSet<String>,
+    /// Trackers that answered since `started`: they hear `stopped`.
+    working: HashSet<String>,
+    /// Totals when this announcer started.
+    base_uploaded: u64,
+    base_downloaded: u64,
 }
 
 impl Announcer {
     pub async fn run(mut self) {
-        let key: u32 = rand::random();
-        let mut tracker_id = None;
-        let mut event = self.first_event;
-        let mut failures = 0u32;
-        let mut last_good: Option<String> = None;
+        if let Some(previous) = self.after_stop.take() {
+            let _ = previous.await;
+        }
+        let mut rounds = Rounds {
+            event: self.first_event,
+            key: rand::random(),
+            tracker_id: None,
+            round: 0,
+            pending: 0,
+            answered: false,
+            failures: 0,
+            next_round: Instant::now(),
+            busy: HashSet::new(),
+            working: HashSet::new(),
+            base_uploaded: self.shared.uploaded.load(Ordering::Relaxed),
+            base_downloaded: self.shared.downloaded.load(Ordering::Relaxed),
+        };
+        let mut in_flight: JoinSet<Answer> = JoinSet::new();
         loop {
-            let request = self.request(event, key, tracker_id.clone());
-            let wait = match self.announce_any(&request).await {
-                Some((url, response)) => {
-                    failures = 0;
-                    last_good = Some(url);
-                    if response.tracker_id.is_some() {
-                        tracker_id = response.tracker_id.clone();
+            // A round that has not been answered yet runs to its end before the next starts.
+            let may_start = rounds.pending == 0 || rounds.answered;
+            tokio::select! {
+                _ = tokio::time::sleep_until(rounds.next_round), if may_start => {
+                    self.start_round(&mut rounds, &mut in_flight);
+                }
+                Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    if let Ok(answer) = joined {
+                        self.on_answer(&mut rounds, answer);
                     }
-                    event = AnnounceEvent::None;
-                    response.interval
                 }
-                None => {
-                    failures += 1;
-                    Duration::from_secs(15 * 2u64.pow(failures.min(7)))
-                        .min(Duration::from_secs(1800))
+                signal = self.signals.recv() => match signal {
+                    Some(AnnounceSignal::Completed) => {
+                        rounds.event = AnnounceEvent::Completed;
+                        rounds.next_round = Instant::now();
+                    }
+                    Some(AnnounceSignal::SetTiers(tiers)) => self.set_tiers(&mut rounds, tiers),
+                    Some(AnnounceSignal::Stop(done)) => {
+                        in_flight.abort_all();
+                        self.stop(&rounds).await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    None => {
+                        in_flight.abort_all();
+                        self.stop(&rounds).await;
+                        return;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Announces to every tracker not already busy.
+    fn start_round(&self, rounds: &mut Rounds, in_flight: &mut JoinSet<Answer>) {
+        rounds.round += 1;
+        rounds.answered = false;
+        rounds.pending = 0;
+        let request = self.request(rounds, rounds.event);
+        for url in self.tiers.iter().flatten() {
+            if !rounds.busy.insert(url.clone()) {
+                continue;
+            }
+            rounds.pending += 1;
+            let _ = self.events.send(TorrentEvent::TrackerUpdating(url.clone()));
+            let (client, url, request, round) = (
+                self.trackers.clone(),
+                url.clone(),
+                request.clone(),
+                rounds.round,
+            );
+            in_flight.spawn(async move {
+                let result = client.announce(&url, &request).await;
+                Answer {
+                    url,
+                    event: request.event,
+                    round,
+                    result,
                 }
-            };
-            self.report_next_announce(SystemTime::now() + wait);
-            let deadline = tokio::time::Instant::now() + wait;
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(deadline) => break,
-                    signal = self.signals.recv() => match signal {
-                        Some(AnnounceSignal::Completed) => {
-                            event = AnnounceEvent::Completed;
-                            break;
-                        }
-                        Some(AnnounceSignal::SetTiers(tiers)) => {
-                            self.tiers = tiers;
-                            let listed = |url: &String| self.tiers.iter().flatten().any(|t| t == url);
-                            let kept = failures == 0 && last_good.as_ref().is_some_and(listed);
-                            if !kept {
-                                // The working tracker is gone, or none worked: try the new list
-                                // now. A removed tracker hears `stopped`; a pending `completed`
-                                // is still sent.
-                                if last_good.as_ref().is_some_and(|url| !listed(url)) {
-                                    self.stop(last_good.take(), key, tracker_id.take()).await;
-                                }
-                                failures = 0;
-                                if event != AnnounceEvent::Completed {
-                                    event = AnnounceEvent::Started;
-                                }
-                                break;
-                            }
-                        }
-                        Some(AnnounceSignal::Stop(done)) => {
-                            self.stop(last_good, key, tracker_id).await;
-                            let _ = done.send(());
-                            return;
-                        }
-                        None => {
-                            self.stop(last_good, key, tracker_id).await;
-                            return;
-                        }
-                    },
+            });
+        }
+        // Until a tracker answers, the next round is a back-off away.
+        rounds.next_round = Instant::now() + backoff(rounds.failures + 1);
+        if rounds.pending == 0 {
+            rounds.failures += 1;
+        }
+        self.report_next_announce(rounds.next_round);
+    }
+
+    fn on_answer(&self, rounds: &mut Rounds, answer: Answer) {
+        rounds.busy.remove(&answer.url);
+        let current = answer.round == rounds.round;
+        if current {
+            rounds.pending = rounds.pending.saturating_sub(1);
+        }
+        match answer.result {
+            Ok(response) => {
+                let status = match &response.warning {
+                    Some(w) => format!("working (warning: {w})"),
+                    None => "working".to_string(),
+                };
+                self.report(TrackerUpdate {
+                    url: answer.url.clone(),
+                    status,
+                    ok: true,
+                    peers: response.peers.clone(),
+                    seeders: response.complete,
+                    leechers: response.incomplete,
+                    next_announce: Some(SystemTime::now() + response.interval),
+                });
+                if self.tiers.iter().flatten().any(|u| *u == answer.url) {
+                    rounds.working.insert(answer.url);
+                }
+                if response.tracker_id.is_some() {
+                    rounds.tracker_id = response.tracker_id;
+                }
+                // The event reached a tracker; later announces carry none.
+                if answer.event == rounds.event {
+                    rounds.event = AnnounceEvent::None;
+                }
+                if current && !rounds.answered {
+                    rounds.answered = true;
+                    rounds.failures = 0;
+                    rounds.next_round = Instant::now() + response.interval;
+                    self.report_next_announce(rounds.next_round);
+                }
+            }
+            Err(e) => {
+                tracing::debug!(url = %answer.url, error = %e, "announce failed");
+                self.report(TrackerUpdate {
+                    url: answer.url,
+                    status: e.to_string(),
+                    ok: false,
+                    peers: Vec::new(),
+                    seeders: None,
+                    leechers: None,
+                    next_announce: None,
+                });
+                if current && rounds.pending == 0 && !rounds.answered {
+                    rounds.failures += 1;
+                    rounds.next_round = Instant::now() + backoff(rounds.failures);
+                    self.report_next_announce(rounds.next_round);
                 }
             }
         }
     }
 
-    async fn stop(&self, last_good: Option<String>, key: u32, tracker_id: Option<String>) {
-        if let Some(url) = last_good {
-            let request = self.request(AnnounceEvent::Stopped, key, tracker_id);
-            let _ =
-                tokio::time::timeout(STOP_TIMEOUT, self.trackers.announce(&url, &request)).await;
+    /// Takes an edited tracker list: removed trackers that answered hear `stopped`; when none
+    /// of the working ones is left, the new list is tried at once (a pending `completed` is
+    /// still sent).
+    fn set_tiers(&mut self, rounds: &mut Rounds, tiers: Vec<Vec<String>>) {
+        self.tiers = tiers;
+        let listed: HashSet<&String> = self.tiers.iter().flatten().collect();
+        let removed: Vec<String> = rounds
+            .working
+            .iter()
+            .filter(|url| !listed.contains(url))
+            .cloned()
+            .collect();
+        rounds.working.retain(|url| listed.contains(url));
+        if !removed.is_empty() {
+            let request = self.request(rounds, AnnounceEvent::Stopped);
+            let client = self.trackers.clone();
+            tokio::spawn(async move { stop_all(&client, removed, &request).await });
+        }
+        if rounds.working.is_empty() {
+            rounds.failures = 0;
+            if rounds.event != AnnounceEvent::Completed {
+                rounds.event = AnnounceEvent::Started;
+            }
+            rounds.next_round = Instant::now();
         }
     }
 
-    fn request(
-        &self,
-        event: AnnounceEvent,
-        key: u32,
-        tracker_id: Option<String>,
-    ) -> AnnounceRequest {
+    /// Tells `stopped` to every tracker that answered, and to those whose announce was cut
+    /// short (it may have arrived).
+    async fn stop(&self, rounds: &Rounds) {
+        let request = self.request(rounds, AnnounceEvent::Stopped);
+        let urls = rounds.working.union(&rounds.busy).cloned().collect();
+        stop_all(&self.trackers, urls, &request).await;
+    }
+
+    fn request(&self, rounds: &Rounds, event: AnnounceEvent) -> AnnounceRequest {
         let left = self.shared.meta.total_length - self.shared.picker().have_bytes();
+        let since_start = |total: u64, base: u64| total.saturating_sub(base);
         AnnounceRequest {
             info_hash: self.shared.meta.info_hash,
             peer_id: self.shared.our_id,
             port: self.live.listen_port(),
-            uploaded: self.shared.uploaded.load(Ordering::Relaxed),
-            downloaded: self.shared.downloaded.load(Ordering::Relaxed),
+            uploaded: since_start(
+                self.shared.uploaded.load(Ordering::Relaxed),
+                rounds.base_uploaded,
+            ),
+            downloaded: since_start(
+                self.shared.downloaded.load(Ordering::Relaxed),
+                rounds.base_downloaded,
+            ),
             left,
             event,
             numwant: if event == AnnounceEvent::Stopped {
@@ -147,63 +304,47 @@ impl Announcer {
             } else {
                 PEERS_WANTED
             },
-            key,
-            tracker_id,
+            key: rounds.key,
+            tracker_id: rounds.tracker_id.clone(),
         }
-    }
-
-    /// Tries the trackers tier by tier; the first that answers wins and moves to the front of
-    /// its tier (BEP 12). Every tracker tried reports its own status.
-    async fn announce_any(
-        &mut self,
-        request: &AnnounceRequest,
-    ) -> Option<(String, AnnounceResponse)> {
-        for tier in 0..self.tiers.len() {
-            for i in 0..self.tiers[tier].len() {
-                let url = self.tiers[tier][i].clone();
-                let _ = self.events.send(TorrentEvent::TrackerUpdating(url.clone()));
-                match self.trackers.announce(&url, request).await {
-                    Ok(response) => {
-                        let winner = self.tiers[tier].remove(i);
-                        self.tiers[tier].insert(0, winner);
-                        let status = match &response.warning {
-                            Some(w) => format!("working (warning: {w})"),
-                            None => "working".to_string(),
-                        };
-                        self.report(TrackerUpdate {
-                            url: url.clone(),
-                            status,
-                            ok: true,
-                            peers: response.peers.clone(),
-                            seeders: response.complete,
-                            leechers: response.incomplete,
-                            next_announce: Some(SystemTime::now() + response.interval),
-                        });
-                        return Some((url, response));
-                    }
-                    Err(e) => {
-                        tracing::debug!(%url, error = %e, "announce failed");
-                        self.report(TrackerUpdate {
-                            url,
-                            status: e.to_string(),
-                            ok: false,
-                            peers: Vec::new(),
-                            seeders: None,
-                            leechers: None,
-                            next_announce: None,
-                        });
-                    }
-                }
-            }
-        }
-        None
     }
 
     fn report(&self, update: TrackerUpdate) {
         let _ = self.events.send(TorrentEvent::Tracker(update));
     }
 
-    fn report_next_announce(&self, at: SystemTime) {
-        let _ = self.events.send(TorrentEvent::NextAnnounce(at));
+    fn report_next_announce(&self, at: Instant) {
+        let wait = at.saturating_duration_since(Instant::now());
+        let _ = self
+            .events
+            .send(TorrentEvent::NextAnnounce(SystemTime::now() + wait));
+    }
+}
+
+/// Sends `stopped` to each tracker at once, all within [`STOP_TIMEOUT`].
+async fn stop_all(client: &TrackerClient, urls: Vec<String>, request: &AnnounceRequest) {
+    let mut stops = JoinSet::new();
+    for url in urls {
+        let (client, request) = (client.clone(), request.clone());
+        stops.spawn(async move { client.announce(&url, &request).await });
+    }
+    let _ = tokio::time::timeout(STOP_TIMEOUT, stops.join_all()).await;
+}
+
+/// The wait after `failures` rounds in a row with no tracker answering: 30 s, doubling, at
+/// most half an hour.
+fn backoff(failures: u32) -> Duration {
+    Duration::from_secs(15 * 2u64.pow(failures.min(7))).min(MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_half_an_hour() {
+        assert_eq!(backoff(1), Duration::from_secs(30));
+        assert_eq!(backoff(2), Duration::from_secs(60));
+        assert_eq!(backoff(20), MAX_BACKOFF);
     }
 }

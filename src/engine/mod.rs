@@ -17,6 +17,7 @@ mod scraper;
 mod session;
 mod shared;
 mod snapshot;
+mod strikes;
 mod torrent;
 mod tracker_host;
 mod tracker_list;

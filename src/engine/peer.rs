@@ -3,6 +3,12 @@
 //!
 //! Writing happens on a separate task fed by a channel, so the reading loop never blocks on a
 //! slow socket and two peers uploading to each other cannot deadlock.
+//!
+//! Serving: every request from an unchoked peer is answered with its block, or with a BEP 6
+//! `reject` when the peer speaks the fast extension; a peer without it is told our queue's
+//! size (BEP 10 `reqq`) and is dropped, never silently ignored, if it keeps more in flight than
+//! we accept. The queue holds (index, begin, length) only; block data is read from disk in
+//! windows and handed to the writer at most [`WRITE_AHEAD_BLOCKS`] at a time.
 
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -14,6 +20,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::Notify;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::task::JoinHandle;
 
@@ -27,7 +34,9 @@ use crate::ids::{InfoHash, PeerId};
 use crate::storage::StorageError;
 use crate::storage::disk::PieceOutcome;
 use crate::wire::{
-    BLOCK_LEN, BlockRef, HANDSHAKE_LEN, Handshake, Message, WireError, decode_frame, max_frame_len,
+    ALLOWED_FAST_COUNT, BLOCK_LEN, BlockRef, Capabilities, EXTENSION_HANDSHAKE_ID, ExtensionError,
+    ExtensionHandshake, HANDSHAKE_LEN, Handshake, Message, WireError, allowed_fast_set,
+    decode_frame, max_frame_len,
 };
 
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,10 +45,26 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(150);
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(60);
 /// Requests not answered for this long go back to the picker.
 const SNUB_TIMEOUT: Duration = Duration::from_secs(20);
-/// Requests a peer may have queued with us; more are ignored.
-const MAX_QUEUED_REQUESTS: usize = 250;
-/// Blocks a peer may send that nobody asked for before it is dropped.
+/// Requests a peer may keep queued with us, told to it as BEP 10 `reqq`. Past it, a peer with
+/// the fast extension gets `reject`s.
+pub const MAX_QUEUED_REQUESTS: usize = 500;
+/// A peer without the fast extension cannot be refused a request: it is dropped when it keeps
+/// this many queued, four times what it was told.
+const HARD_REQUEST_LIMIT: usize = 4 * MAX_QUEUED_REQUESTS;
+/// Blocks handed to the writer and not yet written; serving waits while this many are.
+const WRITE_AHEAD_BLOCKS: usize = 64;
+/// Blocks a peer may send that nobody asked for before it is dropped...
 const MAX_UNWANTED_BLOCKS: u32 = 200;
+/// ...a count that forgets this many a second, so stray blocks spread over a long transfer
+/// never add up to a flood.
+const UNWANTED_DECAY_PER_TICK: u32 = 10;
+/// Blocks we gave up on (cancelled, or dropped on a choke) remembered so that their late
+/// arrival is not counted as unwanted.
+const MAX_ABANDONED: usize = 2 * MAX_PIPELINE;
+/// Requests kept in flight to a peer that did not say how many it accepts (no BEP 10 `reqq`).
+const DEFAULT_PEER_QUEUE: usize = 250;
+/// Pieces a peer may offer us as allowed fast that we keep.
+const MAX_ALLOWED_FAST_IN: usize = 64;
 const MIN_PIPELINE: usize = 16;
 const MAX_PIPELINE: usize = 500;
 /// Room kept free in the receive buffer, so one read takes what the socket holds.
@@ -73,6 +98,10 @@ pub enum PeerError {
     BothSeeds,
     #[error("peer sent too many blocks nobody asked for")]
     UnwantedFlood,
+    #[error("peer keeps more than {HARD_REQUEST_LIMIT} requests queued")]
+    RequestFlood,
+    #[error("bad extension handshake: {0}")]
+    Extension(#[from] ExtensionError),
     #[error("disk: {0}")]
     Disk(#[from] StorageError),
 }
@@ -98,6 +127,8 @@ pub(crate) struct PeerStats {
     pub am_interested: AtomicBool,
     pub is_seed: AtomicBool,
     pub pieces: AtomicU32,
+    /// The client's own name from its extension handshake (`v`), if it sent one.
+    pub client: std::sync::OnceLock<String>,
 }
 
 impl Default for PeerStats {
@@ -111,6 +142,7 @@ impl Default for PeerStats {
             am_interested: AtomicBool::new(false),
             is_seed: AtomicBool::new(false),
             pieces: AtomicU32::new(0),
+            client: std::sync::OnceLock::new(),
         }
     }
 }
@@ -130,12 +162,12 @@ pub(crate) async fn read_handshake(stream: &mut TcpStream) -> Result<Handshake, 
     Ok(Handshake::decode(&buf)?)
 }
 
-/// Dials `addr` and exchanges handshakes.
+/// Dials `addr` and exchanges handshakes; gives the peer's id and what it speaks.
 pub(crate) async fn connect(
     addr: SocketAddr,
     info_hash: InfoHash,
     our_id: PeerId,
-) -> Result<(TcpStream, PeerId), PeerError> {
+) -> Result<(TcpStream, Handshake), PeerError> {
     let mut stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(addr))
         .await
         .map_err(|_| PeerError::Timeout)??;
@@ -150,13 +182,18 @@ pub(crate) async fn connect(
     if theirs.peer_id == our_id {
         return Err(PeerError::SelfConnection);
     }
-    Ok((stream, theirs.peer_id))
+    Ok((stream, theirs))
 }
 
 /// A connection whose handshake is done, ready to run.
 pub(crate) struct Connected {
     pub key: PeerKey,
     pub stream: TcpStream,
+    pub addr: SocketAddr,
+    /// What the peer's handshake said it speaks.
+    pub capabilities: Capabilities,
+    /// Our listen port, told to the peer in the extension handshake.
+    pub listen_port: u16,
     /// Inbound connections still owe the peer our handshake.
     pub reply_handshake: bool,
     pub commands: UnboundedReceiver<PeerCommand>,
@@ -186,6 +223,18 @@ struct Connection {
     out: UnboundedSender<Message>,
     /// Piece messages handed to the writer and not yet written.
     writer_backlog: Arc<AtomicUsize>,
+    /// Signalled by the writer each time it has written a batch.
+    writer_room: Arc<Notify>,
+    /// Extensions both sides speak.
+    extensions: Capabilities,
+    /// Requests we keep in flight to this peer at most (its `reqq`).
+    peer_queue: usize,
+    /// Pieces we offered as allowed fast: served even while we choke the peer.
+    allowed_fast_out: Vec<u32>,
+    /// Pieces the peer allows us to fetch while it chokes us.
+    allowed_fast_in: HashSet<u32>,
+    /// Blocks we asked for and then gave up on; their late arrival is no offence.
+    abandoned: HashSet<BlockRef>,
     peer_has: Bitfield,
     peer_choking: bool,
     am_interested: bool,
@@ -210,6 +259,9 @@ impl Connection {
         let Connected {
             key,
             stream,
+            addr,
+            capabilities,
+            listen_port,
             reply_handshake,
             mut commands,
             stats,
@@ -223,6 +275,7 @@ impl Connection {
         }
         let (out, out_rx) = mpsc::unbounded_channel();
         let writer_backlog = Arc::new(AtomicUsize::new(0));
+        let writer_room = Arc::new(Notify::new());
         let writer_task = tokio::spawn(write_loop(
             writer,
             out_rx,
@@ -230,6 +283,7 @@ impl Connection {
             stats.clone(),
             shared.clone(),
             writer_backlog.clone(),
+            writer_room.clone(),
         ));
         let piece_count = shared.meta.piece_count();
         let mut conn = Connection {
@@ -237,6 +291,12 @@ impl Connection {
             stats,
             out,
             writer_backlog,
+            writer_room,
+            extensions: Capabilities::RIVULET.common(capabilities),
+            peer_queue: DEFAULT_PEER_QUEUE,
+            allowed_fast_out: Vec::new(),
+            allowed_fast_in: HashSet::new(),
+            abandoned: HashSet::new(),
             peer_has: Bitfield::new(piece_count),
             peer_choking: true,
             am_interested: false,
@@ -254,14 +314,52 @@ impl Connection {
             max_frame: max_frame_len(piece_count),
             shared,
         };
-        let have = conn.shared.picker().have().clone();
-        if have.count_ones() > 0 {
-            conn.send(Message::Bitfield(Bytes::copy_from_slice(have.as_bytes())));
-        }
+        conn.introduce(addr, listen_port);
         let result = conn.run_loop(&mut reader, &mut commands).await;
         conn.cleanup();
         writer_task.abort();
         result
+    }
+
+    /// What we tell a peer first: our pieces, our extension handshake, and the pieces it may
+    /// fetch while we choke it.
+    fn introduce(&mut self, addr: SocketAddr, listen_port: u16) {
+        let have = self.shared.picker().have().clone();
+        if self.extensions.fast && have.is_full() {
+            self.send(Message::HaveAll);
+        } else if have.count_ones() > 0 {
+            self.send(Message::Bitfield(Bytes::copy_from_slice(have.as_bytes())));
+        } else if self.extensions.fast {
+            self.send(Message::HaveNone);
+        }
+        if self.extensions.extension_protocol {
+            let ours = ExtensionHandshake {
+                client: Some(format!("Rivulet {}", env!("CARGO_PKG_VERSION"))),
+                request_queue: Some(MAX_QUEUED_REQUESTS as u32),
+                listen_port: Some(listen_port).filter(|&p| p != 0),
+                your_ip: Some(addr.ip().to_canonical()),
+                ..Default::default()
+            };
+            self.send(Message::Extended {
+                id: EXTENSION_HANDSHAKE_ID,
+                payload: ours.encode().into(),
+            });
+        }
+        if self.extensions.fast {
+            let meta = &self.shared.meta;
+            self.allowed_fast_out = allowed_fast_set(
+                addr.ip(),
+                &meta.info_hash,
+                meta.piece_count(),
+                ALLOWED_FAST_COUNT,
+            )
+            .into_iter()
+            .filter(|&i| have.get(i))
+            .collect();
+            for index in self.allowed_fast_out.clone() {
+                self.send(Message::AllowedFast(index));
+            }
+        }
     }
 
     async fn run_loop(
@@ -271,6 +369,7 @@ impl Connection {
     ) -> Result<(), PeerError> {
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let writer_room = self.writer_room.clone();
         loop {
             tokio::select! {
                 read = reader.read_buf(&mut buf) => {
@@ -304,6 +403,7 @@ impl Connection {
                     }
                     self.serve_requests();
                 }
+                _ = writer_room.notified(), if !self.requests.is_empty() => self.serve_requests(),
                 _ = tick.tick() => self.on_tick()?,
             }
         }
@@ -319,12 +419,18 @@ impl Connection {
 
     async fn handle_message(&mut self, message: Message) -> Result<(), PeerError> {
         match message {
-            Message::KeepAlive | Message::Port(_) | Message::Unknown(_) => {}
+            Message::KeepAlive | Message::Port(_) | Message::Unknown(_) | Message::Suggest(_) => {}
             Message::Choke => {
                 self.peer_choking = true;
                 self.stats.peer_choking.store(true, Ordering::Relaxed);
-                let released: Vec<BlockRef> = self.outstanding.drain().collect();
-                self.shared.picker().release(self.key, released);
+                // BEP 3: a choke discards our requests. With BEP 6 it does not: the peer rejects
+                // each one it drops, and serves the rest (allowed fast pieces).
+                if !self.extensions.fast {
+                    let released: Vec<BlockRef> = self.outstanding.drain().collect();
+                    self.abandon(&released);
+                    self.shared.picker().release(self.key, released);
+                }
+                self.last_block_at = Instant::now();
             }
             Message::Unchoke => {
                 self.peer_choking = false;
@@ -365,27 +471,88 @@ impl Connection {
                 }
             }
             Message::Bitfield(bits) => {
-                // BEP 3 wants the bitfield first, but some clients (aria2) send it later, after
-                // they got pieces; merge it with what `have` messages already told us.
                 let theirs = Bitfield::from_bytes(&bits, self.peer_has.len())?;
-                let new: Vec<u32> = theirs.ones().filter(|&i| !self.peer_has.get(i)).collect();
-                let wanted = {
-                    let mut picker = self.shared.picker();
-                    for &i in &new {
-                        self.peer_has.set(i);
-                        picker.add_have(i);
-                    }
-                    picker.wants_any_of(&self.peer_has)
-                };
-                self.peer_pieces_changed()?;
-                self.set_interested(wanted);
-                self.request_blocks();
+                self.merge_pieces(&theirs)?;
             }
+            Message::HaveAll | Message::HaveNone if !self.extensions.fast => {
+                return Err(PeerError::Protocol(
+                    "have all / have none without the fast extension",
+                ));
+            }
+            Message::HaveAll => self.merge_pieces(&Bitfield::full(self.peer_has.len()))?,
+            Message::HaveNone => self.merge_pieces(&Bitfield::new(self.peer_has.len()))?,
             Message::Request(block) => self.on_request(block)?,
-            Message::Cancel(block) => self.requests.retain(|r| *r != block),
+            Message::Cancel(block) => {
+                let queued = self.requests.len();
+                self.requests.retain(|r| *r != block);
+                // BEP 6: a cancelled request is answered too, by the block or by a reject.
+                if self.extensions.fast && self.requests.len() < queued {
+                    self.send(Message::Reject(block));
+                }
+            }
+            Message::Reject(block) => {
+                // A reject for a block we never asked for (or gave up on) changes nothing.
+                if self.extensions.fast && self.outstanding.remove(&block) {
+                    self.shared.picker().release(self.key, [block]);
+                }
+            }
+            Message::AllowedFast(index) => {
+                if self.extensions.fast
+                    && index < self.peer_has.len()
+                    && self.allowed_fast_in.len() < MAX_ALLOWED_FAST_IN
+                    && self.allowed_fast_in.insert(index)
+                {
+                    self.request_blocks();
+                }
+            }
+            Message::Extended { id, payload } => {
+                if self.extensions.extension_protocol && id == EXTENSION_HANDSHAKE_ID {
+                    self.on_extension_handshake(&payload)?;
+                }
+            }
             Message::Piece { index, begin, data } => self.on_piece(index, begin, data).await?,
         }
         Ok(())
+    }
+
+    /// Adds the pieces of a bitfield or `have all` to what the peer has. BEP 3 wants the
+    /// bitfield first, but some clients (aria2) send it later, after they got pieces; merge it
+    /// with what `have` messages already told us.
+    fn merge_pieces(&mut self, theirs: &Bitfield) -> Result<(), PeerError> {
+        let new: Vec<u32> = theirs.ones().filter(|&i| !self.peer_has.get(i)).collect();
+        let wanted = {
+            let mut picker = self.shared.picker();
+            for &i in &new {
+                self.peer_has.set(i);
+                picker.add_have(i);
+            }
+            picker.wants_any_of(&self.peer_has)
+        };
+        self.peer_pieces_changed()?;
+        self.set_interested(wanted);
+        self.request_blocks();
+        Ok(())
+    }
+
+    fn on_extension_handshake(&mut self, payload: &[u8]) -> Result<(), PeerError> {
+        let theirs = ExtensionHandshake::decode(payload)?;
+        // A queue of 0 would mean "send nothing", which no client means: it is ignored.
+        if let Some(queue) = theirs.request_queue.filter(|&q| q > 0) {
+            self.peer_queue = (queue as usize).min(MAX_PIPELINE);
+        }
+        if let Some(client) = theirs.client.filter(|c| !c.is_empty()) {
+            let _ = self.stats.client.set(client);
+        }
+        Ok(())
+    }
+
+    /// Remembers blocks we stopped waiting for, so that their late arrival is not held against
+    /// the peer.
+    fn abandon(&mut self, blocks: &[BlockRef]) {
+        if self.abandoned.len() + blocks.len() > MAX_ABANDONED {
+            self.abandoned.clear();
+        }
+        self.abandoned.extend(blocks.iter().copied());
     }
 
     fn peer_pieces_changed(&mut self) -> Result<(), PeerError> {
@@ -414,10 +581,10 @@ impl Connection {
         }
     }
 
+    /// Queues a request, or says no: every request is answered, by its block, by a `reject`
+    /// (BEP 6), or, for a peer without the fast extension, by the silence BEP 3 prescribes for
+    /// requests while choked or for pieces we never said we have.
     fn on_request(&mut self, block: BlockRef) -> Result<(), PeerError> {
-        if self.am_choking {
-            return Ok(()); // BEP 3: requests while choked are dropped
-        }
         let piece_len = self.shared.meta.piece_len(block.index);
         let valid_range = block.index < self.shared.meta.piece_count()
             && block.length > 0
@@ -426,11 +593,22 @@ impl Connection {
         if !valid_range {
             return Err(PeerError::Protocol("request outside the piece"));
         }
-        if !self.shared.picker().have().get(block.index) {
-            return Ok(()); // we do not have it (yet); ignore
-        }
-        if self.requests.len() + self.writer_backlog.load(Ordering::Relaxed) >= MAX_QUEUED_REQUESTS
-        {
+        let choked = self.am_choking && !self.allowed_fast_out.contains(&block.index);
+        let full = self.requests.len() >= MAX_QUEUED_REQUESTS;
+        if choked || full || !self.shared.picker().have().get(block.index) {
+            if self.extensions.fast {
+                self.send(Message::Reject(block));
+            } else if choked {
+                // BEP 3: requests while choked are dropped, and the peer knows it.
+            } else if !self.shared.picker().have().get(block.index) {
+                return Err(PeerError::Protocol("request for a piece we do not have"));
+            } else if self.requests.len() >= HARD_REQUEST_LIMIT {
+                return Err(PeerError::RequestFlood);
+            } else {
+                // It was told our queue's size and cannot be refused: queue it anyway.
+                self.requests.push_back(block);
+                self.serve_requests();
+            }
             return Ok(());
         }
         self.requests.push_back(block);
@@ -438,9 +616,13 @@ impl Connection {
         Ok(())
     }
 
-    /// Answers queued requests from the read window, starting a disk read when it runs dry.
+    /// Answers queued requests from the read window, starting a disk read when it runs dry;
+    /// pauses while the writer has [`WRITE_AHEAD_BLOCKS`] blocks to write.
     fn serve_requests(&mut self) {
         while let Some(&block) = self.requests.front() {
+            if self.writer_backlog.load(Ordering::Relaxed) >= WRITE_AHEAD_BLOCKS {
+                break;
+            }
             if let Some((index, start, data)) = &self.read_cache
                 && *index == block.index
                 && block.begin >= *start
@@ -484,6 +666,9 @@ impl Connection {
             length: data.len() as u32,
         };
         if !self.outstanding.remove(&block) {
+            if self.abandoned.remove(&block) {
+                return Ok(()); // late, after we gave up on it: no use, and no offence
+            }
             self.unwanted_blocks += 1;
             if self.unwanted_blocks > MAX_UNWANTED_BLOCKS {
                 return Err(PeerError::UnwantedFlood);
@@ -536,20 +721,34 @@ impl Connection {
         Ok(())
     }
 
-    /// Tops the pipeline of requests up to its target depth.
+    /// Tops the pipeline of requests up to its target depth, never past the peer's queue.
+    /// While the peer chokes us, only pieces it allowed fast are asked for.
     fn request_blocks(&mut self) {
-        if self.peer_choking || !self.am_interested {
+        if !self.am_interested || (self.peer_choking && self.allowed_fast_in.is_empty()) {
             return;
         }
-        let free = self.pipeline.saturating_sub(self.outstanding.len());
+        let depth = self.pipeline.min(self.peer_queue);
+        let free = depth.saturating_sub(self.outstanding.len());
         // Ask in batches so the picker is not locked for every single block.
-        if free < (self.pipeline / 4).max(1) && !self.outstanding.is_empty() {
+        if free < (depth / 4).max(1) && !self.outstanding.is_empty() {
             return;
         }
         let mut picked = Vec::with_capacity(free);
-        self.shared
-            .picker()
-            .pick(self.key, &self.peer_has, free, &mut picked);
+        if self.peer_choking {
+            let mut allowed = Bitfield::new(self.peer_has.len());
+            for &i in &self.allowed_fast_in {
+                if self.peer_has.get(i) {
+                    allowed.set(i);
+                }
+            }
+            self.shared
+                .picker()
+                .pick(self.key, &allowed, free, &mut picked);
+        } else {
+            self.shared
+                .picker()
+                .pick(self.key, &self.peer_has, free, &mut picked);
+        }
         for block in picked {
             if self.outstanding.insert(block) {
                 self.send(Message::Request(block));
@@ -562,8 +761,21 @@ impl Connection {
             PeerCommand::Choke if !self.am_choking => {
                 self.am_choking = true;
                 self.stats.am_choking.store(true, Ordering::Relaxed);
-                self.requests.clear();
                 self.send(Message::Choke);
+                if self.extensions.fast {
+                    // BEP 6: every request dropped by the choke is rejected; allowed fast
+                    // pieces are still served.
+                    let (keep, dropped): (VecDeque<BlockRef>, VecDeque<BlockRef>) = self
+                        .requests
+                        .drain(..)
+                        .partition(|r| self.allowed_fast_out.contains(&r.index));
+                    self.requests = keep;
+                    for block in dropped {
+                        self.send(Message::Reject(block));
+                    }
+                } else {
+                    self.requests.clear();
+                }
             }
             PeerCommand::Unchoke if self.am_choking => {
                 self.am_choking = false;
@@ -578,6 +790,7 @@ impl Connection {
             }
             PeerCommand::Cancel(block) => {
                 if self.outstanding.remove(&block) {
+                    self.abandon(&[block]);
                     self.send(Message::Cancel(block));
                 }
             }
@@ -599,8 +812,14 @@ impl Connection {
             .down_meter
             .update(self.stats.downloaded.load(Ordering::Relaxed));
         self.pipeline = (rate as usize / BLOCK_LEN as usize).clamp(MIN_PIPELINE, MAX_PIPELINE);
+        self.unwanted_blocks = self.unwanted_blocks.saturating_sub(UNWANTED_DECAY_PER_TICK);
         if !self.outstanding.is_empty() && now.duration_since(self.last_block_at) > SNUB_TIMEOUT {
+            // Snubbed: the blocks go to other peers, and this one is told it need not send them.
             let released: Vec<BlockRef> = self.outstanding.drain().collect();
+            for &block in &released {
+                self.send(Message::Cancel(block));
+            }
+            self.abandon(&released);
             self.shared.picker().release(self.key, released);
             self.pipeline = MIN_PIPELINE;
             self.last_block_at = now;
@@ -645,6 +864,7 @@ async fn write_loop(
     stats: Arc<PeerStats>,
     shared: Arc<TorrentShared>,
     backlog: Arc<AtomicUsize>,
+    room: Arc<Notify>,
 ) -> std::io::Result<()> {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     while let Some(first) = queue.recv().await {
@@ -665,6 +885,7 @@ async fn write_loop(
         }
         writer.write_all(&buf).await?;
         buf.clear();
+        room.notify_one();
     }
     Ok(())
 }

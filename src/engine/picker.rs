@@ -3,7 +3,10 @@
 //! Policy: blocks of pieces already started come first (so pieces finish and can be shared);
 //! new pieces are chosen rarest-first with a random tie-break; once every missing block is
 //! requested, endgame lets a second peer ask for blocks still in flight, and the first copy to
-//! arrive wins (the others are cancelled). A budget caps the bytes held in piece buffers.
+//! arrive wins (the others are cancelled). A budget caps the bytes held in piece buffers; when
+//! it is full and a peer needs a new piece, a started piece nobody is fetching (its peers left,
+//! choked us or were too slow) is given up to make room, so the budget can never stall the
+//! download.
 
 use std::collections::HashMap;
 
@@ -229,6 +232,7 @@ impl Picker {
                 break;
             };
             let len = self.piece_len(index);
+            while self.buffered + len > self.buffer_budget && self.reclaim_idle_piece() {}
             if self.buffered + len > self.buffer_budget && !self.partial.is_empty() {
                 break;
             }
@@ -275,6 +279,29 @@ impl Picker {
                 }
             }
         }
+    }
+
+    /// Gives up one started piece with no block in flight, to free its buffer: first one no
+    /// connected peer has, then the one with the fewest blocks received. False if every
+    /// started piece is being fetched.
+    fn reclaim_idle_piece(&mut self) -> bool {
+        let victim = self
+            .partial
+            .iter()
+            .filter(|(_, p)| !p.blocks.iter().any(|b| matches!(b, Block::Requested(_))))
+            .min_by_key(|&(&index, p)| {
+                let available = self.availability.get(index as usize).copied().unwrap_or(0);
+                (available > 0, p.received, index)
+            })
+            .map(|(&index, _)| index);
+        let Some(index) = victim else {
+            return false;
+        };
+        if let Some(partial) = self.partial.remove(&index) {
+            self.buffered = self.buffered.saturating_sub(self.piece_len(index));
+            self.recycle(partial.buf);
+        }
+        true
     }
 
     fn take_missing(&mut self, index: u32, peer: PeerKey, want: usize, out: &mut Vec<BlockRef>) {
@@ -516,6 +543,46 @@ mod tests {
             p.on_block(1, a[0], &vec![0; a[0].length as usize]),
             BlockOutcome::Unwanted
         ));
+    }
+
+    #[test]
+    fn a_piece_left_by_a_vanished_peer_does_not_hold_the_budget() {
+        // Budget for one piece. Peer 1 starts piece A, sends half of it and vanishes; peer 2
+        // does not have A. Peer 2 must still get a piece to fetch.
+        let mut p = Picker::new(2, PIECE, PIECE * 2, PIECE);
+        let mut only_a = Bitfield::new(2);
+        let mut out = Vec::new();
+        p.add_availability(&Bitfield::full(2));
+        let mut first = Vec::new();
+        p.pick(1, &Bitfield::full(2), 1, &mut first);
+        let a = first[0].index;
+        only_a.set(a);
+        let _ = p.on_block(1, first[0], &vec![0; first[0].length as usize]);
+        p.pick(1, &only_a, 10, &mut out);
+        p.release(1, out.drain(..));
+        let mut b_only = Bitfield::full(2);
+        b_only.clear(a);
+        p.remove_availability(&Bitfield::full(2));
+        p.pick(2, &b_only, 10, &mut out);
+        assert_eq!(out.len(), 2, "piece {} started for peer 2", 1 - a);
+        assert!(out.iter().all(|b| b.index != a));
+        assert_eq!(p.buffered_bytes(), PIECE, "the idle piece was given up");
+    }
+
+    #[test]
+    fn pieces_in_flight_are_not_reclaimed() {
+        let mut p = Picker::new(2, PIECE, PIECE * 2, PIECE);
+        let mut first = Vec::new();
+        p.pick(1, &Bitfield::full(2), 1, &mut first);
+        let a = first[0].index;
+        let mut others = Bitfield::full(2);
+        others.clear(a);
+        let mut out = Vec::new();
+        p.pick(2, &others, 10, &mut out);
+        assert!(
+            out.is_empty(),
+            "the budget is held by a piece being fetched"
+        );
     }
 
     #[test]

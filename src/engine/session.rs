@@ -280,7 +280,7 @@ impl SessionActor {
                 },
                 Some((stream, addr, handshake)) = inbound.recv() => {
                     if let Some(t) = self.torrents.get(&handshake.info_hash) {
-                        let _ = t.events.send(TorrentEvent::Handshaken { stream, addr, peer_id: handshake.peer_id, inbound: true });
+                        let _ = t.events.send(TorrentEvent::Handshaken { stream, addr, handshake, inbound: true });
                     }
                 }
                 _ = tick.tick() => self.publish(),

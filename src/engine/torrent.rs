@@ -26,6 +26,7 @@ use super::resume::{self, ResumeData};
 use super::scraper::{ScrapeUpdate, Scraper};
 use super::shared::TorrentShared;
 use super::snapshot::{Event, FileProgress, PeerSnapshot, TorrentSnapshot, TorrentState};
+use super::strikes::Strikes;
 use super::tracker_list::TrackerList;
 use crate::bitfield::Bitfield;
 use crate::ids::PeerId;
@@ -33,6 +34,7 @@ use crate::metainfo::Metainfo;
 use crate::storage::disk::{Disk, PieceOutcome};
 use crate::storage::{Storage, check};
 use crate::tracker::{AnnounceEvent, TrackerClient};
+use crate::wire::Handshake;
 
 const TICK: Duration = Duration::from_millis(200);
 const IDLE_TICK: Duration = Duration::from_secs(30);
@@ -42,9 +44,6 @@ const SAVE_EVERY: Duration = Duration::from_secs(10);
 /// How often a complete torrent checks that its files are still whole.
 const FILES_CHECK_EVERY: Duration = Duration::from_secs(10);
 const MAX_HALF_OPEN: usize = 8;
-/// A peer is banned at this many strikes: two for a bad piece it sent alone, one for a bad
-/// piece it shared with others; each good piece it took part in takes one away.
-const BAN_AT_STRIKES: u32 = 4;
 /// How long a stop may wait for writes in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -70,7 +69,7 @@ pub(crate) enum TorrentEvent {
     Handshaken {
         stream: TcpStream,
         addr: SocketAddr,
-        peer_id: PeerId,
+        handshake: Handshake,
         inbound: bool,
     },
     ConnectFailed {
@@ -180,12 +179,15 @@ struct Torrent {
     awaiting_stamps: bool,
     /// Inside `stop()`: nothing may start again (a piece finishing while writes drain).
     stopping: bool,
+    /// Done when the last announcer has sent its `stopped` announces.
+    announcer_stopping: Option<oneshot::Receiver<()>>,
     peers: HashMap<PeerKey, PeerBook>,
     known: HashMap<SocketAddr, KnownPeer>,
     connecting: HashSet<SocketAddr>,
-    strikes: HashMap<PeerId, u32>,
-    banned: HashSet<PeerId>,
-    banned_addrs: HashSet<SocketAddr>,
+    /// Bad data and bans, by IP address.
+    strikes: Strikes,
+    /// Our own listen addresses, found by connecting to ourselves.
+    own_addrs: HashSet<SocketAddr>,
     optimistic: Option<PeerKey>,
     last_choke: Instant,
     last_optimistic: Instant,
@@ -265,12 +267,12 @@ pub(crate) fn spawn(params: TorrentParams) -> TorrentHandle {
         needs_check,
         awaiting_stamps: !needs_check,
         stopping: false,
+        announcer_stopping: None,
         peers: HashMap::new(),
         known: HashMap::new(),
         connecting: HashSet::new(),
-        strikes: HashMap::new(),
-        banned: HashSet::new(),
-        banned_addrs: HashSet::new(),
+        strikes: Strikes::default(),
+        own_addrs: HashSet::new(),
         optimistic: None,
         last_choke: Instant::now(),
         last_optimistic: Instant::now(),
@@ -383,7 +385,7 @@ impl Torrent {
         match command {
             TorrentCommand::Pause => {
                 self.paused = true;
-                let _ = self.stop().await;
+                self.stop().await;
                 self.resume_dirty = true;
                 self.save_resume().await;
             }
@@ -409,7 +411,7 @@ impl Torrent {
                 }
             }
             TorrentCommand::Remove { delete_data, done } => {
-                let _ = self.stop().await;
+                self.stop().await;
                 let storage = self.shared.storage.clone();
                 let (state_dir, id) = (self.params.state_dir.clone(), self.shared.meta.info_hash);
                 let _ = tokio::task::spawn_blocking(move || {
@@ -423,9 +425,9 @@ impl Torrent {
                 return false;
             }
             TorrentCommand::Shutdown(done) => {
-                let stopped = self.stop().await;
+                self.stop().await;
                 self.save_resume().await;
-                if let Some(wait) = stopped {
+                if let Some(wait) = self.announcer_stopping.take() {
                     let _ = wait.await;
                 }
                 let _ = done.send(());
@@ -443,7 +445,7 @@ impl Torrent {
             }
             // An active torrent that had no trackers gets an announcer by restarting.
             Phase::Active { announcer: None } if !self.trackers.tiers().is_empty() => {
-                let _ = self.stop().await;
+                self.stop().await;
                 self.reconcile();
             }
             _ => {}
@@ -482,7 +484,7 @@ impl Torrent {
 
     async fn reconcile_or_stop(&mut self) {
         if matches!(self.phase, Phase::Active { .. }) && !self.should_be_active() {
-            let _ = self.stop().await;
+            self.stop().await;
             self.save_resume().await;
         } else {
             self.reconcile();
@@ -531,6 +533,7 @@ impl Torrent {
                     signals: rx,
                     events: self.events_tx.clone(),
                     first_event,
+                    after_stop: self.announcer_stopping.take(),
                 }
                 .run(),
             );
@@ -540,16 +543,15 @@ impl Torrent {
         tracing::info!(torrent = %self.shared.meta.name, "started");
     }
 
-    /// Stops all activity: `stopped` to the tracker, peers disconnected, writes drained.
-    /// Returns what to await for the `stopped` announce to be done (the announcer sends it on
-    /// its own; only shutdown, which ends the runtime, needs to wait).
-    async fn stop(&mut self) -> Option<oneshot::Receiver<()>> {
+    /// Stops all activity: `stopped` to the trackers, peers disconnected, writes drained.
+    /// The announcer sends `stopped` on its own; what to await for it is kept in
+    /// `announcer_stopping`, for shutdown and for the next announcer's `started`.
+    async fn stop(&mut self) {
         match std::mem::replace(&mut self.phase, Phase::Idle) {
             Phase::Checking { cancel, progress } => {
                 cancel.store(true, Ordering::Relaxed);
                 self.phase = Phase::Checking { cancel, progress };
                 // CheckDone will arrive and find the torrent stopped.
-                None
             }
             Phase::Active { announcer } => {
                 let stopped = announcer.map(|a| {
@@ -564,9 +566,11 @@ impl Torrent {
                 self.drain_writes().await;
                 self.stopping = false;
                 self.shared.picker().discard_partials();
-                stopped
+                if stopped.is_some() {
+                    self.announcer_stopping = stopped;
+                }
             }
-            Phase::Idle => None,
+            Phase::Idle => {}
         }
     }
 
@@ -619,13 +623,13 @@ impl Torrent {
                 TorrentEvent::Handshaken {
                     stream,
                     addr,
-                    peer_id,
+                    handshake,
                     inbound,
                 } => {
                     if !inbound {
                         self.connecting.remove(&addr);
                     }
-                    self.admit(stream, addr, peer_id, inbound);
+                    self.admit(stream, addr, &handshake, inbound);
                 }
                 TorrentEvent::ConnectFailed { addr } => {
                     self.connecting.remove(&addr);
@@ -652,13 +656,13 @@ impl Torrent {
                     if !self.needs_check {
                         tracing::warn!(torrent = %self.shared.meta.name, %message, "data went missing; rechecking");
                         self.needs_check = true;
-                        let _ = self.stop().await;
+                        self.stop().await;
                         self.reconcile();
                     }
                 }
                 TorrentEvent::StorageFailed(message) => {
                     self.fail(message);
-                    let _ = self.stop().await;
+                    self.stop().await;
                 }
                 TorrentEvent::CheckDone { have, cancelled } => {
                     self.phase = Phase::Idle;
@@ -690,21 +694,22 @@ impl Torrent {
         })
     }
 
-    fn admit(&mut self, stream: TcpStream, addr: SocketAddr, peer_id: PeerId, inbound: bool) {
+    fn admit(&mut self, stream: TcpStream, addr: SocketAddr, handshake: &Handshake, inbound: bool) {
+        let peer_id = handshake.peer_id;
         let duplicate = self.peers.values().any(|p| p.peer_id == peer_id);
         let full = self.peers.len() >= self.params.live.max_peers();
         let slot = (!full && !duplicate)
             .then(|| self.params.live.take_connection())
             .flatten();
         if !matches!(self.phase, Phase::Active { .. })
-            || self.banned.contains(&peer_id)
-            || self.banned_addrs.contains(&addr)
+            || self.strikes.is_banned(addr.ip())
+            || self.own_addrs.contains(&addr)
             || peer_id == self.shared.our_id
             || duplicate
             || slot.is_none()
         {
-            if peer_id == self.shared.our_id || self.banned.contains(&peer_id) {
-                self.banned_addrs.insert(addr);
+            if peer_id == self.shared.our_id {
+                self.own_addrs.insert(addr);
             } else if !inbound {
                 // Turned away (a duplicate, or no room): do not dial it again at once.
                 self.known.entry(addr).or_default().next_try =
@@ -713,6 +718,7 @@ impl Torrent {
             return;
         }
         let key = self.params.next_key.fetch_add(1, Ordering::Relaxed);
+        self.strikes.connected(key, addr.ip());
         let (tx, commands) = mpsc::unbounded_channel();
         let stats = Arc::new(PeerStats::default());
         self.shared.peers().insert(
@@ -742,6 +748,9 @@ impl Torrent {
         let connected = Connected {
             key,
             stream,
+            addr,
+            capabilities: handshake.capabilities(),
+            listen_port: self.params.live.listen_port(),
             reply_handshake: inbound,
             commands,
             stats,
@@ -778,13 +787,7 @@ impl Torrent {
         match outcome {
             PieceOutcome::Written => {
                 self.shared.picker().piece_verified(index, true);
-                for key in &contributors {
-                    if let Some(book) = self.peers.get(key)
-                        && let Some(strikes) = self.strikes.get_mut(&book.peer_id)
-                    {
-                        *strikes = strikes.saturating_sub(1);
-                    }
-                }
+                self.strikes.piece_passed(&contributors);
                 for link in self.shared.peers().values() {
                     let _ = link.tx.send(PeerCommand::Have(index));
                 }
@@ -796,18 +799,13 @@ impl Torrent {
             PieceOutcome::HashMismatch => {
                 self.shared.picker().piece_verified(index, false);
                 tracing::warn!(torrent = %self.shared.meta.name, index, "piece failed its hash check");
-                let weight = if contributors.len() == 1 { 2 } else { 1 };
-                for key in contributors {
-                    let Some(book) = self.peers.get(&key) else {
-                        continue;
-                    };
-                    let strikes = self.strikes.entry(book.peer_id).or_default();
-                    *strikes += weight;
-                    if *strikes >= BAN_AT_STRIKES {
-                        tracing::warn!(addr = %book.addr, "banning peer that sent bad data");
-                        self.banned.insert(book.peer_id);
-                        self.banned_addrs.insert(book.addr);
-                        if let Some(link) = self.shared.peers().get(&key) {
+                for ip in self.strikes.piece_failed(&contributors) {
+                    tracing::warn!(torrent = %self.shared.meta.name, %ip, "banning an address that sent bad data");
+                    let links = self.shared.peers();
+                    for (key, book) in &self.peers {
+                        if book.addr.ip().to_canonical() == ip
+                            && let Some(link) = links.get(key)
+                        {
                             let _ = link.tx.send(PeerCommand::Disconnect);
                         }
                     }
@@ -816,7 +814,7 @@ impl Torrent {
             PieceOutcome::WriteFailed(e) => {
                 self.shared.picker().piece_verified(index, false);
                 self.fail(e.user_message());
-                let _ = self.stop().await;
+                self.stop().await;
             }
         }
     }
@@ -900,7 +898,9 @@ impl Torrent {
             .iter()
             .filter(|(addr, k)| {
                 let busy = connected.contains(addr) || self.connecting.contains(addr);
-                let unwanted = self.banned_addrs.contains(addr) || (complete && k.seed);
+                let unwanted = self.strikes.is_banned(addr.ip())
+                    || self.own_addrs.contains(addr)
+                    || (complete && k.seed);
                 !busy && !unwanted && k.next_try.is_none_or(|t| t <= now)
             })
             .map(|(addr, _)| *addr)
@@ -915,10 +915,10 @@ impl Torrent {
             let (info_hash, our_id) = (self.shared.meta.info_hash, self.shared.our_id);
             tokio::spawn(async move {
                 let event = match peer::connect(addr, info_hash, our_id).await {
-                    Ok((stream, peer_id)) => TorrentEvent::Handshaken {
+                    Ok((stream, handshake)) => TorrentEvent::Handshaken {
                         stream,
                         addr,
-                        peer_id,
+                        handshake,
                         inbound: false,
                     },
                     Err(e) => {
@@ -1142,7 +1142,11 @@ impl Torrent {
                 .collect();
                 PeerSnapshot {
                     addr: p.addr,
-                    client: p.peer_id.client(),
+                    client: s
+                        .client
+                        .get()
+                        .cloned()
+                        .unwrap_or_else(|| p.peer_id.client()),
                     flags,
                     down_rate: p.down.rate(),
                     up_rate: p.up.rate(),

@@ -1,4 +1,6 @@
-//! Length-prefixed peer messages: framing with a size cap, decoding and encoding.
+//! Length-prefixed peer messages: framing with a size cap, decoding and encoding. BEP 3's
+//! messages, BEP 6's fast extension (suggest, have all, have none, reject, allowed fast) and
+//! BEP 10's extended message (its payload is read by `wire::extension`).
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -32,7 +34,22 @@ pub enum Message {
     },
     Cancel(BlockRef),
     Port(u16),
-    /// A message id this client does not speak (extensions); skipped.
+    /// BEP 6: the sender suggests this piece (may be ignored).
+    Suggest(u32),
+    /// BEP 6: the sender has every piece (instead of a full bitfield).
+    HaveAll,
+    /// BEP 6: the sender has no piece (instead of an empty bitfield).
+    HaveNone,
+    /// BEP 6: the sender will not serve this request.
+    Reject(BlockRef),
+    /// BEP 6: the sender serves requests for this piece even while choking.
+    AllowedFast(u32),
+    /// BEP 10: an extended message, `id` 0 being the extension handshake.
+    Extended {
+        id: u8,
+        payload: Bytes,
+    },
+    /// A message id this client does not speak; skipped.
     Unknown(u8),
 }
 
@@ -79,17 +96,22 @@ pub fn decode_frame(buf: &mut BytesMut, max_len: usize) -> Result<Option<Message
             Message::Have(body.get_u32())
         }
         5 => Message::Bitfield(body.freeze()),
-        6 | 8 => {
-            fixed(13, if id == 6 { "request" } else { "cancel" })?;
+        6 | 8 | 16 => {
+            let kind = match id {
+                6 => "request",
+                8 => "cancel",
+                _ => "reject",
+            };
+            fixed(13, kind)?;
             let block = BlockRef {
                 index: body.get_u32(),
                 begin: body.get_u32(),
                 length: body.get_u32(),
             };
-            if id == 6 {
-                Message::Request(block)
-            } else {
-                Message::Cancel(block)
+            match id {
+                6 => Message::Request(block),
+                8 => Message::Cancel(block),
+                _ => Message::Reject(block),
             }
         }
         7 => {
@@ -107,6 +129,28 @@ pub fn decode_frame(buf: &mut BytesMut, max_len: usize) -> Result<Option<Message
         9 => {
             fixed(3, "port")?;
             Message::Port(body.get_u16())
+        }
+        13 => {
+            fixed(5, "suggest piece")?;
+            Message::Suggest(body.get_u32())
+        }
+        14 => fixed(1, "have all").map(|_| Message::HaveAll)?,
+        15 => fixed(1, "have none").map(|_| Message::HaveNone)?,
+        17 => {
+            fixed(5, "allowed fast")?;
+            Message::AllowedFast(body.get_u32())
+        }
+        20 => {
+            if len < 2 {
+                return Err(WireError::Malformed {
+                    kind: "extended",
+                    len,
+                });
+            }
+            Message::Extended {
+                id: body.get_u8(),
+                payload: body.freeze(),
+            }
         }
         other => Message::Unknown(other),
     };
@@ -134,16 +178,13 @@ impl Message {
                 header(out, 1 + bits.len() as u32, 5);
                 out.put_slice(bits);
             }
-            Message::Request(b) | Message::Cancel(b) => {
-                header(
-                    out,
-                    13,
-                    if matches!(self, Message::Request(_)) {
-                        6
-                    } else {
-                        8
-                    },
-                );
+            Message::Request(b) | Message::Cancel(b) | Message::Reject(b) => {
+                let id = match self {
+                    Message::Request(_) => 6,
+                    Message::Cancel(_) => 8,
+                    _ => 16,
+                };
+                header(out, 13, id);
                 out.put_u32(b.index);
                 out.put_u32(b.begin);
                 out.put_u32(b.length);
@@ -157,6 +198,25 @@ impl Message {
             Message::Port(p) => {
                 header(out, 3, 9);
                 out.put_u16(*p);
+            }
+            Message::Suggest(i) | Message::AllowedFast(i) => {
+                header(
+                    out,
+                    5,
+                    if matches!(self, Message::Suggest(_)) {
+                        13
+                    } else {
+                        17
+                    },
+                );
+                out.put_u32(*i);
+            }
+            Message::HaveAll => header(out, 1, 14),
+            Message::HaveNone => header(out, 1, 15),
+            Message::Extended { id, payload } => {
+                header(out, 2 + payload.len() as u32, 20);
+                out.put_u8(*id);
+                out.put_slice(payload);
             }
             Message::Unknown(id) => header(out, 1, *id),
         }
@@ -197,6 +257,19 @@ mod tests {
                 data: Bytes::from_static(b"data"),
             },
             Message::Port(6881),
+            Message::Suggest(7),
+            Message::HaveAll,
+            Message::HaveNone,
+            Message::Reject(block),
+            Message::AllowedFast(9),
+            Message::Extended {
+                id: 0,
+                payload: Bytes::from_static(b"de"),
+            },
+            Message::Extended {
+                id: 3,
+                payload: Bytes::new(),
+            },
         ] {
             round_trip(m);
         }
@@ -233,6 +306,21 @@ mod tests {
         let mut short_have = BytesMut::from(&[0u8, 0, 0, 2, 4, 1][..]);
         assert!(matches!(
             decode_frame(&mut short_have, 100),
+            Err(WireError::Malformed { .. })
+        ));
+        let mut long_have_all = BytesMut::from(&[0u8, 0, 0, 2, 14, 0][..]);
+        assert!(matches!(
+            decode_frame(&mut long_have_all, 100),
+            Err(WireError::Malformed { .. })
+        ));
+        let mut short_reject = BytesMut::from(&[0u8, 0, 0, 5, 16, 0, 0, 0, 1][..]);
+        assert!(matches!(
+            decode_frame(&mut short_reject, 100),
+            Err(WireError::Malformed { .. })
+        ));
+        let mut empty_extended = BytesMut::from(&[0u8, 0, 0, 1, 20][..]);
+        assert!(matches!(
+            decode_frame(&mut empty_extended, 100),
             Err(WireError::Malformed { .. })
         ));
         let mut short_piece = BytesMut::from(&[0u8, 0, 0, 3, 7, 1, 1][..]);

@@ -1,12 +1,17 @@
-//! The peer wire protocol (BEP 3): the handshake and the length-prefixed messages.
+//! The peer wire protocol (BEP 3): the handshake and the length-prefixed messages, with the
+//! fast extension (BEP 6) and the extension protocol's handshake (BEP 10).
 //!
 //! Pure encoding and decoding over byte buffers; the connection logic that uses them lives in
 //! `engine::peer`.
 
+mod extension;
+mod fast;
 mod handshake;
 mod message;
 
-pub use handshake::{HANDSHAKE_LEN, Handshake};
+pub use extension::{EXTENSION_HANDSHAKE_ID, ExtensionError, ExtensionHandshake};
+pub use fast::{ALLOWED_FAST_COUNT, allowed_fast_set};
+pub use handshake::{Capabilities, HANDSHAKE_LEN, Handshake};
 pub use message::{BLOCK_LEN, BlockRef, Message, decode_frame, max_frame_len};
 
 /// A peer broke the wire protocol.
