@@ -565,3 +565,92 @@ fn bad_requests_and_connection_floods() {
     println!("floods: peak RSS of the test process {}", peak_rss());
     drop(idle);
 }
+
+/// A slow but honest peer: it unchokes, never answers in time, and its blocks trickle in
+/// unasked (one every 100 ms for 25 s: 250, more than the 200 unwanted blocks that make a
+/// flood, but spread out). The leecher gives up on its requests after 20 s *with* a `cancel`
+/// for each, and keeps the connection: stray blocks spread over time are forgotten.
+#[test]
+fn a_slow_honest_peer_is_cancelled_not_dropped() {
+    let tracker = TestTracker::start();
+    let seed_dir = tempfile::tempdir().unwrap();
+    let content = data(2 << 20, 17);
+    std::fs::write(seed_dir.path().join("file.bin"), &content).unwrap();
+    let torrent = torrent_for(&seed_dir.path().join("file.bin"), PIECE, &tracker.url);
+    let meta = Metainfo::from_bytes(&torrent).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    tracker.inject(meta.info_hash, listener.local_addr().unwrap());
+    let (info_hash, pieces) = (meta.info_hash.0, meta.piece_count());
+
+    let state = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let leecher = session(state.path(), 0);
+    add(&leecher, &torrent, out.path(), false);
+
+    let (mut s, _) = listener.accept().unwrap();
+    let mut hs = [0u8; 68];
+    s.read_exact(&mut hs).unwrap();
+    s.write_all(&handshake(&info_hash, b"-XX0001-slowslowslow"))
+        .unwrap();
+    let bitfield_len = (pieces as usize).div_ceil(8);
+    let mut hello = (1 + bitfield_len as u32).to_be_bytes().to_vec();
+    hello.push(5);
+    hello.extend(std::iter::repeat_n(0xffu8, bitfield_len)); // 64 pieces: no spare bits
+    hello.extend_from_slice(&[0, 0, 0, 1, 1]); // unchoke
+    s.write_all(&hello).unwrap();
+
+    // Read what the leecher sends: its requests and, later, its cancels.
+    let (requests, cancels) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    let closed = Arc::new(Mutex::new(None::<Instant>));
+    let mut reader = s.try_clone().unwrap();
+    let (r, c, cl) = (requests.clone(), cancels.clone(), closed.clone());
+    std::thread::spawn(move || {
+        loop {
+            let mut len = [0u8; 4];
+            if reader.read_exact(&mut len).is_err() {
+                break;
+            }
+            let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+            if reader.read_exact(&mut body).is_err() {
+                break;
+            }
+            match body.first() {
+                Some(6) => r.fetch_add(1, Ordering::Relaxed),
+                Some(8) => c.fetch_add(1, Ordering::Relaxed),
+                _ => 0,
+            };
+        }
+        *cl.lock().unwrap() = Some(Instant::now());
+    });
+    // 250 blocks nobody asked for: 8 KiB at the start of each piece, which no request of
+    // whole 16 KiB blocks matches.
+    let start = Instant::now();
+    for i in 0..250u32 {
+        let index = i % pieces;
+        let at = index as usize * PIECE as usize;
+        let mut msg = (9 + 8192u32).to_be_bytes().to_vec();
+        msg.push(7);
+        msg.extend_from_slice(&index.to_be_bytes());
+        msg.extend_from_slice(&0u32.to_be_bytes());
+        msg.extend_from_slice(&content[at..at + 8192]);
+        if s.write_all(&msg).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!(
+        "after {:?}: {} requests, {} cancels",
+        start.elapsed(),
+        requests.load(Ordering::Relaxed),
+        cancels.load(Ordering::Relaxed)
+    );
+    assert!(
+        closed.lock().unwrap().is_none(),
+        "the slow peer was dropped"
+    );
+    assert!(requests.load(Ordering::Relaxed) > 0);
+    assert!(
+        cancels.load(Ordering::Relaxed) > 0,
+        "the snubbed requests were cancelled"
+    );
+}

@@ -1,9 +1,8 @@
-//! Seeding to peers that keep many requests in flight: every request is answered, with its
-//! block or (BEP 6) a reject, within seconds; the BEP 10 extension handshake tells our queue;
-//! hostile extension messages are dropped or ignored, never fatal to anything but their peer.
-//!
-//! The peers here are raw sockets speaking the wire protocol by hand, so each test sees exactly
-//! what Rivulet sends.
+//! The peer wire protocol against peers spoken by hand (raw sockets), so each test sees exactly
+//! what Rivulet sends: seeding to peers that keep many requests in flight (every request is
+//! answered, with its block or a BEP 6 reject, within seconds); the BEP 10 extension handshake
+//! and our queue; hostile extension messages dropped or ignored, never fatal to anything but
+//! their peer; a leecher facing a fast-extension seeder, and a seeder that vanishes mid-piece.
 
 mod common;
 
@@ -440,4 +439,111 @@ fn a_leecher_takes_have_all_and_stray_rejects_from_a_fast_seeder() {
         t.state == rivulet::engine::TorrentState::Finished
     });
     assert_eq!(std::fs::read(out.path().join("file.bin")).unwrap(), content);
+}
+
+/// Serves the pieces in `has` with their real data (or only `stop_after` blocks, then hangs
+/// up); with `unchoke_when` it stays choking until that flag is set.
+fn partial_seeder(
+    listener: TcpListener,
+    info_hash: [u8; 20],
+    content: std::sync::Arc<Vec<u8>>,
+    piece: u64,
+    has: Vec<u32>,
+    stop_after: Option<usize>,
+    unchoke_when: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+) {
+    std::thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut peer = RawPeer { stream };
+        peer.handshake(&info_hash, PLAIN);
+        let pieces = content.len().div_ceil(piece as usize);
+        let mut bits = vec![0u8; pieces.div_ceil(8)];
+        for &i in &has {
+            bits[i as usize / 8] |= 0x80 >> (i % 8);
+        }
+        peer.send(BITFIELD, &bits);
+        if let Some(flag) = unchoke_when {
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        peer.send(UNCHOKE, &[]);
+        let mut served = 0;
+        let far = Instant::now() + Duration::from_secs(60);
+        while let Some((id, payload)) = peer.next(far) {
+            if id != REQUEST || payload.len() != 12 {
+                continue;
+            }
+            if stop_after.is_some_and(|n| served >= n) {
+                return; // vanishes mid-piece
+            }
+            let word = |i: usize| u32::from_be_bytes(payload[i..i + 4].try_into().unwrap());
+            let (index, begin, length) = (word(0), word(4), word(8));
+            let at = (index as u64 * piece + begin as u64) as usize;
+            let mut body = index.to_be_bytes().to_vec();
+            body.extend_from_slice(&begin.to_be_bytes());
+            body.extend_from_slice(&content[at..at + length as usize]);
+            peer.send(PIECE_MSG, &body);
+            served += 1;
+        }
+    });
+}
+
+/// 16 MiB pieces, a 24 MiB buffer budget: one piece at a time. The only peer with piece 0
+/// sends half of it and vanishes; the only peer with piece 1 unchokes after that. Piece 0's
+/// half-filled buffer must not hold the budget: piece 1 is fetched and verified.
+#[test]
+fn a_piece_abandoned_mid_way_does_not_stall_the_download() {
+    const BIG: u64 = 16 << 20;
+    let tracker = TestTracker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let content = std::sync::Arc::new(data(2 * BIG as usize, 9));
+    std::fs::write(dir.path().join("big.bin"), content.as_slice()).unwrap();
+    let torrent = torrent_for(&dir.path().join("big.bin"), BIG, &tracker.url);
+    let meta = Metainfo::from_bytes(&torrent).unwrap();
+    let vanishing = TcpListener::bind("127.0.0.1:0").unwrap();
+    let late = TcpListener::bind("127.0.0.1:0").unwrap();
+    tracker.inject(meta.info_hash, vanishing.local_addr().unwrap());
+    tracker.inject(meta.info_hash, late.local_addr().unwrap());
+    let half = (BIG / 2 / BLOCK as u64) as usize;
+    let gone = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    partial_seeder(
+        vanishing,
+        meta.info_hash.0,
+        content.clone(),
+        BIG,
+        vec![0],
+        Some(half),
+        None,
+    );
+    partial_seeder(
+        late,
+        meta.info_hash.0,
+        content.clone(),
+        BIG,
+        vec![1],
+        None,
+        Some(gone.clone()),
+    );
+
+    let state = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let leecher = session(state.path(), 0);
+    add(&leecher, &torrent, out.path(), false);
+    wait_for(
+        &leecher,
+        Duration::from_secs(30),
+        "a part of piece 0",
+        |t| t.downloaded >= BIG / 4,
+    );
+    gone.store(true, Ordering::Relaxed);
+    let t = wait_for(&leecher, Duration::from_secs(30), "piece 1 verified", |t| {
+        t.verified_bytes >= BIG
+    });
+    assert_eq!(
+        t.verified_bytes, BIG,
+        "piece 1, from the peer that came later"
+    );
 }

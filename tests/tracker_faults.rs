@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
 use rivulet::create::{CreateOptions, CreateProgress, create_torrent};
@@ -171,11 +171,13 @@ fn every_tracker_fault_is_a_clear_status_and_later_tiers_still_work() {
         .map(|(url, _)| {
             let (state, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
             let s = session(state.path(), 0);
+            // Seeding once done, so the announces go on and each fault shows in time (a
+            // finished torrent that stops cuts a hanging announce short).
             add(
                 &s,
                 &torrent(&file, vec![url.clone(), working_url.clone()]),
                 out.path(),
-                false,
+                true,
             );
             (state, out, s)
         })
@@ -202,6 +204,7 @@ fn every_tracker_fault_is_a_clear_status_and_later_tiers_still_work() {
         next.is_some_and(|n| n > Duration::from_secs(20)),
         "backoff: next announce in {next:?}"
     );
+    let first_failure = Instant::now();
     assert_eq!(faulty.hits("only500"), 1);
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(
@@ -211,30 +214,37 @@ fn every_tracker_fault_is_a_clear_status_and_later_tiers_still_work() {
     );
 
     for ((url, expected), (_, out, s)) in faults.iter().zip(&leechers) {
-        // The `completed` announce starts again from the first tier: wait for its verdict too
-        // (a hanging tracker takes the 20 s timeout each time).
-        let t = wait_for(
+        // The `completed` announce goes to every tracker again: wait for both verdicts (a
+        // hanging tracker takes the 20 s timeout each time).
+        let status = |t: &rivulet::engine::TorrentSnapshot, url: &str| {
+            t.trackers
+                .iter()
+                .find(|tr| tr.url == url)
+                .map(|tr| tr.status.clone())
+                .unwrap_or_default()
+        };
+        wait_for(
             s,
             Duration::from_secs(90),
             "the download past a failing tracker",
             |t| {
-                t.state == TorrentState::Finished
-                    && t.trackers
-                        .iter()
-                        .any(|tr| tr.url == *url && tr.status.contains(expected))
+                t.state == TorrentState::Seeding
+                    && status(t, url).contains(expected)
+                    && status(t, &working_url) == "working"
             },
         );
         assert_same_tree(dir.path(), out.path());
-        let second = &t
-            .trackers
-            .iter()
-            .find(|tr| tr.url == working_url)
-            .unwrap()
-            .status;
-        assert_eq!(second, "working", "{url}");
     }
-    // By now (over 40 s) the 30 s backoff has passed once, and the next (60 s) has not.
+    // 35 s after the first failure the 30 s backoff has passed once, and the next (60 s) has
+    // not: a constant 30 s backoff would have asked twice more by 65 s, so look again then.
+    std::thread::sleep(Duration::from_secs(35).saturating_sub(first_failure.elapsed()));
     assert_eq!(faulty.hits("only500"), 2, "one retry after the backoff");
+    std::thread::sleep(Duration::from_secs(65).saturating_sub(first_failure.elapsed()));
+    assert_eq!(
+        faulty.hits("only500"),
+        2,
+        "the second wait (60 s) is longer than the first"
+    );
 }
 
 /// A tracker that answers once and then fails: the peers it gave keep the download going.
@@ -261,14 +271,16 @@ fn known_peers_keep_working_when_the_tracker_fails_later() {
         out.path(),
         false,
     );
-    let t = wait_for(&leecher, Duration::from_secs(90), "the download", |t| {
+    wait_for(&leecher, Duration::from_secs(90), "the download", |t| {
         t.state == TorrentState::Finished
     });
     assert_same_tree(dir.path(), out.path());
     assert!(faulty.hits("flaky") >= 2, "the tracker was asked again");
-    assert!(
-        t.trackers[0].status.contains("HTTP 500"),
-        "{}",
-        t.trackers[0].status
+    // Its last answer (the `completed` announce may still be on its way) is the failure.
+    wait_for(
+        &leecher,
+        Duration::from_secs(10),
+        "the tracker's failure",
+        |t| t.trackers[0].status.contains("HTTP 500"),
     );
 }

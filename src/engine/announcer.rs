@@ -8,9 +8,10 @@
 //! When every tracker fails, the next round backs off exponentially while the peers already
 //! known are kept. A tracker whose announce is still on its way is skipped by later rounds.
 //!
-//! Stopping aborts the announces in flight, then tells every tracker that answered `stopped`
-//! (bounded by [`STOP_TIMEOUT`]); the next announcer of the torrent waits for that, so a
-//! `stopped` never arrives after the next `started`. Upload and download totals count from
+//! Stopping sends a pending `completed`, gives the announces in flight [`STOP_TIMEOUT`] to
+//! answer and cuts the rest short, then tells every tracker that answered `stopped` (bounded
+//! by the same timeout); the next announcer of the torrent waits for that, so a `stopped` never
+//! arrives after the next `started`. Upload and download totals count from
 //! this announcer's `started`, as libtorrent and Transmission report them.
 
 use std::collections::HashSet;
@@ -138,14 +139,12 @@ impl Announcer {
                     }
                     Some(AnnounceSignal::SetTiers(tiers)) => self.set_tiers(&mut rounds, tiers),
                     Some(AnnounceSignal::Stop(done)) => {
-                        in_flight.abort_all();
-                        self.stop(&rounds).await;
+                        self.stop(&mut rounds, &mut in_flight).await;
                         let _ = done.send(());
                         return;
                     }
                     None => {
-                        in_flight.abort_all();
-                        self.stop(&rounds).await;
+                        self.stop(&mut rounds, &mut in_flight).await;
                         return;
                     }
                 },
@@ -274,9 +273,32 @@ impl Announcer {
         }
     }
 
-    /// Tells `stopped` to every tracker that answered, and to those whose announce was cut
-    /// short (it may have arrived).
-    async fn stop(&self, rounds: &Rounds) {
+    /// Ends the announcer: a `completed` not yet sent goes out first, announces on their way
+    /// get [`STOP_TIMEOUT`] to answer (the rest are cut short and say so), then every tracker
+    /// that answered, or whose announce was cut short (it may have arrived), hears `stopped`.
+    async fn stop(&self, rounds: &mut Rounds, in_flight: &mut JoinSet<Answer>) {
+        if rounds.event == AnnounceEvent::Completed {
+            self.start_round(rounds, in_flight);
+        }
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while let Ok(Some(joined)) = tokio::time::timeout_at(deadline, in_flight.join_next()).await
+        {
+            if let Ok(answer) = joined {
+                self.on_answer(rounds, answer);
+            }
+        }
+        in_flight.abort_all();
+        for url in &rounds.busy {
+            self.report(TrackerUpdate {
+                url: url.clone(),
+                status: "no answer before the torrent stopped".into(),
+                ok: false,
+                peers: Vec::new(),
+                seeders: None,
+                leechers: None,
+                next_announce: None,
+            });
+        }
         let request = self.request(rounds, AnnounceEvent::Stopped);
         let urls = rounds.working.union(&rounds.busy).cloned().collect();
         stop_all(&self.trackers, urls, &request).await;
