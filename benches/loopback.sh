@@ -103,117 +103,38 @@ export NO_COLOR=1
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/rivulet-bench.XXXXXX") || die "mktemp failed"
 chmod 755 "$WORK"     # opentracker runs as nobody and reads the whitelist in here
-H="$WORK/helper.py"
-cat >"$H" <<'PY'
-import sys, socket, hashlib, time, statistics, urllib.request, urllib.parse
-
-def bdecode(b, i=0):
-    c = b[i:i+1]
-    if c == b'i':
-        j = b.index(b'e', i); return int(b[i+1:j]), j + 1
-    if c == b'l':
-        i += 1; out = []
-        while b[i:i+1] != b'e':
-            v, i = bdecode(b, i); out.append(v)
-        return out, i + 1
-    if c == b'd':
-        i += 1; out = {}
-        while b[i:i+1] != b'e':
-            k, i = bdecode(b, i); v, i = bdecode(b, i); out[k] = v
-        return out, i + 1
-    if c.isdigit():
-        j = b.index(b':', i); n = int(b[i:j]); return b[j+1:j+1+n], j + 1 + n
-    raise ValueError('bad bencode at offset %d' % i)
-
-def raw_info(path):
-    b = open(path, 'rb').read(); i = 1
-    while b[i:i+1] != b'e':
-        k, i = bdecode(b, i); start = i; _, i = bdecode(b, i)
-        if k == b'info':
-            return b[start:i]
-    raise ValueError('no info dict')
-
-def q(h): return urllib.parse.quote_from_bytes(bytes.fromhex(h))
-def get(url):
-    with urllib.request.urlopen(url, timeout=5) as r:
-        return bdecode(r.read())[0]
-def announce(port, h, event):
-    return get('http://127.0.0.1:%d/announce?info_hash=%s&peer_id=-PROBE-0000000000000'
-               '&port=9&uploaded=0&downloaded=0&left=0&compact=1&event=%s' % (port, q(h), event))
-
-def parse_time(path):
-    """wall s, cpu s, peak RSS MiB from a `/usr/bin/time -v` report"""
-    t = open(path).read()
-    def field(name):
-        for line in t.splitlines():
-            if line.strip().startswith(name):
-                return line.rsplit(': ', 1)[1].strip()
-        raise SystemExit('no "%s" in %s' % (name, path))
-    wall = 0.0
-    for part in field('Elapsed (wall clock) time').split(':'):
-        wall = wall * 60 + float(part)
-    cpu = float(field('User time (seconds)')) + float(field('System time (seconds)'))
-    rss = int(field('Maximum resident set size (kbytes)')) / 1024.0
-    return wall, cpu, rss
-
-cmd, a = sys.argv[1], sys.argv[2:]
-if cmd == 'freeports':
-    socks = []
-    for _ in range(int(a[0])):
-        s = socket.socket(); s.bind(('127.0.0.1', 0)); socks.append(s)
-    print(' '.join(str(s.getsockname()[1]) for s in socks))
-elif cmd == 'infohash':
-    print(hashlib.sha1(raw_info(a[0])).hexdigest())
-elif cmd == 'wlwait':
-    port, deadline = int(a[0]), time.time() + float(a[1])
-    for h in a[2:]:
-        while True:
-            try:
-                d = announce(port, h, 'started')
-                if b'failure reason' not in d:
-                    announce(port, h, 'stopped'); break
-            except Exception as e:
-                d = repr(e)
-            if time.time() > deadline: sys.exit('tracker does not accept %s: %r' % (h, d))
-            time.sleep(0.2)
-elif cmd == 'waitseed':
-    port, h, deadline = int(a[0]), a[1], time.time() + float(a[2])
-    while True:
-        try:
-            d = get('http://127.0.0.1:%d/scrape?info_hash=%s' % (port, q(h)))
-            if (d.get(b'files', {}).get(bytes.fromhex(h)) or {}).get(b'complete', 0) >= 1: break
-        except Exception:
-            pass
-        if time.time() > deadline: sys.exit('tracker lists no seeder for %s' % h)
-        time.sleep(0.3)
-elif cmd == 'timefile':
-    print('%.2f %.2f %.1f' % parse_time(a[0]))
-elif cmd == 'report':
-    # report SIZE_MIB RESULTS_FILE ; lines: client run wall cpu rss
-    size = float(a[0]); rows = {}
-    for line in open(a[1]):
-        c, r, w, u, m = line.split()
-        rows.setdefault(c, []).append((float(w), float(u), float(m)))
-    med = {}
-    print()
-    print('%-8s %4s %10s %10s %12s %12s' % ('client', 'run', 'wall s', 'cpu s', 'peak RSS MiB', 'MiB/s (wall)'))
-    for c in ('rivulet', 'aria2'):
-        for i, (w, u, m) in enumerate(rows.get(c, []), 1):
-            print('%-8s %4d %10.2f %10.2f %12.1f %12.1f' % (c, i, w, u, m, size / w if w else 0))
-    print()
-    print('medians over %d run(s), %.0f MiB payload:' % (max(len(v) for v in rows.values()), size))
-    print('%-8s %10s %10s %12s %12s' % ('client', 'wall s', 'cpu s', 'peak RSS MiB', 'MiB/s (wall)'))
-    for c in ('rivulet', 'aria2'):
-        v = rows[c]
-        med[c] = tuple(statistics.median(x[k] for x in v) for k in range(3))
-        w, u, m = med[c]
-        print('%-8s %10.2f %10.2f %12.1f %12.1f' % (c, w, u, m, size / w if w else 0))
-    r, x = med['rivulet'], med['aria2']
-    ratio = lambda p, q: ('%.2f' % (p / q)) if q else 'n/a'
-    print('%-8s %10s %10s %12s' % ('riv/aria', ratio(r[0], x[0]), ratio(r[1], x[1]), ratio(r[2], x[2])))
-    print('(ratios below 1 mean Rivulet used less time / CPU / memory than aria2)')
+# bencode, tracker probes and `/usr/bin/time` parsing are shared with the interop suite
+BT="$ROOT/tests/interop/bt.py"
+[ -f "$BT" ] || die "missing $BT"
+py() { python3 "$BT" "$@"; }
+REPORT="$WORK/report.py"
+cat >"$REPORT" <<'PY'
+import sys, statistics
+a = sys.argv[1:]
+# report SIZE_MIB RESULTS_FILE ; lines: client run wall cpu rss
+size = float(a[0]); rows = {}
+for line in open(a[1]):
+    c, r, w, u, m = line.split()
+    rows.setdefault(c, []).append((float(w), float(u), float(m)))
+med = {}
+print()
+print('%-8s %4s %10s %10s %12s %12s' % ('client', 'run', 'wall s', 'cpu s', 'peak RSS MiB', 'MiB/s (wall)'))
+for c in ('rivulet', 'aria2'):
+    for i, (w, u, m) in enumerate(rows.get(c, []), 1):
+        print('%-8s %4d %10.2f %10.2f %12.1f %12.1f' % (c, i, w, u, m, size / w if w else 0))
+print()
+print('medians over %d run(s), %.0f MiB payload:' % (max(len(v) for v in rows.values()), size))
+print('%-8s %10s %10s %12s %12s' % ('client', 'wall s', 'cpu s', 'peak RSS MiB', 'MiB/s (wall)'))
+for c in ('rivulet', 'aria2'):
+    v = rows[c]
+    med[c] = tuple(statistics.median(x[k] for x in v) for k in range(3))
+    w, u, m = med[c]
+    print('%-8s %10.2f %10.2f %12.1f %12.1f' % (c, w, u, m, size / w if w else 0))
+r, x = med['rivulet'], med['aria2']
+ratio = lambda p, q: ('%.2f' % (p / q)) if q else 'n/a'
+print('%-8s %10s %10s %12s' % ('riv/aria', ratio(r[0], x[0]), ratio(r[1], x[1]), ratio(r[2], x[2])))
+print('(ratios below 1 mean Rivulet used less time / CPU / memory than aria2)')
 PY
-py() { python3 "$H" "$@"; }
 
 # ---------------------------------------------------------------- tracker, data, seeder
 read -r TRACKER_PORT SEED_PORT < <(py freeports 2)
@@ -292,4 +213,4 @@ for run in $(seq "$RUNS"); do
     run_one aria2 "$run"
 done
 
-py report "$SIZE_MIB" "$RESULTS"
+python3 "$REPORT" "$SIZE_MIB" "$RESULTS"

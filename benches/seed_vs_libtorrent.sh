@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# Seeding benchmark: a Rivulet seeder's speed to a libtorrent leecher, compared with
+# libtorrent seeding to libtorrent, on the same data, side by side in one run.
+#
+#   bash benches/seed_vs_libtorrent.sh
+#
+# One random file (1 GiB by default) and one torrent (1 MiB pieces), announced to a
+# local opentracker on 127.0.0.1. For each of BENCH_RUNS rounds, two runs, their order
+# alternating from round to round:
+#   rivulet     `rivulet seed` (release build) serves a fresh libtorrent leecher
+#   libtorrent  a libtorrent seeder (lt.high_performance_seed()) serves a fresh libtorrent
+#               leecher
+# Each run starts a fresh seeder, waits until the tracker lists it as a seed (its data
+# checked), then starts the leecher (tests/interop/ltdrive.py, libtorrent's default
+# settings as qBittorrent has them, TCP only) and takes the leecher's time from adding
+# the torrent to all pieces verified. The seeder's CPU time (user+sys, all threads) is
+# counted from when it is listed to when the leecher has finished, so its start-up
+# check of the data is left out; its peak RSS (VmHWM) covers its whole life. Every
+# download is compared with the original (cmp); a wrong or failed one stops the
+# benchmark with exit status 1. Prints per-run figures, medians, the ratios
+# rivulet/libtorrent, and finally
+#   ratio rivulet/libtorrent of median leecher time X.XX target <= 1.25: PASS|FAIL
+# The data is deleted at the end.
+#
+# Environment:
+#   BENCH_SIZE_MIB     payload size in MiB (default 1024)
+#   BENCH_RUNS         rounds (default 3)
+#   BENCH_PIECE_LOG2   piece length as a power of two (default 20: 1 MiB)
+#   BENCH_TARGET       the largest acceptable ratio (default 1.25)
+#   BENCH_STRICT=1     exit with status 4 when the ratio misses the target
+#   BENCH_RUN_TIMEOUT  seconds one leecher may take (default 120 + SIZE_MIB/2)
+#   BENCH_LEECH_DIR    where the leechers write (default: the work directory; e.g.
+#                      /dev/shm takes the disk's write-back out of the figures)
+#   RIVULET_BIN        use this rivulet binary instead of `cargo build --release`
+#   BENCH_KEEP=1       keep the work directory
+#
+# Note: libtorrent 2.0 does its disk I/O through memory-mapped files, so its RSS also
+# counts the pages of the data it has touched; Rivulet uses positioned reads.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SIZE_MIB=${BENCH_SIZE_MIB:-1024}
+RUNS=${BENCH_RUNS:-3}
+BENCH_PIECE_LOG2=${BENCH_PIECE_LOG2:-20}
+TARGET=${BENCH_TARGET:-1.25}
+RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-$((120 + SIZE_MIB / 2))}
+# a seeder lives through its check of the data, the leecher's run and a margin
+SEED_TIMEOUT=$((RUN_TIMEOUT + 300 + SIZE_MIB / 4))
+
+log() { printf '# %s\n' "$*" >&2; }
+die() { printf 'seed bench: FAILED: %s\n' "$*" >&2; exit 1; }
+
+ALL_PIDS=()
+WORK=""
+LEECH_DIR=""
+stop_pid() {
+    local pid=$1 i
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null
+        for i in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            pkill -KILL -P "$pid" 2>/dev/null
+            kill -KILL "$pid" 2>/dev/null
+        fi
+    fi
+    wait "$pid" 2>/dev/null
+    return 0
+}
+cleanup() {
+    local pid
+    for pid in "${ALL_PIDS[@]}"; do stop_pid "$pid"; done
+    if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+        if [ "${BENCH_KEEP:-0}" = 1 ]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+    fi
+    if [ -n "$LEECH_DIR" ] && [ "$LEECH_DIR" != "$WORK" ] && [ -d "$LEECH_DIR" ]; then
+        rm -rf "$LEECH_DIR"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+# bg SECONDS LOGFILE CMD... (sets BG_PID: the timeout process, which relays TERM)
+bg() {
+    local secs=$1 logf=$2
+    shift 2
+    timeout -k 5 "$secs" "$@" >"$logf" 2>&1 </dev/null &
+    BG_PID=$!
+    ALL_PIDS+=("$BG_PID")
+}
+
+# ---------------------------------------------------------------- tools
+need_install=()
+command -v python3 >/dev/null || need_install+=(python3)
+command -v opentracker >/dev/null || need_install+=(opentracker)
+command -v mktorrent >/dev/null || need_install+=(mktorrent)
+{ command -v pgrep >/dev/null && command -v pkill >/dev/null; } || need_install+=(procps)
+# libtorrent's Python module is built for Debian's /usr/bin/python3 only
+/usr/bin/python3 -c 'import libtorrent' 2>/dev/null || need_install+=(python3-libtorrent)
+if [ ${#need_install[@]} -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+    log "installing: ${need_install[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 900 $SUDO apt-get update -q >/dev/null || die "apt-get update failed"
+    timeout 900 $SUDO apt-get install -y -q --no-install-recommends "${need_install[@]}" >/dev/null \
+        || die "apt-get install ${need_install[*]} failed"
+fi
+
+if [ -n "${RIVULET_BIN:-}" ]; then
+    RIV=$RIVULET_BIN
+else
+    log "building rivulet (cargo build --release --bin rivulet)"
+    (cd "$ROOT" && timeout 3600 cargo build --release --bin rivulet) >&2 || die "cargo build failed"
+    RIV="${CARGO_TARGET_DIR:-$ROOT/target}/release/rivulet"
+fi
+case "$RIV" in /*) ;; *) RIV="$PWD/$RIV" ;; esac
+[ -x "$RIV" ] || die "no rivulet binary at $RIV"
+export RUST_LOG=${RUST_LOG:-rivulet=info}
+export NO_COLOR=1
+
+# bencode, tracker probes and /proc sampling are shared with the interop suite
+BT="$ROOT/tests/interop/bt.py"
+LT="$ROOT/tests/interop/ltdrive.py"
+[ -f "$BT" ] && [ -f "$LT" ] || die "missing $BT or $LT"
+py() { python3 "$BT" "$@"; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/rivulet-seedbench.XXXXXX") || die "mktemp failed"
+chmod 755 "$WORK"     # opentracker runs as nobody and reads the whitelist in here
+LEECH_DIR=${BENCH_LEECH_DIR:-$WORK}
+if [ "$LEECH_DIR" != "$WORK" ]; then
+    LEECH_DIR=$(mktemp -d "$LEECH_DIR/rivulet-seedbench-out.XXXXXX") || die "cannot write in $BENCH_LEECH_DIR"
+fi
+REPORT="$WORK/report.py"
+cat >"$REPORT" <<'PY'
+import sys, statistics
+# report SIZE_MIB TARGET RESULTS_FILE ; lines: seeder run leech_wall seed_cpu seed_rss
+size, target = float(sys.argv[1]), float(sys.argv[2])
+rows = {}
+for line in open(sys.argv[3]):
+    c, r, w, u, m = line.split()
+    rows.setdefault(c, []).append((int(r), float(w), float(u), float(m)))
+order = ('rivulet', 'libtorrent')
+print()
+print('%-11s %4s %14s %12s %14s %16s' % ('seeder', 'run', 'leecher s', 'MiB/s', 'seeder cpu s',
+                                          'seeder RSS MiB'))
+for c in order:
+    for r, w, u, m in rows.get(c, []):
+        print('%-11s %4d %14.2f %12.1f %14.2f %16.1f' % (c, r, w, size / w if w else 0, u, m))
+med = {}
+print()
+print('medians over %d round(s), %.0f MiB payload, libtorrent leecher:'
+      % (max(len(v) for v in rows.values()), size))
+print('%-11s %14s %12s %14s %16s' % ('seeder', 'leecher s', 'MiB/s', 'seeder cpu s', 'seeder RSS MiB'))
+for c in order:
+    v = rows[c]
+    med[c] = tuple(statistics.median(x[k] for x in v) for k in (1, 2, 3))
+    w, u, m = med[c]
+    print('%-11s %14.2f %12.1f %14.2f %16.1f' % (c, w, size / w if w else 0, u, m))
+r, x = med['rivulet'], med['libtorrent']
+ratio = lambda p, q: (p / q) if q else float('inf')
+print('%-11s %14.2f %12s %14.2f %16.2f' % ('riv/lt', ratio(r[0], x[0]), '', ratio(r[1], x[1]),
+                                          ratio(r[2], x[2])))
+print('(ratios below 1 mean the Rivulet seeder was faster / used less CPU / memory)')
+t = ratio(r[0], x[0])
+ok = t <= target
+print('ratio rivulet/libtorrent of median leecher time %.2f target <= %.2f: %s'
+      % (t, target, 'PASS' if ok else 'FAIL'))
+sys.exit(0 if ok else 4)
+PY
+
+# ---------------------------------------------------------------- tracker, data
+read -r TRACKER_PORT < <(py freeports 1)
+WHITELIST="$WORK/whitelist"
+: >"$WHITELIST"
+chmod 644 "$WHITELIST"
+bg 86400 "$WORK/opentracker.log" opentracker -i 127.0.0.1 -p "$TRACKER_PORT" -P "$TRACKER_PORT" \
+    -d / -w "$WHITELIST" -A 127.0.0.1
+OT_PID=$BG_PID
+
+mkdir -p "$WORK/seed"
+SRC="$WORK/seed/payload.bin"
+log "writing ${SIZE_MIB} MiB of random data"
+# + 4321 bytes so the last piece is a short one
+{ head -c "$((SIZE_MIB * 1048576))" /dev/urandom; head -c 4321 /dev/urandom; } >"$SRC" \
+    || die "cannot write the payload"
+T="$WORK/payload.torrent"
+timeout 3600 mktorrent -d -l "$BENCH_PIECE_LOG2" -a "http://127.0.0.1:$TRACKER_PORT/announce" \
+    -o "$T" "$SRC" >"$WORK/mktorrent.log" 2>&1 || die "mktorrent failed: $(tail -n 3 "$WORK/mktorrent.log")"
+HASH=$(py infohash "$T") || die "cannot read the info hash"
+echo "$HASH" >>"$WHITELIST"
+OT_CHILD=$(pgrep -P "$OT_PID" | head -n 1)
+[ -n "$OT_CHILD" ] || die "opentracker is not running: $(tail -n 5 "$WORK/opentracker.log")"
+kill -HUP "$OT_CHILD"
+py wlwait "$TRACKER_PORT" 15 "$HASH" || die "opentracker does not accept the torrent"
+# every run starts with no dirty pages to write back (the payload's, the last download's)
+timeout 600 sync
+log "torrent $HASH: ${SIZE_MIB} MiB, 2^$BENCH_PIECE_LOG2-byte pieces, tracker 127.0.0.1:$TRACKER_PORT"
+
+# ---------------------------------------------------------------- runs
+RESULTS="$WORK/results"
+: >"$RESULTS"
+
+# child_of TIMEOUT_PID : the PID of the process that timeout runs
+child_of() {
+    local i c
+    for i in $(seq 50); do
+        c=$(pgrep -P "$1" | head -n 1)
+        [ -n "$c" ] && { echo "$c"; return 0; }
+        sleep 0.1
+    done
+    return 1
+}
+
+run_one() {
+    local seeder=$1 run=$2 sport lport out slog llog seed_pid seed_child rc t0 wall cpu0 cpu1 rss c i
+    read -r sport lport < <(py freeports 2)
+    out="$LEECH_DIR/out-$seeder-$run"
+    slog="$WORK/seed-$seeder-$run.log"
+    llog="$WORK/leech-$seeder-$run.log"
+    rm -rf "$out"
+    mkdir -p "$out"
+    case "$seeder" in
+        rivulet)
+            mkdir -p "$WORK/state-$run"
+            bg "$SEED_TIMEOUT" "$slog" "$RIV" seed "$T" "$WORK/seed" --port "$sport" \
+                --bind 127.0.0.1 --state-dir "$WORK/state-$run" ;;
+        libtorrent)
+            bg "$SEED_TIMEOUT" "$slog" /usr/bin/python3 -u "$LT" seed "$T" "$WORK/seed" "$sport" ;;
+    esac
+    seed_pid=$BG_PID
+    seed_child=$(child_of "$seed_pid") || die "$seeder seeder did not start: $(tail -n 5 "$slog")"
+    # listed as a seed (data checked), and this seeder, not a stale peer of an earlier run
+    t0=$(date +%s)
+    py waitseed "$TRACKER_PORT" "$HASH" $((120 + SIZE_MIB / 8)) \
+        && py waitpeer "$TRACKER_PORT" "$HASH" "$sport" 60 \
+        || { tail -n 20 "$slog" >&2; die "$seeder seeder never listed by the tracker"; }
+    log "$seeder seeder ready after $(( $(date +%s) - t0 )) s"
+    read -r cpu0 _ < <(py proccpu "$seed_child") || die "$seeder seeder died: $(tail -n 5 "$slog")"
+
+    bg "$RUN_TIMEOUT" "$llog" /usr/bin/python3 -u "$LT" leech "$T" "$out" "$lport" \
+        $((RUN_TIMEOUT - 5)) 60
+    rc=0
+    wait "$BG_PID" || rc=$?
+    read -r cpu1 rss < <(py proccpu "$seed_child") || { cpu1=nan; rss=nan; }
+    stop_pid "$seed_pid"
+    if [ $rc -ne 0 ]; then
+        tail -n 30 "$llog" >&2
+        echo "----- seeder log -----" >&2
+        tail -n 20 "$slog" >&2
+        die "$seeder run $run: the libtorrent leecher exited with status $rc$( \
+            [ $rc = 3 ] && echo ' (timed out)'; [ $rc = 5 ] && echo ' (stalled)')"
+    fi
+    [ "$cpu1" != nan ] || die "$seeder run $run: the seeder died during the run: $(tail -n 5 "$slog")"
+    wall=$(sed -n 's/.*finished in \([0-9.]*\) s.*/\1/p' "$llog" | tail -n 1)
+    [ -n "$wall" ] || die "$seeder run $run: no 'finished in' in $llog"
+    cmp "$SRC" "$out/payload.bin" >&2 || die "$seeder run $run: the downloaded file differs from the original"
+    cpu=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')
+    echo "$seeder $run $wall $cpu $rss" >>"$RESULTS"
+    log "$seeder run $run: leecher ${wall} s, seeder cpu ${cpu} s, seeder peak RSS ${rss} MiB (verified)"
+    rm -rf "$out" "$WORK/state-$run"
+    timeout 600 sync
+    # the next run starts from an empty swarm: seeder and leecher have said `stopped`
+    for i in $(seq 30); do
+        read -r c _ < <(py scrape_counts "$TRACKER_PORT" "$HASH")
+        [ "${c:-1}" = 0 ] && break
+        sleep 0.5
+    done
+    [ "${c:-1}" = 0 ] || log "the tracker still counts $c seed(s) after the run"
+}
+
+for run in $(seq "$RUNS"); do
+    if [ $((run % 2)) = 1 ]; then
+        run_one rivulet "$run"
+        run_one libtorrent "$run"
+    else
+        run_one libtorrent "$run"
+        run_one rivulet "$run"
+    fi
+done
+
+rc=0
+python3 "$REPORT" "$SIZE_MIB" "$TARGET" "$RESULTS" || rc=$?
+[ $rc -eq 4 ] && [ "${BENCH_STRICT:-0}" != 1 ] && rc=0
+exit $rc
