@@ -34,42 +34,17 @@ RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-$((120 + SIZE_MIB / 2))}
 log() { printf '# %s\n' "$*" >&2; }
 die() { printf 'loopback bench: FAILED: %s\n' "$*" >&2; exit 1; }
 
-ALL_PIDS=()
+# processes, package installs: shared with the interop suite
+source "$ROOT/tests/interop/lib.sh"
 WORK=""
-stop_pid() {
-    local pid=$1 i
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null
-        for i in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            pkill -KILL -P "$pid" 2>/dev/null
-            kill -KILL "$pid" 2>/dev/null
-        fi
-    fi
-    wait "$pid" 2>/dev/null
-    return 0
-}
 cleanup() {
-    local pid
-    for pid in "${ALL_PIDS[@]}"; do stop_pid "$pid"; done
+    stop_all_pids
     if [ -n "$WORK" ] && [ -d "$WORK" ]; then
         if [ "${BENCH_KEEP:-0}" = 1 ]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
     fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
-
-# bg SECONDS LOGFILE CMD... (sets BG_PID)
-bg() {
-    local secs=$1 logf=$2
-    shift 2
-    timeout -k 5 "$secs" "$@" >"$logf" 2>&1 </dev/null &
-    BG_PID=$!
-    ALL_PIDS+=("$BG_PID")
-}
 
 # ---------------------------------------------------------------- tools
 need_install=()
@@ -79,15 +54,7 @@ command -v mktorrent >/dev/null || need_install+=(mktorrent)
 command -v aria2c >/dev/null || need_install+=(aria2)
 [ -x /usr/bin/time ] || need_install+=(time)
 { command -v pgrep >/dev/null && command -v pkill >/dev/null; } || need_install+=(procps)
-if [ ${#need_install[@]} -gt 0 ]; then
-    SUDO=""
-    [ "$(id -u)" = 0 ] || SUDO="sudo -n"
-    log "installing: ${need_install[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    timeout 900 $SUDO apt-get update -q >/dev/null || die "apt-get update failed"
-    timeout 900 $SUDO apt-get install -y -q --no-install-recommends "${need_install[@]}" >/dev/null \
-        || die "apt-get install ${need_install[*]} failed"
-fi
+install_missing ${need_install[@]+"${need_install[@]}"}
 
 if [ -n "${RIVULET_BIN:-}" ]; then
     RIV=$RIVULET_BIN

@@ -98,6 +98,29 @@ impl RawPeer {
         }
     }
 
+    /// Answers requests with the real bytes of `content` for up to a minute, or hangs up at the
+    /// request after `stop_after` blocks.
+    fn serve(&mut self, content: &[u8], piece: u64, stop_after: Option<usize>) {
+        let mut served = 0;
+        let far = Instant::now() + Duration::from_secs(60);
+        while let Some((id, payload)) = self.next(far) {
+            if id != REQUEST || payload.len() != 12 {
+                continue;
+            }
+            if stop_after.is_some_and(|n| served >= n) {
+                return;
+            }
+            let word = |i: usize| u32::from_be_bytes(payload[i..i + 4].try_into().unwrap());
+            let (index, begin, length) = (word(0), word(4), word(8));
+            let at = (index as u64 * piece + begin as u64) as usize;
+            let mut body = index.to_be_bytes().to_vec();
+            body.extend_from_slice(&begin.to_be_bytes());
+            body.extend_from_slice(&content[at..at + length as usize]);
+            self.send(PIECE_MSG, &body);
+            served += 1;
+        }
+    }
+
     /// Reads until a message with `id` arrives; panics after 10 s.
     fn wait_for(&mut self, id: u8) -> Vec<u8> {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -417,19 +440,7 @@ fn a_leecher_takes_have_all_and_stray_rejects_from_a_fast_seeder() {
         peer.send(EXTENDED, b"\x00d4:reqqi4294967296e1:v8:handmadee");
         peer.send_block_message(REJECT, 3, 0, BLOCK); // never requested
         peer.send(UNCHOKE, &[]);
-        let far = Instant::now() + Duration::from_secs(60);
-        while let Some((id, payload)) = peer.next(far) {
-            if id != REQUEST || payload.len() != 12 {
-                continue;
-            }
-            let word = |i: usize| u32::from_be_bytes(payload[i..i + 4].try_into().unwrap());
-            let (index, begin, length) = (word(0), word(4), word(8));
-            let at = (index as u64 * PIECE + begin as u64) as usize;
-            let mut body = index.to_be_bytes().to_vec();
-            body.extend_from_slice(&begin.to_be_bytes());
-            body.extend_from_slice(&served[at..at + length as usize]);
-            peer.send(PIECE_MSG, &body);
-        }
+        peer.serve(&served, PIECE, None);
     });
     let state = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
@@ -470,24 +481,7 @@ fn partial_seeder(
             }
         }
         peer.send(UNCHOKE, &[]);
-        let mut served = 0;
-        let far = Instant::now() + Duration::from_secs(60);
-        while let Some((id, payload)) = peer.next(far) {
-            if id != REQUEST || payload.len() != 12 {
-                continue;
-            }
-            if stop_after.is_some_and(|n| served >= n) {
-                return; // vanishes mid-piece
-            }
-            let word = |i: usize| u32::from_be_bytes(payload[i..i + 4].try_into().unwrap());
-            let (index, begin, length) = (word(0), word(4), word(8));
-            let at = (index as u64 * piece + begin as u64) as usize;
-            let mut body = index.to_be_bytes().to_vec();
-            body.extend_from_slice(&begin.to_be_bytes());
-            body.extend_from_slice(&content[at..at + length as usize]);
-            peer.send(PIECE_MSG, &body);
-            served += 1;
-        }
+        peer.serve(&content, piece, stop_after);
     });
 }
 

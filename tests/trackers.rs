@@ -206,6 +206,62 @@ fn pause_cancels_a_round_in_flight_and_stopped_precedes_the_next_started() {
     );
 }
 
+/// The totals sent to a tracker count from this session's `started`, as libtorrent and
+/// Transmission send them: after a pause and a resume, `started` says 0 downloaded, though the
+/// torrent downloaded the whole file before.
+#[test]
+fn announced_totals_count_from_started() {
+    let tracker = TestTracker::start();
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("a.bin", 300_000)]);
+    let bytes = torrent(&dir.path().join("a.bin"), vec![tracker.url.clone()]);
+    let (_seed_state, _seeder) = start_seeder(&bytes, dir.path(), 0);
+    let (state, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let s = session(state.path(), 0);
+    add(&s, &bytes, out.path(), true);
+    let id = wait_for(&s, Duration::from_secs(30), "the download", |t| {
+        t.state == TorrentState::Seeding
+    })
+    .id;
+    let port = s.listen_port();
+    let announces = |event: &str| -> Vec<(u64, u64)> {
+        tracker
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| a.port == port && a.event.as_deref() == Some(event))
+            .map(|a| (a.downloaded, a.uploaded))
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while announces("completed").is_empty() {
+        assert!(Instant::now() < deadline, "no completed announce");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        announces("completed")[0].0 >= 300_000,
+        "{:?}",
+        announces("completed")
+    );
+    s.send(Command::Pause(id));
+    wait_for(&s, Duration::from_secs(5), "the pause", |t| {
+        t.state == TorrentState::Paused
+    });
+    s.send(Command::Resume(id));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while announces("started").len() < 2 {
+        assert!(Instant::now() < deadline, "no second started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        announces("stopped")[0].0 >= 300_000,
+        "{:?}",
+        announces("stopped")
+    );
+    assert_eq!(announces("started")[1], (0, 0), "a new session's totals");
+}
+
 #[test]
 fn every_tier_failing_is_reported() {
     let dir = tempfile::tempdir().unwrap();

@@ -25,6 +25,8 @@ pub struct Announce {
     pub port: u16,
     pub event: Option<String>,
     pub left: u64,
+    pub downloaded: u64,
+    pub uploaded: u64,
 }
 
 /// A minimal HTTP tracker on 127.0.0.1: remembers peers per info hash and returns the others
@@ -130,12 +132,14 @@ fn serve(
     let info_hash = params.get("info_hash").cloned().unwrap_or_default();
     let port: u16 = text("port").and_then(|p| p.parse().ok()).unwrap_or(0);
     let event = text("event");
-    let left = text("left").and_then(|l| l.parse().ok()).unwrap_or(0);
+    let number = |k: &str| text(k).and_then(|l| l.parse().ok()).unwrap_or(0);
     log.lock().unwrap().push(Announce {
         info_hash: info_hash.clone(),
         port,
         event: event.clone(),
-        left,
+        left: number("left"),
+        downloaded: number("downloaded"),
+        uploaded: number("uploaded"),
     });
     let me = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let mut swarms = peers.lock().unwrap();
@@ -330,8 +334,23 @@ pub fn handshake(info_hash: &[u8; 20], peer_id: &[u8; 20]) -> Vec<u8> {
     hello
 }
 
-/// Asserts that every file under `a` exists under `b` with the same bytes.
+/// Asserts that `a` and `b` hold the same files with the same bytes: none missing, none extra.
 pub fn assert_same_tree(a: &Path, b: &Path) {
+    let relative = |root: &Path| -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = walk(root)
+            .into_iter()
+            .map(|p| p.strip_prefix(root).unwrap().to_path_buf())
+            .collect();
+        files.sort();
+        files
+    };
+    let (in_a, in_b) = (relative(a), relative(b));
+    let extra: Vec<&PathBuf> = in_b.iter().filter(|p| !in_a.contains(p)).collect();
+    assert!(
+        extra.is_empty(),
+        "extra files under {}: {extra:?}",
+        b.display()
+    );
     for entry in walk(a) {
         let rel = entry.strip_prefix(a).unwrap();
         let other = b.join(rel);

@@ -33,34 +33,13 @@ log() { printf '# %s\n' "$*" >&2; }
 die() { printf 'interop: %s\n' "$*" >&2; exit 2; }
 
 # ---------------------------------------------------------------- processes
-# Every process is started through `timeout`, and we remember its PID (the
-# timeout process; timeout relays TERM to its child). Cleanup ends exactly those.
-ALL_PIDS=()
-CASE_PIDS=()
+# bg, stop_pid, stop_all_pids, install_missing (shared with benches/)
+source "$ROOT/tests/interop/lib.sh"
 WORK=""
 OT_PID=""
 
-stop_pid() {
-    local pid=$1 i
-    [ -n "$pid" ] || return 0
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null
-        for i in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            pkill -KILL -P "$pid" 2>/dev/null   # the child of this timeout process
-            kill -KILL "$pid" 2>/dev/null
-        fi
-    fi
-    wait "$pid" 2>/dev/null
-    return 0
-}
-
 cleanup() {
-    local pid
-    for pid in "${ALL_PIDS[@]}"; do stop_pid "$pid"; done
+    stop_all_pids
     if [ -n "$WORK" ] && [ -d "$WORK" ]; then
         if [ "${INTEROP_KEEP:-0}" = 1 ]; then
             log "work directory kept: $WORK"
@@ -71,17 +50,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
-
-# bg SECONDS LOGFILE CMD... : start CMD in the background with a bounded lifetime.
-# Sets BG_PID.
-bg() {
-    local secs=$1 logf=$2
-    shift 2
-    timeout -k 5 "$secs" "$@" >"$logf" 2>&1 </dev/null &
-    BG_PID=$!
-    ALL_PIDS+=("$BG_PID")
-    CASE_PIDS+=("$BG_PID")
-}
 
 # wait_pid PID : wait for a process started by bg, return its exit code.
 wait_pid() {
@@ -102,15 +70,7 @@ command -v stdbuf >/dev/null || need_install+=(coreutils)
 { command -v pgrep >/dev/null && command -v pkill >/dev/null; } || need_install+=(procps)
 # libtorrent's Python module is built for Debian's /usr/bin/python3 only
 /usr/bin/python3 -c 'import libtorrent' 2>/dev/null || need_install+=(python3-libtorrent)
-if [ ${#need_install[@]} -gt 0 ]; then
-    SUDO=""
-    [ "$(id -u)" = 0 ] || SUDO="sudo -n"
-    log "installing: ${need_install[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    timeout 900 $SUDO apt-get update -q >/dev/null || die "apt-get update failed"
-    timeout 900 $SUDO apt-get install -y -q --no-install-recommends "${need_install[@]}" >/dev/null \
-        || die "apt-get install ${need_install[*]} failed"
-fi
+install_missing ${need_install[@]+"${need_install[@]}"}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/rivulet-interop.XXXXXX") || die "mktemp failed"
 # opentracker drops root to nobody and must still read the whitelist in here.
