@@ -1,46 +1,98 @@
 #!/usr/bin/env bash
-# Loopback download benchmark: Rivulet against aria2.
+# Loopback download benchmark: Rivulet as a leecher against libtorrent and aria2 as leechers,
+# in one run, on the same data from the same seeder.
 #
 #   bash benches/loopback.sh
 #
-# One random file (1 GiB by default) is seeded by aria2 on 127.0.0.1 through a
-# local opentracker. Rivulet (release build) and aria2 then download it in turn,
-# BENCH_RUNS times each, every run into a fresh folder and wrapped in
-# `/usr/bin/time -v`. Every download is compared with the original (cmp); a wrong
-# one stops the benchmark with an error. Prints the per-run numbers, the medians of
-# wall seconds, CPU seconds (user+sys) and peak RSS (MiB) for each client, and the
-# Rivulet/aria2 ratios. The data is deleted at the end.
+# One random file (1 GiB by default) and one torrent, announced to a local opentracker on
+# 127.0.0.1. One seeder serves every run (see "Seeder" below). For each of BENCH_RUNS rounds,
+# each leecher downloads the file once, into a fresh folder, the order rotated from round to
+# round (rivulet libtorrent aria2, then libtorrent aria2 rivulet, ...):
+#   rivulet     `rivulet download` (release build)
+#   libtorrent  libtorrent 2.0 through tests/interop/ltdrive.py (default settings as
+#               qBittorrent has them, TCP only), run by /usr/bin/python3
+#   aria2       `aria2c` 1.36 with --seed-time=0
+# Every download is compared with the original (cmp); a wrong or failed one stops the
+# benchmark with exit status 1. Between runs the dirty pages are written back (sync) and the
+# tracker's swarm is back to the seeder alone.
+#
+# Two times per run, both printed, nothing subtracted:
+#   whole s     the leecher's process from start to exit, measured by `/usr/bin/time -v`, with
+#               its CPU (user+sys, all threads) and peak RSS. INCLUDES start-up and shutdown:
+#               loading the program (for libtorrent: the Python interpreter and the module),
+#               tracker announces, connecting, the download, hashing, and the exit (the
+#               `stopped` announce, closing files).
+#   transfer s  what the client reports itself, from the torrent being added to all pieces
+#               verified. EXCLUDES process start-up and shutdown; INCLUDES the first tracker
+#               announce, connecting to the seeder and any wait of the client's own timers:
+#                 rivulet     its log: "listening for peers" (the session is up; the torrent
+#                             is added next) to "download complete" (last piece written and
+#                             verified)
+#                 libtorrent  the driver's "finished in S s": add_torrent to the torrent
+#                             finished (all pieces verified)
+#                 aria2       its log file (--log, notice level): "Downloading 1 item(s)" to
+#                             "Seeding is over." (all pieces verified; with --seed-time=0 it
+#                             stops seeding at once)
+# aria2's "start-up of about 4 s" is mostly its one-second timers: about 2 s between adding
+# the torrent and its first request (the announce and the connect each wait for a tick), which
+# count in its transfer time, and about 2 s after the last piece (the `completed` announce,
+# then the exit), which count in its whole time only. libtorrent's CPU and RSS are those of the
+# Python process (the driver polls every 200 ms); libtorrent 2.0 writes through memory-mapped
+# files, so its RSS also counts the pages of the file it has written.
+#
+# Seeder: libtorrent 2.0 with lt.high_performance_seed() (ltdrive.py seed), one process for all
+# runs, started first and listed by the tracker as a seed before the first leecher. It is
+# preferred to an aria2 seeder as the faster and steadier of the two: it reads and sends from
+# its own disk and network threads with deep queues, whereas aria2 runs its peers, disk reads
+# and one-second timers in one event-loop thread; in trials at 64 MiB every one of the three
+# leechers finished sooner from the libtorrent seeder. libtorrent serving libtorrent is also
+# the reference of benches/seed_vs_libtorrent.sh. BENCH_SEEDER=aria2 uses an aria2 seeder
+# instead (the old setup), to check that choice on a quiet machine.
+#
+# Prints per-run lines, the medians per client and the ratios rivulet/libtorrent and
+# rivulet/aria2 of each column. The data is deleted at the end.
 #
 # Environment:
 #   BENCH_SIZE_MIB     payload size in MiB (default 1024)
-#   BENCH_RUNS         runs per client (default 3)
+#   BENCH_RUNS         rounds, i.e. downloads per client (default 3)
 #   BENCH_PIECE_LOG2   piece length as a power of two (default 20 from 512 MiB up, else 18)
+#   BENCH_SEEDER       libtorrent (default) or aria2
+#   BENCH_RUN_TIMEOUT  seconds one leecher may take (default 120 + SIZE_MIB/2)
+#   BENCH_LEECH_DIR    where the leechers write (default: the work directory; e.g. /dev/shm
+#                      takes the disk's write-back out of the figures)
 #   RIVULET_BIN        use this rivulet binary instead of `cargo build --release`
-#   BENCH_KEEP=1       keep the work directory
-#
-# Note: aria2 has a start-up cost of about 4 s whatever the size, which the wall
-# times include; compare on a large payload.
+#   RUST_LOG           Rivulet's log filter (default rivulet=info; its transfer time needs the
+#                      info lines)
+#   BENCH_KEEP=1       keep the work directory (logs, /usr/bin/time reports)
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SIZE_MIB=${BENCH_SIZE_MIB:-1024}
 RUNS=${BENCH_RUNS:-3}
+SEEDER=${BENCH_SEEDER:-libtorrent}
 if [ -z "${BENCH_PIECE_LOG2:-}" ]; then
     if [ "$SIZE_MIB" -ge 512 ]; then BENCH_PIECE_LOG2=20; else BENCH_PIECE_LOG2=18; fi
 fi
 # seconds one leecher run may take
 RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-$((120 + SIZE_MIB / 2))}
+CLIENTS=(rivulet libtorrent aria2)
 
 log() { printf '# %s\n' "$*" >&2; }
 die() { printf 'loopback bench: FAILED: %s\n' "$*" >&2; exit 1; }
 
+case "$SEEDER" in libtorrent|aria2) ;; *) die "BENCH_SEEDER must be libtorrent or aria2" ;; esac
+
 # processes, package installs: shared with the interop suite
 source "$ROOT/tests/interop/lib.sh"
 WORK=""
+LEECH_DIR=""
 cleanup() {
     stop_all_pids
     if [ -n "$WORK" ] && [ -d "$WORK" ]; then
         if [ "${BENCH_KEEP:-0}" = 1 ]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+    fi
+    if [ -n "$LEECH_DIR" ] && [ "$LEECH_DIR" != "$WORK" ] && [ -d "$LEECH_DIR" ]; then
+        rm -rf "$LEECH_DIR"
     fi
 }
 trap cleanup EXIT
@@ -54,6 +106,8 @@ command -v mktorrent >/dev/null || need_install+=(mktorrent)
 command -v aria2c >/dev/null || need_install+=(aria2)
 [ -x /usr/bin/time ] || need_install+=(time)
 { command -v pgrep >/dev/null && command -v pkill >/dev/null; } || need_install+=(procps)
+# libtorrent's Python module is built for Debian's /usr/bin/python3 only
+/usr/bin/python3 -c 'import libtorrent' 2>/dev/null || need_install+=(python3-libtorrent)
 install_missing ${need_install[@]+"${need_install[@]}"}
 
 if [ -n "${RIVULET_BIN:-}" ]; then
@@ -68,42 +122,117 @@ case "$RIV" in /*) ;; *) RIV="$PWD/$RIV" ;; esac
 export RUST_LOG=${RUST_LOG:-rivulet=info}
 export NO_COLOR=1
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/rivulet-bench.XXXXXX") || die "mktemp failed"
-chmod 755 "$WORK"     # opentracker runs as nobody and reads the whitelist in here
 # bencode, tracker probes and `/usr/bin/time` parsing are shared with the interop suite
 BT="$ROOT/tests/interop/bt.py"
-[ -f "$BT" ] || die "missing $BT"
+LT="$ROOT/tests/interop/ltdrive.py"
+[ -f "$BT" ] && [ -f "$LT" ] || die "missing $BT or $LT"
 py() { python3 "$BT" "$@"; }
+
+VERSIONS="rivulet $("$RIV" --version 2>/dev/null | awk '{print $2}'), libtorrent $(
+    /usr/bin/python3 -c 'import libtorrent; print(libtorrent.__version__)' 2>/dev/null), aria2 $(
+    aria2c --version 2>/dev/null | awk 'NR == 1 {print $3}')"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/rivulet-bench.XXXXXX") || die "mktemp failed"
+chmod 755 "$WORK"     # opentracker runs as nobody and reads the whitelist in here
+LEECH_DIR=${BENCH_LEECH_DIR:-$WORK}
+if [ "$LEECH_DIR" != "$WORK" ]; then
+    LEECH_DIR=$(mktemp -d "$LEECH_DIR/rivulet-bench-out.XXXXXX") || die "cannot write in $BENCH_LEECH_DIR"
+fi
+
+# transfer CLIENT LOG : seconds from the torrent added to all pieces verified, as the client
+# logged it (see the header)
+TRANSFER="$WORK/transfer.py"
+cat >"$TRANSFER" <<'PY'
+import re, sys
+from datetime import datetime
+client, path = sys.argv[1], sys.argv[2]
+text = re.sub(r'\x1b\[[0-9;]*m', '', open(path, errors='replace').read())
+
+def span(fmt, start, end, names):
+    t0 = t1 = None
+    for line in text.splitlines():
+        if t0 is None and start.search(line):
+            t0 = datetime.strptime(start.search(line).group(1), fmt)
+        elif t0 is not None and end.search(line):
+            t1 = datetime.strptime(end.search(line).group(1), fmt)
+            break
+    if t0 is None or t1 is None:
+        sys.exit('%s: no "%s" line in %s' % (client, names[0] if t0 is None else names[1], path))
+    return (t1 - t0).total_seconds()
+
+if client == 'rivulet':
+    # 2026-11-25T23:15:10.678124Z  INFO rivulet::engine::session: listening for peers port=52021
+    s = span('%Y-%m-%dT%H:%M:%S.%f',
+             re.compile(r'^(\S+?)Z?\s+INFO\s+rivulet::engine::session: listening for peers'),
+             re.compile(r'^(\S+?)Z?\s+INFO\s+rivulet::engine::torrent: download complete'),
+             ('listening for peers', 'download complete'))
+elif client == 'aria2':
+    # 2026-11-25 23:15:12.941465 [NOTICE] [Context.cc:310] Downloading 1 item(s)
+    s = span('%Y-%m-%d %H:%M:%S.%f',
+             re.compile(r'^(\S+ \S+) \[NOTICE\] \[[^]]*\] Downloading 1 item'),
+             re.compile(r'^(\S+ \S+) \[NOTICE\] \[[^]]*\] Seeding is over\.'),
+             ('Downloading 1 item(s)', 'Seeding is over.'))
+elif client == 'libtorrent':
+    found = re.findall(r'finished in ([0-9.]+) s', text)
+    if not found:
+        sys.exit('libtorrent: no "finished in" in %s' % path)
+    s = float(found[-1])
+else:
+    sys.exit('unknown client ' + client)
+print('%.2f' % s)
+PY
+
 REPORT="$WORK/report.py"
 cat >"$REPORT" <<'PY'
 import sys, statistics
-a = sys.argv[1:]
-# report SIZE_MIB RESULTS_FILE ; lines: client run wall cpu rss
-size = float(a[0]); rows = {}
-for line in open(a[1]):
-    c, r, w, u, m = line.split()
-    rows.setdefault(c, []).append((float(w), float(u), float(m)))
+# report SIZE_MIB RUNS SEEDER VERSIONS RESULTS ; lines: seq round client whole transfer cpu rss
+size, runs, seeder, versions = float(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+rows = []
+for line in open(sys.argv[5]):
+    q, r, c, w, t, u, m = line.split()
+    rows.append((int(q), int(r), c, float(w), float(t), float(u), float(m)))
+rows.sort()
+clients = ('rivulet', 'libtorrent', 'aria2')
+mibs = lambda s: size / s if s else 0.0
+print()
+print('Loopback download, %.0f MiB, %s seeder; %s; %d round(s), order rotated.'
+      % (size, seeder, versions, runs))
+print('  whole s    = leecher process start to exit (/usr/bin/time -v): INCLUDES start-up and')
+print('               shutdown; cpu s (user+sys) and peak RSS are of that whole process.')
+print('  transfer s = torrent added to all pieces verified, as each client reports it:')
+print('               EXCLUDES start-up and shutdown (rivulet: its log; libtorrent: driver\'s')
+print('               "finished in"; aria2: its log). Nothing is subtracted from either.')
+print()
+hdr = '%-10s %5s %9s %11s %12s %14s %8s %9s'
+fmt = '%-10s %5d %9.2f %11.2f %12.1f %14.1f %8.2f %9.1f'
+cols = ('whole s', 'transfer s', 'MiB/s whole', 'MiB/s transfer', 'cpu s', 'RSS MiB')
+print(hdr % (('client', 'round') + cols))
+for q, r, c, w, t, u, m in rows:
+    print(fmt % (c, r, w, t, mibs(w), mibs(t), u, m))
 med = {}
+for c in clients:
+    v = [x for x in rows if x[2] == c]
+    if v:
+        med[c] = tuple(statistics.median(x[k] for x in v) for k in (3, 4, 5, 6))
 print()
-print('%-8s %4s %10s %10s %12s %12s' % ('client', 'run', 'wall s', 'cpu s', 'peak RSS MiB', 'MiB/s (wall)'))
-for c in ('rivulet', 'aria2'):
-    for i, (w, u, m) in enumerate(rows.get(c, []), 1):
-        print('%-8s %4d %10.2f %10.2f %12.1f %12.1f' % (c, i, w, u, m, size / w if w else 0))
-print()
-print('medians over %d run(s), %.0f MiB payload:' % (max(len(v) for v in rows.values()), size))
-print('%-8s %10s %10s %12s %12s' % ('client', 'wall s', 'cpu s', 'peak RSS MiB', 'MiB/s (wall)'))
-for c in ('rivulet', 'aria2'):
-    v = rows[c]
-    med[c] = tuple(statistics.median(x[k] for x in v) for k in range(3))
-    w, u, m = med[c]
-    print('%-8s %10.2f %10.2f %12.1f %12.1f' % (c, w, u, m, size / w if w else 0))
-r, x = med['rivulet'], med['aria2']
+print('medians:')
+hdr = '%-16s %9s %11s %12s %14s %8s %9s'
+print(hdr % (('client',) + cols))
+for c in clients:
+    if c in med:
+        w, t, u, m = med[c]
+        print('%-16s %9.2f %11.2f %12.1f %14.1f %8.2f %9.1f' % (c, w, t, mibs(w), mibs(t), u, m))
 ratio = lambda p, q: ('%.2f' % (p / q)) if q else 'n/a'
-print('%-8s %10s %10s %12s' % ('riv/aria', ratio(r[0], x[0]), ratio(r[1], x[1]), ratio(r[2], x[2])))
-print('(ratios below 1 mean Rivulet used less time / CPU / memory than aria2)')
+r = med.get('rivulet')
+for c, name in (('libtorrent', 'riv/libtorrent'), ('aria2', 'riv/aria2')):
+    x = med.get(c)
+    if r and x:
+        print(hdr % (name, ratio(r[0], x[0]), ratio(r[1], x[1]), '', '',
+                     ratio(r[2], x[2]), ratio(r[3], x[3])))
+print('(ratios of medians; below 1 means Rivulet took less time / CPU / memory)')
 PY
 
-# ---------------------------------------------------------------- tracker, data, seeder
+# ---------------------------------------------------------------- tracker, data
 read -r TRACKER_PORT SEED_PORT < <(py freeports 2)
 WHITELIST="$WORK/whitelist"
 : >"$WHITELIST"
@@ -127,57 +256,96 @@ OT_CHILD=$(pgrep -P "$OT_PID" | head -n 1)
 [ -n "$OT_CHILD" ] || die "opentracker is not running: $(tail -n 5 "$WORK/opentracker.log")"
 kill -HUP "$OT_CHILD"
 py wlwait "$TRACKER_PORT" 15 "$HASH" || die "opentracker does not accept the torrent"
+# the first run starts with no dirty pages to write back
+timeout 600 sync
 
+# ---------------------------------------------------------------- seeder
 ARIA_COMMON=(--enable-dht=false --enable-dht6=false --bt-enable-lpd=false
     --enable-peer-exchange=false --disable-ipv6=true --interface=127.0.0.1 --no-conf=true
     --follow-torrent=mem --bt-save-metadata=false --auto-save-interval=0
     --file-allocation=falloc --allow-overwrite=true --summary-interval=0 --console-log-level=notice)
 
-bg $((RUNS * 2 * RUN_TIMEOUT + 600)) "$WORK/aria2-seed.log" aria2c "${ARIA_COMMON[@]}" \
-    --seed-ratio=0.0 --bt-seed-unverified=true --check-integrity=false \
-    --listen-port="$SEED_PORT" --bt-tracker-interval=5 --dir="$WORK/seed" "$T"
+SEED_LOG="$WORK/seed-$SEEDER.log"
+SEED_LIFE=$((RUNS * ${#CLIENTS[@]} * (RUN_TIMEOUT + 60) + 600 + SIZE_MIB / 4))
+case "$SEEDER" in
+    libtorrent)
+        bg "$SEED_LIFE" "$SEED_LOG" /usr/bin/python3 -u "$LT" seed "$T" "$WORK/seed" "$SEED_PORT" ;;
+    aria2)
+        bg "$SEED_LIFE" "$SEED_LOG" aria2c "${ARIA_COMMON[@]}" \
+            --seed-ratio=0.0 --bt-seed-unverified=true --check-integrity=false \
+            --listen-port="$SEED_PORT" --bt-tracker-interval=5 --dir="$WORK/seed" "$T" ;;
+esac
 SEED_PID=$BG_PID
-py waitseed "$TRACKER_PORT" "$HASH" 60 || die "the aria2 seeder never showed up: $(tail -n 5 "$WORK/aria2-seed.log")"
-log "aria2 seeds $HASH (${SIZE_MIB} MiB, 2^$BENCH_PIECE_LOG2-byte pieces) on 127.0.0.1:$SEED_PORT"
+py waitseed "$TRACKER_PORT" "$HASH" $((120 + SIZE_MIB / 8)) \
+    && py waitpeer "$TRACKER_PORT" "$HASH" "$SEED_PORT" 60 \
+    || { tail -n 20 "$SEED_LOG" >&2; die "the $SEEDER seeder never showed up at the tracker"; }
+log "$SEEDER seeds $HASH (${SIZE_MIB} MiB, 2^$BENCH_PIECE_LOG2-byte pieces) on 127.0.0.1:$SEED_PORT"
 
 # ---------------------------------------------------------------- runs
 RESULTS="$WORK/results"
 : >"$RESULTS"
+SEQ=0
 
 run_one() {
-    local client=$1 run=$2 port out tf logf rc
+    local client=$1 run=$2 port out tf logf alog rc why whole cpu rss transfer c i i2
     read -r port < <(py freeports 1)
-    out="$WORK/out-$client-$run"
+    out="$LEECH_DIR/out-$client-$run"
     tf="$WORK/time-$client-$run.txt"
     logf="$WORK/$client-$run.log"
+    alog="$WORK/aria2-$run.alog"
     rm -rf "$out"
     mkdir -p "$out"
-    kill -0 "$SEED_PID" 2>/dev/null || die "the aria2 seeder died: $(tail -n 5 "$WORK/aria2-seed.log")"
+    kill -0 "$SEED_PID" 2>/dev/null || die "the $SEEDER seeder died: $(tail -n 5 "$SEED_LOG")"
     case "$client" in
         rivulet)
             mkdir -p "$WORK/state-$run"
             bg "$RUN_TIMEOUT" "$logf" /usr/bin/time -v -o "$tf" "$RIV" download "$T" -o "$out" \
                 --port "$port" --bind 127.0.0.1 --state-dir "$WORK/state-$run" ;;
+        libtorrent)
+            bg "$RUN_TIMEOUT" "$logf" /usr/bin/time -v -o "$tf" /usr/bin/python3 -u "$LT" leech \
+                "$T" "$out" "$port" $((RUN_TIMEOUT - 5)) 60 ;;
         aria2)
+            rm -f "$alog"
             bg "$RUN_TIMEOUT" "$logf" /usr/bin/time -v -o "$tf" aria2c "${ARIA_COMMON[@]}" \
+                --log="$alog" --log-level=notice \
                 --seed-time=0 --listen-port="$port" --dir="$out" "$T" ;;
     esac
     rc=0
     wait "$BG_PID" || rc=$?
     if [ $rc -ne 0 ]; then
         tr '\r' '\n' <"$logf" | tail -n 30 >&2
-        die "$client run $run exited with status $rc$([ $rc = 124 ] && echo " (timed out after $RUN_TIMEOUT s)")"
+        why=""
+        [ $rc = 124 ] && why=" (timed out after $RUN_TIMEOUT s)"
+        [ "$client" = libtorrent ] && [ $rc = 3 ] && why=" (the driver timed out)"
+        [ "$client" = libtorrent ] && [ $rc = 5 ] && why=" (stalled)"
+        die "$client run $run exited with status $rc$why"
     fi
     cmp "$SRC" "$out/payload.bin" >&2 || die "$client run $run: the downloaded file differs from the original"
-    read -r wall cpu rss < <(py timefile "$tf") || die "cannot read $tf"
-    echo "$client $run $wall $cpu $rss" >>"$RESULTS"
-    log "$client run $run: wall ${wall} s, cpu ${cpu} s, peak RSS ${rss} MiB (verified)"
+    read -r whole cpu rss < <(py timefile "$tf") || die "cannot read $tf"
+    case "$client" in
+        aria2) transfer=$(python3 "$TRANSFER" aria2 "$alog") ;;
+        *) transfer=$(python3 "$TRANSFER" "$client" "$logf") ;;
+    esac
+    [ -n "$transfer" ] || die "$client run $run: no transfer time in its log"
+    SEQ=$((SEQ + 1))
+    echo "$SEQ $run $client $whole $transfer $cpu $rss" >>"$RESULTS"
+    log "$client run $run: whole ${whole} s (incl. start-up), transfer ${transfer} s (excl.), cpu ${cpu} s, peak RSS ${rss} MiB (verified)"
     rm -rf "$out" "$WORK/state-$run"
+    timeout 600 sync
+    # the next run starts from a swarm of the seeder alone: this leecher has said `stopped`
+    for i in $(seq 30); do
+        read -r c i2 < <(py scrape_counts "$TRACKER_PORT" "$HASH")
+        [ "${c:-9}" -le 1 ] && [ "${i2:-9}" = 0 ] && break
+        sleep 0.5
+    done
+    [ "${c:-9}" -le 1 ] && [ "${i2:-9}" = 0 ] || log "the tracker still counts $c seed(s), $i2 leecher(s) after the run"
 }
 
 for run in $(seq "$RUNS"); do
-    run_one rivulet "$run"
-    run_one aria2 "$run"
+    n=${#CLIENTS[@]}
+    for k in $(seq 0 $((n - 1))); do
+        run_one "${CLIENTS[$(((run - 1 + k) % n))]}" "$run"
+    done
 done
 
-python3 "$REPORT" "$SIZE_MIB" "$RESULTS"
+python3 "$REPORT" "$SIZE_MIB" "$RUNS" "$SEEDER" "$VERSIONS" "$RESULTS"

@@ -92,17 +92,33 @@ fn thirty_peer_swarm_memory() {
         drop(log);
         std::thread::sleep(Duration::from_millis(20));
     };
+    // It speaks BEP 6, so the seeder serves its allowed-fast pieces even while choking it (with
+    // 29 leechers it may never be unchoked): it reads up to the tenth `allowed fast`, then
+    // queues 5,000 requests for those pieces' blocks and reads nothing more.
     let mut greedy = TcpStream::connect(("127.0.0.1", seeder_port)).unwrap();
-    greedy
-        .write_all(&handshake(&meta.info_hash.0, b"-XX0001-greedygreedy"))
-        .unwrap();
+    let mut hello = handshake(&meta.info_hash.0, b"-XX0001-greedygreedy");
+    hello[27] |= 0x04; // fast extension
+    greedy.write_all(&hello).unwrap();
     let mut theirs = [0u8; 68];
     greedy.read_exact(&mut theirs).unwrap();
+    greedy
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut allowed = Vec::new();
+    while allowed.len() < 10 {
+        let mut len = [0u8; 4];
+        greedy.read_exact(&mut len).unwrap();
+        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+        greedy.read_exact(&mut body).unwrap();
+        if body.first() == Some(&17) {
+            allowed.push(u32::from_be_bytes(body[1..5].try_into().unwrap()));
+        }
+    }
     greedy.write_all(&[0, 0, 0, 1, 2]).unwrap(); // interested
     let mut requests = Vec::new();
     for i in 0..5000u32 {
-        let piece = i % meta.piece_count();
-        let begin = (i / meta.piece_count()) % 4 * 16384;
+        let piece = allowed[i as usize % allowed.len()];
+        let begin = (i / allowed.len() as u32) % 4 * 16384;
         requests.extend_from_slice(&[0, 0, 0, 13, 6]);
         requests.extend_from_slice(&piece.to_be_bytes());
         requests.extend_from_slice(&begin.to_be_bytes());

@@ -541,3 +541,42 @@ fn a_piece_abandoned_mid_way_does_not_stall_the_download() {
         "piece 1, from the peer that came later"
     );
 }
+
+/// A BEP 6 peer that floods requests while never reading: each one earns a reject that it
+/// does not read, so the rejects would pile up in memory. Once the socket's buffers are full
+/// and thousands wait, the peer is dropped; the seeder serves others as before.
+#[test]
+fn a_peer_that_floods_requests_and_never_reads_is_dropped() {
+    let s = seeder();
+    let (peer, _) = RawPeer::dial(s.addr, &s.meta.info_hash.0, FAST_AND_EXTENDED);
+    let mut writer = peer.stream.try_clone().unwrap();
+    let mut burst = Vec::with_capacity(17 * 10_000);
+    for i in 0..10_000u32 {
+        let (index, begin) = block_at(i % 1024);
+        burst.extend_from_slice(&13u32.to_be_bytes());
+        burst.push(REQUEST);
+        for v in [index, begin, BLOCK] {
+            burst.extend_from_slice(&v.to_be_bytes());
+        }
+    }
+    let sent = std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut bursts = 0;
+        // Up to 2 million requests (26 MiB) over at most 60 s; a write fails once dropped.
+        while bursts < 200 && start.elapsed() < Duration::from_secs(60) {
+            if writer.write_all(&burst).is_err() {
+                return (bursts, true);
+            }
+            bursts += 1;
+        }
+        (bursts, false)
+    });
+    let (bursts, dropped) = sent.join().unwrap();
+    println!("dropped after {} requests sent", bursts * 10_000);
+    assert!(
+        dropped,
+        "still connected after {} requests",
+        bursts * 10_000
+    );
+    assert!(still_served_after_extension_handshake(&s, b"de"));
+}

@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use rivulet::engine::{Command, TorrentState};
@@ -198,6 +198,12 @@ fn removed_and_added_again_survives_a_restart() {
         id,
         delete_data: false,
     });
+    // Gone from the snapshot first, so "seeding again" is the new torrent's, not the old one's.
+    let start = Instant::now();
+    while !first.snapshot().torrents.is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(10), "never removed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     add(&first, &torrent, seed_dir.path(), true);
     wait_for(&first, Duration::from_secs(20), "seeding again", |t| {
         t.state == TorrentState::Seeding

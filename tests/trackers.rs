@@ -513,23 +513,32 @@ fn tracker_serves_ten_thousand_announces() {
         .unwrap_or_else(|| panic!("no address in {line:?}"));
 
     let hex = |b: &[u8]| b.iter().map(|x| format!("%{x:02x}")).collect::<String>();
+    // 1,000 swarms; announce `n` goes to swarm n % 1000 from port 1024 + n / 1000, so each
+    // swarm gets 10 distinct HTTP peers (5 seeds, 5 leechers) and 2 UDP ones (seeds).
+    let swarm_hash = |k: u32| {
+        let mut h = [7u8; 20];
+        h[..4].copy_from_slice(&k.to_be_bytes());
+        h
+    };
+    let peers_returned = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let started = Instant::now();
     let http_threads: Vec<_> = (0..8u32)
         .map(|thread| {
+            let peers_returned = peers_returned.clone();
             std::thread::spawn(move || {
                 let mut stream = std::net::TcpStream::connect(addr).unwrap();
                 stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 for i in 0..1250u32 {
                     let n = thread * 1250 + i;
-                    let info_hash = [(n % 1000) as u8, ((n % 1000) >> 8) as u8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18];
+                    let info_hash = swarm_hash(n % 1000);
                     let peer_id = [b'p'; 16].iter().copied().chain(n.to_be_bytes()).collect::<Vec<u8>>();
                     let request = format!(
                         "GET /announce?info_hash={}&peer_id={}&port={}&uploaded=0&downloaded=0&left={}&compact=1 HTTP/1.1\r\nHost: x\r\n\r\n",
                         hex(&info_hash),
                         hex(&peer_id),
-                        1024 + n % 10,
-                        n % 2
+                        1024 + n / 1000,
+                        (n / 1000) % 2
                     );
                     stream.write_all(request.as_bytes()).unwrap();
                     let mut length = 0;
@@ -548,6 +557,9 @@ fn tracker_serves_ten_thousand_announces() {
                     let value = rivulet::bencode::decode(&body).unwrap();
                     assert!(value.get("failure reason").is_none(), "{value:?}");
                     assert!(value.get("interval").is_some());
+                    let peers = value.get("peers").and_then(|p| p.as_bytes()).unwrap();
+                    assert!(peers.len() % 6 == 0 && peers.len() / 6 < 12, "{value:?}");
+                    peers_returned.fetch_add(peers.len() as u64 / 6, std::sync::atomic::Ordering::Relaxed);
                 }
             })
         })
@@ -569,14 +581,14 @@ fn tracker_serves_ten_thousand_announces() {
             let mut p = connection_id.clone();
             p.extend_from_slice(&1u32.to_be_bytes());
             p.extend_from_slice(&i.to_be_bytes());
-            p.extend_from_slice(&[(i % 1000) as u8; 20]);
+            p.extend_from_slice(&swarm_hash(i % 1000));
             p.extend_from_slice(&[b'u'; 16]);
             p.extend_from_slice(&i.to_be_bytes());
-            p.extend_from_slice(&[0; 24]); // downloaded, left, uploaded
+            p.extend_from_slice(&[0; 24]); // downloaded, left (a seed), uploaded
             p.extend_from_slice(&2u32.to_be_bytes()); // started
             p.extend_from_slice(&[0; 8]); // ip, key
             p.extend_from_slice(&(-1i32).to_be_bytes());
-            p.extend_from_slice(&(2000 + (i % 50) as u16).to_be_bytes());
+            p.extend_from_slice(&(3000 + (i / 1000) as u16).to_be_bytes());
             socket.send(&p).unwrap();
             let n = socket.recv(&mut buf).unwrap();
             assert!(n >= 20, "short reply");
@@ -591,6 +603,40 @@ fn tracker_serves_ten_thousand_announces() {
     }
     udp.join().unwrap();
     let elapsed = started.elapsed();
+    // Every swarm holds its 12 distinct peers: a new leecher is given all of them, and the
+    // scrape counts them.
+    for k in [0u32, 1, 2, 499, 998, 999] {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let request = format!(
+            "GET /announce?info_hash={}&peer_id=-XX0001-newcomer0000&port=9999&uploaded=0&downloaded=0&left=5&compact=1&numwant=50 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            hex(&swarm_hash(k))
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let at = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let value = rivulet::bencode::decode(&response[at..]).unwrap();
+        let peers = value.get("peers").and_then(|p| p.as_bytes()).unwrap();
+        assert_eq!(peers.len() / 6, 12, "swarm {k}: {value:?}");
+        assert_eq!(
+            value.get("complete").and_then(|v| v.as_int()),
+            Some(7),
+            "swarm {k}"
+        );
+        assert_eq!(
+            value.get("incomplete").and_then(|v| v.as_int()),
+            Some(6),
+            "swarm {k}"
+        );
+    }
+    let returned = peers_returned.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        returned > 10_000,
+        "HTTP replies listed only {returned} peers in all"
+    );
     let status =
         std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
     let peak = status
@@ -599,7 +645,8 @@ fn tracker_serves_ten_thousand_announces() {
         .unwrap_or("VmHWM: unknown")
         .to_string();
     println!(
-        "tracker load: 12000 announces in {:.2} s ({:.0}/s), tracker peak memory {}",
+        "tracker load: 12000 announces to 1000 swarms of 12 peers in {:.2} s ({:.0}/s), \
+         {returned} peers listed in HTTP replies, tracker peak memory {}",
         elapsed.as_secs_f64(),
         12000.0 / elapsed.as_secs_f64(),
         peak.trim_start_matches("VmHWM:").trim()

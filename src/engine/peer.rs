@@ -53,6 +53,9 @@ pub const MAX_QUEUED_REQUESTS: usize = 500;
 const HARD_REQUEST_LIMIT: usize = 4 * MAX_QUEUED_REQUESTS;
 /// Blocks handed to the writer and not yet written; serving waits while this many are.
 const WRITE_AHEAD_BLOCKS: usize = 64;
+/// Messages of any kind waiting for the writer; a peer that makes us queue more (rejects for
+/// requests it keeps sending, and never reading) is dropped.
+const MAX_UNSENT_MESSAGES: usize = 8 * MAX_QUEUED_REQUESTS;
 /// Blocks a peer may send that nobody asked for before it is dropped...
 const MAX_UNWANTED_BLOCKS: u32 = 200;
 /// ...a count that forgets this many a second, so stray blocks spread over a long transfer
@@ -100,6 +103,8 @@ pub enum PeerError {
     UnwantedFlood,
     #[error("peer keeps more than {HARD_REQUEST_LIMIT} requests queued")]
     RequestFlood,
+    #[error("peer does not read what it asks for")]
+    NotReading,
     #[error("bad extension handshake: {0}")]
     Extension(#[from] ExtensionError),
     #[error("disk: {0}")]
@@ -221,10 +226,8 @@ struct Connection {
     key: PeerKey,
     stats: Arc<PeerStats>,
     out: UnboundedSender<Message>,
-    /// Piece messages handed to the writer and not yet written.
-    writer_backlog: Arc<AtomicUsize>,
-    /// Signalled by the writer each time it has written a batch.
-    writer_room: Arc<Notify>,
+    /// What the writer has yet to write.
+    unsent: Arc<Unsent>,
     /// Extensions both sides speak.
     extensions: Capabilities,
     /// Requests we keep in flight to this peer at most (its `reqq`).
@@ -274,24 +277,21 @@ impl Connection {
                 .await?;
         }
         let (out, out_rx) = mpsc::unbounded_channel();
-        let writer_backlog = Arc::new(AtomicUsize::new(0));
-        let writer_room = Arc::new(Notify::new());
+        let unsent = Arc::new(Unsent::default());
         let writer_task = tokio::spawn(write_loop(
             writer,
             out_rx,
             shared.up_limit.clone(),
             stats.clone(),
             shared.clone(),
-            writer_backlog.clone(),
-            writer_room.clone(),
+            unsent.clone(),
         ));
         let piece_count = shared.meta.piece_count();
         let mut conn = Connection {
             key,
             stats,
             out,
-            writer_backlog,
-            writer_room,
+            unsent,
             extensions: Capabilities::RIVULET.common(capabilities),
             peer_queue: DEFAULT_PEER_QUEUE,
             allowed_fast_out: Vec::new(),
@@ -369,7 +369,7 @@ impl Connection {
     ) -> Result<(), PeerError> {
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
-        let writer_room = self.writer_room.clone();
+        let unsent = self.unsent.clone();
         loop {
             tokio::select! {
                 read = reader.read_buf(&mut buf) => {
@@ -379,6 +379,9 @@ impl Connection {
                     self.last_received = Instant::now();
                     while let Some(message) = decode_frame(&mut buf, self.max_frame)? {
                         self.handle_message(message).await?;
+                    }
+                    if self.unsent.messages.load(Ordering::Relaxed) > MAX_UNSENT_MESSAGES {
+                        return Err(PeerError::NotReading);
                     }
                     if buf.capacity() - buf.len() < READ_CHUNK / 4 {
                         buf.reserve(READ_CHUNK);
@@ -403,7 +406,7 @@ impl Connection {
                     }
                     self.serve_requests();
                 }
-                _ = writer_room.notified(), if !self.requests.is_empty() => self.serve_requests(),
+                _ = unsent.room.notified(), if !self.requests.is_empty() => self.serve_requests(),
                 _ = tick.tick() => self.on_tick()?,
             }
         }
@@ -411,8 +414,9 @@ impl Connection {
 
     fn send(&mut self, message: Message) {
         if matches!(message, Message::Piece { .. }) {
-            self.writer_backlog.fetch_add(1, Ordering::Relaxed);
+            self.unsent.pieces.fetch_add(1, Ordering::Relaxed);
         }
+        self.unsent.messages.fetch_add(1, Ordering::Relaxed);
         self.last_sent = Instant::now();
         let _ = self.out.send(message);
     }
@@ -620,7 +624,7 @@ impl Connection {
     /// pauses while the writer has [`WRITE_AHEAD_BLOCKS`] blocks to write.
     fn serve_requests(&mut self) {
         while let Some(&block) = self.requests.front() {
-            if self.writer_backlog.load(Ordering::Relaxed) >= WRITE_AHEAD_BLOCKS {
+            if self.unsent.pieces.load(Ordering::Relaxed) >= WRITE_AHEAD_BLOCKS {
                 break;
             }
             if let Some((index, start, data)) = &self.read_cache
@@ -856,6 +860,17 @@ async fn wait_for<T>(handle: &mut Option<JoinHandle<T>>) -> Result<T, tokio::tas
     }
 }
 
+/// What a connection has handed its writer and the writer has not written yet.
+#[derive(Default)]
+struct Unsent {
+    /// Piece messages: serving pauses at [`WRITE_AHEAD_BLOCKS`].
+    pieces: AtomicUsize,
+    /// Messages of every kind: the peer is dropped past [`MAX_UNSENT_MESSAGES`].
+    messages: AtomicUsize,
+    /// Signalled each time the writer has written a batch.
+    room: Notify,
+}
+
 /// Encodes queued messages, batching small ones, and writes them; uploads pass the global limit.
 async fn write_loop(
     mut writer: OwnedWriteHalf,
@@ -863,8 +878,7 @@ async fn write_loop(
     up_limit: Arc<RateLimiter>,
     stats: Arc<PeerStats>,
     shared: Arc<TorrentShared>,
-    backlog: Arc<AtomicUsize>,
-    room: Arc<Notify>,
+    unsent: Arc<Unsent>,
 ) -> std::io::Result<()> {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     while let Some(first) = queue.recv().await {
@@ -876,8 +890,9 @@ async fn write_loop(
                     .uploaded
                     .fetch_add(data.len() as u64, Ordering::Relaxed);
                 shared.add_uploaded(data.len() as u64);
-                backlog.fetch_sub(1, Ordering::Relaxed);
+                unsent.pieces.fetch_sub(1, Ordering::Relaxed);
             }
+            unsent.messages.fetch_sub(1, Ordering::Relaxed);
             message.encode(&mut buf);
             if buf.len() < 128 * 1024 {
                 next = queue.try_recv().ok();
@@ -885,7 +900,7 @@ async fn write_loop(
         }
         writer.write_all(&buf).await?;
         buf.clear();
-        room.notify_one();
+        unsent.room.notify_one();
     }
     Ok(())
 }

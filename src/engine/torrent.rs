@@ -648,6 +648,10 @@ impl Torrent {
                         self.known.entry(*addr).or_default();
                     }
                     self.trackers.on_announce(&update);
+                    // New peers are dialled now, not at the next one-second tick.
+                    if !update.peers.is_empty() && matches!(self.phase, Phase::Active { .. }) {
+                        self.connect_more();
+                    }
                 }
                 TorrentEvent::TrackerUpdating(url) => self.trackers.on_updating(&url),
                 TorrentEvent::Scraped(update) => self.trackers.on_scrape(&update),
