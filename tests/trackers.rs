@@ -558,7 +558,7 @@ fn tracker_serves_ten_thousand_announces() {
                     assert!(value.get("failure reason").is_none(), "{value:?}");
                     assert!(value.get("interval").is_some());
                     let peers = value.get("peers").and_then(|p| p.as_bytes()).unwrap();
-                    assert!(peers.len() % 6 == 0 && peers.len() / 6 < 12, "{value:?}");
+                    assert!(peers.len().is_multiple_of(6) && peers.len() / 6 < 12, "{value:?}");
                     peers_returned.fetch_add(peers.len() as u64 / 6, std::sync::atomic::Ordering::Relaxed);
                 }
             })
