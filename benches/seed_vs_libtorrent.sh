@@ -52,6 +52,8 @@ die() { printf 'seed bench: FAILED: %s\n' "$*" >&2; exit 1; }
 
 # processes, package installs: shared with the interop suite
 source "$ROOT/tests/interop/lib.sh"
+# the tracker and the payload: shared by both benchmarks
+source "$ROOT/benches/payload.sh"
 WORK=""
 LEECH_DIR=""
 cleanup() {
@@ -140,28 +142,7 @@ PY
 
 # ---------------------------------------------------------------- tracker, data
 read -r TRACKER_PORT < <(py freeports 1)
-WHITELIST="$WORK/whitelist"
-: >"$WHITELIST"
-chmod 644 "$WHITELIST"
-bg 86400 "$WORK/opentracker.log" opentracker -i 127.0.0.1 -p "$TRACKER_PORT" -P "$TRACKER_PORT" \
-    -d / -w "$WHITELIST" -A 127.0.0.1
-OT_PID=$BG_PID
-
-mkdir -p "$WORK/seed"
-SRC="$WORK/seed/payload.bin"
-log "writing ${SIZE_MIB} MiB of random data"
-# + 4321 bytes so the last piece is a short one
-{ head -c "$((SIZE_MIB * 1048576))" /dev/urandom; head -c 4321 /dev/urandom; } >"$SRC" \
-    || die "cannot write the payload"
-T="$WORK/payload.torrent"
-timeout 3600 mktorrent -d -l "$BENCH_PIECE_LOG2" -a "http://127.0.0.1:$TRACKER_PORT/announce" \
-    -o "$T" "$SRC" >"$WORK/mktorrent.log" 2>&1 || die "mktorrent failed: $(tail -n 3 "$WORK/mktorrent.log")"
-HASH=$(py infohash "$T") || die "cannot read the info hash"
-echo "$HASH" >>"$WHITELIST"
-OT_CHILD=$(pgrep -P "$OT_PID" | head -n 1)
-[ -n "$OT_CHILD" ] || die "opentracker is not running: $(tail -n 5 "$WORK/opentracker.log")"
-kill -HUP "$OT_CHILD"
-py wlwait "$TRACKER_PORT" 15 "$HASH" || die "opentracker does not accept the torrent"
+start_tracker_and_payload "$TRACKER_PORT"
 # every run starts with no dirty pages to write back (the payload's, the last download's)
 timeout 600 sync
 log "torrent $HASH: ${SIZE_MIB} MiB, 2^$BENCH_PIECE_LOG2-byte pieces, tracker 127.0.0.1:$TRACKER_PORT"
