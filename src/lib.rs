@@ -17,6 +17,5 @@ pub mod instance;
 pub mod metainfo;
 pub mod storage;
 pub mod tracker;
-pub mod tracker_server;
 pub mod units;
 pub mod wire;

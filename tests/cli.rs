@@ -141,7 +141,7 @@ fn download_killed_and_run_again_resumes() {
 /// `rivulet scrape` reports each tracker's counts.
 #[test]
 fn download_with_edited_trackers_and_scrape() {
-    use rivulet::tracker_server::{Access, RunningTracker, TrackerConfig};
+    use rivulet::tracker::server::{Access, RunningTracker, TrackerConfig};
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let config = TrackerConfig::new([127, 0, 0, 1].into(), 0, Access::Open);
     let tracker = runtime.block_on(RunningTracker::start(config)).unwrap();

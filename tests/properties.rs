@@ -9,11 +9,11 @@ use proptest::prelude::*;
 use rivulet::bencode::{self, Value};
 use rivulet::ids::InfoHash;
 use rivulet::metainfo::Metainfo;
+use rivulet::tracker::server::{
+    Access, ConnectionIds, Limits, Swarms, answer_http_request, answer_udp_datagram,
+};
 use rivulet::tracker::{
     parse_announce_response, parse_scrape_response, parse_udp_announce_response,
-};
-use rivulet::tracker_server::{
-    Access, ConnectionIds, Limits, Swarms, answer_http_request, answer_udp_datagram,
 };
 use rivulet::wire::{BlockRef, Handshake, Message, decode_frame};
 

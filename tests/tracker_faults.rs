@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use common::*;
 use rivulet::create::{CreateOptions, CreateProgress, create_torrent};
 use rivulet::engine::TorrentState;
-use rivulet::tracker_server::{Access, RunningTracker, TrackerConfig};
+use rivulet::tracker::server::{Access, RunningTracker, TrackerConfig};
 
 /// An HTTP server whose first path segment picks a failure; counts announces per segment.
 struct FaultyTracker {

@@ -15,8 +15,8 @@ use rivulet::engine::{
 };
 use rivulet::ids::{InfoHash, PeerId};
 use rivulet::metainfo::Metainfo;
+use rivulet::tracker::server::{Access, RunningTracker, TrackerConfig};
 use rivulet::tracker::{AnnounceEvent, AnnounceRequest, TrackerClient, TrackerError};
-use rivulet::tracker_server::{Access, RunningTracker, TrackerConfig};
 
 const PIECE: u64 = 16 * 1024;
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::BadInput;
-use crate::tracker_server::{Access, AllowList, RunningTracker, TrackerConfig};
+use crate::tracker::server::{Access, AllowList, RunningTracker, TrackerConfig};
 
 #[derive(Debug, clap::Args)]
 pub struct TrackerArgs {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::creator::CreateTorrent;
-use super::tracker_host::TrackerSettings;
+use super::tracker::host::TrackerSettings;
 use crate::ids::InfoHash;
 
 /// Where a torrent to add comes from.

@@ -3,7 +3,6 @@
 //! Front ends talk to it only through [`SessionHandle`]: [`Command`]s in, [`SessionSnapshot`]s
 //! and [`Event`]s out, plus a wake-up callback. Nothing here knows about any GUI toolkit.
 
-mod announcer;
 mod choker;
 mod command;
 mod config;
@@ -13,14 +12,12 @@ mod peer;
 mod picker;
 mod rate;
 mod resume;
-mod scraper;
 mod session;
 mod shared;
 mod snapshot;
 mod strikes;
 mod torrent;
-mod tracker_host;
-mod tracker_list;
+mod tracker;
 
 pub use command::{AddSource, AddTorrent, Command, EngineSettings};
 pub use config::SessionConfig;
@@ -31,5 +28,5 @@ pub use snapshot::{
     Event, FileProgress, PeerSnapshot, SessionSnapshot, TorrentSnapshot, TorrentState,
     TrackerSnapshot,
 };
-pub use tracker_host::{TrackerHostState, TrackerSettings};
-pub use tracker_list::{TrackerUrlError, validate_tracker_url};
+pub use tracker::host::{TrackerHostState, TrackerSettings};
+pub use tracker::list::{TrackerUrlError, validate_tracker_url};

@@ -23,7 +23,7 @@ use super::peer;
 use super::resume;
 use super::snapshot::{Event, SessionSnapshot};
 use super::torrent::{self, TorrentCommand, TorrentEvent, TorrentHandle, TorrentParams};
-use super::tracker_host::TrackerHost;
+use super::tracker::host::TrackerHost;
 use crate::ids::{InfoHash, PeerId};
 use crate::metainfo::Metainfo;
 use crate::storage::disk::Disk;

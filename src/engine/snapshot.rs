@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::creator::CreationSnapshot;
-use super::tracker_host::TrackerHostState;
+use super::tracker::host::TrackerHostState;
 use crate::ids::InfoHash;
 
 /// Where a torrent is in its life.

@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use rivulet::tracker_server::{
+use rivulet::tracker::server::{
     Access, ConnectionIds, Limits, Swarms, answer_http_request, answer_udp_datagram,
 };
 

@@ -7,7 +7,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::torrent::TorrentEvent;
+use crate::engine::torrent::TorrentEvent;
 use crate::ids::InfoHash;
 use crate::tracker::{SwarmCounts, TrackerClient};
 

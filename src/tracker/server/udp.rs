@@ -11,9 +11,9 @@ use tokio::net::UdpSocket;
 
 use super::swarms::{Announce, DEFAULT_NUMWANT, MAX_NUMWANT, Refusal, Swarms};
 use crate::ids::{InfoHash, PeerId};
-use crate::tracker::{
-    ACTION_ANNOUNCE, ACTION_CONNECT, ACTION_ERROR, ACTION_SCRAPE, AnnounceEvent, MAX_SCRAPE,
-    PROTOCOL_ID,
+use crate::tracker::AnnounceEvent;
+use crate::tracker::client::udp::{
+    ACTION_ANNOUNCE, ACTION_CONNECT, ACTION_ERROR, ACTION_SCRAPE, MAX_SCRAPE, PROTOCOL_ID,
 };
 
 const ANNOUNCE_LEN: usize = 98;
@@ -257,7 +257,7 @@ mod tests {
     #[test]
     fn replies_fit_one_datagram() {
         let ids = ConnectionIds::default();
-        let s = crate::tracker_server::swarms::tests::crowded();
+        let s = crate::tracker::server::swarms::tests::crowded();
         let from: SocketAddr = "127.0.0.1:999".parse().unwrap();
         let id = connect(&ids, &s, from);
         let mut p = id.to_be_bytes().to_vec();

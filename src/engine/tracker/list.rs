@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use super::announcer::TrackerUpdate;
 use super::scraper::ScrapeUpdate;
-use super::snapshot::TrackerSnapshot;
+use crate::engine::snapshot::TrackerSnapshot;
 
 /// Longest tracker URL accepted.
 const MAX_URL: usize = 2048;

@@ -4,9 +4,10 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use super::{SwarmCounts, TrackerError};
+use super::TrackerError;
 use crate::bencode::{self, Value};
 use crate::ids::InfoHash;
+use crate::tracker::SwarmCounts;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnnounceResponse {

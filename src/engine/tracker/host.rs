@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use crate::ids::InfoHash;
-use crate::tracker_server::{Access, AllowList, RunningTracker, TrackerConfig};
+use crate::tracker::server::{Access, AllowList, RunningTracker, TrackerConfig};
 
 /// The tracker part of the engine's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 
-use super::{AnnounceEvent, AnnounceRequest, AnnounceResponse, SwarmCounts, TrackerError};
+use super::{AnnounceResponse, TrackerError};
 use crate::ids::InfoHash;
+use crate::tracker::{AnnounceEvent, AnnounceRequest, SwarmCounts};
 
 /// The magic number of a connect request.
 pub(crate) const PROTOCOL_ID: u64 = 0x417_2710_1980;

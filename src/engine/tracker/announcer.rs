@@ -25,9 +25,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::config::LiveSettings;
-use super::shared::TorrentShared;
-use super::torrent::TorrentEvent;
+use crate::engine::config::LiveSettings;
+use crate::engine::shared::TorrentShared;
+use crate::engine::torrent::TorrentEvent;
 use crate::tracker::{
     AnnounceEvent, AnnounceRequest, AnnounceResponse, TrackerClient, TrackerError,
 };
