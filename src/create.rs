@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sha1::{Digest, Sha1};
 
 use crate::bencode::Value;
+use crate::sync::MutexExt;
 
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
@@ -223,16 +224,12 @@ fn hash_pieces(
                     let len = piece_length.min(total - start);
                     buf.resize(len as usize, 0);
                     if let Err(e) = read_span(files, &mut open, start, &mut buf) {
-                        *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                        *failure.locked() = Some(e);
                         cancel.store(true, Ordering::Relaxed);
                         return;
                     }
                     let digest: [u8; 20] = Sha1::digest(&buf).into();
-                    if let Some(slot) = hashes
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .get_mut(piece)
-                    {
+                    if let Some(slot) = hashes.locked().get_mut(piece) {
                         *slot = digest;
                     }
                     hashed.fetch_add(len, Ordering::Relaxed);
@@ -240,16 +237,13 @@ fn hash_pieces(
             });
         }
     });
-    if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+    if let Some(e) = failure.into_data() {
         return Err(e);
     }
     if cancel.load(Ordering::Relaxed) {
         return Err(CreateError::Cancelled);
     }
-    Ok(hashes
-        .into_inner()
-        .unwrap_or_else(|p| p.into_inner())
-        .concat())
+    Ok(hashes.into_data().concat())
 }
 
 fn read_span(

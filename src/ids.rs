@@ -5,7 +5,7 @@ use std::fmt;
 use rand::Rng;
 
 /// SHA-1 of the bencoded `info` dictionary: the identity of a torrent.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct InfoHash(pub [u8; 20]);
 
 impl InfoHash {

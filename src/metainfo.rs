@@ -22,8 +22,12 @@ pub const MAX_FILES: usize = 1_000_000;
 /// Longest file name component most file systems hold, in bytes.
 const MAX_COMPONENT_BYTES: usize = 255;
 
+/// Largest .torrent file read: far above any real one (a 64 MiB piece list describes a
+/// petabyte), small enough that reading it cannot hurt.
+pub const MAX_TORRENT_FILE: u64 = 64 * 1024 * 1024;
+
 /// What is wrong with a metainfo file.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MetainfoError {
     #[error(transparent)]
     Bencode(#[from] DecodeError),
@@ -53,6 +57,44 @@ pub enum MetainfoError {
     DuplicatePath(String),
     #[error("too many files ({0})")]
     TooManyFiles(usize),
+}
+
+/// Why a .torrent file could not be loaded. The message leaves the file's name to the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TorrentFileError {
+    #[error("cannot read it: {0}")]
+    Unreadable(String),
+    #[error("it is a folder, not a .torrent file")]
+    Folder,
+    #[error("it is too large to be a torrent ({0} bytes)")]
+    TooLarge(u64),
+    #[error(transparent)]
+    Invalid(#[from] MetainfoError),
+}
+
+/// Reads and parses a .torrent file, refusing folders and files over [`MAX_TORRENT_FILE`].
+/// Blocking: front ends call it on a helper thread, the engine on its blocking pool.
+pub fn read_torrent_file(path: &std::path::Path) -> Result<(Vec<u8>, Metainfo), TorrentFileError> {
+    use std::io::Read;
+    let unreadable = |e: std::io::Error| TorrentFileError::Unreadable(e.to_string());
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let stat = file.metadata().map_err(unreadable)?;
+    if stat.is_dir() {
+        return Err(TorrentFileError::Folder);
+    }
+    if stat.len() > MAX_TORRENT_FILE {
+        return Err(TorrentFileError::TooLarge(stat.len()));
+    }
+    // Read at most one byte past the cap, in case the file grows while it is read.
+    let mut bytes = Vec::with_capacity(stat.len() as usize);
+    file.take(MAX_TORRENT_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_TORRENT_FILE {
+        return Err(TorrentFileError::TooLarge(bytes.len() as u64));
+    }
+    let meta = Metainfo::from_bytes(&bytes)?;
+    Ok((bytes, meta))
 }
 
 /// One file of a torrent, as laid out in the torrent's byte stream.
@@ -337,6 +379,63 @@ pub(crate) mod tests {
 
     fn bytes(s: &str) -> Value {
         Value::Bytes(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn torrent_files_are_read_with_one_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("a.torrent");
+        std::fs::write(&good, multi_file(vec![vec!["a"]])).unwrap();
+        let (bytes, meta) = read_torrent_file(&good).unwrap();
+        assert_eq!(
+            meta.info_hash,
+            Metainfo::from_bytes(&bytes).unwrap().info_hash
+        );
+
+        assert!(matches!(
+            read_torrent_file(dir.path()),
+            Err(TorrentFileError::Folder)
+        ));
+        let big = dir.path().join("big.torrent");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(MAX_TORRENT_FILE + 1)
+            .unwrap();
+        assert!(matches!(
+            read_torrent_file(&big),
+            Err(TorrentFileError::TooLarge(n)) if n == MAX_TORRENT_FILE + 1
+        ));
+        assert!(matches!(
+            read_torrent_file(&dir.path().join("missing.torrent")),
+            Err(TorrentFileError::Unreadable(_))
+        ));
+        let junk = dir.path().join("junk.torrent");
+        std::fs::write(&junk, b"not bencode").unwrap();
+        assert!(matches!(
+            read_torrent_file(&junk),
+            Err(TorrentFileError::Invalid(_))
+        ));
+    }
+
+    /// A torrent of two files, `a` and `b`, of these lengths.
+    pub fn two_files_meta(first: i64, second: i64, piece_length: i64) -> Metainfo {
+        let file = |name: &str, length| {
+            dict(vec![
+                ("length", Value::Int(length)),
+                ("path", Value::List(vec![bytes(name)])),
+            ])
+        };
+        let pieces = ((first + second) as u64).div_ceil(piece_length as u64) as usize;
+        let info = dict(vec![
+            ("name", bytes("two")),
+            ("piece length", Value::Int(piece_length)),
+            ("pieces", Value::Bytes(vec![0; 20 * pieces])),
+            (
+                "files",
+                Value::List(vec![file("a", first), file("b", second)]),
+            ),
+        ]);
+        Metainfo::from_bytes(&dict(vec![("info", info)]).encode()).unwrap()
     }
 
     fn multi_file(paths: Vec<Vec<&str>>) -> Vec<u8> {

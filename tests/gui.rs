@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use rivulet::engine::{Command, Event, TorrentSnapshot, TorrentState};
+use rivulet::bitfield::Bitfield;
+use rivulet::engine::{
+    Command, CreateFailure, Event, TorrentSnapshot, TorrentState, TrackerStatus, TrackersSummary,
+};
 use rivulet::gui::RivuletApp;
 use rivulet::gui::settings::{Settings, Theme};
 use rivulet::ids::InfoHash;
@@ -101,12 +104,12 @@ fn torrent(n: u8, name: &str) -> TorrentSnapshot {
         connected_peers: 2,
         swarm_seeders: Some(4),
         swarm_leechers: Some(7),
-        tracker_status: "working".into(),
+        tracker_status: TrackersSummary::Tracker(TrackerStatus::Working { warning: None }),
         next_announce: None,
         trackers: vec![rivulet::engine::TrackerSnapshot {
             url: format!("http://127.0.0.1:1/{name}/announce"),
             tier: 0,
-            status: "working".into(),
+            status: TrackerStatus::Working { warning: None },
             seeders: Some(4),
             leechers: Some(7),
             completed: Some(12),
@@ -126,7 +129,13 @@ fn torrent(n: u8, name: &str) -> TorrentSnapshot {
             length: 10 << 20,
             verified_bytes: 5 << 20,
         }],
-        pieces: vec![0xff, 0xff, 0, 0, 0],
+        pieces: {
+            let mut have = Bitfield::new(40);
+            (0..16).for_each(|i| {
+                have.set(i);
+            });
+            have
+        },
         pieces_in_progress: vec![20],
         added_at: 1_795_614_000 + n as u64,
         comment: Some("a comment".into()),
@@ -673,7 +682,7 @@ fn create_dialog_picks_a_source_reports_failure_and_cancels() {
     assert!(first.options.trackers.is_empty());
     rig.engine.events.lock().unwrap().push(Event::CreateFailed {
         job: first.job,
-        message: "talk.mp4: permission denied".into(),
+        error: CreateFailure::Failed("talk.mp4: permission denied".into()),
     });
     harness.run_steps(3);
     assert!(

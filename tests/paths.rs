@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use rivulet::bencode::Value;
-use rivulet::engine::{Event, SessionHandle, TorrentState};
+use rivulet::engine::{Event, SessionHandle, TorrentError, TorrentState};
 use rivulet::metainfo::Metainfo;
 use sha1::{Digest, Sha1};
 
@@ -84,7 +84,7 @@ fn next_add_result(session: &mut SessionHandle) -> Result<(), String> {
     while start.elapsed() < Duration::from_secs(10) {
         match session.try_event() {
             Some(Event::Added { .. }) => return Ok(()),
-            Some(Event::AddFailed { message, .. }) => return Err(message),
+            Some(Event::AddFailed { error, .. }) => return Err(error.to_string()),
             Some(_) => {}
             None => std::thread::sleep(Duration::from_millis(10)),
         }
@@ -177,10 +177,13 @@ fn nothing_is_written_outside_the_save_folder() {
         let odd_done = state("mixed") == Some(TorrentState::Finished);
         let link_state = state("album");
         if odd_done && matches!(link_state, Some(TorrentState::Error(_))) {
-            let Some(TorrentState::Error(message)) = link_state else {
+            let Some(TorrentState::Error(error)) = link_state else {
                 unreachable!()
             };
-            assert!(message.contains("outside the save folder"), "{message}");
+            assert!(
+                matches!(error, TorrentError::OutsideSaveFolder(_)),
+                "{error}"
+            );
             break;
         }
         assert!(

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
 use rivulet::create::{CreateOptions, CreateProgress, create_torrent};
-use rivulet::engine::TorrentState;
+use rivulet::engine::{TorrentState, TrackerStatus};
+use rivulet::tracker::TrackerError;
 use rivulet::tracker::server::{Access, RunningTracker, TrackerConfig};
 
 /// An HTTP server whose first path segment picks a failure; counts announces per segment.
@@ -220,7 +221,7 @@ fn every_tracker_fault_is_a_clear_status_and_later_tiers_still_work() {
             t.trackers
                 .iter()
                 .find(|tr| tr.url == url)
-                .map(|tr| tr.status.clone())
+                .map(|tr| tr.status.to_string())
                 .unwrap_or_default()
         };
         wait_for(
@@ -281,6 +282,6 @@ fn known_peers_keep_working_when_the_tracker_fails_later() {
         &leecher,
         Duration::from_secs(10),
         "the tracker's failure",
-        |t| t.trackers[0].status.contains("HTTP 500"),
+        |t| t.trackers[0].status == TrackerStatus::Failed(TrackerError::HttpStatus(500)),
     );
 }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use rivulet::create::{CreateOptions, CreateProgress, create_torrent};
 use rivulet::engine::{
-    Command, CreateTorrent, EngineSettings, Event, SessionHandle, TorrentState, TrackerHostState,
-    TrackerSettings,
+    Command, CreateFailure, CreateTorrent, EngineSettings, Event, SessionHandle, TorrentState,
+    TrackerHostState, TrackerSettings, TrackerStatus, TrackersSummary,
 };
 use rivulet::ids::{InfoHash, PeerId};
 use rivulet::metainfo::Metainfo;
@@ -108,12 +108,15 @@ fn dead_tiers_fall_through_to_a_working_one() {
     };
     let (tier, dead) = status(&dead_http);
     assert_eq!(tier, 0);
-    assert!(dead.contains("unreachable"), "{dead}");
+    let unreachable =
+        |s: &TrackerStatus| matches!(s, TrackerStatus::Failed(TrackerError::Unreachable(_)));
+    assert!(unreachable(&dead), "{dead}");
     let (tier, dead) = status(&dead_udp);
     assert_eq!(tier, 1);
-    assert!(dead.contains("unreachable"), "{dead}");
-    assert_eq!(status(&working), (2, "working".to_string()));
-    assert_eq!(t.tracker_status, "working");
+    assert!(unreachable(&dead), "{dead}");
+    let working_status = TrackerStatus::Working { warning: None };
+    assert_eq!(status(&working), (2, working_status.clone()));
+    assert_eq!(t.tracker_status, TrackersSummary::Tracker(working_status));
 }
 
 /// Three UDP trackers that never answer (each would retry for minutes) sit in the tiers
@@ -280,7 +283,7 @@ fn every_tier_failing_is_reported() {
         !t.trackers.is_empty() && t.trackers.iter().all(|tr| tr.last_announce.is_some())
     });
     assert!(
-        t.tracker_status.starts_with("no tracker works"),
+        matches!(t.tracker_status, TrackersSummary::NoneWorks(_)),
         "{}",
         t.tracker_status
     );
@@ -320,7 +323,8 @@ fn scrape_shows_the_swarm_of_a_paused_torrent() {
     assert_eq!(t.trackers[0].leechers, Some(0));
     assert_eq!(t.trackers[0].completed, Some(0));
     assert_eq!(
-        t.trackers[0].status, "not contacted yet",
+        t.trackers[0].status,
+        TrackerStatus::NotContacted,
         "a paused torrent does not announce"
     );
 }
@@ -344,7 +348,7 @@ fn trackers_added_and_removed_are_used_and_kept() {
     let t = wait_for(&leecher, Duration::from_secs(10), "the torrent", |t| {
         t.state == TorrentState::Downloading
     });
-    assert_eq!(t.tracker_status, "no trackers");
+    assert_eq!(t.tracker_status, TrackersSummary::NoTrackers);
 
     leecher.send(Command::AddTracker(id, url.clone()));
     leecher.send(Command::AddTracker(id, "not a tracker".into()));
@@ -424,7 +428,7 @@ fn created_torrent_is_seeded_through_the_engines_tracker() {
     }));
     let created = wait_event(&mut host, Duration::from_secs(20), |e| match e {
         Event::Created { job: 1, path } => Some(path),
-        Event::CreateFailed { message, .. } => panic!("creation failed: {message}"),
+        Event::CreateFailed { error, .. } => panic!("creation failed: {error}"),
         _ => None,
     });
     assert_eq!(created, output);
@@ -480,12 +484,12 @@ fn creation_can_be_cancelled() {
     let creating = host.snapshot().creating.clone();
     assert_eq!((creating[0].job, creating[0].total), (5, 8 << 30));
     host.send(Command::CancelCreate(5));
-    let message = wait_event(&mut host, Duration::from_secs(20), |e| match e {
-        Event::CreateFailed { job: 5, message } => Some(message),
+    let error = wait_event(&mut host, Duration::from_secs(20), |e| match e {
+        Event::CreateFailed { job: 5, error } => Some(error),
         Event::Created { .. } => panic!("created despite the cancel"),
         _ => None,
     });
-    assert_eq!(message, "cancelled");
+    assert_eq!(error, CreateFailure::Cancelled);
     assert!(!data.path().join("big.torrent").exists());
     assert!(host.snapshot().torrents.is_empty());
 }

@@ -71,8 +71,8 @@ pub fn run(
                         return Ok(0);
                     }
                     Some(Event::Completed { name, .. }) => progress.note(&format!("{name}: complete, seeding")),
-                    Some(Event::AddFailed { message, .. }) => return Err(BadInput(message).into()),
-                    Some(Event::Error { message, .. }) => return Err(anyhow::anyhow!(message)),
+                    Some(Event::AddFailed { error, .. }) => return Err(BadInput(error.to_string()).into()),
+                    Some(Event::Error { error, .. }) => return Err(anyhow::Error::new(error)),
                     Some(_) => {}
                     None => return Err(anyhow::anyhow!("the engine stopped")),
                 },

@@ -153,10 +153,8 @@ pub fn run(command: CliCommand) -> anyhow::Result<u8> {
 
 /// Reads and parses a .torrent file, as a [`BadInput`] error if it is not one.
 fn load_torrent(path: &std::path::Path) -> anyhow::Result<(Vec<u8>, crate::metainfo::Metainfo)> {
-    let bytes = std::fs::read(path).map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
-    let meta = crate::metainfo::Metainfo::from_bytes(&bytes)
-        .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
-    Ok((bytes, meta))
+    crate::metainfo::read_torrent_file(path)
+        .map_err(|e| BadInput(format!("{}: {e}", path.display())).into())
 }
 
 /// Resolves on Ctrl-C, or on SIGTERM where there is one.

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 
+use super::command::EngineSettings;
+
 /// Settings of a [`crate::engine::Session`].
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -46,6 +48,17 @@ impl SessionConfig {
             piece_buffer_budget: 24 * 1024 * 1024,
             tracker: None,
         }
+    }
+
+    /// Takes the settings a front end keeps: the same ones `Command::ApplySettings` changes
+    /// while the session runs. The one place where settings become configuration.
+    pub fn apply_settings(&mut self, settings: &EngineSettings) {
+        self.listen_port = settings.listen_port;
+        self.max_peers_per_torrent = settings.max_peers_per_torrent.max(1);
+        self.upload_slots = settings.upload_slots.max(1);
+        self.download_limit = settings.download_limit;
+        self.upload_limit = settings.upload_limit;
+        self.tracker = settings.tracker;
     }
 
     /// The platform's data folder for Rivulet, e.g. `~/.local/share/rivulet`.

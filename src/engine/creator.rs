@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::outcome::CreateFailure;
 use crate::create::{CreateOptions, CreateProgress, create_torrent};
 use crate::metainfo::Metainfo;
 
@@ -36,7 +37,7 @@ pub struct CreationSnapshot {
 /// How a creation ended: the .torrent's bytes and the folder its data is in (to seed from).
 pub(crate) struct Created {
     pub request: CreateTorrent,
-    pub result: Result<(Vec<u8>, PathBuf), String>,
+    pub result: Result<(Vec<u8>, PathBuf), CreateFailure>,
 }
 
 /// The creations running now.
@@ -86,17 +87,23 @@ impl Creations {
 fn create_and_save(
     request: &CreateTorrent,
     progress: &CreateProgress,
-) -> Result<(Vec<u8>, PathBuf), String> {
+) -> Result<(Vec<u8>, PathBuf), CreateFailure> {
+    let failed = CreateFailure::Failed;
     let source = std::fs::canonicalize(&request.source)
-        .map_err(|e| format!("{}: {e}", request.source.display()))?;
+        .map_err(|e| failed(format!("{}: {e}", request.source.display())))?;
     let parent = source
         .parent()
-        .ok_or_else(|| format!("{} has no folder to seed it from", source.display()))?
+        .ok_or_else(|| {
+            failed(format!(
+                "{} has no folder to seed it from",
+                source.display()
+            ))
+        })?
         .to_path_buf();
-    let bytes = create_torrent(&source, &request.options, progress).map_err(|e| e.to_string())?;
+    let bytes = create_torrent(&source, &request.options, progress)?;
     Metainfo::from_bytes(&bytes)
-        .map_err(|e| format!("the new torrent does not parse back: {e}"))?;
+        .map_err(|e| failed(format!("the new torrent does not parse back: {e}")))?;
     super::write_atomically(&request.output, &bytes)
-        .map_err(|e| format!("cannot write {}: {e}", request.output.display()))?;
+        .map_err(|e| failed(format!("cannot write {}: {e}", request.output.display())))?;
     Ok((bytes, parent))
 }

@@ -1,5 +1,6 @@
 //! A token bucket shared by every connection: the global download or upload limit.
 
+use crate::sync::MutexExt;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -40,7 +41,7 @@ impl RateLimiter {
         if rate == 0.0 {
             return None;
         }
-        let mut bucket = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
+        let mut bucket = self.bucket.locked();
         let (tokens, last) = &mut *bucket;
         let now = Instant::now();
         // At most a quarter second of burst.

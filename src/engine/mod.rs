@@ -8,6 +8,7 @@ mod command;
 mod config;
 mod creator;
 mod limiter;
+mod outcome;
 mod peer;
 mod picker;
 mod rate;
@@ -22,6 +23,7 @@ mod tracker;
 pub use command::{AddSource, AddTorrent, Command, EngineSettings};
 pub use config::SessionConfig;
 pub use creator::{CreateTorrent, CreationSnapshot};
+pub use outcome::{AddError, CreateFailure, TorrentError, TrackerStatus, TrackersSummary};
 pub use resume::write_atomically;
 pub use session::{Session, SessionError, SessionHandle, Waker};
 pub use snapshot::{

@@ -398,7 +398,7 @@ impl Connection {
                         Ok(Err(e)) => {
                             if e.is_missing_data() {
                                 // The data we said we have is gone or short: never serve it.
-                                let _ = self.shared.events.send(TorrentEvent::DataMissing(e.user_message()));
+                                let _ = self.shared.events.send(TorrentEvent::DataMissing(e.to_string()));
                             }
                             return Err(e.into());
                         }

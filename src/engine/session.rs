@@ -19,18 +19,18 @@ use super::command::{AddSource, AddTorrent, Command};
 use super::config::{LiveSettings, SessionConfig};
 use super::creator::{Created, Creations};
 use super::limiter::RateLimiter;
+use super::outcome::{AddError, TorrentError};
 use super::peer;
 use super::resume;
 use super::snapshot::{Event, SessionSnapshot};
 use super::torrent::{self, TorrentCommand, TorrentEvent, TorrentHandle, TorrentParams};
 use super::tracker::host::TrackerHost;
 use crate::ids::{InfoHash, PeerId};
-use crate::metainfo::Metainfo;
+use crate::metainfo::{Metainfo, TorrentFileError, read_torrent_file};
 use crate::storage::disk::Disk;
+use crate::sync::MutexExt;
 use crate::tracker::TrackerClient;
 
-/// Largest .torrent file read.
-const MAX_TORRENT_FILE: u64 = 64 * 1024 * 1024;
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
 /// Handshakes that may be pending on inbound connections at once.
 const MAX_PENDING_HANDSHAKES: usize = 64;
@@ -328,7 +328,7 @@ impl SessionActor {
             .order
             .iter()
             .filter_map(|id| self.torrents.get(id))
-            .map(|t| t.snapshot.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            .map(|t| t.snapshot.locked().clone())
             .collect();
         let snapshot = SessionSnapshot {
             down_rate: torrents.iter().map(|t| t.down_rate).sum(),
@@ -400,26 +400,28 @@ impl SessionActor {
                     self.add(add, None).await;
                 }
             }
-            Err(message) => self.emit(Event::CreateFailed {
+            Err(error) => self.emit(Event::CreateFailed {
                 job: request.job,
-                message,
+                error,
             }),
         }
     }
 
     /// Applies settings; returns the new listener when the listen port changed.
     async fn apply(&mut self, settings: EngineSettings) -> Option<TcpListener> {
-        self.down_limit.set_rate(settings.download_limit);
-        self.up_limit.set_rate(settings.upload_limit);
+        self.config.apply_settings(&settings);
+        let config = &self.config;
+        self.down_limit.set_rate(config.download_limit);
+        self.up_limit.set_rate(config.upload_limit);
         self.live
             .max_peers
-            .store(settings.max_peers_per_torrent.max(1), Ordering::Relaxed);
+            .store(config.max_peers_per_torrent, Ordering::Relaxed);
         self.live
             .upload_slots
-            .store(settings.upload_slots.max(1), Ordering::Relaxed);
+            .store(config.upload_slots, Ordering::Relaxed);
         if self
             .tracker_host
-            .apply(settings.tracker, self.config.listen_ip)
+            .apply(config.tracker, config.listen_ip)
             .await
         {
             self.dirty.store(true, Ordering::Relaxed);
@@ -431,7 +433,6 @@ impl SessionActor {
         if settings.listen_port == self.listen_port {
             return None;
         }
-        self.config.listen_port = settings.listen_port;
         match bind(&self.config).await {
             Ok(listener) => {
                 self.listen_port = listener
@@ -479,10 +480,10 @@ impl SessionActor {
         };
         let (bytes, meta) = match load(add.source).await {
             Ok((bytes, meta)) => (bytes, Arc::new(meta)),
-            Err(message) => {
+            Err(error) => {
                 return self.emit(Event::AddFailed {
                     source: source_name,
-                    message,
+                    error,
                 });
             }
         };
@@ -576,7 +577,7 @@ impl SessionActor {
                     tracing::warn!(%id, "no usable resume data; the torrent is not restored");
                     self.emit(Event::Error {
                         id,
-                        message: "resume data is missing or damaged; add the torrent again".into(),
+                        error: TorrentError::ResumeDamaged,
                     });
                 }
             }
@@ -603,26 +604,16 @@ impl SessionActor {
 }
 
 /// Reads and parses a torrent on the blocking pool (parsing hashes the `info` bytes).
-async fn load(source: AddSource) -> Result<(Vec<u8>, Metainfo), String> {
-    tokio::task::spawn_blocking(move || {
-        let bytes = match source {
-            AddSource::Bytes(b) => b,
-            AddSource::Path(path) => {
-                let meta = std::fs::metadata(&path).map_err(|e| e.to_string())?;
-                if meta.len() > MAX_TORRENT_FILE {
-                    return Err(format!(
-                        "file is too large for a torrent ({} bytes)",
-                        meta.len()
-                    ));
-                }
-                std::fs::read(&path).map_err(|e| e.to_string())?
-            }
-        };
-        let meta = Metainfo::from_bytes(&bytes).map_err(|e| e.to_string())?;
-        Ok((bytes, meta))
+async fn load(source: AddSource) -> Result<(Vec<u8>, Metainfo), AddError> {
+    tokio::task::spawn_blocking(move || match source {
+        AddSource::Bytes(bytes) => {
+            let meta = Metainfo::from_bytes(&bytes).map_err(TorrentFileError::from)?;
+            Ok((bytes, meta))
+        }
+        AddSource::Path(path) => Ok(read_torrent_file(&path)?),
     })
     .await
-    .map_err(|e| e.to_string())?
+    .map_err(|_| AddError::Interrupted)?
 }
 
 fn now_unix() -> u64 {

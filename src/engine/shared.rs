@@ -17,6 +17,7 @@ use crate::ids::PeerId;
 use crate::metainfo::Metainfo;
 use crate::storage::Storage;
 use crate::storage::disk::Disk;
+use crate::sync::MutexExt;
 
 pub(crate) struct TorrentShared {
     pub meta: Arc<Metainfo>,
@@ -35,11 +36,11 @@ pub(crate) struct TorrentShared {
 
 impl TorrentShared {
     pub fn picker(&self) -> MutexGuard<'_, Picker> {
-        self.picker.lock().unwrap_or_else(|p| p.into_inner())
+        self.picker.locked()
     }
 
     pub fn peers(&self) -> MutexGuard<'_, HashMap<PeerKey, PeerLink>> {
-        self.peers.lock().unwrap_or_else(|p| p.into_inner())
+        self.peers.locked()
     }
 
     pub fn add_downloaded(&self, n: u64) {

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::creator::CreationSnapshot;
+use super::outcome::{AddError, CreateFailure, TorrentError, TrackerStatus, TrackersSummary};
 use super::tracker::host::TrackerHostState;
+use crate::bitfield::Bitfield;
 use crate::ids::InfoHash;
 
 /// Where a torrent is in its life.
@@ -19,7 +21,14 @@ pub enum TorrentState {
     /// Complete and not seeding.
     Finished,
     Paused,
-    Error(String),
+    Error(TorrentError),
+}
+
+/// Before anything is known, a torrent is about to be checked.
+impl Default for TorrentState {
+    fn default() -> Self {
+        TorrentState::Checking(0.0)
+    }
 }
 
 impl TorrentState {
@@ -63,8 +72,7 @@ pub struct PeerSnapshot {
 pub struct TrackerSnapshot {
     pub url: String,
     pub tier: usize,
-    /// "not contacted yet", "updating", "working", or the error.
-    pub status: String,
+    pub status: TrackerStatus,
     pub seeders: Option<u32>,
     pub leechers: Option<u32>,
     /// Times the torrent was downloaded completely, by the tracker's scrape.
@@ -74,7 +82,7 @@ pub struct TrackerSnapshot {
 }
 
 /// Everything a front end shows about one torrent, at one moment.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TorrentSnapshot {
     pub id: InfoHash,
     pub name: String,
@@ -101,13 +109,13 @@ pub struct TorrentSnapshot {
     pub connected_peers: u32,
     pub swarm_seeders: Option<u32>,
     pub swarm_leechers: Option<u32>,
-    pub tracker_status: String,
+    pub tracker_status: TrackersSummary,
     pub next_announce: Option<SystemTime>,
     pub trackers: Vec<TrackerSnapshot>,
     pub peers: Vec<PeerSnapshot>,
     pub files: Vec<FileProgress>,
-    /// Wire-format bitfield of the verified pieces.
-    pub pieces: Vec<u8>,
+    /// The verified pieces.
+    pub pieces: Bitfield,
     /// Pieces with blocks on the way.
     pub pieces_in_progress: Vec<u32>,
     pub added_at: u64,
@@ -140,7 +148,7 @@ pub enum Event {
     /// Adding failed; `source` names the file (or "data").
     AddFailed {
         source: String,
-        message: String,
+        error: AddError,
     },
     /// The torrent was already in the session.
     Duplicate {
@@ -153,7 +161,7 @@ pub enum Event {
     },
     Error {
         id: InfoHash,
-        message: String,
+        error: TorrentError,
     },
     Removed {
         id: InfoHash,
@@ -165,6 +173,6 @@ pub enum Event {
     },
     CreateFailed {
         job: u64,
-        message: String,
+        error: CreateFailure,
     },
 }

@@ -7,15 +7,13 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 
 use crate::engine::{AddSource, AddTorrent};
 use crate::ids::InfoHash;
-use crate::metainfo::Metainfo;
+use crate::metainfo::{Metainfo, TorrentFileError, read_torrent_file};
 use crate::units;
 
 use super::notices::Notices;
 use super::platform::Desktop;
 use super::settings::Settings;
 
-/// Largest file read as a .torrent.
-const MAX_TORRENT_FILE: u64 = 64 * 1024 * 1024;
 /// Files listed in the dialog before "and N more".
 const FILES_SHOWN: usize = 200;
 
@@ -27,7 +25,10 @@ pub struct Loaded {
 
 enum LoadResult {
     Ok(Box<Loaded>),
-    Err { source: String, message: String },
+    Err {
+        source: String,
+        error: TorrentFileError,
+    },
 }
 
 /// What the user decided in the dialog.
@@ -72,10 +73,9 @@ impl AddDialog {
         std::thread::spawn(move || {
             for path in paths {
                 let source = path.display().to_string();
-                let result = read_torrent(&path).and_then(parse);
-                let _ = tx.send(match result {
-                    Ok(loaded) => LoadResult::Ok(Box::new(loaded)),
-                    Err(message) => LoadResult::Err { source, message },
+                let _ = tx.send(match read_torrent_file(&path) {
+                    Ok((bytes, meta)) => LoadResult::Ok(Box::new(Loaded { bytes, meta })),
+                    Err(error) => LoadResult::Err { source, error },
                 });
             }
         });
@@ -91,8 +91,8 @@ impl AddDialog {
         while let Ok(result) = self.results.try_recv() {
             self.loading = self.loading.saturating_sub(1);
             match result {
-                LoadResult::Err { source, message } => {
-                    notices.error(format!("Cannot add {source}: {message}"))
+                LoadResult::Err { source, error } => {
+                    notices.error(format!("Cannot add {source}: {error}"))
                 }
                 LoadResult::Ok(loaded) => {
                     let id = loaded.meta.info_hash;
@@ -245,20 +245,4 @@ impl Default for AddDialog {
     fn default() -> Self {
         Self::new()
     }
-}
-
-fn read_torrent(path: &std::path::Path) -> Result<Vec<u8>, String> {
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    if meta.is_dir() {
-        return Err("it is a folder, not a .torrent file".into());
-    }
-    if meta.len() > MAX_TORRENT_FILE {
-        return Err("the file is too large to be a torrent".into());
-    }
-    std::fs::read(path).map_err(|e| e.to_string())
-}
-
-fn parse(bytes: Vec<u8>) -> Result<Loaded, String> {
-    let meta = Metainfo::from_bytes(&bytes).map_err(|e| e.to_string())?;
-    Ok(Loaded { bytes, meta })
 }

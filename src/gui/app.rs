@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
-use crate::engine::{Command, Event, SessionSnapshot, TorrentSnapshot};
+use crate::engine::{Command, CreateFailure, Event, SessionSnapshot, TorrentSnapshot};
 use crate::ids::InfoHash;
 
 use super::add_dialog::AddDialog;
@@ -186,25 +186,27 @@ impl RivuletApp {
                         self.desktop.notify("Download finished", &name);
                     }
                 }
-                Event::AddFailed { source, message } => self
-                    .notices
-                    .error(format!("Cannot add {source}: {message}")),
+                Event::AddFailed { source, error } => {
+                    self.notices.error(format!("Cannot add {source}: {error}"))
+                }
                 Event::Duplicate { name, .. } => self
                     .notices
                     .info(format!("\"{name}\" is already in the list")),
-                Event::Error { message, .. } => self.notices.error(message),
+                Event::Error { error, .. } => self.notices.error(error.to_string()),
                 Event::Created { job, path } => {
                     if self.create.as_ref().and_then(CreateDialog::running) == Some(job) {
                         self.create = None;
                     }
                     self.notices.info(format!("Created {}", path.display()));
                 }
-                Event::CreateFailed { job, message } => match self.create.as_mut() {
-                    Some(dialog) if dialog.running() == Some(job) => dialog.failed(message),
-                    _ if message == "cancelled" => {}
+                Event::CreateFailed { job, error } => match self.create.as_mut() {
+                    Some(dialog) if dialog.running() == Some(job) => {
+                        dialog.failed(error.to_string())
+                    }
+                    _ if error == CreateFailure::Cancelled => {}
                     _ => self
                         .notices
-                        .error(format!("Cannot create the torrent: {message}")),
+                        .error(format!("Cannot create the torrent: {error}")),
                 },
                 Event::Added { .. } | Event::Removed { .. } => {}
             }

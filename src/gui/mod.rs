@@ -71,12 +71,7 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
         Box::new(move |cc| {
             let ctx = cc.egui_ctx.clone();
             let mut config = SessionConfig::with_state_dir(state_dir);
-            config.listen_port = settings.listen_port;
-            config.max_peers_per_torrent = settings.max_peers_per_torrent;
-            config.upload_slots = settings.upload_slots;
-            config.download_limit = settings.download_limit_kib * 1024;
-            config.upload_limit = settings.upload_limit_kib * 1024;
-            config.tracker = settings.engine_settings().tracker;
+            config.apply_settings(&settings.engine_settings());
             let session = Session::start(config, Some(Arc::new(move || ctx.request_repaint())))?;
             let mut app = RivuletApp::new(
                 Box::new(session),

@@ -178,9 +178,9 @@ fn row_cells(row: &mut egui_extras::TableRow<'_, '_>, t: &TorrentSnapshot) {
     row.col(|ui| {
         let text = status_text(t);
         match &t.state {
-            TorrentState::Error(message) => {
+            TorrentState::Error(error) => {
                 ui.colored_label(ui.visuals().error_fg_color, text)
-                    .on_hover_text(message);
+                    .on_hover_text(error.to_string());
             }
             _ => {
                 ui.label(text);

@@ -8,6 +8,7 @@ use sha1::{Digest, Sha1};
 use super::Storage;
 use crate::bitfield::Bitfield;
 use crate::metainfo::Metainfo;
+use crate::sync::MutexExt;
 
 /// Hashes every piece whose bytes are all present on disk and returns the pieces that match.
 /// `progress` counts pieces looked at; `cancel` stops early (returning what was found so far).
@@ -50,5 +51,5 @@ pub fn check_existing(
         }
     });
     storage.close_all();
-    found.into_inner().unwrap_or_else(|p| p.into_inner())
+    found.into_data()
 }

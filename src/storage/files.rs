@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
 use crate::metainfo::Metainfo;
+use crate::sync::MutexExt;
 
 /// A disk operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -19,16 +20,6 @@ pub enum StorageError {
 }
 
 impl StorageError {
-    /// A plain-words description for the user ("no space left on device").
-    pub fn user_message(&self) -> String {
-        match self {
-            StorageError::Io { path, source } if source.raw_os_error() == Some(libc::ENOSPC) => {
-                format!("no space left on device ({})", path.display())
-            }
-            other => other.to_string(),
-        }
-    }
-
     /// The data is not there (a file gone, or shorter than a read needed), as opposed to a
     /// passing failure of the disk or the system.
     pub fn is_missing_data(&self) -> bool {
@@ -120,7 +111,7 @@ impl Storage {
 
     /// Writes `data` at torrent offset `offset`, across as many files as it spans.
     pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
-        let _one_writer = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _one_writer = self.write_lock.locked();
         let mut done = 0usize;
         for (i, file_offset, len) in self.spans(offset, data.len() as u64) {
             let file = self.open(i, true)?;
@@ -234,7 +225,7 @@ impl Storage {
     }
 
     fn open(&self, i: usize, write: bool) -> Result<Arc<File>, StorageError> {
-        let mut handles = self.handles.lock().unwrap_or_else(|p| p.into_inner());
+        let mut handles = self.handles.locked();
         if let Some(Handle {
             file: Some(file),
             writable,

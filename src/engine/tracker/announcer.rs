@@ -26,6 +26,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::engine::config::LiveSettings;
+use crate::engine::outcome::TrackerStatus;
 use crate::engine::shared::TorrentShared;
 use crate::engine::torrent::TorrentEvent;
 use crate::tracker::{
@@ -48,9 +49,7 @@ pub(crate) enum AnnounceSignal {
 #[derive(Debug, Clone)]
 pub(crate) struct TrackerUpdate {
     pub url: String,
-    /// "working", or what went wrong.
-    pub status: String,
-    pub ok: bool,
+    pub status: TrackerStatus,
     pub peers: Vec<SocketAddr>,
     pub seeders: Option<u32>,
     pub leechers: Option<u32>,
@@ -196,14 +195,11 @@ impl Announcer {
         }
         match answer.result {
             Ok(response) => {
-                let status = match &response.warning {
-                    Some(w) => format!("working (warning: {w})"),
-                    None => "working".to_string(),
-                };
                 self.report(TrackerUpdate {
                     url: answer.url.clone(),
-                    status,
-                    ok: true,
+                    status: TrackerStatus::Working {
+                        warning: response.warning.clone(),
+                    },
                     peers: response.peers.clone(),
                     seeders: response.complete,
                     leechers: response.incomplete,
@@ -230,8 +226,7 @@ impl Announcer {
                 tracing::debug!(url = %answer.url, error = %e, "announce failed");
                 self.report(TrackerUpdate {
                     url: answer.url,
-                    status: e.to_string(),
-                    ok: false,
+                    status: TrackerStatus::Failed(e),
                     peers: Vec::new(),
                     seeders: None,
                     leechers: None,
@@ -291,8 +286,7 @@ impl Announcer {
         for url in &rounds.busy {
             self.report(TrackerUpdate {
                 url: url.clone(),
-                status: "no answer before the torrent stopped".into(),
-                ok: false,
+                status: TrackerStatus::CutShort,
                 peers: Vec::new(),
                 seeders: None,
                 leechers: None,

@@ -8,6 +8,7 @@ use tokio::sync::watch;
 
 use super::announcer::TrackerUpdate;
 use super::scraper::ScrapeUpdate;
+use crate::engine::outcome::{TrackerStatus, TrackersSummary};
 use crate::engine::snapshot::TrackerSnapshot;
 
 /// Longest tracker URL accepted.
@@ -136,7 +137,7 @@ impl TrackerList {
                 None => TrackerSnapshot {
                     url: url.clone(),
                     tier,
-                    status: "not contacted yet".into(),
+                    status: TrackerStatus::NotContacted,
                     seeders: None,
                     leechers: None,
                     completed: None,
@@ -151,12 +152,12 @@ impl TrackerList {
 
     pub fn on_updating(&mut self, url: &str) {
         if let Some(t) = self.entries.iter_mut().find(|t| t.url == url) {
-            t.status = "updating".into();
+            t.status = TrackerStatus::Updating;
         }
     }
 
     pub fn on_announce(&mut self, update: &TrackerUpdate) {
-        if update.ok {
+        if update.status.is_working() {
             self.swarm = (update.seeders, update.leechers);
         }
         if let Some(t) = self.entries.iter_mut().find(|t| t.url == update.url) {
@@ -189,16 +190,12 @@ impl TrackerList {
     }
 
     /// One line about the trackers: the first working one, or why none works.
-    pub fn status_line(&self) -> String {
+    pub fn summary(&self) -> TrackersSummary {
         if self.entries.is_empty() {
-            return "no trackers".into();
+            return TrackersSummary::NoTrackers;
         }
-        if let Some(t) = self
-            .entries
-            .iter()
-            .find(|t| t.status.starts_with("working"))
-        {
-            return t.status.clone();
+        if let Some(t) = self.entries.iter().find(|t| t.status.is_working()) {
+            return TrackersSummary::Tracker(t.status.clone());
         }
         let contacted: Vec<_> = self
             .entries
@@ -206,11 +203,11 @@ impl TrackerList {
             .filter(|t| t.last_announce.is_some())
             .collect();
         match contacted.iter().max_by_key(|t| t.last_announce) {
-            None => "not contacted yet".into(),
+            None => TrackersSummary::Tracker(TrackerStatus::NotContacted),
             Some(t) if contacted.len() == self.entries.len() => {
-                format!("no tracker works ({})", t.status)
+                TrackersSummary::NoneWorks(t.status.clone())
             }
-            Some(t) => t.status.clone(),
+            Some(t) => TrackersSummary::Tracker(t.status.clone()),
         }
     }
 }
@@ -218,6 +215,7 @@ impl TrackerList {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tracker::TrackerError;
 
     fn tiers() -> Vec<Vec<String>> {
         vec![
@@ -235,7 +233,10 @@ mod tests {
         assert_eq!(list.tiers()[1], tiers()[1]);
         assert_eq!(list.saved(), None);
         assert_eq!(list.entries().len(), 3);
-        assert_eq!(list.status_line(), "not contacted yet");
+        assert_eq!(
+            list.summary(),
+            TrackersSummary::Tracker(TrackerStatus::NotContacted)
+        );
     }
 
     #[test]
@@ -259,20 +260,17 @@ mod tests {
     fn status_says_when_no_tracker_works() {
         let mut list = TrackerList::new(vec![vec!["http://a/announce".into()]], None);
         list.on_updating("http://a/announce");
-        assert_eq!(list.entries()[0].status, "updating");
+        assert_eq!(list.entries()[0].status, TrackerStatus::Updating);
+        let refused = TrackerStatus::Failed(TrackerError::Unreachable("refused".into()));
         list.on_announce(&TrackerUpdate {
             url: "http://a/announce".into(),
-            status: "tracker unreachable: refused".into(),
-            ok: false,
+            status: refused.clone(),
             peers: Vec::new(),
             seeders: None,
             leechers: None,
             next_announce: None,
         });
-        assert_eq!(
-            list.status_line(),
-            "no tracker works (tracker unreachable: refused)"
-        );
+        assert_eq!(list.summary(), TrackersSummary::NoneWorks(refused));
         list.on_scrape(&ScrapeUpdate {
             url: "http://a/announce".into(),
             result: Ok(crate::tracker::SwarmCounts {

@@ -9,7 +9,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::engine::torrent::TorrentEvent;
 use crate::ids::InfoHash;
-use crate::tracker::{SwarmCounts, TrackerClient};
+use crate::tracker::{SwarmCounts, TrackerClient, TrackerError};
 
 /// Time between scrapes of one tracker.
 pub(crate) const SCRAPE_EVERY: Duration = Duration::from_secs(15 * 60);
@@ -19,7 +19,7 @@ const MAX_SCRAPED: usize = 8;
 /// One tracker's scrape result.
 pub(crate) struct ScrapeUpdate {
     pub url: String,
-    pub result: Result<SwarmCounts, String>,
+    pub result: Result<SwarmCounts, TrackerError>,
 }
 
 /// The scrape loop of one torrent; it ends when dropped.
@@ -58,8 +58,7 @@ impl Scraper {
                         let result = client
                             .scrape(&url, &[id])
                             .await
-                            .map_err(|e| e.to_string())
-                            .and_then(|c| c.first().copied().ok_or_else(|| "empty scrape".into()));
+                            .and_then(|c| c.first().copied().ok_or(TrackerError::NotScraped));
                         ScrapeUpdate { url, result }
                     });
                 }

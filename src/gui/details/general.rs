@@ -48,7 +48,7 @@ pub fn ui(ui: &mut egui::Ui, t: &TorrentSnapshot) {
                 row("Comment", t.comment.clone().unwrap_or_default());
                 row("Created by", t.created_by.clone().unwrap_or_default());
                 row("Added", units::date(t.added_at));
-                row("Tracker status", t.tracker_status.clone());
+                row("Tracker status", t.tracker_status.to_string());
                 let next = t
                     .next_announce
                     .and_then(|at| at.duration_since(SystemTime::now()).ok())

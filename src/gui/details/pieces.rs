@@ -6,11 +6,6 @@ const CELL: f32 = 8.0;
 const GAP: f32 = 1.0;
 
 pub fn ui(ui: &mut egui::Ui, t: &TorrentSnapshot) {
-    let have = |i: u32| {
-        t.pieces
-            .get((i / 8) as usize)
-            .is_some_and(|b| b & (0x80 >> (i % 8)) != 0)
-    };
     let have_color = egui::Color32::from_rgb(60, 160, 90);
     let busy_color = egui::Color32::from_rgb(230, 170, 40);
     let missing_color = ui.visuals().faint_bg_color.gamma_multiply(2.0);
@@ -37,7 +32,8 @@ pub fn ui(ui: &mut egui::Ui, t: &TorrentSnapshot) {
     for cell in 0..cells {
         let first = cell * per_cell;
         let last = (first + per_cell).min(t.piece_count);
-        let got = (first..last).filter(|&i| have(i)).count() as f32 / (last - first).max(1) as f32;
+        let got = (first..last).filter(|&i| t.pieces.get(i)).count() as f32
+            / (last - first).max(1) as f32;
         let busy = t.pieces_in_progress.iter().any(|&p| p >= first && p < last);
         let color = if busy {
             busy_color

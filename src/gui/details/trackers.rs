@@ -99,7 +99,8 @@ fn table(ui: &mut egui::Ui, t: &TorrentSnapshot) -> Option<Command> {
                     ui.label((tr.tier + 1).to_string());
                 });
                 row.col(|ui| {
-                    ui.label(&tr.status).on_hover_text(&tr.status);
+                    let status = tr.status.to_string();
+                    ui.label(&status).on_hover_text(status);
                 });
                 let count = |n: Option<u32>| n.map_or("—".into(), |n| n.to_string());
                 row.col(|ui| {

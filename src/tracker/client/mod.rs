@@ -15,7 +15,7 @@ use super::{AnnounceRequest, SwarmCounts};
 use crate::ids::InfoHash;
 
 /// An announce failed.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TrackerError {
     #[error("tracker said: {0}")]
     Failure(String),
@@ -29,6 +29,9 @@ pub enum TrackerError {
     TooLarge(usize),
     #[error("tracker URL {0:?} is not supported")]
     UnsupportedUrl(String),
+    /// A scrape answered without the torrent asked about.
+    #[error("tracker's scrape does not list the torrent")]
+    NotScraped,
 }
 
 /// Timeout of one announce round trip.

@@ -10,6 +10,7 @@ use tokio::net::UdpSocket;
 
 use super::{AnnounceResponse, TrackerError};
 use crate::ids::InfoHash;
+use crate::sync::MutexExt;
 use crate::tracker::{AnnounceEvent, AnnounceRequest, SwarmCounts};
 
 /// The magic number of a connect request.
@@ -157,7 +158,7 @@ impl UdpTracker {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, (u64, Instant)>> {
-        self.connections.lock().unwrap_or_else(|p| p.into_inner())
+        self.connections.locked()
     }
 
     /// Sends `packet` until a reply with our transaction id arrives; returns what follows the

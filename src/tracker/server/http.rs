@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use super::swarms::{Announce, AnnounceReply, DEFAULT_NUMWANT, MAX_NUMWANT, Refusal, Swarms};
 use crate::bencode::Value;
 use crate::ids::{InfoHash, PeerId};
+use crate::sync::MutexExt;
 use crate::tracker::{AnnounceEvent, SwarmCounts};
 
 /// Longest request head accepted.
@@ -72,7 +73,7 @@ struct IpSlot {
 
 impl IpSlot {
     fn take(counts: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr) -> Option<Self> {
-        let mut map = counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = counts.locked();
         let n = map.entry(ip).or_default();
         if *n >= MAX_CONNECTIONS_PER_IP {
             return None;
@@ -87,7 +88,7 @@ impl IpSlot {
 
 impl Drop for IpSlot {
     fn drop(&mut self) {
-        let mut map = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.counts.locked();
         if let Some(n) = map.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use rand::seq::IteratorRandom;
 
 use crate::ids::{InfoHash, PeerId};
+use crate::sync::{MutexExt, RwLockExt};
 use crate::tracker::{AnnounceEvent, SwarmCounts};
 
 /// Peers handed out when the client does not say how many it wants.
@@ -31,18 +32,15 @@ pub struct AllowList(Arc<RwLock<HashSet<InfoHash>>>);
 
 impl AllowList {
     pub fn insert(&self, id: InfoHash) {
-        self.0.write().unwrap_or_else(|p| p.into_inner()).insert(id);
+        self.0.write_locked().insert(id);
     }
 
     pub fn remove(&self, id: &InfoHash) {
-        self.0.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+        self.0.write_locked().remove(id);
     }
 
     pub fn contains(&self, id: &InfoHash) -> bool {
-        self.0
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(id)
+        self.0.read_locked().contains(id)
     }
 }
 
@@ -143,7 +141,7 @@ impl Swarms {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<InfoHash, Swarm>> {
-        self.swarms.lock().unwrap_or_else(|p| p.into_inner())
+        self.swarms.locked()
     }
 
     fn serves(&self, id: &InfoHash) -> bool {

@@ -1,0 +1,359 @@
+//! A torrent's life cycle: the states it can be in, what moves it between them, and what the
+//! actor must do next. Pure bookkeeping: the actor carries out the [`Step`]s (checking on the
+//! blocking pool, starting the announcer, disconnecting peers) and reports back.
+//!
+//! The user's wishes, `paused` and `seeding`, are kept beside the state; together with
+//! "complete" they decide whether the torrent should be connected to its swarm.
+//!
+//! | state | meaning | leaves for |
+//! |---|---|---|
+//! | `ConfirmingResume` | at start, resume data exists: the files' sizes and mtimes are compared with it | `Stopped` if they match, `NeedsCheck` if not |
+//! | `NeedsCheck` | what is on disk is unknown | `Checking` unless paused |
+//! | `Checking` | verifying the data on disk, piece by piece | `Stopped` when done; `NeedsCheck` when cancelled by a pause |
+//! | `Stopped` | data known, nothing running (paused, or complete and not seeding) | `Active` when wanted |
+//! | `Active` | connected to the swarm: downloading, or seeding once complete | `Stopping` on pause, on completion without seeding, on lost data or a disk error |
+//! | `Stopping` | peers disconnected, trackers told, writes in flight drained | `Stopped`; `NeedsCheck` if data went missing; `Failed` on a disk error |
+//! | `Failed` | a disk error; stays until the user resumes | `Stopped` on resume, or `NeedsCheck` if data went missing meanwhile |
+//!
+//! Remove and shutdown end the actor from any state, after the same stop.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::engine::outcome::TorrentError;
+use crate::engine::snapshot::TorrentState;
+use crate::engine::tracker::announcer::AnnounceSignal;
+
+/// A check of the data on disk, running on the blocking pool.
+#[derive(Clone, Default)]
+pub(super) struct CheckJob {
+    /// Pieces checked so far.
+    pub progress: Arc<AtomicU32>,
+    pub cancel: Arc<AtomicBool>,
+}
+
+pub(super) enum State {
+    ConfirmingResume,
+    NeedsCheck,
+    Checking(CheckJob),
+    Stopped,
+    /// The announcer's signal channel, when the torrent has trackers.
+    Active(Option<UnboundedSender<AnnounceSignal>>),
+    Stopping,
+    Failed {
+        error: TorrentError,
+        /// Data went missing after the failure: check before going on.
+        recheck: bool,
+    },
+}
+
+/// What the actor should do to bring the torrent where it ought to be.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Step {
+    Nothing,
+    StartCheck,
+    CancelCheck,
+    Activate,
+    Stop,
+}
+
+pub(super) struct Lifecycle {
+    state: State,
+    paused: bool,
+    seeding: bool,
+}
+
+impl Lifecycle {
+    /// A torrent with resume data starts by confirming it; one without, by a check.
+    pub fn new(paused: bool, seeding: bool, has_resume: bool) -> Self {
+        let state = if has_resume {
+            State::ConfirmingResume
+        } else {
+            State::NeedsCheck
+        };
+        Self {
+            state,
+            paused,
+            seeding,
+        }
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn paused(&self) -> bool {
+        self.paused
+    }
+
+    pub fn seeding(&self) -> bool {
+        self.seeding
+    }
+
+    fn wants_swarm(&self, complete: bool) -> bool {
+        !self.paused && (!complete || self.seeding)
+    }
+
+    /// What to do now, given whether every piece is verified.
+    pub fn next_step(&self, complete: bool) -> Step {
+        match &self.state {
+            State::NeedsCheck if !self.paused => Step::StartCheck,
+            State::Checking(job) if self.paused && !job.cancel.load(Ordering::Relaxed) => {
+                Step::CancelCheck
+            }
+            State::Stopped if self.wants_swarm(complete) => Step::Activate,
+            State::Active(_) if !self.wants_swarm(complete) => Step::Stop,
+            _ => Step::Nothing,
+        }
+    }
+
+    pub fn set_paused(&mut self, paused: bool) {
+        self.paused = paused;
+        if !paused && let State::Failed { recheck, .. } = self.state {
+            self.state = if recheck {
+                State::NeedsCheck
+            } else {
+                State::Stopped
+            };
+        }
+    }
+
+    pub fn set_seeding(&mut self, seeding: bool) {
+        self.seeding = seeding;
+    }
+
+    /// The resume data's stamps were compared with the files.
+    pub fn resume_confirmed(&mut self, files_unchanged: bool) {
+        if matches!(self.state, State::ConfirmingResume) {
+            self.state = if files_unchanged {
+                State::Stopped
+            } else {
+                State::NeedsCheck
+            };
+        }
+    }
+
+    pub fn check_started(&mut self, job: CheckJob) {
+        self.state = State::Checking(job);
+    }
+
+    /// The check ended; a cancelled one leaves the data unknown.
+    pub fn check_done(&mut self, cancelled: bool) {
+        if matches!(self.state, State::Checking(_)) {
+            self.state = if cancelled {
+                State::NeedsCheck
+            } else {
+                State::Stopped
+            };
+        }
+    }
+
+    pub fn activated(&mut self, announcer: Option<UnboundedSender<AnnounceSignal>>) {
+        self.state = State::Active(announcer);
+    }
+
+    /// Begins a stop: returns the announcer to tell when the torrent was active.
+    pub fn begin_stop(&mut self) -> Option<Option<UnboundedSender<AnnounceSignal>>> {
+        match std::mem::replace(&mut self.state, State::Stopping) {
+            State::Active(announcer) => Some(announcer),
+            other => {
+                self.state = other;
+                None
+            }
+        }
+    }
+
+    /// The stop finished. What happened during it (data lost, a disk error) is kept.
+    pub fn stopped(&mut self) {
+        if matches!(self.state, State::Stopping) {
+            self.state = State::Stopped;
+        }
+    }
+
+    /// Verified data is gone: check again (once stopped).
+    pub fn data_missing(&mut self) {
+        match &mut self.state {
+            State::Stopped | State::Stopping => self.state = State::NeedsCheck,
+            State::Failed { recheck, .. } => *recheck = true,
+            _ => {}
+        }
+    }
+
+    pub fn fail(&mut self, error: TorrentError) {
+        let recheck = matches!(self.state, State::NeedsCheck);
+        self.state = State::Failed { error, recheck };
+    }
+
+    pub fn is_active(&self) -> bool {
+        matches!(self.state, State::Active(_))
+    }
+
+    /// Checking or active: the actor ticks often.
+    pub fn is_busy(&self) -> bool {
+        matches!(self.state, State::Active(_) | State::Checking(_))
+    }
+
+    pub fn announcer(&self) -> Option<&UnboundedSender<AnnounceSignal>> {
+        match &self.state {
+            State::Active(announcer) => announcer.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the verified pieces are known (checked, or resume data confirmed), so that
+    /// they may be saved as such.
+    pub fn data_known(&self) -> bool {
+        match &self.state {
+            State::ConfirmingResume | State::NeedsCheck | State::Checking(_) => false,
+            State::Failed { recheck, .. } => !recheck,
+            State::Stopped | State::Active(_) | State::Stopping => true,
+        }
+    }
+
+    /// The state as front ends show it.
+    pub fn shown(&self, complete: bool, piece_count: u32) -> TorrentState {
+        match &self.state {
+            State::Failed { error, .. } => TorrentState::Error(error.clone()),
+            State::Checking(job) => TorrentState::Checking(
+                job.progress.load(Ordering::Relaxed) as f32 / piece_count.max(1) as f32,
+            ),
+            _ if self.paused => TorrentState::Paused,
+            State::ConfirmingResume | State::NeedsCheck => TorrentState::Checking(0.0),
+            _ if !complete => TorrentState::Downloading,
+            _ if self.seeding => TorrentState::Seeding,
+            _ => TorrentState::Finished,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disk_full() -> TorrentError {
+        TorrentError::DiskFull("/data".into())
+    }
+
+    #[test]
+    fn a_new_torrent_checks_then_downloads() {
+        let mut life = Lifecycle::new(false, true, false);
+        assert_eq!(life.shown(false, 10), TorrentState::Checking(0.0));
+        assert_eq!(life.next_step(false), Step::StartCheck);
+        let job = CheckJob::default();
+        life.check_started(job.clone());
+        job.progress.store(5, Ordering::Relaxed);
+        assert_eq!(life.shown(false, 10), TorrentState::Checking(0.5));
+        assert_eq!(life.next_step(false), Step::Nothing);
+        assert!(!life.data_known());
+        life.check_done(false);
+        assert!(life.data_known());
+        assert_eq!(life.next_step(false), Step::Activate);
+        life.activated(None);
+        assert_eq!(life.shown(false, 10), TorrentState::Downloading);
+        assert_eq!(
+            life.next_step(false),
+            Step::Nothing,
+            "seeding when complete"
+        );
+        assert_eq!(life.shown(true, 10), TorrentState::Seeding);
+    }
+
+    #[test]
+    fn resume_data_is_trusted_only_once_confirmed() {
+        let mut life = Lifecycle::new(false, true, true);
+        assert!(!life.data_known());
+        assert_eq!(life.next_step(false), Step::Nothing);
+        life.resume_confirmed(true);
+        assert_eq!(life.next_step(false), Step::Activate);
+
+        let mut changed = Lifecycle::new(false, true, true);
+        changed.resume_confirmed(false);
+        assert_eq!(changed.next_step(false), Step::StartCheck);
+    }
+
+    #[test]
+    fn pausing_cancels_a_check_and_resuming_restarts_it() {
+        let mut life = Lifecycle::new(false, true, false);
+        let job = CheckJob::default();
+        life.check_started(job.clone());
+        life.set_paused(true);
+        assert_eq!(life.next_step(false), Step::CancelCheck);
+        job.cancel.store(true, Ordering::Relaxed);
+        assert_eq!(life.next_step(false), Step::Nothing, "cancel sent once");
+        assert_eq!(life.shown(false, 10), TorrentState::Checking(0.0));
+        life.check_done(true);
+        assert_eq!(life.shown(false, 10), TorrentState::Paused);
+        assert_eq!(life.next_step(false), Step::Nothing);
+        life.set_paused(false);
+        assert_eq!(life.next_step(false), Step::StartCheck);
+    }
+
+    #[test]
+    fn completion_without_seeding_stops() {
+        let mut life = Lifecycle::new(false, false, true);
+        life.resume_confirmed(true);
+        life.activated(None);
+        assert_eq!(life.next_step(false), Step::Nothing);
+        assert_eq!(life.next_step(true), Step::Stop);
+        assert!(life.begin_stop().is_some());
+        assert!(
+            life.begin_stop().is_none(),
+            "a stop in progress is not restarted"
+        );
+        life.stopped();
+        assert_eq!(life.shown(true, 10), TorrentState::Finished);
+        assert_eq!(life.next_step(true), Step::Nothing);
+        life.set_seeding(true);
+        assert_eq!(life.next_step(true), Step::Activate);
+    }
+
+    #[test]
+    fn pausing_an_active_torrent_stops_it() {
+        let mut life = Lifecycle::new(false, true, true);
+        life.resume_confirmed(true);
+        life.activated(None);
+        life.set_paused(true);
+        assert_eq!(life.next_step(false), Step::Stop);
+        life.begin_stop();
+        life.stopped();
+        assert_eq!(life.shown(false, 10), TorrentState::Paused);
+        assert_eq!(life.next_step(false), Step::Nothing);
+    }
+
+    #[test]
+    fn lost_data_during_a_stop_leads_to_a_check() {
+        let mut life = Lifecycle::new(false, true, true);
+        life.resume_confirmed(true);
+        life.activated(None);
+        life.begin_stop();
+        life.data_missing();
+        life.stopped();
+        assert!(!life.data_known());
+        assert_eq!(life.next_step(true), Step::StartCheck);
+    }
+
+    #[test]
+    fn a_disk_error_holds_until_resumed() {
+        let mut life = Lifecycle::new(false, true, true);
+        life.resume_confirmed(true);
+        life.activated(None);
+        life.begin_stop();
+        life.fail(disk_full());
+        life.stopped();
+        assert_eq!(life.shown(false, 10), TorrentState::Error(disk_full()));
+        assert_eq!(life.next_step(false), Step::Nothing);
+        assert!(life.data_known());
+        life.data_missing();
+        assert!(!life.data_known());
+        life.set_paused(false);
+        assert_eq!(life.next_step(false), Step::StartCheck);
+
+        let mut plain = Lifecycle::new(false, true, true);
+        plain.resume_confirmed(true);
+        plain.fail(disk_full());
+        plain.set_paused(false);
+        assert_eq!(plain.next_step(false), Step::Activate);
+    }
+}

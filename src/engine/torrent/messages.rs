@@ -1,0 +1,116 @@
+//! What goes into a torrent actor and what the session holds of it: [`TorrentEvent`]s from
+//! its peers, the disk and its tracker tasks; [`TorrentCommand`]s from the session; the
+//! [`TorrentParams`] it starts with; the [`TorrentHandle`] the session keeps.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use tokio::net::TcpStream;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::oneshot;
+
+use crate::bitfield::Bitfield;
+use crate::engine::config::LiveSettings;
+use crate::engine::limiter::RateLimiter;
+use crate::engine::outcome::TorrentError;
+use crate::engine::picker::PeerKey;
+use crate::engine::resume::ResumeData;
+use crate::engine::snapshot::{Event, TorrentSnapshot};
+use crate::engine::tracker::announcer::TrackerUpdate;
+use crate::engine::tracker::scraper::ScrapeUpdate;
+use crate::ids::PeerId;
+use crate::metainfo::Metainfo;
+use crate::storage::FileStamp;
+use crate::storage::disk::{Disk, PieceOutcome};
+use crate::tracker::TrackerClient;
+use crate::wire::Handshake;
+
+/// Reports from peers, the disk, the tracker loop and the checker.
+pub(crate) enum TorrentEvent {
+    PeerClosed {
+        key: PeerKey,
+        reason: String,
+        /// We and the peer both have everything: no use dialling it again while complete.
+        both_seeds: bool,
+    },
+    PeerInterest {
+        key: PeerKey,
+        interested: bool,
+    },
+    PieceDone {
+        index: u32,
+        outcome: PieceOutcome,
+        contributors: Vec<PeerKey>,
+        /// The piece's buffer, back for reuse.
+        buffer: Vec<u8>,
+    },
+    Handshaken {
+        stream: TcpStream,
+        addr: SocketAddr,
+        handshake: Handshake,
+        inbound: bool,
+    },
+    ConnectFailed {
+        addr: SocketAddr,
+    },
+    /// An announce to this tracker is on its way.
+    TrackerUpdating(String),
+    Tracker(TrackerUpdate),
+    Scraped(ScrapeUpdate),
+    NextAnnounce(SystemTime),
+    /// The save folder could not be prepared.
+    StorageFailed(TorrentError),
+    /// Data we have verified could not be read back (a file deleted or truncated): recheck.
+    DataMissing(String),
+    CheckDone {
+        have: Bitfield,
+        cancelled: bool,
+    },
+    ResumeStamped(Vec<Option<FileStamp>>),
+}
+
+/// Orders from the session.
+pub(crate) enum TorrentCommand {
+    Pause,
+    Resume,
+    SetSeeding(bool),
+    AddTracker(String),
+    RemoveTracker(String),
+    Remove {
+        delete_data: bool,
+        done: oneshot::Sender<()>,
+    },
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// What the session needs to start a torrent.
+pub(crate) struct TorrentParams {
+    pub meta: Arc<Metainfo>,
+    pub save_dir: PathBuf,
+    pub paused: bool,
+    pub seeding: bool,
+    pub resume: Option<ResumeData>,
+    pub added_at: u64,
+    pub state_dir: PathBuf,
+    pub our_id: PeerId,
+    pub trackers: TrackerClient,
+    pub live: Arc<LiveSettings>,
+    pub piece_buffer_budget: u64,
+    pub disk: Disk,
+    pub down_limit: Arc<RateLimiter>,
+    pub up_limit: Arc<RateLimiter>,
+    pub next_key: Arc<AtomicU64>,
+    pub session_events: UnboundedSender<Event>,
+    /// Raised whenever the snapshot changes.
+    pub dirty: Arc<AtomicBool>,
+}
+
+/// The session's handle on a running torrent actor.
+pub(crate) struct TorrentHandle {
+    pub commands: UnboundedSender<TorrentCommand>,
+    pub events: UnboundedSender<TorrentEvent>,
+    pub snapshot: Arc<Mutex<Arc<TorrentSnapshot>>>,
+}

@@ -1,0 +1,768 @@
+//! The actor that runs one torrent. It owns the torrent's components and carries out what they
+//! decide:
+//! - [`lifecycle`]: the states a torrent can be in and what moves it between them (read its
+//!   module doc first);
+//! - [`peers`]: the [`PeerRoster`](peers::PeerRoster): connections, addresses to dial, bans,
+//!   choking rounds;
+//! - [`snapshot`]: the [`TorrentSnapshot`] front ends see, built by pure functions;
+//! - [`saving`]: resume data, saved when it changed;
+//! - the tracker list, the announcer and the scraper, from `engine::tracker`.
+//!
+//! Peer connections, the disk and the tracker tasks report through [`TorrentEvent`]s; the
+//! session drives it with [`TorrentCommand`]s (see [`messages`]).
+
+mod lifecycle;
+mod messages;
+mod peers;
+mod saving;
+mod snapshot;
+
+pub(crate) use messages::{TorrentCommand, TorrentEvent, TorrentHandle, TorrentParams};
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::net::TcpStream;
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::oneshot;
+
+use self::lifecycle::{CheckJob, Lifecycle, Step};
+use self::peers::{PeerBook, PeerRoster};
+use self::saving::{Record, ResumeSaver};
+use self::snapshot::{Parts, Publisher};
+use super::outcome::TorrentError;
+use super::peer::{self, Connected, PeerCommand, PeerLink, PeerStats};
+use super::picker::{PeerKey, Picker};
+use super::resume;
+use super::shared::TorrentShared;
+use super::snapshot::Event;
+use super::tracker::announcer::{AnnounceSignal, Announcer};
+use super::tracker::list::TrackerList;
+use super::tracker::scraper::Scraper;
+use crate::bitfield::Bitfield;
+use crate::storage::Storage;
+use crate::storage::check;
+use crate::storage::disk::PieceOutcome;
+use crate::tracker::AnnounceEvent;
+use crate::wire::Handshake;
+
+const TICK: Duration = Duration::from_millis(200);
+const IDLE_TICK: Duration = Duration::from_secs(30);
+/// How often a complete torrent checks that its files are still whole.
+const FILES_CHECK_EVERY: Duration = Duration::from_secs(10);
+/// How long a stop may wait for writes in flight.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The actor's channels.
+struct Inbox {
+    commands: UnboundedReceiver<TorrentCommand>,
+    events: UnboundedReceiver<TorrentEvent>,
+    /// For tasks the actor starts, to report back.
+    events_tx: UnboundedSender<TorrentEvent>,
+}
+
+/// The torrent's trackers: the list and its statuses, the scraper, and the `stopped`
+/// announces of the last announcer, which the next `started` (and shutdown) waits for.
+struct Trackers {
+    list: TrackerList,
+    _scraper: Scraper,
+    next_announce: Option<SystemTime>,
+    last_stopping: Option<oneshot::Receiver<()>>,
+}
+
+/// Once-a-second chores.
+struct Chores {
+    last_second: Instant,
+    last_files_check: Instant,
+    /// A look at the files is running (one at a time).
+    files_check_running: Arc<AtomicBool>,
+}
+
+struct Torrent {
+    shared: Arc<TorrentShared>,
+    params: TorrentParams,
+    inbox: Inbox,
+    life: Lifecycle,
+    roster: PeerRoster,
+    trackers: Trackers,
+    saver: ResumeSaver,
+    publisher: Publisher,
+    chores: Chores,
+}
+
+/// Builds the torrent's shared state and starts its actor.
+pub(crate) fn spawn(mut params: TorrentParams) -> TorrentHandle {
+    let (commands_tx, commands) = mpsc::unbounded_channel();
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let meta = params.meta.clone();
+    let mut picker = Picker::new(
+        meta.piece_count(),
+        meta.piece_length,
+        meta.total_length,
+        params.piece_buffer_budget,
+    );
+    let resume = params.resume.take();
+    let (downloaded, uploaded) = resume
+        .as_ref()
+        .map_or((0, 0), |r| (r.downloaded, r.uploaded));
+    // Resume data that parses is trusted only if the files are as it recorded (ResumeStamped).
+    let usable = resume.as_ref().is_some_and(|r| {
+        Bitfield::from_bytes(&r.have, meta.piece_count())
+            .map(|have| picker.set_have(have))
+            .is_ok()
+    });
+    let shared = Arc::new(TorrentShared {
+        meta: meta.clone(),
+        our_id: params.our_id,
+        storage: Arc::new(Storage::new(&meta, &params.save_dir)),
+        disk: params.disk.clone(),
+        picker: Mutex::new(picker),
+        peers: Mutex::new(Default::default()),
+        events: events_tx.clone(),
+        down_limit: params.down_limit.clone(),
+        up_limit: params.up_limit.clone(),
+        downloaded: AtomicU64::new(downloaded),
+        uploaded: AtomicU64::new(uploaded),
+    });
+    let list = TrackerList::new(
+        meta.trackers(),
+        resume.as_ref().and_then(|r| r.trackers.clone()),
+    );
+    let scraper = Scraper::spawn(
+        params.trackers.clone(),
+        meta.info_hash,
+        list.watch_urls(),
+        events_tx.clone(),
+    );
+    let life = Lifecycle::new(params.paused, params.seeding, usable);
+    let saver = ResumeSaver::new(
+        params.state_dir.clone(),
+        meta.info_hash,
+        meta.piece_count(),
+        resume,
+    );
+    let mut torrent = Torrent {
+        inbox: Inbox {
+            commands,
+            events,
+            events_tx: events_tx.clone(),
+        },
+        life,
+        roster: PeerRoster::default(),
+        trackers: Trackers {
+            list,
+            _scraper: scraper,
+            next_announce: None,
+            last_stopping: None,
+        },
+        saver,
+        publisher: Publisher::new(downloaded, uploaded, params.dirty.clone()),
+        chores: Chores {
+            last_second: Instant::now(),
+            last_files_check: Instant::now(),
+            files_check_running: Arc::new(AtomicBool::new(false)),
+        },
+        shared,
+        params,
+    };
+    torrent.publish_snapshot();
+    let snapshot = torrent.publisher.slot();
+    tokio::spawn(torrent.run());
+    TorrentHandle {
+        commands: commands_tx,
+        events: events_tx,
+        snapshot,
+    }
+}
+
+impl Torrent {
+    async fn run(mut self) {
+        if matches!(self.life.state(), lifecycle::State::ConfirmingResume) {
+            // Resume data is trusted only if every file has the size and mtime it recorded.
+            let storage = self.shared.storage.clone();
+            let events = self.inbox.events_tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let _ = events.send(TorrentEvent::ResumeStamped(storage.stamps()));
+            });
+        } else {
+            self.advance().await;
+        }
+        let mut next_tick = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                command = self.inbox.commands.recv() => {
+                    let Some(command) = command else { return };
+                    if !self.handle_command(command).await {
+                        return;
+                    }
+                    self.publish_snapshot();
+                }
+                Some(event) = self.inbox.events.recv() => {
+                    self.handle_event(event).await;
+                    if !self.life.is_busy() {
+                        self.publish_snapshot();
+                    }
+                }
+                _ = tokio::time::sleep_until(next_tick) => {
+                    self.on_tick().await;
+                    next_tick = tokio::time::Instant::now() + self.tick_period();
+                }
+            }
+        }
+    }
+
+    /// Busy torrents refresh often; stopped ones rarely (a thousand paused torrents cost
+    /// next to nothing), and still publish at once when a command or event changes them.
+    fn tick_period(&self) -> Duration {
+        if self.life.is_busy() { TICK } else { IDLE_TICK }
+    }
+
+    fn is_complete(&self) -> bool {
+        self.shared.picker().is_complete()
+    }
+
+    /// Carries out a command; returns false when the actor should end.
+    async fn handle_command(&mut self, command: TorrentCommand) -> bool {
+        match command {
+            TorrentCommand::Pause => {
+                self.life.set_paused(true);
+                self.saver.changed();
+                self.advance().await;
+                self.save_if_changed().await;
+            }
+            TorrentCommand::Resume => {
+                self.life.set_paused(false);
+                self.saver.changed();
+                self.advance().await;
+            }
+            TorrentCommand::SetSeeding(on) => {
+                self.life.set_seeding(on);
+                self.saver.changed();
+                self.advance().await;
+            }
+            TorrentCommand::AddTracker(url) => {
+                if self.trackers.list.add(url) {
+                    self.trackers_changed().await;
+                }
+            }
+            TorrentCommand::RemoveTracker(url) => {
+                if self.trackers.list.remove(&url) {
+                    self.trackers_changed().await;
+                }
+            }
+            TorrentCommand::Remove { delete_data, done } => {
+                self.stop().await;
+                let storage = self.shared.storage.clone();
+                let (state_dir, id) = (self.params.state_dir.clone(), self.shared.meta.info_hash);
+                let _ = tokio::task::spawn_blocking(move || {
+                    resume::remove(&state_dir, id);
+                    if delete_data {
+                        storage.delete_files();
+                    }
+                })
+                .await;
+                let _ = done.send(());
+                return false;
+            }
+            TorrentCommand::Shutdown(done) => {
+                self.stop().await;
+                self.save_resume().await;
+                if let Some(wait) = self.trackers.last_stopping.take() {
+                    let _ = wait.await;
+                }
+                let _ = done.send(());
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Tells the announcer about an edited tracker list, and saves it.
+    async fn trackers_changed(&mut self) {
+        let tiers = self.trackers.list.tiers().to_vec();
+        if let Some(announcer) = self.life.announcer() {
+            let _ = announcer.send(AnnounceSignal::SetTiers(tiers));
+        } else if self.life.is_active() && !tiers.is_empty() {
+            // An active torrent that had no trackers gets an announcer by restarting.
+            self.stop().await;
+            self.advance().await;
+        }
+        self.saver.changed();
+        self.save_resume().await;
+    }
+
+    /// Takes the step the life cycle asks for: a check, activity, or a stop.
+    async fn advance(&mut self) {
+        match self.life.next_step(self.is_complete()) {
+            Step::Nothing => {}
+            Step::StartCheck => self.start_check(),
+            Step::CancelCheck | Step::Stop => {
+                self.stop().await;
+                self.save_resume().await;
+            }
+            Step::Activate => self.activate(),
+        }
+    }
+
+    fn start_check(&mut self) {
+        let job = CheckJob::default();
+        self.life.check_started(job.clone());
+        let meta = self.shared.meta.clone();
+        let storage = self.shared.storage.clone();
+        let events = self.inbox.events_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let have = check::check_existing(&meta, &storage, &job.progress, &job.cancel);
+            let _ = events.send(TorrentEvent::CheckDone {
+                have,
+                cancelled: job.cancel.load(Ordering::Relaxed),
+            });
+        });
+    }
+
+    fn activate(&mut self) {
+        // Folders and zero-length files (no piece write creates those), off the async workers.
+        let (storage, events) = (self.shared.storage.clone(), self.inbox.events_tx.clone());
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = storage.create_empty_files() {
+                let _ = events.send(TorrentEvent::StorageFailed(TorrentError::from(&e)));
+            }
+        });
+        let tiers = self.trackers.list.tiers().to_vec();
+        let announcer = (!tiers.is_empty()).then(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(
+                Announcer {
+                    shared: self.shared.clone(),
+                    trackers: self.params.trackers.clone(),
+                    tiers,
+                    live: self.params.live.clone(),
+                    signals: rx,
+                    events: self.inbox.events_tx.clone(),
+                    first_event: AnnounceEvent::Started,
+                    after_stop: self.trackers.last_stopping.take(),
+                }
+                .run(),
+            );
+            tx
+        });
+        self.life.activated(announcer);
+        tracing::info!(torrent = %self.shared.meta.name, "started");
+    }
+
+    /// Stops all activity: a check is cancelled; an active torrent sends `stopped` to its
+    /// trackers, disconnects its peers and drains its writes. The announcer sends `stopped`
+    /// on its own; what to await for it is kept for shutdown and for the next `started`.
+    async fn stop(&mut self) {
+        if let lifecycle::State::Checking(job) = self.life.state() {
+            // CheckDone will arrive and find the torrent stopped.
+            job.cancel.store(true, Ordering::Relaxed);
+            return;
+        }
+        let Some(announcer) = self.life.begin_stop() else {
+            return;
+        };
+        if let Some(announcer) = announcer {
+            let (done, wait) = oneshot::channel();
+            let _ = announcer.send(AnnounceSignal::Stop(done));
+            self.trackers.last_stopping = Some(wait);
+        }
+        for link in self.shared.peers().values() {
+            let _ = link.tx.send(PeerCommand::Disconnect);
+        }
+        self.drain_writes().await;
+        self.shared.picker().discard_partials();
+        self.life.stopped();
+    }
+
+    /// Waits (bounded) until every piece handed to the disk has been reported.
+    async fn drain_writes(&mut self) {
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        while self.shared.picker().verifying_count() > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.inbox.events.recv()).await {
+                Ok(Some(event)) => self.handle_event(event).await,
+                _ => break,
+            }
+        }
+    }
+
+    /// Stops the torrent with an error, until the user resumes it.
+    async fn fail(&mut self, error: TorrentError) {
+        tracing::warn!(torrent = %self.shared.meta.name, %error, "torrent error");
+        self.stop().await;
+        self.life.fail(error.clone());
+        let _ = self.params.session_events.send(Event::Error {
+            id: self.shared.meta.info_hash,
+            error,
+        });
+    }
+
+    /// Boxed because it recurses: a stop drains writes by handling the events that report
+    /// them, and some events stop the torrent.
+    fn handle_event(
+        &mut self,
+        event: TorrentEvent,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            match event {
+                TorrentEvent::PeerClosed {
+                    key,
+                    reason,
+                    both_seeds,
+                } => {
+                    self.shared.peers().remove(&key);
+                    if let Some(book) = self.roster.closed(key, both_seeds, Instant::now()) {
+                        tracing::debug!(torrent = %self.shared.meta.name, addr = %book.addr, reason, "peer closed");
+                    }
+                }
+                TorrentEvent::PeerInterest { key, interested } => {
+                    if interested {
+                        self.unchoke_if_slot_free(key);
+                    }
+                }
+                TorrentEvent::PieceDone {
+                    index,
+                    outcome,
+                    contributors,
+                    buffer,
+                } => {
+                    self.shared.picker().recycle(buffer);
+                    self.on_piece_done(index, outcome, contributors).await
+                }
+                TorrentEvent::Handshaken {
+                    stream,
+                    addr,
+                    handshake,
+                    inbound,
+                } => self.admit(stream, addr, &handshake, inbound),
+                TorrentEvent::ConnectFailed { addr } => {
+                    self.roster.dial_failed(addr, Instant::now());
+                }
+                TorrentEvent::Tracker(update) => {
+                    self.roster
+                        .learn(&update.peers, self.params.live.listen_port());
+                    self.trackers.list.on_announce(&update);
+                    // New peers are dialled now, not at the next one-second tick.
+                    if !update.peers.is_empty() && self.life.is_active() {
+                        self.connect_more();
+                    }
+                }
+                TorrentEvent::TrackerUpdating(url) => self.trackers.list.on_updating(&url),
+                TorrentEvent::Scraped(update) => self.trackers.list.on_scrape(&update),
+                TorrentEvent::NextAnnounce(at) => self.trackers.next_announce = Some(at),
+                TorrentEvent::DataMissing(message) => {
+                    if self.life.data_known() {
+                        tracing::warn!(torrent = %self.shared.meta.name, %message, "data went missing; rechecking");
+                        self.stop().await;
+                        self.life.data_missing();
+                        self.advance().await;
+                    }
+                }
+                TorrentEvent::StorageFailed(error) => self.fail(error).await,
+                TorrentEvent::CheckDone { have, cancelled } => {
+                    if !cancelled {
+                        tracing::info!(torrent = %self.shared.meta.name, pieces = have.count_ones(), "check finished");
+                        self.shared.picker().set_have(have);
+                    }
+                    self.life.check_done(cancelled);
+                    if !cancelled {
+                        self.saver.changed();
+                        self.save_resume().await;
+                    }
+                    self.advance().await;
+                }
+                TorrentEvent::ResumeStamped(stamps) => {
+                    let unchanged = stamps == self.saver.loaded_stamps();
+                    if !unchanged {
+                        tracing::info!(torrent = %self.shared.meta.name, "files changed since last run; rechecking");
+                    }
+                    self.life.resume_confirmed(unchanged);
+                    self.advance().await;
+                }
+            }
+        })
+    }
+
+    fn admit(&mut self, stream: TcpStream, addr: SocketAddr, handshake: &Handshake, inbound: bool) {
+        let now = Instant::now();
+        if !self.life.is_active() {
+            self.roster.refused(addr, inbound, now);
+            return;
+        }
+        let admitted = self.roster.admit(
+            addr,
+            handshake.peer_id,
+            self.shared.our_id,
+            inbound,
+            self.params.live.max_peers(),
+            now,
+        );
+        if let Err(refusal) = admitted {
+            tracing::debug!(%addr, ?refusal, "peer turned away");
+            return;
+        }
+        let Some(slot) = self.params.live.take_connection() else {
+            self.roster.refused(addr, inbound, now);
+            return;
+        };
+        let key = self.params.next_key.fetch_add(1, Ordering::Relaxed);
+        let (tx, commands) = mpsc::unbounded_channel();
+        let stats = Arc::new(PeerStats::default());
+        self.shared.peers().insert(
+            key,
+            PeerLink {
+                tx,
+                stats: stats.clone(),
+            },
+        );
+        self.roster.connected(
+            key,
+            PeerBook::new(addr, handshake.peer_id, stats.clone(), inbound),
+        );
+        tracing::debug!(torrent = %self.shared.meta.name, %addr, inbound, "peer connected");
+        let connected = Connected {
+            key,
+            stream,
+            addr,
+            capabilities: handshake.capabilities(),
+            listen_port: self.params.live.listen_port(),
+            reply_handshake: inbound,
+            commands,
+            stats,
+        };
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            peer::run(shared, connected).await;
+            drop(slot);
+        });
+    }
+
+    async fn on_piece_done(
+        &mut self,
+        index: u32,
+        outcome: PieceOutcome,
+        contributors: Vec<PeerKey>,
+    ) {
+        match outcome {
+            PieceOutcome::Written => {
+                let completed = {
+                    let mut picker = self.shared.picker();
+                    let was_complete = picker.is_complete();
+                    picker.piece_verified(index, true);
+                    !was_complete && picker.is_complete()
+                };
+                self.roster.piece_passed(&contributors);
+                for link in self.shared.peers().values() {
+                    let _ = link.tx.send(PeerCommand::Have(index));
+                }
+                self.saver.changed();
+                if completed {
+                    self.on_complete().await;
+                }
+            }
+            PieceOutcome::HashMismatch => {
+                self.shared.picker().piece_verified(index, false);
+                tracing::warn!(torrent = %self.shared.meta.name, index, "piece failed its hash check");
+                let (banned, drop) = self.roster.piece_failed(&contributors);
+                for ip in banned {
+                    tracing::warn!(torrent = %self.shared.meta.name, %ip, "banning an address that sent bad data");
+                }
+                let links = self.shared.peers();
+                for key in drop {
+                    if let Some(link) = links.get(&key) {
+                        let _ = link.tx.send(PeerCommand::Disconnect);
+                    }
+                }
+            }
+            PieceOutcome::WriteFailed(e) => {
+                self.shared.picker().piece_verified(index, false);
+                self.fail(TorrentError::from(&e)).await;
+            }
+        }
+    }
+
+    async fn on_complete(&mut self) {
+        tracing::info!(torrent = %self.shared.meta.name, "download complete");
+        if let Some(announcer) = self.life.announcer() {
+            let _ = announcer.send(AnnounceSignal::Completed);
+        }
+        self.save_resume().await;
+        let _ = self.params.session_events.send(Event::Completed {
+            id: self.shared.meta.info_hash,
+            name: self.shared.meta.name.clone(),
+        });
+        self.advance().await;
+    }
+
+    async fn on_tick(&mut self) {
+        let now = Instant::now();
+        if now.duration_since(self.chores.last_second) >= Duration::from_secs(1) {
+            self.chores.last_second = now;
+            self.publisher
+                .down
+                .update(self.shared.downloaded.load(Ordering::Relaxed));
+            self.publisher
+                .up
+                .update(self.shared.uploaded.load(Ordering::Relaxed));
+            self.roster.measure();
+            if self.life.is_active() {
+                self.connect_more();
+                let slots = self.params.live.upload_slots();
+                if let Some(unchoke) = self.roster.choke_round(now, self.is_complete(), slots) {
+                    for (key, link) in self.shared.peers().iter() {
+                        let _ = link.tx.send(if unchoke.contains(key) {
+                            PeerCommand::Unchoke
+                        } else {
+                            PeerCommand::Choke
+                        });
+                    }
+                }
+                if self.is_complete()
+                    && now.duration_since(self.chores.last_files_check) >= FILES_CHECK_EVERY
+                {
+                    self.chores.last_files_check = now;
+                    self.check_files_whole();
+                }
+            }
+            if self.saver.due(now) {
+                self.save_resume().await;
+            }
+        }
+        self.publish_snapshot();
+    }
+
+    /// A seeder's files deleted or truncated underneath it: found by a stat of each file (on
+    /// the blocking pool), then a recheck.
+    fn check_files_whole(&self) {
+        if self
+            .chores
+            .files_check_running
+            .swap(true, Ordering::Relaxed)
+        {
+            return;
+        }
+        let (storage, events) = (self.shared.storage.clone(), self.inbox.events_tx.clone());
+        let running = self.chores.files_check_running.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Some(problem) = storage.missing_or_short() {
+                let _ = events.send(TorrentEvent::DataMissing(problem));
+            }
+            running.store(false, Ordering::Relaxed);
+        });
+    }
+
+    /// Dials the peers the roster picks.
+    fn connect_more(&mut self) {
+        let dial = self.roster.pick_dials(
+            Instant::now(),
+            self.is_complete(),
+            self.params.live.max_peers(),
+            self.params.live.connections_free(),
+        );
+        for addr in dial {
+            let events = self.inbox.events_tx.clone();
+            let (info_hash, our_id) = (self.shared.meta.info_hash, self.shared.our_id);
+            tokio::spawn(async move {
+                let event = match peer::connect(addr, info_hash, our_id).await {
+                    Ok((stream, handshake)) => TorrentEvent::Handshaken {
+                        stream,
+                        addr,
+                        handshake,
+                        inbound: false,
+                    },
+                    Err(e) => {
+                        tracing::debug!(%addr, error = %e, "connect failed");
+                        TorrentEvent::ConnectFailed { addr }
+                    }
+                };
+                let _ = events.send(event);
+            });
+        }
+    }
+
+    fn unchoke_if_slot_free(&mut self, key: PeerKey) {
+        let peers = self.shared.peers();
+        let unchoked = peers
+            .values()
+            .filter(|l| !l.stats.am_choking.load(Ordering::Relaxed))
+            .count();
+        if unchoked < self.params.live.upload_slots()
+            && let Some(link) = peers.get(&key)
+        {
+            let _ = link.tx.send(PeerCommand::Unchoke);
+        }
+    }
+
+    async fn save_if_changed(&mut self) {
+        if self.saver.is_changed() {
+            self.save_resume().await;
+        }
+    }
+
+    async fn save_resume(&mut self) {
+        let have = self
+            .life
+            .data_known()
+            .then(|| self.shared.picker().have().clone());
+        let record = Record {
+            save_dir: self.params.save_dir.clone(),
+            paused: self.life.paused(),
+            seeding: self.life.seeding(),
+            have,
+            downloaded: self.shared.downloaded.load(Ordering::Relaxed),
+            uploaded: self.shared.uploaded.load(Ordering::Relaxed),
+            added_at: self.params.added_at,
+            trackers: self.trackers.list.saved(),
+        };
+        self.saver.save(self.shared.storage.clone(), record).await;
+    }
+
+    fn snapshot(&mut self) -> super::snapshot::TorrentSnapshot {
+        let meta = self.shared.meta.clone();
+        let (have, have_bytes, pieces_in_progress) = {
+            let picker = self.shared.picker();
+            (
+                picker.have().clone(),
+                picker.have_bytes(),
+                picker.in_progress(),
+            )
+        };
+        let connected_seeds = self
+            .roster
+            .books()
+            .filter(|p| p.stats.is_seed.load(Ordering::Relaxed))
+            .count() as u32;
+        snapshot::build(Parts {
+            meta: &meta,
+            save_dir: self.params.save_dir.clone(),
+            added_at: self.params.added_at,
+            state: self.life.shown(have.is_full(), meta.piece_count()),
+            paused: self.life.paused(),
+            seeding: self.life.seeding(),
+            active: self.life.is_active(),
+            files: self.publisher.files(&meta, &have),
+            have,
+            have_bytes,
+            pieces_in_progress,
+            downloaded: self.shared.downloaded.load(Ordering::Relaxed),
+            uploaded: self.shared.uploaded.load(Ordering::Relaxed),
+            down_rate: self.publisher.down.rate(),
+            up_rate: self.publisher.up.rate(),
+            peers: snapshot::peer_snapshots(self.roster.books(), meta.piece_count()),
+            connected_seeds,
+            swarm: self.trackers.list.swarm,
+            tracker_status: self.trackers.list.summary(),
+            trackers: self.trackers.list.entries().to_vec(),
+            next_announce: self.trackers.next_announce,
+        })
+    }
+
+    fn publish_snapshot(&mut self) {
+        let snapshot = self.snapshot();
+        self.publisher.publish(snapshot);
+    }
+}

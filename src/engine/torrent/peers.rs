@@ -1,0 +1,468 @@
+//! [`PeerRoster`]: a torrent's peers. The connections it has, the addresses it knows and when
+//! each may be dialled again, its own addresses, strikes and bans, and the choking rounds.
+//!
+//! Pure bookkeeping: the actor asks it whom to dial, whom to admit, whom to unchoke and whom to
+//! drop, and does the dialling and the telling itself.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::engine::choker::{self, Candidate};
+use crate::engine::peer::PeerStats;
+use crate::engine::picker::PeerKey;
+use crate::engine::rate::RateMeter;
+use crate::engine::strikes::Strikes;
+use crate::ids::PeerId;
+
+/// Outbound handshakes in progress at once, per torrent.
+pub(super) const MAX_HALF_OPEN: usize = 8;
+const CHOKE_EVERY: Duration = Duration::from_secs(10);
+const OPTIMISTIC_EVERY: Duration = Duration::from_secs(30);
+/// A peer that hung up is not dialled again before this.
+const REDIAL_AFTER_CLOSE: Duration = Duration::from_secs(30);
+/// A peer turned away (a duplicate, or no room) is not dialled again before this.
+const REDIAL_AFTER_REFUSAL: Duration = Duration::from_secs(60);
+
+/// The torrent's record of one connection.
+pub(super) struct PeerBook {
+    pub addr: SocketAddr,
+    pub peer_id: PeerId,
+    pub stats: Arc<PeerStats>,
+    pub down: RateMeter,
+    pub up: RateMeter,
+    pub inbound: bool,
+}
+
+impl PeerBook {
+    pub fn new(addr: SocketAddr, peer_id: PeerId, stats: Arc<PeerStats>, inbound: bool) -> Self {
+        Self {
+            addr,
+            peer_id,
+            stats,
+            down: RateMeter::new(0),
+            up: RateMeter::new(0),
+            inbound,
+        }
+    }
+}
+
+#[derive(Default)]
+struct KnownPeer {
+    failures: u32,
+    next_try: Option<Instant>,
+    /// Learned to be a seed while we were one too: not worth dialling when complete.
+    seed: bool,
+}
+
+/// Why a handshaken peer is not admitted.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Refusal {
+    Banned,
+    /// It is us (we dialled our own listen address).
+    Ourselves,
+    /// The same peer id is already connected.
+    Duplicate,
+    /// The torrent has its fill of peers.
+    Full,
+}
+
+#[derive(Default)]
+pub(super) struct PeerRoster {
+    peers: HashMap<PeerKey, PeerBook>,
+    known: HashMap<SocketAddr, KnownPeer>,
+    connecting: HashSet<SocketAddr>,
+    strikes: Strikes,
+    /// Our own listen addresses, found by connecting to ourselves.
+    own_addrs: HashSet<SocketAddr>,
+    optimistic: Option<PeerKey>,
+    last_choke: Option<Instant>,
+    last_optimistic: Option<Instant>,
+}
+
+impl PeerRoster {
+    pub fn books(&self) -> impl Iterator<Item = &PeerBook> {
+        self.peers.values()
+    }
+
+    /// Addresses from a tracker, except our own listen port on this machine.
+    pub fn learn(&mut self, addrs: &[SocketAddr], listen_port: u16) {
+        for addr in addrs {
+            let local = addr.ip().is_loopback() || addr.ip().is_unspecified();
+            if !(local && addr.port() == listen_port) {
+                self.known.entry(*addr).or_default();
+            }
+        }
+    }
+
+    /// Picks addresses to dial now and marks them as connecting: not connected, not banned,
+    /// not ours, not a seed when we are complete, past their back-off; within `max_peers`,
+    /// [`MAX_HALF_OPEN`] and the session's free connections.
+    pub fn pick_dials(
+        &mut self,
+        now: Instant,
+        complete: bool,
+        max_peers: usize,
+        connections_free: usize,
+    ) -> Vec<SocketAddr> {
+        let budget = max_peers
+            .saturating_sub(self.peers.len() + self.connecting.len())
+            .min(MAX_HALF_OPEN.saturating_sub(self.connecting.len()))
+            .min(connections_free);
+        let connected: HashSet<SocketAddr> = self.peers.values().map(|p| p.addr).collect();
+        let chosen: Vec<SocketAddr> = self
+            .known
+            .iter()
+            .filter(|(addr, k)| {
+                let busy = connected.contains(addr) || self.connecting.contains(addr);
+                let unwanted = self.strikes.is_banned(addr.ip())
+                    || self.own_addrs.contains(addr)
+                    || (complete && k.seed);
+                !busy && !unwanted && k.next_try.is_none_or(|t| t <= now)
+            })
+            .map(|(addr, _)| *addr)
+            .take(budget)
+            .collect();
+        self.connecting.extend(&chosen);
+        chosen
+    }
+
+    /// A dial failed: back off 20 s, doubling with each failure up to about an hour and a half.
+    pub fn dial_failed(&mut self, addr: SocketAddr, now: Instant) {
+        self.connecting.remove(&addr);
+        let known = self.known.entry(addr).or_default();
+        known.failures += 1;
+        known.next_try = Some(now + Duration::from_secs(10 * 2u64.pow(known.failures.min(8))));
+    }
+
+    /// Decides whether a handshaken peer may join. A refused dialled peer waits before it is
+    /// dialled again; our own address is remembered and never dialled again.
+    pub fn admit(
+        &mut self,
+        addr: SocketAddr,
+        peer_id: PeerId,
+        our_id: PeerId,
+        inbound: bool,
+        max_peers: usize,
+        now: Instant,
+    ) -> Result<(), Refusal> {
+        if !inbound {
+            self.connecting.remove(&addr);
+        }
+        let refusal = if peer_id == our_id {
+            self.own_addrs.insert(addr);
+            return Err(Refusal::Ourselves);
+        } else if self.strikes.is_banned(addr.ip()) || self.own_addrs.contains(&addr) {
+            Refusal::Banned
+        } else if self.peers.values().any(|p| p.peer_id == peer_id) {
+            Refusal::Duplicate
+        } else if self.peers.len() >= max_peers {
+            Refusal::Full
+        } else {
+            return Ok(());
+        };
+        self.refused(addr, inbound, now);
+        Err(refusal)
+    }
+
+    /// A peer was turned away after the roster admitted it (no session-wide slot).
+    pub fn refused(&mut self, addr: SocketAddr, inbound: bool, now: Instant) {
+        if !inbound {
+            self.connecting.remove(&addr);
+            self.known.entry(addr).or_default().next_try = Some(now + REDIAL_AFTER_REFUSAL);
+        }
+    }
+
+    /// Records an admitted connection.
+    pub fn connected(&mut self, key: PeerKey, book: PeerBook) {
+        self.strikes.connected(key, book.addr.ip());
+        if !book.inbound {
+            let known = self.known.entry(book.addr).or_default();
+            known.failures = 0;
+            known.next_try = None;
+        }
+        self.peers.insert(key, book);
+    }
+
+    /// A connection ended. A dialled peer may be dialled again later (never, while complete,
+    /// if both sides were seeds); an inbound one's address has an ephemeral port: forgotten.
+    pub fn closed(&mut self, key: PeerKey, both_seeds: bool, now: Instant) -> Option<PeerBook> {
+        if self.optimistic == Some(key) {
+            self.optimistic = None;
+        }
+        let book = self.peers.remove(&key)?;
+        if !book.inbound {
+            let known = self.known.entry(book.addr).or_default();
+            known.seed |= both_seeds;
+            known.next_try = Some(now + REDIAL_AFTER_CLOSE);
+        }
+        Some(book)
+    }
+
+    pub fn piece_passed(&mut self, contributors: &[PeerKey]) {
+        self.strikes.piece_passed(contributors);
+    }
+
+    /// A piece failed its check: strikes for its contributors. Returns the addresses banned
+    /// by it and the connections from them, to drop.
+    pub fn piece_failed(&mut self, contributors: &[PeerKey]) -> (Vec<IpAddr>, Vec<PeerKey>) {
+        let banned = self.strikes.piece_failed(contributors);
+        let drop = self
+            .peers
+            .iter()
+            .filter(|(_, book)| banned.contains(&book.addr.ip().to_canonical()))
+            .map(|(key, _)| *key)
+            .collect();
+        (banned, drop)
+    }
+
+    /// Updates every connection's rates from its counters; once a second.
+    pub fn measure(&mut self) {
+        for book in self.peers.values_mut() {
+            book.down
+                .update(book.stats.downloaded.load(Ordering::Relaxed));
+            book.up.update(book.stats.uploaded.load(Ordering::Relaxed));
+        }
+    }
+
+    /// When a choking round is due (every 10 s, and a new optimistic peer every 30 s), the
+    /// peers to unchoke: ranked by what they give us, or when seeding by what they take.
+    pub fn choke_round(
+        &mut self,
+        now: Instant,
+        seeding: bool,
+        slots: usize,
+    ) -> Option<HashSet<PeerKey>> {
+        let due =
+            |last: Option<Instant>, every| last.is_none_or(|t| now.duration_since(t) >= every);
+        let rotate = due(self.last_optimistic, OPTIMISTIC_EVERY);
+        if !rotate && !due(self.last_choke, CHOKE_EVERY) {
+            return None;
+        }
+        let candidates: Vec<Candidate> = self
+            .peers
+            .iter()
+            .map(|(&key, book)| Candidate {
+                key,
+                interested: book.stats.peer_interested.load(Ordering::Relaxed),
+                rate: if seeding {
+                    book.up.rate()
+                } else {
+                    book.down.rate()
+                },
+            })
+            .collect();
+        self.last_choke = Some(now);
+        if rotate {
+            self.last_optimistic = Some(now);
+        }
+        Some(choker::choose(
+            &candidates,
+            slots,
+            &mut self.optimistic,
+            rotate,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PORT: u16 = 6881;
+
+    fn addr(last: u8, port: u16) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, last], port))
+    }
+
+    fn id(n: u8) -> PeerId {
+        PeerId([n; 20])
+    }
+
+    fn book(addr: SocketAddr, n: u8, inbound: bool) -> PeerBook {
+        PeerBook::new(addr, id(n), Arc::new(PeerStats::default()), inbound)
+    }
+
+    #[test]
+    fn our_own_listen_port_is_not_learned() {
+        let mut roster = PeerRoster::default();
+        let ours = SocketAddr::from(([127, 0, 0, 1], PORT));
+        roster.learn(&[ours, addr(1, PORT)], PORT);
+        assert_eq!(
+            roster.pick_dials(Instant::now(), false, 50, 500),
+            vec![addr(1, PORT)]
+        );
+    }
+
+    #[test]
+    fn dialling_respects_the_half_open_cap_and_the_limits() {
+        let mut roster = PeerRoster::default();
+        let addrs: Vec<_> = (1..=20).map(|i| addr(i, PORT)).collect();
+        roster.learn(&addrs, PORT);
+        let now = Instant::now();
+        assert_eq!(roster.pick_dials(now, false, 50, 500).len(), MAX_HALF_OPEN);
+        assert!(
+            roster.pick_dials(now, false, 50, 500).is_empty(),
+            "all half-open slots taken"
+        );
+
+        let mut tight = PeerRoster::default();
+        tight.learn(&addrs, PORT);
+        assert_eq!(tight.pick_dials(now, false, 3, 500).len(), 3);
+        let mut no_room = PeerRoster::default();
+        no_room.learn(&addrs, PORT);
+        assert_eq!(no_room.pick_dials(now, false, 50, 2).len(), 2);
+    }
+
+    #[test]
+    fn failed_dials_back_off_doubling() {
+        let mut roster = PeerRoster::default();
+        let a = addr(1, PORT);
+        roster.learn(&[a], PORT);
+        let t0 = Instant::now();
+        assert_eq!(roster.pick_dials(t0, false, 50, 500), vec![a]);
+        roster.dial_failed(a, t0);
+        assert!(
+            roster
+                .pick_dials(t0 + Duration::from_secs(19), false, 50, 500)
+                .is_empty()
+        );
+        assert_eq!(
+            roster.pick_dials(t0 + Duration::from_secs(20), false, 50, 500),
+            vec![a]
+        );
+        roster.dial_failed(a, t0);
+        assert!(
+            roster
+                .pick_dials(t0 + Duration::from_secs(39), false, 50, 500)
+                .is_empty()
+        );
+        assert_eq!(
+            roster.pick_dials(t0 + Duration::from_secs(40), false, 50, 500),
+            vec![a]
+        );
+    }
+
+    #[test]
+    fn admission_refuses_ourselves_duplicates_and_a_full_torrent() {
+        let mut roster = PeerRoster::default();
+        let now = Instant::now();
+        let us = addr(9, PORT);
+        assert_eq!(
+            roster.admit(us, id(0), id(0), false, 50, now),
+            Err(Refusal::Ourselves)
+        );
+        roster.learn(&[us], PORT);
+        assert!(
+            roster.pick_dials(now, false, 50, 500).is_empty(),
+            "never dial ourselves"
+        );
+
+        assert_eq!(
+            roster.admit(addr(1, PORT), id(1), id(0), false, 50, now),
+            Ok(())
+        );
+        roster.connected(1, book(addr(1, PORT), 1, false));
+        assert_eq!(
+            roster.admit(addr(2, PORT), id(1), id(0), false, 50, now),
+            Err(Refusal::Duplicate)
+        );
+        assert_eq!(
+            roster.admit(addr(3, PORT), id(3), id(0), true, 1, now),
+            Err(Refusal::Full)
+        );
+        // The refused dialled peer waits a minute; the connected one is not dialled at all.
+        roster.learn(&[addr(1, PORT)], PORT);
+        assert!(
+            roster
+                .pick_dials(now + Duration::from_secs(59), false, 50, 500)
+                .is_empty()
+        );
+        assert_eq!(
+            roster.pick_dials(now + Duration::from_secs(60), false, 50, 500),
+            vec![addr(2, PORT)]
+        );
+    }
+
+    #[test]
+    fn closed_peers_wait_and_seeds_are_skipped_when_complete() {
+        let mut roster = PeerRoster::default();
+        let now = Instant::now();
+        roster.connected(1, book(addr(1, PORT), 1, false));
+        roster.connected(2, book(addr(2, 50_000), 2, true));
+        assert!(roster.closed(1, true, now).is_some());
+        assert!(roster.closed(2, false, now).is_some());
+        assert!(roster.closed(2, false, now).is_none(), "closed once");
+        assert_eq!(roster.books().count(), 0);
+        let later = now + REDIAL_AFTER_CLOSE;
+        assert!(
+            roster.pick_dials(later, true, 50, 500).is_empty(),
+            "a seed, and we are one"
+        );
+        assert_eq!(
+            roster.pick_dials(later, false, 50, 500),
+            vec![addr(1, PORT)],
+            "the inbound peer's ephemeral port is not dialled"
+        );
+    }
+
+    #[test]
+    fn bad_pieces_ban_an_address_and_drop_its_connections() {
+        let mut roster = PeerRoster::default();
+        let now = Instant::now();
+        let liar = addr(1, PORT);
+        roster.connected(1, book(liar, 1, false));
+        roster.connected(2, book(SocketAddr::new(liar.ip(), 7000), 2, true));
+        roster.connected(3, book(addr(3, PORT), 3, false));
+        let mut banned = Vec::new();
+        for _ in 0..2 {
+            let (ips, drop) = roster.piece_failed(&[1]);
+            if !ips.is_empty() {
+                banned = drop;
+            }
+        }
+        banned.sort();
+        assert_eq!(
+            banned,
+            vec![1, 2],
+            "both connections from the banned address"
+        );
+        assert_eq!(
+            roster.admit(SocketAddr::new(liar.ip(), 9), id(7), id(0), true, 50, now),
+            Err(Refusal::Banned)
+        );
+        roster.closed(1, false, now);
+        assert!(
+            roster
+                .pick_dials(now + Duration::from_secs(3600), false, 50, 500)
+                .is_empty(),
+            "a banned address is never dialled"
+        );
+    }
+
+    #[test]
+    fn choking_rounds_come_every_ten_seconds() {
+        let mut roster = PeerRoster::default();
+        let now = Instant::now();
+        for n in 1..=3 {
+            let b = book(addr(n, PORT), n, false);
+            b.stats.peer_interested.store(true, Ordering::Relaxed);
+            roster.connected(u64::from(n), b);
+        }
+        let first = roster
+            .choke_round(now, true, 4)
+            .expect("the first round is due at once");
+        assert_eq!(first.len(), 3, "three interested peers, four slots");
+        assert!(
+            roster
+                .choke_round(now + Duration::from_secs(9), true, 4)
+                .is_none()
+        );
+        let next = roster
+            .choke_round(now + Duration::from_secs(10), true, 2)
+            .unwrap();
+        assert_eq!(next.len(), 2);
+    }
+}

@@ -1,0 +1,114 @@
+//! [`ResumeSaver`]: when and what a torrent saves of itself, so that a restart resumes it as
+//! it was. Saved at most every [`SAVE_EVERY`] while something changed, and at once on pause,
+//! completion, a finished check, tracker edits and shutdown; written atomically on the
+//! blocking pool.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::bitfield::Bitfield;
+use crate::engine::resume::{self, ResumeData};
+use crate::ids::InfoHash;
+use crate::storage::{FileStamp, Storage};
+
+pub(super) const SAVE_EVERY: Duration = Duration::from_secs(10);
+
+/// What the torrent is now, as the resume file records it.
+pub(super) struct Record {
+    pub save_dir: PathBuf,
+    pub paused: bool,
+    pub seeding: bool,
+    /// The verified pieces, once known (checked, or resume data confirmed).
+    pub have: Option<Bitfield>,
+    pub downloaded: u64,
+    pub uploaded: u64,
+    pub added_at: u64,
+    pub trackers: Option<Vec<Vec<String>>>,
+}
+
+pub(super) struct ResumeSaver {
+    state_dir: PathBuf,
+    id: InfoHash,
+    piece_count: u32,
+    /// What was loaded at start: until the data is known, its pieces and stamps are kept.
+    loaded: Option<ResumeData>,
+    last_save: Instant,
+    dirty: bool,
+}
+
+impl ResumeSaver {
+    pub fn new(
+        state_dir: PathBuf,
+        id: InfoHash,
+        piece_count: u32,
+        loaded: Option<ResumeData>,
+    ) -> Self {
+        Self {
+            state_dir,
+            id,
+            piece_count,
+            loaded,
+            last_save: Instant::now(),
+            dirty: true,
+        }
+    }
+
+    /// File stamps recorded in the loaded resume data.
+    pub fn loaded_stamps(&self) -> Vec<Option<FileStamp>> {
+        self.loaded
+            .as_ref()
+            .map(|r| r.stamps.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn changed(&mut self) {
+        self.dirty = true;
+    }
+
+    pub fn is_changed(&self) -> bool {
+        self.dirty
+    }
+
+    pub fn due(&self, now: Instant) -> bool {
+        self.dirty && now.duration_since(self.last_save) >= SAVE_EVERY
+    }
+
+    /// Saves `record`. Verified pieces are claimed only when known: until then what was
+    /// loaded is kept (or nothing is claimed), and the next start checks.
+    pub async fn save(&mut self, storage: Arc<Storage>, record: Record) {
+        self.last_save = Instant::now();
+        self.dirty = false;
+        let (have, kept_stamps) = match (record.have, &self.loaded) {
+            (Some(have), _) => (have.as_bytes().to_vec(), None),
+            (None, Some(old)) => (old.have.clone(), Some(old.stamps.clone())),
+            (None, None) => (
+                Bitfield::new(self.piece_count).as_bytes().to_vec(),
+                Some(Vec::new()),
+            ),
+        };
+        let data = ResumeData {
+            save_dir: record.save_dir,
+            paused: record.paused,
+            seeding: record.seeding,
+            have,
+            stamps: Vec::new(),
+            downloaded: record.downloaded,
+            uploaded: record.uploaded,
+            added_at: record.added_at,
+            trackers: record.trackers,
+        };
+        let (state_dir, id) = (self.state_dir.clone(), self.id);
+        let saved = tokio::task::spawn_blocking(move || {
+            let data = ResumeData {
+                stamps: kept_stamps.unwrap_or_else(|| storage.stamps()),
+                ..data
+            };
+            resume::save(&state_dir, id, &data)
+        })
+        .await;
+        if let Ok(Err(e)) = saved {
+            tracing::warn!(error = %e, "could not save resume data");
+        }
+    }
+}
