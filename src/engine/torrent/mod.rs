@@ -8,54 +8,52 @@
 //! - [`saving`]: resume data, saved when it changed;
 //! - the tracker list, the announcer and the scraper, from `engine::tracker`.
 //!
+//! The actor's own code: this file (the loop, commands, events, ticks), [`transitions`]
+//! (carrying out the life cycle's steps) and [`peering`] (dialling, admitting, choking).
+//!
 //! Peer connections, the disk and the tracker tasks report through [`TorrentEvent`]s; the
 //! session drives it with [`TorrentCommand`]s (see [`messages`]).
 
 mod lifecycle;
 mod messages;
+mod peering;
 mod peers;
 mod saving;
 mod snapshot;
+mod transitions;
 
 pub(crate) use messages::{TorrentCommand, TorrentEvent, TorrentHandle, TorrentParams};
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::net::TcpStream;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::oneshot;
 
-use self::lifecycle::{CheckJob, Lifecycle, Step};
-use self::peers::{PeerBook, PeerRoster};
+use self::lifecycle::Lifecycle;
+use self::peers::PeerRoster;
 use self::saving::{Record, ResumeSaver};
 use self::snapshot::{Parts, Publisher};
 use super::outcome::TorrentError;
-use super::peer::{self, Connected, PeerCommand, PeerLink, PeerStats};
+use super::peer::PeerCommand;
 use super::picker::{PeerKey, Picker};
 use super::resume;
 use super::shared::TorrentShared;
 use super::snapshot::Event;
-use super::tracker::announcer::{AnnounceSignal, Announcer};
+use super::tracker::announcer::AnnounceSignal;
 use super::tracker::list::TrackerList;
 use super::tracker::scraper::Scraper;
 use crate::bitfield::Bitfield;
 use crate::storage::Storage;
-use crate::storage::check;
 use crate::storage::disk::PieceOutcome;
-use crate::tracker::AnnounceEvent;
-use crate::wire::Handshake;
 
 const TICK: Duration = Duration::from_millis(200);
 const IDLE_TICK: Duration = Duration::from_secs(30);
 /// How often a complete torrent checks that its files are still whole.
 const FILES_CHECK_EVERY: Duration = Duration::from_secs(10);
-/// How long a stop may wait for writes in flight.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The actor's channels.
 struct Inbox {
@@ -295,112 +293,6 @@ impl Torrent {
         self.save_resume().await;
     }
 
-    /// Takes the step the life cycle asks for: a check, activity, or a stop.
-    async fn advance(&mut self) {
-        match self.life.next_step(self.is_complete()) {
-            Step::Nothing => {}
-            Step::StartCheck => self.start_check(),
-            Step::CancelCheck | Step::Stop => {
-                self.stop().await;
-                self.save_resume().await;
-            }
-            Step::Activate => self.activate(),
-        }
-    }
-
-    fn start_check(&mut self) {
-        let job = CheckJob::default();
-        self.life.check_started(job.clone());
-        let meta = self.shared.meta.clone();
-        let storage = self.shared.storage.clone();
-        let events = self.inbox.events_tx.clone();
-        tokio::task::spawn_blocking(move || {
-            let have = check::check_existing(&meta, &storage, &job.progress, &job.cancel);
-            let _ = events.send(TorrentEvent::CheckDone {
-                have,
-                cancelled: job.cancel.load(Ordering::Relaxed),
-            });
-        });
-    }
-
-    fn activate(&mut self) {
-        // Folders and zero-length files (no piece write creates those), off the async workers.
-        let (storage, events) = (self.shared.storage.clone(), self.inbox.events_tx.clone());
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = storage.create_empty_files() {
-                let _ = events.send(TorrentEvent::StorageFailed(TorrentError::from(&e)));
-            }
-        });
-        let tiers = self.trackers.list.tiers().to_vec();
-        let announcer = (!tiers.is_empty()).then(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(
-                Announcer {
-                    shared: self.shared.clone(),
-                    trackers: self.params.trackers.clone(),
-                    tiers,
-                    live: self.params.live.clone(),
-                    signals: rx,
-                    events: self.inbox.events_tx.clone(),
-                    first_event: AnnounceEvent::Started,
-                    after_stop: self.trackers.last_stopping.take(),
-                }
-                .run(),
-            );
-            tx
-        });
-        self.life.activated(announcer);
-        tracing::info!(torrent = %self.shared.meta.name, "started");
-    }
-
-    /// Stops all activity: a check is cancelled; an active torrent sends `stopped` to its
-    /// trackers, disconnects its peers and drains its writes. The announcer sends `stopped`
-    /// on its own; what to await for it is kept for shutdown and for the next `started`.
-    async fn stop(&mut self) {
-        if let lifecycle::State::Checking(job) = self.life.state() {
-            // CheckDone will arrive and find the torrent stopped.
-            job.cancel.store(true, Ordering::Relaxed);
-            return;
-        }
-        let Some(announcer) = self.life.begin_stop() else {
-            return;
-        };
-        if let Some(announcer) = announcer {
-            let (done, wait) = oneshot::channel();
-            let _ = announcer.send(AnnounceSignal::Stop(done));
-            self.trackers.last_stopping = Some(wait);
-        }
-        for link in self.shared.peers().values() {
-            let _ = link.tx.send(PeerCommand::Disconnect);
-        }
-        self.drain_writes().await;
-        self.shared.picker().discard_partials();
-        self.life.stopped();
-    }
-
-    /// Waits (bounded) until every piece handed to the disk has been reported.
-    async fn drain_writes(&mut self) {
-        let deadline = Instant::now() + DRAIN_TIMEOUT;
-        while self.shared.picker().verifying_count() > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, self.inbox.events.recv()).await {
-                Ok(Some(event)) => self.handle_event(event).await,
-                _ => break,
-            }
-        }
-    }
-
-    /// Stops the torrent with an error, until the user resumes it.
-    async fn fail(&mut self, error: TorrentError) {
-        tracing::warn!(torrent = %self.shared.meta.name, %error, "torrent error");
-        self.stop().await;
-        self.life.fail(error.clone());
-        let _ = self.params.session_events.send(Event::Error {
-            id: self.shared.meta.info_hash,
-            error,
-        });
-    }
-
     /// Boxed because it recurses: a stop drains writes by handling the events that report
     /// them, and some events stop the torrent.
     fn handle_event(
@@ -487,60 +379,6 @@ impl Torrent {
         })
     }
 
-    fn admit(&mut self, stream: TcpStream, addr: SocketAddr, handshake: &Handshake, inbound: bool) {
-        let now = Instant::now();
-        if !self.life.is_active() {
-            self.roster.refused(addr, inbound, now);
-            return;
-        }
-        let admitted = self.roster.admit(
-            addr,
-            handshake.peer_id,
-            self.shared.our_id,
-            inbound,
-            self.params.live.max_peers(),
-            now,
-        );
-        if let Err(refusal) = admitted {
-            tracing::debug!(%addr, ?refusal, "peer turned away");
-            return;
-        }
-        let Some(slot) = self.params.live.take_connection() else {
-            self.roster.refused(addr, inbound, now);
-            return;
-        };
-        let key = self.params.next_key.fetch_add(1, Ordering::Relaxed);
-        let (tx, commands) = mpsc::unbounded_channel();
-        let stats = Arc::new(PeerStats::default());
-        self.shared.peers().insert(
-            key,
-            PeerLink {
-                tx,
-                stats: stats.clone(),
-            },
-        );
-        self.roster.connected(
-            key,
-            PeerBook::new(addr, handshake.peer_id, stats.clone(), inbound),
-        );
-        tracing::debug!(torrent = %self.shared.meta.name, %addr, inbound, "peer connected");
-        let connected = Connected {
-            key,
-            stream,
-            addr,
-            capabilities: handshake.capabilities(),
-            listen_port: self.params.live.listen_port(),
-            reply_handshake: inbound,
-            commands,
-            stats,
-        };
-        let shared = self.shared.clone();
-        tokio::spawn(async move {
-            peer::run(shared, connected).await;
-            drop(slot);
-        });
-    }
-
     async fn on_piece_done(
         &mut self,
         index: u32,
@@ -611,16 +449,7 @@ impl Torrent {
             self.roster.measure();
             if self.life.is_active() {
                 self.connect_more();
-                let slots = self.params.live.upload_slots();
-                if let Some(unchoke) = self.roster.choke_round(now, self.is_complete(), slots) {
-                    for (key, link) in self.shared.peers().iter() {
-                        let _ = link.tx.send(if unchoke.contains(key) {
-                            PeerCommand::Unchoke
-                        } else {
-                            PeerCommand::Choke
-                        });
-                    }
-                }
+                self.choke_round(now);
                 if self.is_complete()
                     && now.duration_since(self.chores.last_files_check) >= FILES_CHECK_EVERY
                 {
@@ -633,68 +462,6 @@ impl Torrent {
             }
         }
         self.publish_snapshot();
-    }
-
-    /// A seeder's files deleted or truncated underneath it: found by a stat of each file (on
-    /// the blocking pool), then a recheck.
-    fn check_files_whole(&self) {
-        if self
-            .chores
-            .files_check_running
-            .swap(true, Ordering::Relaxed)
-        {
-            return;
-        }
-        let (storage, events) = (self.shared.storage.clone(), self.inbox.events_tx.clone());
-        let running = self.chores.files_check_running.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Some(problem) = storage.missing_or_short() {
-                let _ = events.send(TorrentEvent::DataMissing(problem));
-            }
-            running.store(false, Ordering::Relaxed);
-        });
-    }
-
-    /// Dials the peers the roster picks.
-    fn connect_more(&mut self) {
-        let dial = self.roster.pick_dials(
-            Instant::now(),
-            self.is_complete(),
-            self.params.live.max_peers(),
-            self.params.live.connections_free(),
-        );
-        for addr in dial {
-            let events = self.inbox.events_tx.clone();
-            let (info_hash, our_id) = (self.shared.meta.info_hash, self.shared.our_id);
-            tokio::spawn(async move {
-                let event = match peer::connect(addr, info_hash, our_id).await {
-                    Ok((stream, handshake)) => TorrentEvent::Handshaken {
-                        stream,
-                        addr,
-                        handshake,
-                        inbound: false,
-                    },
-                    Err(e) => {
-                        tracing::debug!(%addr, error = %e, "connect failed");
-                        TorrentEvent::ConnectFailed { addr }
-                    }
-                };
-                let _ = events.send(event);
-            });
-        }
-    }
-
-    fn unchoke_if_slot_free(&mut self, key: PeerKey) {
-        let peers = self.shared.peers();
-        let unchoked = peers
-            .values()
-            .filter(|l| !l.stats.am_choking.load(Ordering::Relaxed))
-            .count();
-        if unchoked < self.params.live.upload_slots()
-            && let Some(link) = peers.get(&key)
-        {
-            let _ = link.tx.send(PeerCommand::Unchoke);
-        }
     }
 
     async fn save_if_changed(&mut self) {

@@ -10,33 +10,34 @@
 //! we accept. The queue holds (index, begin, length) only; block data is read from disk in
 //! windows and handed to the writer at most [`WRITE_AHEAD_BLOCKS`] at a time.
 
+mod download;
+mod handshake;
+mod upload;
+
+pub(crate) use handshake::{connect, read_handshake};
+use upload::{Unsent, wait_for, write_loop};
+
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::Notify;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::task::JoinHandle;
 
-use super::limiter::RateLimiter;
-use super::picker::{BlockOutcome, PeerKey};
+use super::picker::PeerKey;
 use super::rate::RateMeter;
 use super::shared::TorrentShared;
 use super::torrent::TorrentEvent;
 use crate::bitfield::{Bitfield, BitfieldError};
-use crate::ids::{InfoHash, PeerId};
 use crate::storage::StorageError;
-use crate::storage::disk::PieceOutcome;
 use crate::wire::{
-    ALLOWED_FAST_COUNT, BLOCK_LEN, BlockRef, Capabilities, EXTENSION_HANDSHAKE_ID, ExtensionError,
-    ExtensionHandshake, HANDSHAKE_LEN, Handshake, Message, WireError, allowed_fast_set,
-    decode_frame, max_frame_len,
+    BLOCK_LEN, BlockRef, Capabilities, EXTENSION_HANDSHAKE_ID, ExtensionError, Handshake, Message,
+    WireError, decode_frame, max_frame_len,
 };
 
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -156,38 +157,6 @@ impl Default for PeerStats {
 pub(crate) struct PeerLink {
     pub tx: UnboundedSender<PeerCommand>,
     pub stats: Arc<PeerStats>,
-}
-
-/// Reads the 68-byte handshake a peer opens with.
-pub(crate) async fn read_handshake(stream: &mut TcpStream) -> Result<Handshake, PeerError> {
-    let mut buf = [0u8; HANDSHAKE_LEN];
-    tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.read_exact(&mut buf))
-        .await
-        .map_err(|_| PeerError::Timeout)??;
-    Ok(Handshake::decode(&buf)?)
-}
-
-/// Dials `addr` and exchanges handshakes; gives the peer's id and what it speaks.
-pub(crate) async fn connect(
-    addr: SocketAddr,
-    info_hash: InfoHash,
-    our_id: PeerId,
-) -> Result<(TcpStream, Handshake), PeerError> {
-    let mut stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(addr))
-        .await
-        .map_err(|_| PeerError::Timeout)??;
-    stream.set_nodelay(true)?;
-    stream
-        .write_all(&Handshake::new(info_hash, our_id).encode())
-        .await?;
-    let theirs = read_handshake(&mut stream).await?;
-    if theirs.info_hash != info_hash {
-        return Err(PeerError::WrongInfoHash);
-    }
-    if theirs.peer_id == our_id {
-        return Err(PeerError::SelfConnection);
-    }
-    Ok((stream, theirs))
 }
 
 /// A connection whose handshake is done, ready to run.
@@ -319,47 +288,6 @@ impl Connection {
         conn.cleanup();
         writer_task.abort();
         result
-    }
-
-    /// What we tell a peer first: our pieces, our extension handshake, and the pieces it may
-    /// fetch while we choke it.
-    fn introduce(&mut self, addr: SocketAddr, listen_port: u16) {
-        let have = self.shared.picker().have().clone();
-        if self.extensions.fast && have.is_full() {
-            self.send(Message::HaveAll);
-        } else if have.count_ones() > 0 {
-            self.send(Message::Bitfield(Bytes::copy_from_slice(have.as_bytes())));
-        } else if self.extensions.fast {
-            self.send(Message::HaveNone);
-        }
-        if self.extensions.extension_protocol {
-            let ours = ExtensionHandshake {
-                client: Some(format!("Rivulet {}", env!("CARGO_PKG_VERSION"))),
-                request_queue: Some(MAX_QUEUED_REQUESTS as u32),
-                listen_port: Some(listen_port).filter(|&p| p != 0),
-                your_ip: Some(addr.ip().to_canonical()),
-                ..Default::default()
-            };
-            self.send(Message::Extended {
-                id: EXTENSION_HANDSHAKE_ID,
-                payload: ours.encode().into(),
-            });
-        }
-        if self.extensions.fast {
-            let meta = &self.shared.meta;
-            self.allowed_fast_out = allowed_fast_set(
-                addr.ip(),
-                &meta.info_hash,
-                meta.piece_count(),
-                ALLOWED_FAST_COUNT,
-            )
-            .into_iter()
-            .filter(|&i| have.get(i))
-            .collect();
-            for index in self.allowed_fast_out.clone() {
-                self.send(Message::AllowedFast(index));
-            }
-        }
     }
 
     async fn run_loop(
@@ -538,27 +466,6 @@ impl Connection {
         Ok(())
     }
 
-    fn on_extension_handshake(&mut self, payload: &[u8]) -> Result<(), PeerError> {
-        let theirs = ExtensionHandshake::decode(payload)?;
-        // A queue of 0 would mean "send nothing", which no client means: it is ignored.
-        if let Some(queue) = theirs.request_queue.filter(|&q| q > 0) {
-            self.peer_queue = (queue as usize).min(MAX_PIPELINE);
-        }
-        if let Some(client) = theirs.client.filter(|c| !c.is_empty()) {
-            let _ = self.stats.client.set(client);
-        }
-        Ok(())
-    }
-
-    /// Remembers blocks we stopped waiting for, so that their late arrival is not held against
-    /// the peer.
-    fn abandon(&mut self, blocks: &[BlockRef]) {
-        if self.abandoned.len() + blocks.len() > MAX_ABANDONED {
-            self.abandoned.clear();
-        }
-        self.abandoned.extend(blocks.iter().copied());
-    }
-
     fn peer_pieces_changed(&mut self) -> Result<(), PeerError> {
         self.stats
             .pieces
@@ -569,195 +476,6 @@ impl Connection {
             return Err(PeerError::BothSeeds);
         }
         Ok(())
-    }
-
-    fn set_interested(&mut self, interested: bool) {
-        if interested != self.am_interested {
-            self.am_interested = interested;
-            self.stats
-                .am_interested
-                .store(interested, Ordering::Relaxed);
-            self.send(if interested {
-                Message::Interested
-            } else {
-                Message::NotInterested
-            });
-        }
-    }
-
-    /// Queues a request, or says no: every request is answered, by its block, by a `reject`
-    /// (BEP 6), or, for a peer without the fast extension, by the silence BEP 3 prescribes for
-    /// requests while choked or for pieces we never said we have.
-    fn on_request(&mut self, block: BlockRef) -> Result<(), PeerError> {
-        let piece_len = self.shared.meta.piece_len(block.index);
-        let valid_range = block.index < self.shared.meta.piece_count()
-            && block.length > 0
-            && block.length <= BLOCK_LEN
-            && block.begin as u64 + block.length as u64 <= piece_len;
-        if !valid_range {
-            return Err(PeerError::Protocol("request outside the piece"));
-        }
-        let choked = self.am_choking && !self.allowed_fast_out.contains(&block.index);
-        let full = self.requests.len() >= MAX_QUEUED_REQUESTS;
-        if choked || full || !self.shared.picker().have().get(block.index) {
-            if self.extensions.fast {
-                self.send(Message::Reject(block));
-            } else if choked {
-                // BEP 3: requests while choked are dropped, and the peer knows it.
-            } else if !self.shared.picker().have().get(block.index) {
-                return Err(PeerError::Protocol("request for a piece we do not have"));
-            } else if self.requests.len() >= HARD_REQUEST_LIMIT {
-                return Err(PeerError::RequestFlood);
-            } else {
-                // It was told our queue's size and cannot be refused: queue it anyway.
-                self.requests.push_back(block);
-                self.serve_requests();
-            }
-            return Ok(());
-        }
-        self.requests.push_back(block);
-        self.serve_requests();
-        Ok(())
-    }
-
-    /// Answers queued requests from the read window, starting a disk read when it runs dry;
-    /// pauses while the writer has [`WRITE_AHEAD_BLOCKS`] blocks to write.
-    fn serve_requests(&mut self) {
-        while let Some(&block) = self.requests.front() {
-            if self.unsent.pieces.load(Ordering::Relaxed) >= WRITE_AHEAD_BLOCKS {
-                break;
-            }
-            if let Some((index, start, data)) = &self.read_cache
-                && *index == block.index
-                && block.begin >= *start
-                && (block.begin + block.length) as usize <= *start as usize + data.len()
-            {
-                let from = (block.begin - start) as usize;
-                // A copy, so a slow reader cannot pin whole read windows in memory.
-                let slice = Bytes::copy_from_slice(&data[from..from + block.length as usize]);
-                self.requests.pop_front();
-                self.send(Message::Piece {
-                    index: block.index,
-                    begin: block.begin,
-                    data: slice,
-                });
-                continue;
-            }
-            if self.reading.is_none() {
-                let start = block.begin - block.begin % READ_WINDOW;
-                let piece_len = self.shared.meta.piece_len(block.index);
-                // The window always covers the block, even one that crosses a window edge.
-                let end = (start + READ_WINDOW).max(block.begin + block.length) as u64;
-                let len = (end.min(piece_len) - start as u64) as usize;
-                let offset = block.index as u64 * self.shared.meta.piece_length + start as u64;
-                let disk = self.shared.disk.clone();
-                let storage = self.shared.storage.clone();
-                let index = block.index;
-                self.reading = Some(tokio::spawn(async move {
-                    disk.read(storage, offset, len)
-                        .await
-                        .map(|data| (index, start, data))
-                }));
-            }
-            break;
-        }
-    }
-
-    async fn on_piece(&mut self, index: u32, begin: u32, data: Bytes) -> Result<(), PeerError> {
-        let block = BlockRef {
-            index,
-            begin,
-            length: data.len() as u32,
-        };
-        if !self.outstanding.remove(&block) {
-            if self.abandoned.remove(&block) {
-                return Ok(()); // late, after we gave up on it: no use, and no offence
-            }
-            self.unwanted_blocks += 1;
-            if self.unwanted_blocks > MAX_UNWANTED_BLOCKS {
-                return Err(PeerError::UnwantedFlood);
-            }
-            return Ok(());
-        }
-        self.shared.down_limit.acquire(data.len()).await;
-        self.last_block_at = Instant::now();
-        self.stats
-            .downloaded
-            .fetch_add(data.len() as u64, Ordering::Relaxed);
-        self.shared.add_downloaded(data.len() as u64);
-        let outcome = self.shared.picker().on_block(self.key, block, &data);
-        if let BlockOutcome::Stored { cancel, complete } = outcome {
-            if !cancel.is_empty() {
-                let peers = self.shared.peers();
-                for key in cancel {
-                    if let Some(link) = peers.get(&key) {
-                        let _ = link.tx.send(PeerCommand::Cancel(block));
-                    }
-                }
-            }
-            if let Some(piece) = complete {
-                let len = piece.data.len() as u64;
-                let slot = self.shared.disk.reserve_write(len).await;
-                let meta = &self.shared.meta;
-                let Some(expected) = meta.piece_hashes.get(piece.index as usize).copied() else {
-                    return Err(PeerError::Protocol("piece index out of range"));
-                };
-                let events = self.shared.events.clone();
-                let (index, contributors) = (piece.index, piece.contributors);
-                self.shared.disk.verify_and_write(
-                    slot,
-                    self.shared.storage.clone(),
-                    index as u64 * meta.piece_length,
-                    piece.data,
-                    expected,
-                    move |outcome: PieceOutcome, buffer| {
-                        let _ = events.send(TorrentEvent::PieceDone {
-                            index,
-                            outcome,
-                            contributors,
-                            buffer,
-                        });
-                    },
-                );
-            }
-        }
-        self.request_blocks();
-        Ok(())
-    }
-
-    /// Tops the pipeline of requests up to its target depth, never past the peer's queue.
-    /// While the peer chokes us, only pieces it allowed fast are asked for.
-    fn request_blocks(&mut self) {
-        if !self.am_interested || (self.peer_choking && self.allowed_fast_in.is_empty()) {
-            return;
-        }
-        let depth = self.pipeline.min(self.peer_queue);
-        let free = depth.saturating_sub(self.outstanding.len());
-        // Ask in batches so the picker is not locked for every single block.
-        if free < (depth / 4).max(1) && !self.outstanding.is_empty() {
-            return;
-        }
-        let mut picked = Vec::with_capacity(free);
-        if self.peer_choking {
-            let mut allowed = Bitfield::new(self.peer_has.len());
-            for &i in &self.allowed_fast_in {
-                if self.peer_has.get(i) {
-                    allowed.set(i);
-                }
-            }
-            self.shared
-                .picker()
-                .pick(self.key, &allowed, free, &mut picked);
-        } else {
-            self.shared
-                .picker()
-                .pick(self.key, &self.peer_has, free, &mut picked);
-        }
-        for block in picked {
-            if self.outstanding.insert(block) {
-                self.send(Message::Request(block));
-            }
-        }
     }
 
     fn handle_command(&mut self, command: PeerCommand) -> Result<(), PeerError> {
@@ -851,56 +569,4 @@ impl Connection {
         picker.release(self.key, self.outstanding.drain());
         picker.remove_availability(&self.peer_has);
     }
-}
-
-async fn wait_for<T>(handle: &mut Option<JoinHandle<T>>) -> Result<T, tokio::task::JoinError> {
-    match handle {
-        Some(h) => h.await,
-        None => std::future::pending().await,
-    }
-}
-
-/// What a connection has handed its writer and the writer has not written yet.
-#[derive(Default)]
-struct Unsent {
-    /// Piece messages: serving pauses at [`WRITE_AHEAD_BLOCKS`].
-    pieces: AtomicUsize,
-    /// Messages of every kind: the peer is dropped past [`MAX_UNSENT_MESSAGES`].
-    messages: AtomicUsize,
-    /// Signalled each time the writer has written a batch.
-    room: Notify,
-}
-
-/// Encodes queued messages, batching small ones, and writes them; uploads pass the global limit.
-async fn write_loop(
-    mut writer: OwnedWriteHalf,
-    mut queue: UnboundedReceiver<Message>,
-    up_limit: Arc<RateLimiter>,
-    stats: Arc<PeerStats>,
-    shared: Arc<TorrentShared>,
-    unsent: Arc<Unsent>,
-) -> std::io::Result<()> {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    while let Some(first) = queue.recv().await {
-        let mut next = Some(first);
-        while let Some(message) = next.take() {
-            if let Message::Piece { data, .. } = &message {
-                up_limit.acquire(data.len()).await;
-                stats
-                    .uploaded
-                    .fetch_add(data.len() as u64, Ordering::Relaxed);
-                shared.add_uploaded(data.len() as u64);
-                unsent.pieces.fetch_sub(1, Ordering::Relaxed);
-            }
-            unsent.messages.fetch_sub(1, Ordering::Relaxed);
-            message.encode(&mut buf);
-            if buf.len() < 128 * 1024 {
-                next = queue.try_recv().ok();
-            }
-        }
-        writer.write_all(&buf).await?;
-        buf.clear();
-        unsent.room.notify_one();
-    }
-    Ok(())
 }

@@ -1,7 +1,6 @@
-//! [`Session`]: the engine's front door. It runs on a tokio runtime in its own thread, owns the
-//! listen socket and every torrent actor, takes [`Command`]s, and publishes a
-//! [`SessionSnapshot`] (at most ten times a second) and [`Event`]s, calling the front end's
-//! wake-up callback whenever there is something new.
+//! [`SessionActor`]: the session's task on the engine's runtime. It accepts inbound peers and
+//! routes them by info hash, carries out [`Command`]s, adds and restores torrents, applies
+//! settings, and gathers the torrents' snapshots into the published [`SessionSnapshot`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -11,20 +10,21 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::{Semaphore, oneshot, watch};
 
-use super::command::EngineSettings;
-use super::command::{AddSource, AddTorrent, Command};
-use super::config::{LiveSettings, SessionConfig};
-use super::creator::{Created, Creations};
-use super::limiter::RateLimiter;
-use super::outcome::{AddError, TorrentError};
-use super::peer;
-use super::resume;
-use super::snapshot::{Event, SessionSnapshot};
-use super::torrent::{self, TorrentCommand, TorrentEvent, TorrentHandle, TorrentParams};
-use super::tracker::host::TrackerHost;
+use super::Waker;
+use crate::engine::command::EngineSettings;
+use crate::engine::command::{AddSource, AddTorrent, Command};
+use crate::engine::config::{LiveSettings, SessionConfig};
+use crate::engine::creator::{Created, Creations};
+use crate::engine::limiter::RateLimiter;
+use crate::engine::outcome::{AddError, TorrentError};
+use crate::engine::peer;
+use crate::engine::resume;
+use crate::engine::snapshot::{Event, SessionSnapshot};
+use crate::engine::torrent::{self, TorrentCommand, TorrentEvent, TorrentHandle, TorrentParams};
+use crate::engine::tracker::host::TrackerHost;
 use crate::ids::{InfoHash, PeerId};
 use crate::metainfo::{Metainfo, TorrentFileError, read_torrent_file};
 use crate::storage::disk::Disk;
@@ -35,212 +35,41 @@ const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
 /// Handshakes that may be pending on inbound connections at once.
 const MAX_PENDING_HANDSHAKES: usize = 64;
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(4);
-/// Bytes of finished pieces that may wait for hashing and writing, session-wide.
-const DISK_WRITE_BUDGET: u64 = 16 * 1024 * 1024;
-const DISK_READS: usize = 16;
 const FREE_SPACE_EVERY: Duration = Duration::from_secs(5);
 /// How long a re-add waits for the removal of the same torrent to finish.
 const REMOVE_WAIT: Duration = Duration::from_secs(10);
 
-/// Called by the engine when a new snapshot or event is ready (a GUI requests a repaint).
-pub type Waker = Arc<dyn Fn() + Send + Sync>;
-
-/// The session could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    #[error("cannot create the state folder {0}: {1}")]
-    StateDir(PathBuf, std::io::Error),
-    #[error("cannot listen on {0}: {1}")]
-    Listen(SocketAddr, std::io::Error),
-    #[error("cannot start the engine: {0}")]
-    Runtime(String),
-}
-
-/// The front end's side of a running session.
-pub struct SessionHandle {
-    commands: UnboundedSender<Command>,
-    snapshots: watch::Receiver<Arc<SessionSnapshot>>,
-    events: UnboundedReceiver<Event>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    listen_port: u16,
-}
-
-impl SessionHandle {
-    /// Sends a command; never blocks.
-    pub fn send(&self, command: Command) {
-        let _ = self.commands.send(command);
-    }
-
-    /// The latest snapshot; never blocks.
-    pub fn snapshot(&self) -> Arc<SessionSnapshot> {
-        self.snapshots.borrow().clone()
-    }
-
-    /// A receiver that can await the next snapshot.
-    pub fn watch(&self) -> watch::Receiver<Arc<SessionSnapshot>> {
-        self.snapshots.clone()
-    }
-
-    /// The next event if one is waiting; never blocks.
-    pub fn try_event(&mut self) -> Option<Event> {
-        self.events.try_recv().ok()
-    }
-
-    /// Waits for the next event (for async callers such as the CLI).
-    pub async fn next_event(&mut self) -> Option<Event> {
-        self.events.recv().await
-    }
-
-    pub fn listen_port(&self) -> u16 {
-        self.listen_port
-    }
-
-    /// Stops every torrent (trackers get `stopped`, resume data is saved) and waits for the
-    /// engine thread to end.
-    pub fn shutdown(mut self) {
-        self.send(Command::Shutdown);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for SessionHandle {
-    fn drop(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            let _ = self.commands.send(Command::Shutdown);
-            let _ = thread.join();
-        }
-    }
-}
-
-pub struct Session;
-
-impl Session {
-    /// Starts the engine on its own thread.
-    pub fn start(
-        config: SessionConfig,
-        waker: Option<Waker>,
-    ) -> Result<SessionHandle, SessionError> {
-        std::fs::create_dir_all(&config.state_dir)
-            .map_err(|e| SessionError::StateDir(config.state_dir.clone(), e))?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(
-                std::thread::available_parallelism()
-                    .map_or(2, |n| n.get())
-                    .min(4),
-            )
-            .thread_name("rivulet-engine")
-            .enable_all()
-            .build()
-            .map_err(|e| SessionError::Runtime(e.to_string()))?;
-        let listener = runtime.block_on(bind(&config))?;
-        let listen_port = listener
-            .local_addr()
-            .map(|a| a.port())
-            .unwrap_or(config.listen_port);
-        let trackers = TrackerClient::new().map_err(|e| SessionError::Runtime(e.to_string()))?;
-        let (commands_tx, commands) = mpsc::unbounded_channel();
-        let (events_tx, events) = mpsc::unbounded_channel();
-        let (snapshot_tx, snapshots) = watch::channel(Arc::new(SessionSnapshot {
-            listen_port,
-            ..Default::default()
-        }));
-        let (torrent_events_tx, torrent_events) = mpsc::unbounded_channel();
-        let (inbound_tx, inbound) = mpsc::unbounded_channel();
-        let (created_tx, created) = mpsc::unbounded_channel();
-        let config_for_live = config.clone();
-        let actor = SessionActor {
-            down_limit: Arc::new(RateLimiter::new(config.download_limit)),
-            up_limit: Arc::new(RateLimiter::new(config.upload_limit)),
-            config,
-            torrents: HashMap::new(),
-            order: Vec::new(),
-            events: events_tx,
-            torrent_events_tx,
-            inbound_tx,
-            dirty: Arc::new(AtomicBool::new(true)),
-            snapshot_tx,
-            waker,
-            our_id: PeerId::generate(),
-            trackers,
-            disk: Disk::new(DISK_WRITE_BUDGET, DISK_READS),
-            next_key: Arc::new(AtomicU64::new(1)),
-            listen_port,
-            live: Arc::new(LiveSettings::new(listen_port, &config_for_live)),
-            download_dir: None,
-            free_space: None,
-            tracker_host: TrackerHost::default(),
-            creations: Creations::default(),
-            created_tx,
-            removing: HashMap::new(),
-        };
-        let thread = std::thread::Builder::new()
-            .name("rivulet-session".into())
-            .spawn(move || {
-                runtime.block_on(actor.run(commands, torrent_events, inbound, created, listener));
-                runtime.shutdown_timeout(Duration::from_secs(1));
-            })
-            .map_err(|e| SessionError::Runtime(e.to_string()))?;
-        Ok(SessionHandle {
-            commands: commands_tx,
-            snapshots,
-            events,
-            thread: Some(thread),
-            listen_port,
-        })
-    }
-}
-
-/// Binds the preferred port, or the next free one of the ten after it.
-async fn bind(config: &SessionConfig) -> Result<TcpListener, SessionError> {
-    let first = SocketAddr::new(config.listen_ip, config.listen_port);
-    let mut last_error = None;
-    let tries = if config.listen_port == 0 { 1 } else { 10 };
-    for offset in 0..tries {
-        let addr = SocketAddr::new(config.listen_ip, config.listen_port.saturating_add(offset));
-        match TcpListener::bind(addr).await {
-            Ok(listener) => return Ok(listener),
-            Err(e) => last_error = Some(e),
-        }
-    }
-    Err(SessionError::Listen(
-        first,
-        last_error.unwrap_or_else(|| std::io::Error::other("no port")),
-    ))
-}
-
-struct SessionActor {
-    config: SessionConfig,
-    torrents: HashMap<InfoHash, TorrentHandle>,
+pub(super) struct SessionActor {
+    pub(super) config: SessionConfig,
+    pub(super) torrents: HashMap<InfoHash, TorrentHandle>,
     /// Torrents in the order they were added.
-    order: Vec<InfoHash>,
-    events: UnboundedSender<Event>,
-    torrent_events_tx: UnboundedSender<Event>,
-    inbound_tx: UnboundedSender<(TcpStream, SocketAddr, crate::wire::Handshake)>,
-    dirty: Arc<AtomicBool>,
-    snapshot_tx: watch::Sender<Arc<SessionSnapshot>>,
-    waker: Option<Waker>,
-    our_id: PeerId,
-    trackers: TrackerClient,
-    disk: Disk,
-    down_limit: Arc<RateLimiter>,
-    up_limit: Arc<RateLimiter>,
-    next_key: Arc<AtomicU64>,
-    listen_port: u16,
-    live: Arc<LiveSettings>,
+    pub(super) order: Vec<InfoHash>,
+    pub(super) events: UnboundedSender<Event>,
+    pub(super) torrent_events_tx: UnboundedSender<Event>,
+    pub(super) inbound_tx: UnboundedSender<(TcpStream, SocketAddr, crate::wire::Handshake)>,
+    pub(super) dirty: Arc<AtomicBool>,
+    pub(super) snapshot_tx: watch::Sender<Arc<SessionSnapshot>>,
+    pub(super) waker: Option<Waker>,
+    pub(super) our_id: PeerId,
+    pub(super) trackers: TrackerClient,
+    pub(super) disk: Disk,
+    pub(super) down_limit: Arc<RateLimiter>,
+    pub(super) up_limit: Arc<RateLimiter>,
+    pub(super) next_key: Arc<AtomicU64>,
+    pub(super) listen_port: u16,
+    pub(super) live: Arc<LiveSettings>,
     /// The folder whose free space is reported, and the last reading.
-    download_dir: Option<PathBuf>,
-    free_space: Option<u64>,
-    tracker_host: TrackerHost,
-    creations: Creations,
-    created_tx: UnboundedSender<Created>,
+    pub(super) download_dir: Option<PathBuf>,
+    pub(super) free_space: Option<u64>,
+    pub(super) tracker_host: TrackerHost,
+    pub(super) creations: Creations,
+    pub(super) created_tx: UnboundedSender<Created>,
     /// Torrents being removed: a re-add waits until the old actor has deleted its files.
-    removing: HashMap<InfoHash, oneshot::Receiver<()>>,
+    pub(super) removing: HashMap<InfoHash, oneshot::Receiver<()>>,
 }
 
 impl SessionActor {
-    async fn run(
+    pub(super) async fn run(
         mut self,
         mut commands: UnboundedReceiver<Command>,
         mut torrent_events: UnboundedReceiver<Event>,
@@ -349,7 +178,7 @@ impl SessionActor {
             Command::Pause(id) => self.tell(id, TorrentCommand::Pause),
             Command::Resume(id) => self.tell(id, TorrentCommand::Resume),
             Command::SetSeeding(id, on) => self.tell(id, TorrentCommand::SetSeeding(on)),
-            Command::AddTracker(id, url) => match super::validate_tracker_url(&url) {
+            Command::AddTracker(id, url) => match crate::engine::validate_tracker_url(&url) {
                 Ok(()) => self.tell(id, TorrentCommand::AddTracker(url)),
                 Err(e) => tracing::warn!(%url, error = %e, "tracker not added"),
             },
@@ -433,7 +262,7 @@ impl SessionActor {
         if settings.listen_port == self.listen_port {
             return None;
         }
-        match bind(&self.config).await {
+        match super::bind(&self.config).await {
             Ok(listener) => {
                 self.listen_port = listener
                     .local_addr()

@@ -1,0 +1,103 @@
+//! Meeting a peer: the 68-byte handshake (dialling out, or reading an inbound one), then what
+//! we tell it first (our pieces, BEP 10's extension handshake, BEP 6's allowed-fast pieces) and
+//! what we take from its extension handshake.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::{Connection, HANDSHAKE_TIMEOUT, MAX_PIPELINE, MAX_QUEUED_REQUESTS, PeerError};
+use crate::ids::{InfoHash, PeerId};
+use crate::wire::{
+    ALLOWED_FAST_COUNT, EXTENSION_HANDSHAKE_ID, ExtensionHandshake, HANDSHAKE_LEN, Handshake,
+    Message, allowed_fast_set,
+};
+
+/// Reads the 68-byte handshake a peer opens with.
+pub(crate) async fn read_handshake(stream: &mut TcpStream) -> Result<Handshake, PeerError> {
+    let mut buf = [0u8; HANDSHAKE_LEN];
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.read_exact(&mut buf))
+        .await
+        .map_err(|_| PeerError::Timeout)??;
+    Ok(Handshake::decode(&buf)?)
+}
+
+/// Dials `addr` and exchanges handshakes; gives the peer's id and what it speaks.
+pub(crate) async fn connect(
+    addr: SocketAddr,
+    info_hash: InfoHash,
+    our_id: PeerId,
+) -> Result<(TcpStream, Handshake), PeerError> {
+    let mut stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| PeerError::Timeout)??;
+    stream.set_nodelay(true)?;
+    stream
+        .write_all(&Handshake::new(info_hash, our_id).encode())
+        .await?;
+    let theirs = read_handshake(&mut stream).await?;
+    if theirs.info_hash != info_hash {
+        return Err(PeerError::WrongInfoHash);
+    }
+    if theirs.peer_id == our_id {
+        return Err(PeerError::SelfConnection);
+    }
+    Ok((stream, theirs))
+}
+
+impl Connection {
+    /// What we tell a peer first: our pieces, our extension handshake, and the pieces it may
+    /// fetch while we choke it.
+    pub(super) fn introduce(&mut self, addr: SocketAddr, listen_port: u16) {
+        let have = self.shared.picker().have().clone();
+        if self.extensions.fast && have.is_full() {
+            self.send(Message::HaveAll);
+        } else if have.count_ones() > 0 {
+            self.send(Message::Bitfield(Bytes::copy_from_slice(have.as_bytes())));
+        } else if self.extensions.fast {
+            self.send(Message::HaveNone);
+        }
+        if self.extensions.extension_protocol {
+            let ours = ExtensionHandshake {
+                client: Some(format!("Rivulet {}", env!("CARGO_PKG_VERSION"))),
+                request_queue: Some(MAX_QUEUED_REQUESTS as u32),
+                listen_port: Some(listen_port).filter(|&p| p != 0),
+                your_ip: Some(addr.ip().to_canonical()),
+                ..Default::default()
+            };
+            self.send(Message::Extended {
+                id: EXTENSION_HANDSHAKE_ID,
+                payload: ours.encode().into(),
+            });
+        }
+        if self.extensions.fast {
+            let meta = &self.shared.meta;
+            self.allowed_fast_out = allowed_fast_set(
+                addr.ip(),
+                &meta.info_hash,
+                meta.piece_count(),
+                ALLOWED_FAST_COUNT,
+            )
+            .into_iter()
+            .filter(|&i| have.get(i))
+            .collect();
+            for index in self.allowed_fast_out.clone() {
+                self.send(Message::AllowedFast(index));
+            }
+        }
+    }
+
+    pub(super) fn on_extension_handshake(&mut self, payload: &[u8]) -> Result<(), PeerError> {
+        let theirs = ExtensionHandshake::decode(payload)?;
+        // A queue of 0 would mean "send nothing", which no client means: it is ignored.
+        if let Some(queue) = theirs.request_queue.filter(|&q| q > 0) {
+            self.peer_queue = (queue as usize).min(MAX_PIPELINE);
+        }
+        if let Some(client) = theirs.client.filter(|c| !c.is_empty()) {
+            let _ = self.stats.client.set(client);
+        }
+        Ok(())
+    }
+}

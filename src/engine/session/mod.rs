@@ -1,0 +1,200 @@
+//! [`Session`]: the engine's front door. It runs on a tokio runtime in its own thread, owns the
+//! listen socket and every torrent actor, takes [`Command`]s, and publishes a
+//! [`SessionSnapshot`] (at most ten times a second) and [`Event`]s, calling the front end's
+//! wake-up callback whenever there is something new.
+
+mod actor;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::watch;
+
+use super::command::Command;
+use super::config::{LiveSettings, SessionConfig};
+use super::creator::Creations;
+use super::limiter::RateLimiter;
+use super::snapshot::{Event, SessionSnapshot};
+use super::tracker::host::TrackerHost;
+use crate::ids::PeerId;
+use crate::storage::disk::Disk;
+use crate::tracker::TrackerClient;
+use actor::SessionActor;
+
+/// Bytes of finished pieces that may wait for hashing and writing, session-wide.
+const DISK_WRITE_BUDGET: u64 = 16 * 1024 * 1024;
+const DISK_READS: usize = 16;
+
+/// Called by the engine when a new snapshot or event is ready (a GUI requests a repaint).
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// The session could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("cannot create the state folder {0}: {1}")]
+    StateDir(PathBuf, std::io::Error),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(SocketAddr, std::io::Error),
+    #[error("cannot start the engine: {0}")]
+    Runtime(String),
+}
+
+/// The front end's side of a running session.
+pub struct SessionHandle {
+    commands: UnboundedSender<Command>,
+    snapshots: watch::Receiver<Arc<SessionSnapshot>>,
+    events: UnboundedReceiver<Event>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    listen_port: u16,
+}
+
+impl SessionHandle {
+    /// Sends a command; never blocks.
+    pub fn send(&self, command: Command) {
+        let _ = self.commands.send(command);
+    }
+
+    /// The latest snapshot; never blocks.
+    pub fn snapshot(&self) -> Arc<SessionSnapshot> {
+        self.snapshots.borrow().clone()
+    }
+
+    /// A receiver that can await the next snapshot.
+    pub fn watch(&self) -> watch::Receiver<Arc<SessionSnapshot>> {
+        self.snapshots.clone()
+    }
+
+    /// The next event if one is waiting; never blocks.
+    pub fn try_event(&mut self) -> Option<Event> {
+        self.events.try_recv().ok()
+    }
+
+    /// Waits for the next event (for async callers such as the CLI).
+    pub async fn next_event(&mut self) -> Option<Event> {
+        self.events.recv().await
+    }
+
+    pub fn listen_port(&self) -> u16 {
+        self.listen_port
+    }
+
+    /// Stops every torrent (trackers get `stopped`, resume data is saved) and waits for the
+    /// engine thread to end.
+    pub fn shutdown(mut self) {
+        self.send(Command::Shutdown);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for SessionHandle {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = self.commands.send(Command::Shutdown);
+            let _ = thread.join();
+        }
+    }
+}
+
+pub struct Session;
+
+impl Session {
+    /// Starts the engine on its own thread.
+    pub fn start(
+        config: SessionConfig,
+        waker: Option<Waker>,
+    ) -> Result<SessionHandle, SessionError> {
+        std::fs::create_dir_all(&config.state_dir)
+            .map_err(|e| SessionError::StateDir(config.state_dir.clone(), e))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(
+                std::thread::available_parallelism()
+                    .map_or(2, |n| n.get())
+                    .min(4),
+            )
+            .thread_name("rivulet-engine")
+            .enable_all()
+            .build()
+            .map_err(|e| SessionError::Runtime(e.to_string()))?;
+        let listener = runtime.block_on(bind(&config))?;
+        let listen_port = listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(config.listen_port);
+        let trackers = TrackerClient::new().map_err(|e| SessionError::Runtime(e.to_string()))?;
+        let (commands_tx, commands) = mpsc::unbounded_channel();
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (snapshot_tx, snapshots) = watch::channel(Arc::new(SessionSnapshot {
+            listen_port,
+            ..Default::default()
+        }));
+        let (torrent_events_tx, torrent_events) = mpsc::unbounded_channel();
+        let (inbound_tx, inbound) = mpsc::unbounded_channel();
+        let (created_tx, created) = mpsc::unbounded_channel();
+        let config_for_live = config.clone();
+        let actor = SessionActor {
+            down_limit: Arc::new(RateLimiter::new(config.download_limit)),
+            up_limit: Arc::new(RateLimiter::new(config.upload_limit)),
+            config,
+            torrents: HashMap::new(),
+            order: Vec::new(),
+            events: events_tx,
+            torrent_events_tx,
+            inbound_tx,
+            dirty: Arc::new(AtomicBool::new(true)),
+            snapshot_tx,
+            waker,
+            our_id: PeerId::generate(),
+            trackers,
+            disk: Disk::new(DISK_WRITE_BUDGET, DISK_READS),
+            next_key: Arc::new(AtomicU64::new(1)),
+            listen_port,
+            live: Arc::new(LiveSettings::new(listen_port, &config_for_live)),
+            download_dir: None,
+            free_space: None,
+            tracker_host: TrackerHost::default(),
+            creations: Creations::default(),
+            created_tx,
+            removing: HashMap::new(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("rivulet-session".into())
+            .spawn(move || {
+                runtime.block_on(actor.run(commands, torrent_events, inbound, created, listener));
+                runtime.shutdown_timeout(Duration::from_secs(1));
+            })
+            .map_err(|e| SessionError::Runtime(e.to_string()))?;
+        Ok(SessionHandle {
+            commands: commands_tx,
+            snapshots,
+            events,
+            thread: Some(thread),
+            listen_port,
+        })
+    }
+}
+
+/// Binds the preferred port, or the next free one of the ten after it.
+pub(super) async fn bind(config: &SessionConfig) -> Result<TcpListener, SessionError> {
+    let first = SocketAddr::new(config.listen_ip, config.listen_port);
+    let mut last_error = None;
+    let tries = if config.listen_port == 0 { 1 } else { 10 };
+    for offset in 0..tries {
+        let addr = SocketAddr::new(config.listen_ip, config.listen_port.saturating_add(offset));
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(SessionError::Listen(
+        first,
+        last_error.unwrap_or_else(|| std::io::Error::other("no port")),
+    ))
+}

@@ -1,0 +1,135 @@
+//! Carrying out the [`PeerRoster`](super::peers::PeerRoster)'s decisions: dialling the
+//! addresses it picks, admitting handshaken peers into connection tasks, and choking rounds.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use super::TorrentEvent;
+use super::peers::PeerBook;
+use crate::engine::peer::{self, Connected, PeerCommand, PeerLink, PeerStats};
+use crate::engine::picker::PeerKey;
+use crate::wire::Handshake;
+
+impl super::Torrent {
+    pub(super) fn admit(
+        &mut self,
+        stream: TcpStream,
+        addr: SocketAddr,
+        handshake: &Handshake,
+        inbound: bool,
+    ) {
+        let now = Instant::now();
+        if !self.life.is_active() {
+            self.roster.refused(addr, inbound, now);
+            return;
+        }
+        let admitted = self.roster.admit(
+            addr,
+            handshake.peer_id,
+            self.shared.our_id,
+            inbound,
+            self.params.live.max_peers(),
+            now,
+        );
+        if let Err(refusal) = admitted {
+            tracing::debug!(%addr, ?refusal, "peer turned away");
+            return;
+        }
+        let Some(slot) = self.params.live.take_connection() else {
+            self.roster.refused(addr, inbound, now);
+            return;
+        };
+        let key = self.params.next_key.fetch_add(1, Ordering::Relaxed);
+        let (tx, commands) = mpsc::unbounded_channel();
+        let stats = Arc::new(PeerStats::default());
+        self.shared.peers().insert(
+            key,
+            PeerLink {
+                tx,
+                stats: stats.clone(),
+            },
+        );
+        self.roster.connected(
+            key,
+            PeerBook::new(addr, handshake.peer_id, stats.clone(), inbound),
+        );
+        tracing::debug!(torrent = %self.shared.meta.name, %addr, inbound, "peer connected");
+        let connected = Connected {
+            key,
+            stream,
+            addr,
+            capabilities: handshake.capabilities(),
+            listen_port: self.params.live.listen_port(),
+            reply_handshake: inbound,
+            commands,
+            stats,
+        };
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            peer::run(shared, connected).await;
+            drop(slot);
+        });
+    }
+
+    /// Dials the peers the roster picks.
+    pub(super) fn connect_more(&mut self) {
+        let dial = self.roster.pick_dials(
+            Instant::now(),
+            self.is_complete(),
+            self.params.live.max_peers(),
+            self.params.live.connections_free(),
+        );
+        for addr in dial {
+            let events = self.inbox.events_tx.clone();
+            let (info_hash, our_id) = (self.shared.meta.info_hash, self.shared.our_id);
+            tokio::spawn(async move {
+                let event = match peer::connect(addr, info_hash, our_id).await {
+                    Ok((stream, handshake)) => TorrentEvent::Handshaken {
+                        stream,
+                        addr,
+                        handshake,
+                        inbound: false,
+                    },
+                    Err(e) => {
+                        tracing::debug!(%addr, error = %e, "connect failed");
+                        TorrentEvent::ConnectFailed { addr }
+                    }
+                };
+                let _ = events.send(event);
+            });
+        }
+    }
+
+    pub(super) fn unchoke_if_slot_free(&mut self, key: PeerKey) {
+        let peers = self.shared.peers();
+        let unchoked = peers
+            .values()
+            .filter(|l| !l.stats.am_choking.load(Ordering::Relaxed))
+            .count();
+        if unchoked < self.params.live.upload_slots()
+            && let Some(link) = peers.get(&key)
+        {
+            let _ = link.tx.send(PeerCommand::Unchoke);
+        }
+    }
+
+    /// Runs a choking round when one is due: unchokes the peers the roster picks, chokes
+    /// the rest.
+    pub(super) fn choke_round(&mut self, now: Instant) {
+        let slots = self.params.live.upload_slots();
+        if let Some(unchoke) = self.roster.choke_round(now, self.is_complete(), slots) {
+            for (key, link) in self.shared.peers().iter() {
+                let _ = link.tx.send(if unchoke.contains(key) {
+                    PeerCommand::Unchoke
+                } else {
+                    PeerCommand::Choke
+                });
+            }
+        }
+    }
+}
