@@ -590,6 +590,100 @@ fn bad_requests_and_connection_floods() {
     drop(idle);
 }
 
+/// Dials `target` from the local address `from` (any of 127.0.0.0/8 is ours on loopback).
+fn dial_from(from: [u8; 4], target: SocketAddr) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let stream = runtime
+        .block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(SocketAddr::from((from, 0)))?;
+            socket.connect(target).await?.into_std()
+        })
+        .unwrap();
+    stream.set_nonblocking(false).unwrap();
+    stream
+}
+
+/// 96 connections from 12 addresses that send four bytes of a handshake and then nothing
+/// hold more than the session's 64 places for pending handshakes. A real peer that connects
+/// afterwards is answered within a second: the connection that waited longest gives way to
+/// it. Every half-open connection is closed: those that gave way early, every other one at
+/// the 10 s handshake timeout (10 ± 1 s after it opened).
+#[test]
+fn a_real_peer_gets_in_while_half_open_handshakes_hold_every_place() {
+    const HALF_OPEN: usize = 96;
+    const PLACES: usize = 64;
+    raise_fd_limit();
+    let tracker = TestTracker::start();
+    let seed_dir = tempfile::tempdir().unwrap();
+    std::fs::write(seed_dir.path().join("file.bin"), data(1 << 20, 4)).unwrap();
+    let torrent = torrent_for(&seed_dir.path().join("file.bin"), PIECE, &tracker.url);
+    let hash = Metainfo::from_bytes(&torrent).unwrap().info_hash.0;
+    let (_state, seeder) = start_seeder(&torrent, seed_dir.path(), 0);
+    let target = SocketAddr::from(([127, 0, 0, 1], seeder.listen_port()));
+
+    let watchers: Vec<_> = (0..HALF_OPEN)
+        .map(|i| {
+            let mut stream = dial_from([127, 0, 0, 2 + (i / 8) as u8], target);
+            stream.write_all(&[19, b'B', b'i', b't']).unwrap();
+            let opened = Instant::now();
+            // The time from opening to the seeder's close.
+            std::thread::spawn(move || {
+                let deadline = Duration::from_secs(15);
+                stream.set_read_timeout(Some(deadline)).unwrap();
+                let mut buf = [0u8; 64];
+                while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+                opened.elapsed()
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+
+    let asked = Instant::now();
+    let mut real = TcpStream::connect(target).unwrap();
+    real.write_all(&handshake(&hash, b"-XX0001-realpeer0001"))
+        .unwrap();
+    real.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut theirs = [0u8; 68];
+    real.read_exact(&mut theirs)
+        .expect("the seeder answers a real peer's handshake");
+    let answered = asked.elapsed();
+    assert!(
+        answered < Duration::from_secs(1),
+        "handshake answered in {answered:?}"
+    );
+    assert_eq!(
+        &theirs[28..48],
+        &hash,
+        "the seeder's handshake names the torrent"
+    );
+
+    let lifetimes: Vec<Duration> = watchers.into_iter().map(|w| w.join().unwrap()).collect();
+    let gave_way = lifetimes
+        .iter()
+        .filter(|d| **d < Duration::from_secs(9))
+        .count();
+    let timed_out = lifetimes
+        .iter()
+        .filter(|d| (Duration::from_secs(9)..=Duration::from_secs(11)).contains(*d))
+        .count();
+    assert_eq!(
+        gave_way + timed_out,
+        HALF_OPEN,
+        "every half-open connection closed by 11 s: {lifetimes:?}"
+    );
+    assert!(
+        gave_way <= HALF_OPEN - PLACES + 1,
+        "only as many gave way as needed ({gave_way}): {lifetimes:?}"
+    );
+    println!(
+        "half-open: {gave_way} gave way, {timed_out} timed out; real peer answered in {answered:?}"
+    );
+}
+
 /// A slow but honest peer: it unchokes, never answers in time, and its blocks trickle in
 /// unasked (one every 100 ms for 25 s: 250, more than the 200 unwanted blocks that make a
 /// flood, but spread out). The leecher gives up on its requests after 20 s *with* a `cancel`

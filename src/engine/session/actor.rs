@@ -3,24 +3,23 @@
 //! settings, and gathers the torrents' snapshots into the published [`SessionSnapshot`].
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
-use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use super::Waker;
+use super::inbound::{Handshaken, Handshakes};
 use crate::engine::command::EngineSettings;
 use crate::engine::command::{AddSource, AddTorrent, Command};
 use crate::engine::config::{LiveSettings, SessionConfig};
 use crate::engine::creator::{Created, Creations};
 use crate::engine::limiter::RateLimiter;
 use crate::engine::outcome::{AddError, TorrentError};
-use crate::engine::peer;
 use crate::engine::resume;
 use crate::engine::snapshot::{Event, SessionSnapshot};
 use crate::engine::torrent::{self, TorrentCommand, TorrentEvent, TorrentHandle, TorrentParams};
@@ -32,8 +31,6 @@ use crate::sync::MutexExt;
 use crate::tracker::TrackerClient;
 
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
-/// Handshakes that may be pending on inbound connections at once.
-const MAX_PENDING_HANDSHAKES: usize = 64;
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(4);
 const FREE_SPACE_EVERY: Duration = Duration::from_secs(5);
 /// How long a re-add waits for the removal of the same torrent to finish.
@@ -46,7 +43,7 @@ pub(super) struct SessionActor {
     pub(super) order: Vec<InfoHash>,
     pub(super) events: UnboundedSender<Event>,
     pub(super) torrent_events_tx: UnboundedSender<Event>,
-    pub(super) inbound_tx: UnboundedSender<(TcpStream, SocketAddr, crate::wire::Handshake)>,
+    pub(super) inbound_tx: UnboundedSender<Handshaken>,
     pub(super) dirty: Arc<AtomicBool>,
     pub(super) snapshot_tx: watch::Sender<Arc<SessionSnapshot>>,
     pub(super) waker: Option<Waker>,
@@ -73,7 +70,7 @@ impl SessionActor {
         mut self,
         mut commands: UnboundedReceiver<Command>,
         mut torrent_events: UnboundedReceiver<Event>,
-        mut inbound: UnboundedReceiver<(TcpStream, SocketAddr, crate::wire::Handshake)>,
+        mut inbound: UnboundedReceiver<Handshaken>,
         mut created: UnboundedReceiver<Created>,
         mut listener: TcpListener,
     ) {
@@ -84,7 +81,7 @@ impl SessionActor {
         if self.config.restore_saved {
             self.restore().await;
         }
-        let handshakes = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
+        let handshakes = Handshakes::default();
         let mut tick = tokio::time::interval(SNAPSHOT_EVERY);
         loop {
             tokio::select! {
@@ -100,7 +97,7 @@ impl SessionActor {
                 Some(event) = torrent_events.recv() => self.emit(event),
                 Some(done) = created.recv() => self.on_created(done).await,
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, addr)) => self.accept(stream, addr, handshakes.clone()),
+                    Ok((stream, addr)) => handshakes.accept(stream, addr, self.inbound_tx.clone()),
                     // Out of file descriptors and the like: do not spin on a listener that stays ready.
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
@@ -117,19 +114,6 @@ impl SessionActor {
             }
         }
         self.shutdown().await;
-    }
-
-    fn accept(&self, mut stream: TcpStream, addr: SocketAddr, handshakes: Arc<Semaphore>) {
-        let Ok(permit) = handshakes.try_acquire_owned() else {
-            return;
-        };
-        let inbound = self.inbound_tx.clone();
-        tokio::spawn(async move {
-            if let Ok(handshake) = peer::read_handshake(&mut stream).await {
-                let _ = inbound.send((stream, addr, handshake));
-            }
-            drop(permit);
-        });
     }
 
     fn emit(&self, event: Event) {

@@ -4,6 +4,7 @@
 //! wake-up callback whenever there is something new.
 
 mod actor;
+mod inbound;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
