@@ -82,64 +82,14 @@ die() { printf 'loopback bench: FAILED: %s\n' "$*" >&2; exit 1; }
 
 case "$SEEDER" in libtorrent|aria2) ;; *) die "BENCH_SEEDER must be libtorrent or aria2" ;; esac
 
-# processes, package installs: shared with the interop suite
-source "$ROOT/tests/interop/lib.sh"
-# the tracker and the payload: shared by both benchmarks
+# set-up, the tracker and the payload: shared by both benchmarks (and, through
+# tests/interop/lib.sh and bt.py, with the interop suite)
 source "$ROOT/benches/payload.sh"
-WORK=""
-LEECH_DIR=""
-cleanup() {
-    stop_all_pids
-    if [ -n "$WORK" ] && [ -d "$WORK" ]; then
-        if [ "${BENCH_KEEP:-0}" = 1 ]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
-    fi
-    if [ -n "$LEECH_DIR" ] && [ "$LEECH_DIR" != "$WORK" ] && [ -d "$LEECH_DIR" ]; then
-        rm -rf "$LEECH_DIR"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
-
-# ---------------------------------------------------------------- tools
-need_install=()
-command -v python3 >/dev/null || need_install+=(python3)
-command -v opentracker >/dev/null || need_install+=(opentracker)
-command -v mktorrent >/dev/null || need_install+=(mktorrent)
-command -v aria2c >/dev/null || need_install+=(aria2)
-[ -x /usr/bin/time ] || need_install+=(time)
-{ command -v pgrep >/dev/null && command -v pkill >/dev/null; } || need_install+=(procps)
-# libtorrent's Python module is built for Debian's /usr/bin/python3 only
-/usr/bin/python3 -c 'import libtorrent' 2>/dev/null || need_install+=(python3-libtorrent)
-install_missing ${need_install[@]+"${need_install[@]}"}
-
-if [ -n "${RIVULET_BIN:-}" ]; then
-    RIV=$RIVULET_BIN
-else
-    log "building rivulet (cargo build --release --bin rivulet)"
-    (cd "$ROOT" && timeout 3600 cargo build --release --bin rivulet) >&2 || die "cargo build failed"
-    RIV="${CARGO_TARGET_DIR:-$ROOT/target}/release/rivulet"
-fi
-case "$RIV" in /*) ;; *) RIV="$PWD/$RIV" ;; esac
-[ -x "$RIV" ] || die "no rivulet binary at $RIV"
-export RUST_LOG=${RUST_LOG:-rivulet=info}
-export NO_COLOR=1
-
-# bencode, tracker probes and `/usr/bin/time` parsing are shared with the interop suite
-BT="$ROOT/tests/interop/bt.py"
-LT="$ROOT/tests/interop/ltdrive.py"
-[ -f "$BT" ] && [ -f "$LT" ] || die "missing $BT or $LT"
-py() { python3 "$BT" "$@"; }
+bench_setup rivulet-bench aria2c aria2 /usr/bin/time time
 
 VERSIONS="rivulet $("$RIV" --version 2>/dev/null | awk '{print $2}'), libtorrent $(
     /usr/bin/python3 -c 'import libtorrent; print(libtorrent.__version__)' 2>/dev/null), aria2 $(
     aria2c --version 2>/dev/null | awk 'NR == 1 {print $3}')"
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/rivulet-bench.XXXXXX") || die "mktemp failed"
-chmod 755 "$WORK"     # opentracker runs as nobody and reads the whitelist in here
-LEECH_DIR=${BENCH_LEECH_DIR:-$WORK}
-if [ "$LEECH_DIR" != "$WORK" ]; then
-    LEECH_DIR=$(mktemp -d "$LEECH_DIR/rivulet-bench-out.XXXXXX") || die "cannot write in $BENCH_LEECH_DIR"
-fi
 
 # transfer CLIENT LOG : seconds from the torrent added to all pieces verified, as the client
 # logged it (see the header)
@@ -268,7 +218,7 @@ RESULTS="$WORK/results"
 SEQ=0
 
 run_one() {
-    local client=$1 run=$2 port out tf logf alog rc why whole cpu rss transfer c i i2
+    local client=$1 run=$2 port out tf logf alog rc why whole cpu rss transfer
     read -r port < <(py freeports 1)
     out="$LEECH_DIR/out-$client-$run"
     tf="$WORK/time-$client-$run.txt"
@@ -311,15 +261,8 @@ run_one() {
     SEQ=$((SEQ + 1))
     echo "$SEQ $run $client $whole $transfer $cpu $rss" >>"$RESULTS"
     log "$client run $run: whole ${whole} s (incl. start-up), transfer ${transfer} s (excl.), cpu ${cpu} s, peak RSS ${rss} MiB (verified)"
-    rm -rf "$out" "$WORK/state-$run"
-    timeout 600 sync
     # the next run starts from a swarm of the seeder alone: this leecher has said `stopped`
-    for i in $(seq 30); do
-        read -r c i2 < <(py scrape_counts "$TRACKER_PORT" "$HASH")
-        [ "${c:-9}" -le 1 ] && [ "${i2:-9}" = 0 ] && break
-        sleep 0.5
-    done
-    [ "${c:-9}" -le 1 ] && [ "${i2:-9}" = 0 ] || log "the tracker still counts $c seed(s), $i2 leecher(s) after the run"
+    end_run "$out" "$run" 'complete<=1' 'incomplete=0'
 }
 
 for run in $(seq "$RUNS"); do

@@ -50,58 +50,11 @@ SEED_TIMEOUT=$((RUN_TIMEOUT + 300 + SIZE_MIB / 4))
 log() { printf '# %s\n' "$*" >&2; }
 die() { printf 'seed bench: FAILED: %s\n' "$*" >&2; exit 1; }
 
-# processes, package installs: shared with the interop suite
-source "$ROOT/tests/interop/lib.sh"
-# the tracker and the payload: shared by both benchmarks
+# set-up, the tracker and the payload: shared by both benchmarks (and, through
+# tests/interop/lib.sh and bt.py, with the interop suite)
 source "$ROOT/benches/payload.sh"
-WORK=""
-LEECH_DIR=""
-cleanup() {
-    stop_all_pids
-    if [ -n "$WORK" ] && [ -d "$WORK" ]; then
-        if [ "${BENCH_KEEP:-0}" = 1 ]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
-    fi
-    if [ -n "$LEECH_DIR" ] && [ "$LEECH_DIR" != "$WORK" ] && [ -d "$LEECH_DIR" ]; then
-        rm -rf "$LEECH_DIR"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+bench_setup rivulet-seedbench
 
-# ---------------------------------------------------------------- tools
-need_install=()
-command -v python3 >/dev/null || need_install+=(python3)
-command -v opentracker >/dev/null || need_install+=(opentracker)
-command -v mktorrent >/dev/null || need_install+=(mktorrent)
-{ command -v pgrep >/dev/null && command -v pkill >/dev/null; } || need_install+=(procps)
-# libtorrent's Python module is built for Debian's /usr/bin/python3 only
-/usr/bin/python3 -c 'import libtorrent' 2>/dev/null || need_install+=(python3-libtorrent)
-install_missing ${need_install[@]+"${need_install[@]}"}
-
-if [ -n "${RIVULET_BIN:-}" ]; then
-    RIV=$RIVULET_BIN
-else
-    log "building rivulet (cargo build --release --bin rivulet)"
-    (cd "$ROOT" && timeout 3600 cargo build --release --bin rivulet) >&2 || die "cargo build failed"
-    RIV="${CARGO_TARGET_DIR:-$ROOT/target}/release/rivulet"
-fi
-case "$RIV" in /*) ;; *) RIV="$PWD/$RIV" ;; esac
-[ -x "$RIV" ] || die "no rivulet binary at $RIV"
-export RUST_LOG=${RUST_LOG:-rivulet=info}
-export NO_COLOR=1
-
-# bencode, tracker probes and /proc sampling are shared with the interop suite
-BT="$ROOT/tests/interop/bt.py"
-LT="$ROOT/tests/interop/ltdrive.py"
-[ -f "$BT" ] && [ -f "$LT" ] || die "missing $BT or $LT"
-py() { python3 "$BT" "$@"; }
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/rivulet-seedbench.XXXXXX") || die "mktemp failed"
-chmod 755 "$WORK"     # opentracker runs as nobody and reads the whitelist in here
-LEECH_DIR=${BENCH_LEECH_DIR:-$WORK}
-if [ "$LEECH_DIR" != "$WORK" ]; then
-    LEECH_DIR=$(mktemp -d "$LEECH_DIR/rivulet-seedbench-out.XXXXXX") || die "cannot write in $BENCH_LEECH_DIR"
-fi
 REPORT="$WORK/report.py"
 cat >"$REPORT" <<'PY'
 import sys, statistics
@@ -163,7 +116,7 @@ child_of() {
 }
 
 run_one() {
-    local seeder=$1 run=$2 sport lport out slog llog seed_pid seed_child rc t0 wall cpu0 cpu1 rss c i
+    local seeder=$1 run=$2 sport lport out slog llog seed_pid seed_child rc t0 wall cpu0 cpu1 rss
     read -r sport lport < <(py freeports 2)
     out="$LEECH_DIR/out-$seeder-$run"
     slog="$WORK/seed-$seeder-$run.log"
@@ -208,15 +161,8 @@ run_one() {
     cpu=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')
     echo "$seeder $run $wall $cpu $rss" >>"$RESULTS"
     log "$seeder run $run: leecher ${wall} s, seeder cpu ${cpu} s, seeder peak RSS ${rss} MiB (verified)"
-    rm -rf "$out" "$WORK/state-$run"
-    timeout 600 sync
     # the next run starts from an empty swarm: seeder and leecher have said `stopped`
-    for i in $(seq 30); do
-        read -r c _ < <(py scrape_counts "$TRACKER_PORT" "$HASH")
-        [ "${c:-1}" = 0 ] && break
-        sleep 0.5
-    done
-    [ "${c:-1}" = 0 ] || log "the tracker still counts $c seed(s) after the run"
+    end_run "$out" "$run" 'complete=0'
 }
 
 for run in $(seq "$RUNS"); do

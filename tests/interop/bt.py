@@ -11,13 +11,18 @@ Commands:
   waitseed PORT HASH SECS           until the tracker's scrape counts a seeder
   waitpeer PORT HASH PEERPORT SECS  until the tracker hands out 127.0.0.1:PEERPORT
   scrape_counts PORT HASH           "complete incomplete"
+  scrapewait PORT HASH SECS PAUSE CONDITION...
+                                    until the scrape counts meet every CONDITION (e.g.
+                                    complete<=1 incomplete=0 incomplete>=1), trying every
+                                    PAUSE s; prints the last "complete incomplete" read,
+                                    exits 1 if they never did within SECS
   mkdata KIND PARENT                random content under PARENT; prints its name
   compare SRC DST                   byte-for-byte, no missing or extra files
   tsettings CONFDIR PORT            transmission settings.json for loopback
   timefile FILE                     "wall cpu rss_mib" from a `/usr/bin/time -v` report
   proccpu PID                       "cpu_seconds peak_rss_mib" of a live process (/proc)
 """
-import os, sys, socket, hashlib, time, filecmp, json, urllib.request, urllib.parse
+import os, re, sys, socket, hashlib, time, filecmp, json, operator, urllib.request, urllib.parse
 
 MIB = 1 << 20
 
@@ -87,12 +92,38 @@ def scrape(port, h):
     return f.get(b'complete', 0), f.get(b'incomplete', 0)
 
 
+def count_test(cond):
+    """CONDITION of scrapewait (complete or incomplete, then <=, = or >= and a number) as a
+    test of the (complete, incomplete) pair"""
+    m = re.fullmatch(r'(complete|incomplete)(<=|=|>=)(\d+)', cond)
+    if not m:
+        sys.exit('bad scrape condition %r' % cond)
+    k, op, n = ('complete', 'incomplete').index(m.group(1)), m.group(2), int(m.group(3))
+    test = {'<=': operator.le, '=': operator.eq, '>=': operator.ge}[op]
+    return lambda counts: test(counts[k], n)
+
+
 def compact_peers(d):
     p = d.get(b'peers', b'')
     if isinstance(p, list):          # dictionary model
         return [(x.get(b'ip', b'').decode(), x.get(b'port', 0)) for x in p]
     return [('%d.%d.%d.%d' % tuple(p[k:k+4]), int.from_bytes(p[k+4:k+6], 'big'))
             for k in range(0, len(p) - 5, 6)]
+
+
+def wait_for(deadline, pause, probe):
+    """probe() every PAUSE s until it returns None (done), then None; once the time is past
+    DEADLINE (epoch s), what the last try returned instead (or its exception's repr)"""
+    while True:
+        try:
+            last = probe()
+            if last is None:
+                return None
+        except Exception as e:
+            last = repr(e)
+        if time.time() > deadline:
+            return last
+        time.sleep(pause)
 
 
 # ---------------------------------------------------------------- data
@@ -247,53 +278,52 @@ def main(argv):
     elif cmd == 'wlwait':
         # wait until the tracker accepts announces for every hash (whitelist reloaded)
         port, deadline = int(a[0]), time.time() + float(a[1])
+        def accepted(h):
+            d = announce(port, h, 'started')
+            if b'failure reason' in d:
+                return d
+            announce(port, h, 'stopped')
         for h in a[2:]:
-            while True:
-                try:
-                    d = announce(port, h, 'started')
-                    if b'failure reason' not in d:
-                        announce(port, h, 'stopped')
-                        break
-                except Exception as e:
-                    d = repr(e)
-                if time.time() > deadline:
-                    sys.exit('tracker does not accept %s: %r' % (h, d))
-                time.sleep(0.2)
+            last = wait_for(deadline, 0.2, lambda: accepted(h))
+            if last is not None:
+                sys.exit('tracker does not accept %s: %r' % (h, last))
     elif cmd == 'waitseed':
         # wait until the tracker lists at least one seeder for the hash
         port, h, deadline = int(a[0]), a[1], time.time() + float(a[2])
-        last = None
-        while True:
-            try:
-                c, i = scrape(port, h)
-                if c >= 1:
-                    break
-                last = 'complete=%d incomplete=%d' % (c, i)
-            except Exception as e:
-                last = repr(e)
-            if time.time() > deadline:
-                sys.exit('tracker lists no seeder for %s (%s)' % (h, last))
-            time.sleep(0.3)
+        def seeded():
+            c, i = scrape(port, h)
+            if c < 1:
+                return 'complete=%d incomplete=%d' % (c, i)
+        last = wait_for(deadline, 0.3, seeded)
+        if last is not None:
+            sys.exit('tracker lists no seeder for %s (%s)' % (h, last))
     elif cmd == 'waitpeer':
         # wait until the tracker hands out 127.0.0.1:PEERPORT for the hash (a given seeder,
         # not a stale one of an earlier round); the probe announces as a leecher, then stops
         port, h, peer, deadline = int(a[0]), a[1], int(a[2]), time.time() + float(a[3])
-        last = None
-        while True:
-            try:
-                d = announce(port, h, 'started', left=1)
-                announce(port, h, 'stopped', left=1)
-                peers = compact_peers(d)
-                if ('127.0.0.1', peer) in peers:
-                    break
-                last = 'peers %r' % peers
-            except Exception as e:
-                last = repr(e)
-            if time.time() > deadline:
-                sys.exit('tracker does not list 127.0.0.1:%d for %s (%s)' % (peer, h, last))
-            time.sleep(0.3)
+        def listed():
+            d = announce(port, h, 'started', left=1)
+            announce(port, h, 'stopped', left=1)
+            peers = compact_peers(d)
+            if ('127.0.0.1', peer) not in peers:
+                return 'peers %r' % peers
+        last = wait_for(deadline, 0.3, listed)
+        if last is not None:
+            sys.exit('tracker does not list 127.0.0.1:%d for %s (%s)' % (peer, h, last))
     elif cmd == 'scrape_counts':
         print('%d %d' % scrape(int(a[0]), a[1]))
+    elif cmd == 'scrapewait':
+        # wait until the tracker's scrape counts for the hash meet every condition
+        port, h, deadline, pause = int(a[0]), a[1], time.time() + float(a[2]), float(a[3])
+        tests, counts = [count_test(c) for c in a[4:]], []
+        def met():
+            counts[:] = scrape(port, h)
+            if not all(t(counts) for t in tests):
+                return 'not yet'
+        missed = wait_for(deadline, pause, met)
+        if counts:
+            print('%d %d' % tuple(counts))
+        sys.exit(0 if missed is None else 1)
     elif cmd == 'mkdata':
         print(mkdata(a[0], a[1]))
     elif cmd == 'compare':

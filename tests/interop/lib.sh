@@ -1,5 +1,6 @@
 # Shell helpers shared by tests/interop/run.sh and the benchmarks in benches/: processes with
-# a bounded lifetime that are ended by their own PID, and installing missing Debian packages.
+# a bounded lifetime that are ended by their own PID, the clean-up at exit, and installing
+# missing Debian packages.
 # Source it after defining `log` and `die`. Every process is started through `timeout`, and
 # its PID (the timeout process, which relays TERM to its child) goes to ALL_PIDS and
 # CASE_PIDS; `stop_all_pids` ends exactly those.
@@ -29,6 +30,15 @@ stop_pid() {
 stop_all_pids() {
     local pid
     for pid in "${ALL_PIDS[@]}"; do stop_pid "$pid"; done
+}
+
+# cleanup_work KEEP : for the EXIT trap. Ends every process started by bg, then deletes the
+# work directory $WORK (if there is one yet), or keeps it and says where when KEEP is 1.
+cleanup_work() {
+    stop_all_pids
+    if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+        if [ "$1" = 1 ]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+    fi
 }
 
 # bg SECONDS LOGFILE CMD... : start CMD in the background with a bounded lifetime.

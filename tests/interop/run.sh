@@ -33,22 +33,12 @@ log() { printf '# %s\n' "$*" >&2; }
 die() { printf 'interop: %s\n' "$*" >&2; exit 2; }
 
 # ---------------------------------------------------------------- processes
-# bg, stop_pid, stop_all_pids, install_missing (shared with benches/)
+# bg, stop_pid, stop_all_pids, cleanup_work, install_missing (shared with benches/)
 source "$ROOT/tests/interop/lib.sh"
 WORK=""
 OT_PID=""
 
-cleanup() {
-    stop_all_pids
-    if [ -n "$WORK" ] && [ -d "$WORK" ]; then
-        if [ "${INTEROP_KEEP:-0}" = 1 ]; then
-            log "work directory kept: $WORK"
-        else
-            rm -rf "$WORK"
-        fi
-    fi
-}
-trap cleanup EXIT
+trap 'cleanup_work "${INTEROP_KEEP:-0}"' EXIT
 trap 'exit 130' INT TERM HUP
 
 # wait_pid PID : wait for a process started by bg, return its exit code.
@@ -260,28 +250,87 @@ transfer() {
     check_result
 }
 
+# over_udp CMD... : runs CMD with ANNOUNCE the UDP (BEP 15) URL of the tracker on TRACKER_PORT
+over_udp() {
+    local ANNOUNCE="udp://127.0.0.1:$TRACKER_PORT/announce"
+    "$@"
+}
+
+# make_and_transfer SEEDER LEECHER KIND TOOL [ARGS...] : make_torrent KIND TOOL ARGS, then
+# transfer SEEDER LEECHER
+make_and_transfer() {
+    local seeder=$1 leecher=$2
+    shift 2
+    make_torrent "$@" && transfer "$seeder" "$leecher"
+}
+
+# transfer_case TRACKER SEEDER LEECHER KIND TOOL [ARGS...] : runs a row of TRANSFER_CASES
+transfer_case() {
+    local tracker=$1
+    shift
+    case "$tracker" in
+        opentracker) make_and_transfer "$@" ;;
+        opentracker-udp) over_udp make_and_transfer "$@" ;;
+        rivulet-tracker) with_rivulet_tracker make_and_transfer "$@" ;;
+        rivulet-tracker-udp) with_rivulet_tracker over_udp make_and_transfer "$@" ;;
+        *) echo "unknown tracker $tracker"; return 1 ;;
+    esac
+}
+
 # ---------------------------------------------------------------- cases
-case_harness_aria2_to_aria2() {       # checks the harness itself, no Rivulet involved
-    make_torrent multi mktorrent -l 15 && transfer aria2 aria2
-}
-case_aria2_seed_rivulet_leech_single() {
-    make_torrent single mktorrent -l 15 && transfer aria2 rivulet
-}
-case_aria2_seed_rivulet_leech_multi() {
-    make_torrent multi mktorrent -l 16 && transfer aria2 rivulet
-}
-case_transmission_seed_rivulet_leech_single() {
-    make_torrent single mktorrent -l 16 && transfer transmission rivulet
-}
-case_transmission_seed_rivulet_leech_multi() {
-    make_torrent multi mktorrent -l 15 && transfer transmission rivulet
-}
-case_rivulet_seed_aria2_leech_single() {
-    make_torrent single mktorrent && transfer rivulet aria2     # mktorrent's default 256 KiB pieces
-}
-case_rivulet_seed_aria2_leech_multi() {
-    make_torrent multi mktorrent -l 15 && transfer rivulet aria2
-}
+# A case is a row of TRANSFER_CASES or a function case_NAME; CASES (below) lists them in the
+# order they run.
+
+# The cases that are one torrent and one download: NAME -> "TRACKER SEEDER LEECHER KIND TOOL
+# [ARGS...]". TRACKER is the suite's opentracker or a fresh `rivulet tracker` of the case
+# (rivulet-tracker, see with_rivulet_tracker), announced to over HTTP or, with -udp, over
+# UDP (BEP 15); SEEDER serves KIND's data to LEECHER (transfer); TOOL and ARGS make the
+# torrent (make_torrent).
+declare -A TRANSFER_CASES=(
+    # checks the harness itself, no Rivulet involved
+    [harness_aria2_to_aria2]="opentracker aria2 aria2 multi mktorrent -l 15"
+    [aria2_seed_rivulet_leech_single]="opentracker aria2 rivulet single mktorrent -l 15"
+    [aria2_seed_rivulet_leech_multi]="opentracker aria2 rivulet multi mktorrent -l 16"
+    [transmission_seed_rivulet_leech_single]="opentracker transmission rivulet single mktorrent -l 16"
+    [transmission_seed_rivulet_leech_multi]="opentracker transmission rivulet multi mktorrent -l 15"
+    # mktorrent's default 256 KiB pieces
+    [rivulet_seed_aria2_leech_single]="opentracker rivulet aria2 single mktorrent"
+    [rivulet_seed_aria2_leech_multi]="opentracker rivulet aria2 multi mktorrent -l 15"
+    [rivulet_create_single_aria2]="opentracker rivulet aria2 single rivulet"
+    [rivulet_create_multi_aria2]="opentracker rivulet aria2 multi rivulet --piece-length 32768"
+    # seeder and leecher both announce over UDP (BEP 15)
+    [rivulet_udp_tracker]="opentracker-udp rivulet rivulet single rivulet"
+    # ---- Rivulet's own tracker (`rivulet tracker`) with real clients
+    [rivulet_tracker_aria2_to_aria2]="rivulet-tracker aria2 aria2 multi mktorrent -l 15"
+    [rivulet_tracker_transmission_to_aria2]="rivulet-tracker transmission aria2 single mktorrent -l 16"
+    # transmission ignores loopback peers from trackers: Rivulet learns of it on a re-announce
+    # (the tracker's 5 s interval, clamped to Rivulet's 15 s floor) and dials it
+    [rivulet_tracker_rivulet_to_transmission]="rivulet-tracker rivulet transmission single rivulet --piece-length 65536"
+    # Rivulet's UDP client against Rivulet's tracker
+    [rivulet_tracker_udp]="rivulet-tracker-udp rivulet rivulet multi rivulet"
+    # ---- libtorrent (python3-libtorrent: the engine of qBittorrent and Deluge)
+    # It keeps up to 500 requests in flight to a fast peer (unless the peer's BEP 10 handshake
+    # says reqq) and expects every one of them answered or rejected: a seeder that drops
+    # requests leaves it stalled short of 100%.
+    # checks the libtorrent driver, no Rivulet involved
+    [harness_libtorrent_to_libtorrent]="opentracker libtorrent libtorrent multi_awkward mktorrent -l 16"
+    # the stall of the bug report: 64 MiB, 256 KiB pieces
+    [rivulet_seed_libtorrent_64m_256k]="opentracker rivulet libtorrent single64 mktorrent -l 18"
+    [rivulet_seed_libtorrent_256m_4m]="opentracker rivulet libtorrent single256 mktorrent -l 22"
+    [rivulet_seed_libtorrent_multi_64k]="opentracker rivulet libtorrent multi_awkward mktorrent -l 16"
+    # one block per piece: 1000+ pieces; mktorrent's pieces are 32 KiB at the least, so
+    # libtorrent makes this torrent
+    [rivulet_seed_libtorrent_16k]="opentracker rivulet libtorrent single16 libtorrent 16384"
+    # a torrent made by libtorrent (v1 only)
+    [rivulet_seed_libtorrent_lt_torrent]="opentracker rivulet libtorrent multi_awkward libtorrent 131072"
+    [rivulet_seed_aria2_64m]="opentracker rivulet aria2 single64 mktorrent -l 18"
+    [libtorrent_seed_rivulet_leech_64m]="opentracker libtorrent rivulet single64 mktorrent -l 18"
+    [libtorrent_seed_rivulet_leech_multi]="opentracker libtorrent rivulet multi_awkward mktorrent -l 15"
+    # transmission ignores loopback peers from trackers: Rivulet learns of it on a
+    # re-announce (Rivulet's tracker, 5 s interval) and dials it
+    [rivulet_seed_transmission_64m]="rivulet-tracker rivulet transmission single64 mktorrent -l 18"
+)
+
 case_rivulet_info() {
     # `rivulet info` agrees with the info hash and name computed here
     local out want name
@@ -295,12 +344,6 @@ case_rivulet_info() {
     grep -Eq "^ *name: *$name\b" <<<"$out" \
         || { echo "rivulet info does not print 'name: $name':"; echo "$out"; return 1; }
     echo "rivulet info agrees: $want $name"
-}
-case_rivulet_create_single_aria2() {
-    make_torrent single rivulet && transfer rivulet aria2
-}
-case_rivulet_create_multi_aria2() {
-    make_torrent multi rivulet --piece-length 32768 && transfer rivulet aria2
 }
 # transmission_verify : transmission-show parses $T (same info hash), and
 # transmission-cli checks $C/src against it and reaches "Seeding" (100% verified)
@@ -341,11 +384,6 @@ case_rivulet_create_single_transmission() {
 case_rivulet_create_multi_transmission() {
     make_torrent multi rivulet --piece-length 16384 --private --comment "interop test" \
         && transmission_verify private
-}
-
-case_rivulet_udp_tracker() {         # seeder and leecher both announce over UDP (BEP 15)
-    local ANNOUNCE="udp://127.0.0.1:$TRACKER_PORT/announce"
-    make_torrent single rivulet && transfer rivulet rivulet
 }
 
 case_rivulet_scrape_opentracker() {   # BEP 48 (HTTP) and BEP 15 (UDP) scrape against opentracker
@@ -391,20 +429,6 @@ leech_transmission() {
     return 1
 }
 
-case_rivulet_tracker_aria2_to_aria2() {
-    with_rivulet_tracker eval 'make_torrent multi mktorrent -l 15 && transfer aria2 aria2'
-}
-case_rivulet_tracker_transmission_to_aria2() {
-    with_rivulet_tracker eval 'make_torrent single mktorrent -l 16 && transfer transmission aria2'
-}
-case_rivulet_tracker_rivulet_to_transmission() {
-    # transmission ignores loopback peers from trackers: Rivulet learns of it on a re-announce
-    # (the tracker's 5 s interval, clamped to Rivulet's 15 s floor) and dials it
-    with_rivulet_tracker eval 'make_torrent single rivulet --piece-length 65536 && transfer rivulet transmission'
-}
-case_rivulet_tracker_udp() {          # Rivulet's UDP client against Rivulet's tracker
-    with_rivulet_tracker eval 'ANNOUNCE="udp://127.0.0.1:$TRACKER_PORT/announce"; make_torrent multi rivulet && transfer rivulet rivulet'
-}
 case_rivulet_tracker_stopped_and_scrape() {
     # an aria2 leecher and a Rivulet seeder; scrape counts follow the swarm, and a seeder
     # that stops (SIGTERM: Rivulet announces `stopped`) leaves it at once
@@ -414,50 +438,14 @@ case_rivulet_tracker_stopped_and_scrape() {
         echo "scrape after the download: complete=$c incomplete=$i"
         [ "$c" -ge 1 ] || { echo "the seeder is not counted"; return 1; }
         stop_pid "$RIVULET_SEED_PID"
-        for k in $(seq 20); do
-            read -r c i < <(py scrape_counts "$TRACKER_PORT" "$HASH")
-            [ "$c" -eq 0 ] && break
-            sleep 0.5
-        done
+        read -r c i < <(py scrapewait "$TRACKER_PORT" "$HASH" 10 0.5 complete=0)
         echo "scrape after the seeder stopped: complete=$c incomplete=$i"
         [ "$c" -eq 0 ]'
 }
 
-# ---- libtorrent (python3-libtorrent: the engine of qBittorrent and Deluge)
-# It keeps up to 500 requests in flight to a fast peer (unless the peer's BEP 10 handshake
-# says reqq) and expects every one of them answered or rejected: a seeder that drops
-# requests leaves it stalled short of 100%.
-case_harness_libtorrent_to_libtorrent() {   # checks the libtorrent driver, no Rivulet involved
-    make_torrent multi_awkward mktorrent -l 16 && transfer libtorrent libtorrent
-}
-case_rivulet_seed_libtorrent_64m_256k() {   # the stall of the bug report: 64 MiB, 256 KiB pieces
-    make_torrent single64 mktorrent -l 18 && transfer rivulet libtorrent
-}
-case_rivulet_seed_libtorrent_256m_4m() {
-    make_torrent single256 mktorrent -l 22 && transfer rivulet libtorrent
-}
-case_rivulet_seed_libtorrent_multi_64k() {
-    make_torrent multi_awkward mktorrent -l 16 && transfer rivulet libtorrent
-}
-case_rivulet_seed_libtorrent_16k() {        # one block per piece: 1000+ pieces
-    # mktorrent's pieces are 32 KiB at the least: libtorrent makes this torrent
-    make_torrent single16 libtorrent 16384 && transfer rivulet libtorrent
-}
-case_rivulet_seed_libtorrent_lt_torrent() { # a torrent made by libtorrent (v1 only)
-    make_torrent multi_awkward libtorrent 131072 && transfer rivulet libtorrent
-}
-case_rivulet_seed_aria2_64m() {
-    make_torrent single64 mktorrent -l 18 && transfer rivulet aria2
-}
-case_libtorrent_seed_rivulet_leech_64m() {
-    make_torrent single64 mktorrent -l 18 && transfer libtorrent rivulet
-}
-case_libtorrent_seed_rivulet_leech_multi() {
-    make_torrent multi_awkward mktorrent -l 15 && transfer libtorrent rivulet
-}
 case_rivulet_seed_three_leechers() {
     # one Rivulet seeder, three leechers at once (two libtorrent, one aria2), 64 MiB
-    local sport p1 p2 p3 pids=() names=() i inc rc failed=0
+    local sport p1 p2 p3 pids=() names=() i rc failed=0
     make_torrent single64 mktorrent -l 18 || return 1
     read -r sport p1 p2 p3 < <(py freeports 4)
     seed_rivulet "$sport" || return 1
@@ -468,11 +456,7 @@ case_rivulet_seed_three_leechers() {
     # so that the three download at the same time
     start_leech_aria2 "$p3" "$C/out-aria2" "" || return 1
     pids+=("$BG_PID"); names+=(aria2)
-    for i in $(seq 100); do
-        read -r _ inc < <(py scrape_counts "$TRACKER_PORT" "$HASH")
-        [ "${inc:-0}" -ge 1 ] && break
-        sleep 0.2
-    done
+    py scrapewait "$TRACKER_PORT" "$HASH" 20 0.2 'incomplete>=1' >/dev/null
     echo "aria2 leecher announced after $(( $(date +%s) - CASE_START )) s"
     start_leech_libtorrent "$p1" "$C/out-lt1" 1 || return 1
     pids+=("$BG_PID"); names+=(libtorrent-1)
@@ -489,11 +473,6 @@ case_rivulet_seed_three_leechers() {
         check_result "$C/out-$i" || failed=1
     done
     [ $failed -eq 0 ]
-}
-case_rivulet_seed_transmission_64m() {
-    # transmission ignores loopback peers from trackers: Rivulet learns of it on a
-    # re-announce (Rivulet's tracker, 5 s interval) and dials it
-    with_rivulet_tracker eval 'make_torrent single64 mktorrent -l 18 && transfer rivulet transmission'
 }
 
 # Seconds for the cases whose limit is not CASE_TIMEOUT's default: those that move more
@@ -557,6 +536,17 @@ show_logs() {
     echo "----- end of $1 -----"
 }
 
+# run_case NAME : case_NAME, or NAME's row of TRANSFER_CASES
+run_case() {
+    local -a row
+    if [ -n "${TRANSFER_CASES[$1]:-}" ]; then
+        read -ra row <<<"${TRANSFER_CASES[$1]}"
+        transfer_case "${row[@]}"
+    else
+        "case_$1"
+    fi
+}
+
 for name in "${CASES[@]}"; do
     if [ -n "$INTEROP_CASES" ] && ! [[ $name =~ $INTEROP_CASES ]]; then
         continue
@@ -575,7 +565,7 @@ for name in "${CASES[@]}"; do
         echo "no rivulet binary (build failed or RIVULET_BIN wrong)" >"$C/case.out"
         rc=1
     else
-        "case_$name" >"$C/case.out" 2>&1
+        run_case "$name" >"$C/case.out" 2>&1
         rc=$?
     fi
     for pid in "${CASE_PIDS[@]}"; do stop_pid "$pid"; done
