@@ -167,6 +167,25 @@ fn data_truncated_or_deleted_under_a_seeder_is_rechecked_not_served() {
         t.verified_bytes == size as u64 / 2
     });
     assert_eq!(t.state, TorrentState::Downloading);
+    // What went over the wire: the seeder sent no byte of the missing half (no zeros, no
+    // stale cache), and the leecher holds exactly the source's first half.
+    std::thread::sleep(Duration::from_secs(2)); // anything still on its way arrives
+    let half = size as u64 / 2;
+    let sent = seeder.snapshot().torrents[0].uploaded;
+    let received = leecher.snapshot().torrents[0].downloaded;
+    println!("truncated seeder: {sent} bytes sent, {received} received, {half} exist");
+    assert!(
+        sent <= half,
+        "the seeder sent {sent} bytes; only {half} exist"
+    );
+    assert!(received <= half, "the leecher received {received} bytes");
+    let original = data(size, 7);
+    let got = std::fs::read(out.path().join("video.bin")).unwrap();
+    assert_eq!(
+        got.get(..half as usize),
+        Some(&original[..half as usize]),
+        "the leecher's first half is the source's"
+    );
 
     // A file deleted under another seeder (still complete): its periodic look at its files
     // finds it gone, and the recheck leaves nothing to serve.
