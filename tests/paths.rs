@@ -215,3 +215,16 @@ fn nothing_is_written_outside_the_save_folder() {
         "only the odd torrent's files were written"
     );
 }
+
+/// The tree comparison every download test ends with sees a file too many, not only a file
+/// missing or different.
+#[test]
+#[should_panic(expected = "extra files")]
+fn the_tree_comparison_sees_an_extra_file() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for dir in [a.path(), b.path()] {
+        std::fs::write(dir.join("same.bin"), b"same bytes").unwrap();
+    }
+    std::fs::write(b.path().join("stray.bin"), b"not in the torrent").unwrap();
+    assert_same_tree(a.path(), b.path());
+}
