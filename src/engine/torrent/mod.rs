@@ -51,7 +51,6 @@ use crate::storage::Storage;
 use crate::storage::disk::PieceOutcome;
 
 const TICK: Duration = Duration::from_millis(200);
-const IDLE_TICK: Duration = Duration::from_secs(30);
 /// How often a complete torrent checks that its files are still whole.
 const FILES_CHECK_EVERY: Duration = Duration::from_secs(10);
 
@@ -197,6 +196,10 @@ impl Torrent {
                     if !self.handle_command(command).await {
                         return;
                     }
+                    if !self.life.is_busy() {
+                        // No tick comes to save it later.
+                        self.save_if_changed().await;
+                    }
                     self.publish_snapshot();
                 }
                 Some(event) = self.inbox.events.recv() => {
@@ -205,18 +208,15 @@ impl Torrent {
                         self.publish_snapshot();
                     }
                 }
-                _ = tokio::time::sleep_until(next_tick) => {
+                // Only a checking or active torrent ticks: a stopped one has nothing that
+                // changes by itself, and publishes when a command or an event changes it, so
+                // a thousand paused torrents never wake.
+                _ = tokio::time::sleep_until(next_tick), if self.life.is_busy() => {
                     self.on_tick().await;
-                    next_tick = tokio::time::Instant::now() + self.tick_period();
+                    next_tick = tokio::time::Instant::now() + TICK;
                 }
             }
         }
-    }
-
-    /// Busy torrents refresh often; stopped ones rarely (a thousand paused torrents cost
-    /// next to nothing), and still publish at once when a command or event changes them.
-    fn tick_period(&self) -> Duration {
-        if self.life.is_busy() { TICK } else { IDLE_TICK }
     }
 
     fn is_complete(&self) -> bool {

@@ -112,3 +112,76 @@ impl ResumeSaver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metainfo::tests::two_files_meta;
+
+    fn record(have: Option<Bitfield>) -> Record {
+        Record {
+            save_dir: "/downloads".into(),
+            paused: true,
+            seeding: false,
+            have,
+            downloaded: 5,
+            uploaded: 6,
+            added_at: 7,
+            trackers: None,
+        }
+    }
+
+    #[test]
+    fn saves_come_at_most_every_ten_seconds_while_changed() {
+        let meta = two_files_meta(1000, 3000, 1024);
+        let mut saver = ResumeSaver::new("/state".into(), meta.info_hash, 4, None);
+        let now = Instant::now();
+        assert!(!saver.due(now), "not before ten seconds");
+        assert!(saver.due(now + SAVE_EVERY));
+        saver.dirty = false;
+        assert!(!saver.due(now + SAVE_EVERY), "nothing changed");
+        saver.changed();
+        assert!(saver.is_changed() && saver.due(now + SAVE_EVERY));
+    }
+
+    #[tokio::test]
+    async fn unknown_data_keeps_what_was_loaded_and_known_data_replaces_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = two_files_meta(1000, 3000, 1024);
+        let storage = Arc::new(Storage::new(&meta, dir.path()));
+        let loaded = ResumeData {
+            save_dir: dir.path().into(),
+            paused: false,
+            seeding: true,
+            have: vec![0b1010_0000],
+            stamps: vec![None, None],
+            downloaded: 1,
+            uploaded: 2,
+            added_at: 3,
+            trackers: None,
+        };
+        let state = dir.path().join("state");
+        let mut saver = ResumeSaver::new(state.clone(), meta.info_hash, 4, Some(loaded));
+        saver.save(storage.clone(), record(None)).await;
+        let saved = resume::load(&state, meta.info_hash).unwrap().unwrap();
+        assert_eq!(saved.have, vec![0b1010_0000], "the loaded pieces are kept");
+        assert_eq!(
+            (saved.paused, saved.downloaded),
+            (true, 5),
+            "the rest is new"
+        );
+        assert!(!saver.is_changed());
+
+        let mut have = Bitfield::new(4);
+        have.set(3);
+        saver.save(storage, record(Some(have))).await;
+        let saved = resume::load(&state, meta.info_hash).unwrap().unwrap();
+        assert_eq!(saved.have, vec![0b0001_0000]);
+
+        let mut fresh = ResumeSaver::new(state.clone(), meta.info_hash, 4, None);
+        let storage = Arc::new(Storage::new(&meta, dir.path()));
+        fresh.save(storage, record(None)).await;
+        let saved = resume::load(&state, meta.info_hash).unwrap().unwrap();
+        assert_eq!(saved.have, vec![0], "nothing is claimed before a check");
+    }
+}
