@@ -361,7 +361,11 @@ fn misbehaving_peer(
                 } else {
                     info_hash
                 };
-                let mut out = handshake(&hash, b"-XX0001-misbehaving!");
+                // A peer id of its own: a second connection with one already connected would
+                // be refused as a duplicate, which is not the drop under test.
+                let mut id = *b"-XX0001-misbehaving!";
+                id[19] = b'a' + kind as u8;
+                let mut out = handshake(&hash, &id);
                 let full = (pieces as usize).div_ceil(8);
                 match kind {
                     Misbehaviour::WrongInfoHash => {}

@@ -92,8 +92,8 @@ fn thirty_peer_swarm_memory() {
         drop(log);
         std::thread::sleep(Duration::from_millis(20));
     };
-    // It speaks BEP 6, so the seeder serves its allowed-fast pieces even while choking it (with
-    // 29 leechers it may never be unchoked): it reads up to the tenth `allowed fast`, then
+    // It speaks BEP 6, so the seeder serves its allowed-fast pieces even while choking it (it
+    // never says it is interested, so it stays choked): it reads up to the tenth `allowed fast`, then
     // sends 1,000 requests for those pieces' blocks (500 fill the queue we announce, 500 are
     // rejected) and reads nothing more. It is as much as a peer that reads nothing can hold
     // without being dropped: a few thousand more rejects waiting for it would end it (see
@@ -117,7 +117,7 @@ fn thirty_peer_swarm_memory() {
             allowed.push(u32::from_be_bytes(body[1..5].try_into().unwrap()));
         }
     }
-    greedy.write_all(&[0, 0, 0, 1, 2]).unwrap(); // interested
+    // Not interested: it is never unchoked, so only the allowed-fast rule can serve it.
     let mut requests = Vec::new();
     for i in 0..1000u32 {
         let piece = allowed[i as usize % allowed.len()];
