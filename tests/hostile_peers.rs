@@ -337,7 +337,12 @@ enum Misbehaviour {
     HaveOutOfRange,
 }
 
-/// A listening peer that misbehaves at once; the flag is raised when the leecher hangs up.
+/// How soon after its misbehaviour a peer must be dropped.
+const QUICK_DROP: Duration = Duration::from_secs(3);
+
+/// A listening peer that misbehaves at once; the flag is raised when a connection to it is
+/// hung up on within [`QUICK_DROP`] of the misbehaviour. A finished download also hangs up on
+/// every peer, but seconds later: that does not count.
 fn misbehaving_peer(
     kind: Misbehaviour,
     info_hash: [u8; 20],
@@ -391,7 +396,11 @@ fn misbehaving_peer(
                 }
                 // Hung up on: either while we were still writing (a long flood), or after.
                 let cut_short = s.write_all(&out).is_err();
-                if cut_short || read_until_closed(&mut s, Duration::from_secs(60)).0 {
+                let sent = Instant::now();
+                if cut_short
+                    || read_until_closed(&mut s, Duration::from_secs(60)).0
+                        && sent.elapsed() < QUICK_DROP
+                {
                     flag.fetch_add(1, Ordering::Relaxed);
                 }
             });
@@ -409,15 +418,20 @@ fn peak_rss() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Peers that break the protocol are dropped (the ones whose breach is certain), one that
-/// floods valid `have`s does no harm, and the real seeder still delivers the right data.
+/// Peers that break the protocol are dropped (the ones whose breach is certain) within 3 s of
+/// the breach, while the download goes on; one that floods valid `have`s does no harm, and the
+/// real seeder still delivers the right data. Each misbehaving peer has a peer id of its own,
+/// and the torrent has spare bits in its bitfield's last byte.
 #[test]
 fn protocol_breakers_are_dropped_and_the_download_completes() {
     let tracker = TestTracker::start();
     let seed_dir = tempfile::tempdir().unwrap();
-    std::fs::write(seed_dir.path().join("file.bin"), data(2 << 20, 5)).unwrap();
+    // 69 pieces: the last byte of a bitfield has three spare bits.
+    let size = (2 << 20) + 5 * PIECE as usize;
+    std::fs::write(seed_dir.path().join("file.bin"), data(size, 5)).unwrap();
     let torrent = torrent_for(&seed_dir.path().join("file.bin"), PIECE, &tracker.url);
     let meta = Metainfo::from_bytes(&torrent).unwrap();
+    assert_eq!(meta.piece_count() % 8, 5);
     let kinds = [
         Misbehaviour::WrongInfoHash,
         Misbehaviour::HugeLengthPrefix,
