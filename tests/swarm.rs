@@ -220,3 +220,44 @@ fn removed_and_added_again_survives_a_restart() {
         "the data was kept"
     );
 }
+
+/// A torrent added paused (never started, its data not yet checked) has its resume file at
+/// once: were the app killed now, the next start would restore it, paused.
+#[test]
+fn a_torrent_added_paused_is_saved_at_once() {
+    let tracker = TestTracker::start();
+    let src = tempfile::tempdir().unwrap();
+    write_files(src.path(), &[("one.bin", 100_000)]);
+    let torrent = torrent_for(&src.path().join("one.bin"), 16384, &tracker.url);
+    let id = Metainfo::from_bytes(&torrent).unwrap().info_hash;
+    let (state, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let session = session_with_state(state.path(), true);
+    session.send(Command::Add(rivulet::engine::AddTorrent {
+        source: rivulet::engine::AddSource::Bytes(torrent),
+        save_dir: out.path().to_path_buf(),
+        paused: true,
+        seed: true,
+    }));
+    let resume = state
+        .path()
+        .join("torrents")
+        .join(format!("{}.resume", id.to_hex()));
+    let start = Instant::now();
+    while !resume.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "no resume file 3 s after adding a paused torrent"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Not shut down: a kill. The next session restores it as it was.
+    std::mem::forget(session);
+    let again = session_with_state(state.path(), true);
+    let t = wait_for(
+        &again,
+        Duration::from_secs(10),
+        "the restored torrent",
+        |t| t.id == id,
+    );
+    assert!(t.paused, "restored paused");
+}

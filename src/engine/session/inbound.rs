@@ -87,20 +87,22 @@ impl Handshakes {
         addr: SocketAddr,
         handshaken: UnboundedSender<Handshaken>,
     ) {
-        let mut waiting = self.0.locked();
-        let Some(id) = waiting.admit(addr.ip().to_canonical()) else {
+        let admitted = self.0.locked().admit(addr.ip().to_canonical());
+        let Some(id) = admitted else {
             tracing::debug!(%addr, "too many handshakes pending from one address");
             return;
         };
         let place = Place(self.0.clone(), id);
+        // Spawned without the lock held: a task dropped at once (the runtime shutting down)
+        // frees its place, which takes the lock.
         let task = tokio::spawn(async move {
             let _place = place;
             if let Ok(handshake) = peer::read_handshake(&mut stream).await {
                 let _ = handshaken.send((stream, addr, handshake));
             }
         });
-        // The task cannot free its place before this: freeing takes the lock held here.
-        if let Some(entry) = waiting.order.get_mut(&id) {
+        // Gone already if it finished, or gave way, in between: nothing to keep then.
+        if let Some(entry) = self.0.locked().order.get_mut(&id) {
             entry.1 = Some(task.abort_handle());
         }
     }

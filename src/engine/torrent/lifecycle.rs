@@ -11,9 +11,9 @@
 //! | `NeedsCheck` | what is on disk is unknown | `Checking` unless paused |
 //! | `Checking` | verifying the data on disk, piece by piece | `Stopped` when done; `NeedsCheck` when cancelled by a pause |
 //! | `Stopped` | data known, nothing running (paused, or complete and not seeding) | `Active` when wanted |
-//! | `Active` | connected to the swarm: downloading, or seeding once complete | `Stopping` on pause, on completion without seeding, on lost data or a disk error |
+//! | `Active` | connected to the swarm: downloading, or seeding once complete | `Stopping` on pause, on completion without seeding, on lost data (marked: a check follows) or a disk error |
 //! | `Stopping` | peers disconnected, trackers told, writes in flight drained | `Stopped`; `NeedsCheck` if data went missing; `Failed` on a disk error |
-//! | `Failed` | a disk error; stays until the user resumes | `Stopped` on resume, or `NeedsCheck` if data went missing meanwhile |
+//! | `Failed` | a disk error; stays until the user resumes | `Stopped` on resume, or `NeedsCheck` if the data was not known (the error came during a check, or data went missing) |
 //!
 //! Remove and shutdown end the actor from any state, after the same stop.
 
@@ -39,9 +39,16 @@ pub(super) enum State {
     NeedsCheck,
     Checking(CheckJob),
     Stopped,
-    /// The announcer's signal channel, when the torrent has trackers.
-    Active(Option<UnboundedSender<AnnounceSignal>>),
-    Stopping,
+    Active {
+        /// The announcer's signal channel, when the torrent has trackers.
+        announcer: Option<UnboundedSender<AnnounceSignal>>,
+        /// Verified data went missing: check once stopped.
+        lost: bool,
+    },
+    Stopping {
+        /// Check once stopped: verified data went missing.
+        recheck: bool,
+    },
     Failed {
         error: TorrentError,
         /// Data went missing after the failure: check before going on.
@@ -104,7 +111,7 @@ impl Lifecycle {
                 Step::CancelCheck
             }
             State::Stopped if self.wants_swarm(complete) => Step::Activate,
-            State::Active(_) if !self.wants_swarm(complete) => Step::Stop,
+            State::Active { .. } if !self.wants_swarm(complete) => Step::Stop,
             _ => Step::Nothing,
         }
     }
@@ -151,13 +158,19 @@ impl Lifecycle {
     }
 
     pub fn activated(&mut self, announcer: Option<UnboundedSender<AnnounceSignal>>) {
-        self.state = State::Active(announcer);
+        self.state = State::Active {
+            announcer,
+            lost: false,
+        };
     }
 
     /// Begins a stop: returns the announcer to tell when the torrent was active.
     pub fn begin_stop(&mut self) -> Option<Option<UnboundedSender<AnnounceSignal>>> {
-        match std::mem::replace(&mut self.state, State::Stopping) {
-            State::Active(announcer) => Some(announcer),
+        match std::mem::replace(&mut self.state, State::Stopping { recheck: false }) {
+            State::Active { announcer, lost } => {
+                self.state = State::Stopping { recheck: lost };
+                Some(announcer)
+            }
             other => {
                 self.state = other;
                 None
@@ -167,37 +180,44 @@ impl Lifecycle {
 
     /// The stop finished. What happened during it (data lost, a disk error) is kept.
     pub fn stopped(&mut self) {
-        if matches!(self.state, State::Stopping) {
-            self.state = State::Stopped;
+        if let State::Stopping { recheck } = self.state {
+            self.state = if recheck {
+                State::NeedsCheck
+            } else {
+                State::Stopped
+            };
         }
     }
 
-    /// Verified data is gone: check again (once stopped).
+    /// Verified data is gone: from now on the pieces are unknown, and a check follows the
+    /// stop (or the user's resume, after an error).
     pub fn data_missing(&mut self) {
         match &mut self.state {
-            State::Stopped | State::Stopping => self.state = State::NeedsCheck,
-            State::Failed { recheck, .. } => *recheck = true,
-            _ => {}
+            State::Stopped => self.state = State::NeedsCheck,
+            State::Active { lost: flag, .. }
+            | State::Stopping { recheck: flag }
+            | State::Failed { recheck: flag, .. } => *flag = true,
+            State::ConfirmingResume | State::NeedsCheck | State::Checking(_) => {}
         }
     }
 
     pub fn fail(&mut self, error: TorrentError) {
-        let recheck = matches!(self.state, State::NeedsCheck);
+        let recheck = !self.data_known();
         self.state = State::Failed { error, recheck };
     }
 
     pub fn is_active(&self) -> bool {
-        matches!(self.state, State::Active(_))
+        matches!(self.state, State::Active { .. })
     }
 
     /// Checking or active: the actor ticks often.
     pub fn is_busy(&self) -> bool {
-        matches!(self.state, State::Active(_) | State::Checking(_))
+        matches!(self.state, State::Active { .. } | State::Checking(_))
     }
 
     pub fn announcer(&self) -> Option<&UnboundedSender<AnnounceSignal>> {
         match &self.state {
-            State::Active(announcer) => announcer.as_ref(),
+            State::Active { announcer, .. } => announcer.as_ref(),
             _ => None,
         }
     }
@@ -207,8 +227,10 @@ impl Lifecycle {
     pub fn data_known(&self) -> bool {
         match &self.state {
             State::ConfirmingResume | State::NeedsCheck | State::Checking(_) => false,
-            State::Failed { recheck, .. } => !recheck,
-            State::Stopped | State::Active(_) | State::Stopping => true,
+            State::Active { lost: flag, .. }
+            | State::Stopping { recheck: flag }
+            | State::Failed { recheck: flag, .. } => !flag,
+            State::Stopped => true,
         }
     }
 
@@ -220,7 +242,8 @@ impl Lifecycle {
                 job.progress.load(Ordering::Relaxed) as f32 / piece_count.max(1) as f32,
             ),
             _ if self.paused => TorrentState::Paused,
-            State::ConfirmingResume | State::NeedsCheck => TorrentState::Checking(0.0),
+            // (While resume data is confirmed, the torrent shows what it will most likely be.)
+            State::NeedsCheck => TorrentState::Checking(0.0),
             _ if !complete => TorrentState::Downloading,
             _ if self.seeding => TorrentState::Seeding,
             _ => TorrentState::Finished,
@@ -332,6 +355,30 @@ mod tests {
         life.stopped();
         assert!(!life.data_known());
         assert_eq!(life.next_step(true), Step::StartCheck);
+
+        let mut active = Lifecycle::new(false, true, true);
+        active.resume_confirmed(true);
+        active.activated(None);
+        active.data_missing();
+        assert!(
+            !active.data_known(),
+            "nothing is saved as verified from here on"
+        );
+        active.begin_stop();
+        assert!(!active.data_known());
+        active.stopped();
+        assert_eq!(active.next_step(true), Step::StartCheck);
+    }
+
+    #[test]
+    fn a_disk_error_during_a_check_still_needs_the_check() {
+        let mut life = Lifecycle::new(false, true, false);
+        life.check_started(CheckJob::default());
+        life.fail(disk_full());
+        assert!(!life.data_known());
+        life.check_done(true);
+        life.set_paused(false);
+        assert_eq!(life.next_step(false), Step::StartCheck);
     }
 
     #[test]

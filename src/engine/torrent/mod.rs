@@ -188,6 +188,10 @@ impl Torrent {
         } else {
             self.advance().await;
         }
+        if !self.life.is_busy() {
+            // A new torrent that waits (added paused) is saved now, so a restart restores it.
+            self.save_if_changed().await;
+        }
         let mut next_tick = tokio::time::Instant::now();
         loop {
             tokio::select! {
@@ -205,6 +209,8 @@ impl Torrent {
                 Some(event) = self.inbox.events.recv() => {
                     self.handle_event(event).await;
                     if !self.life.is_busy() {
+                        // No tick comes to save it later.
+                        self.save_if_changed().await;
                         self.publish_snapshot();
                     }
                 }
@@ -349,8 +355,9 @@ impl Torrent {
                 TorrentEvent::DataMissing(message) => {
                     if self.life.data_known() {
                         tracing::warn!(torrent = %self.shared.meta.name, %message, "data went missing; rechecking");
-                        self.stop().await;
+                        // Marked first: nothing saved during the stop claims the lost pieces.
                         self.life.data_missing();
+                        self.stop().await;
                         self.advance().await;
                     }
                 }

@@ -45,12 +45,13 @@ impl ResumeSaver {
         loaded: Option<ResumeData>,
     ) -> Self {
         Self {
+            // A torrent restored from its resume file has nothing new to save yet.
+            dirty: loaded.is_none(),
             state_dir,
             id,
             piece_count,
             loaded,
             last_save: Instant::now(),
-            dirty: true,
         }
     }
 
@@ -135,6 +136,7 @@ mod tests {
     fn saves_come_at_most_every_ten_seconds_while_changed() {
         let meta = two_files_meta(1000, 3000, 1024);
         let mut saver = ResumeSaver::new("/state".into(), meta.info_hash, 4, None);
+        assert!(saver.is_changed(), "a new torrent has never been saved");
         let now = Instant::now();
         assert!(!saver.due(now), "not before ten seconds");
         assert!(saver.due(now + SAVE_EVERY));

@@ -181,6 +181,11 @@ impl Publisher {
         }
     }
 
+    pub fn restart_rates(&mut self, downloaded: u64, uploaded: u64) {
+        self.down = RateMeter::new(downloaded);
+        self.up = RateMeter::new(uploaded);
+    }
+
     pub fn slot(&self) -> Arc<Mutex<Arc<TorrentSnapshot>>> {
         self.slot.clone()
     }

@@ -75,6 +75,11 @@ impl super::Torrent {
             tx
         });
         self.life.activated(announcer);
+        // Rates count from now: no ghost of the rate before a pause.
+        self.publisher.restart_rates(
+            self.shared.downloaded.load(Ordering::Relaxed),
+            self.shared.uploaded.load(Ordering::Relaxed),
+        );
         tracing::info!(torrent = %self.shared.meta.name, "started");
     }
 
@@ -118,12 +123,12 @@ impl super::Torrent {
     /// Stops the torrent with an error, until the user resumes it.
     pub(super) async fn fail(&mut self, error: TorrentError) {
         tracing::warn!(torrent = %self.shared.meta.name, %error, "torrent error");
-        self.stop().await;
-        self.life.fail(error.clone());
         let _ = self.params.session_events.send(Event::Error {
             id: self.shared.meta.info_hash,
-            error,
+            error: error.clone(),
         });
+        self.stop().await;
+        self.life.fail(error);
     }
 
     /// A seeder's files deleted or truncated underneath it: found by a stat of each file (on
