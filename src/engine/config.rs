@@ -27,6 +27,8 @@ pub struct SessionConfig {
     pub upload_limit: u64,
     /// Bytes of received pieces held in memory per torrent before new pieces wait.
     pub piece_buffer_budget: u64,
+    /// Files open at once across every torrent (fewer if the process's limit is low).
+    pub max_open_files: usize,
     /// Rivulet's tracker, started before saved torrents are restored (so their first
     /// announces can reach it).
     pub tracker: Option<super::TrackerSettings>,
@@ -46,6 +48,7 @@ impl SessionConfig {
             download_limit: 0,
             upload_limit: 0,
             piece_buffer_budget: 24 * 1024 * 1024,
+            max_open_files: crate::storage::DEFAULT_OPEN_FILES,
             tracker: None,
         }
     }

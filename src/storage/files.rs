@@ -1,5 +1,5 @@
-//! [`Storage`]: one torrent's files under its save folder, opened once and addressed by offset
-//! in the torrent's byte stream.
+//! [`Storage`]: one torrent's files under its save folder, addressed by offset in the torrent's
+//! byte stream, opened on demand through the session's [`FilePool`].
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
+use super::pool::FilePool;
 use crate::metainfo::Metainfo;
 use crate::sync::MutexExt;
 
@@ -28,6 +29,12 @@ impl StorageError {
     }
 }
 
+impl Drop for Storage {
+    fn drop(&mut self) {
+        self.close_all();
+    }
+}
+
 /// Size and modification time of a file when the resume data was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileStamp {
@@ -41,24 +48,20 @@ struct StorageFile {
     offset: u64,
 }
 
-#[derive(Default)]
-struct Handle {
-    file: Option<Arc<File>>,
-    writable: bool,
-}
-
-/// One torrent's files, opened lazily and kept open.
+/// One torrent's files, opened when needed and kept open while the session's pool has room.
 pub struct Storage {
     root: PathBuf,
     files: Vec<StorageFile>,
-    handles: Mutex<Vec<Handle>>,
+    pool: Arc<FilePool>,
+    /// This storage's number in the pool.
+    owner: u64,
     total_length: u64,
     /// One piece write at a time: concurrent writes to one file only fight over its inode lock.
     write_lock: Mutex<()>,
 }
 
 impl Storage {
-    pub fn new(meta: &Metainfo, save_dir: &Path) -> Self {
+    pub fn new(meta: &Metainfo, save_dir: &Path, pool: Arc<FilePool>) -> Self {
         let files: Vec<StorageFile> = meta
             .files
             .iter()
@@ -68,11 +71,11 @@ impl Storage {
                 offset: f.offset,
             })
             .collect();
-        let handles = Mutex::new(files.iter().map(|_| Handle::default()).collect());
         Self {
             root: save_dir.to_path_buf(),
             files,
-            handles,
+            owner: pool.owner(),
+            pool,
             total_length: meta.total_length,
             write_lock: Mutex::new(()),
         }
@@ -197,9 +200,7 @@ impl Storage {
 
     /// Closes every file (so a later read sees a file replaced or truncated underneath).
     pub fn close_all(&self) {
-        if let Ok(mut handles) = self.handles.lock() {
-            handles.iter_mut().for_each(|h| *h = Handle::default());
-        }
+        self.pool.close_all(self.owner);
     }
 
     /// Deletes the torrent's files and the folders it created that are left empty.
@@ -225,32 +226,23 @@ impl Storage {
     }
 
     fn open(&self, i: usize, write: bool) -> Result<Arc<File>, StorageError> {
-        let mut handles = self.handles.locked();
-        if let Some(Handle {
-            file: Some(file),
-            writable,
-        }) = handles.get(i)
-            && (*writable || !write)
-        {
-            return Ok(file.clone());
-        }
-        let path = &self.files[i].path;
-        let file = if write {
-            self.ensure_parent_inside_root(path)?;
-            open_options(true).open(path)
-        } else {
-            open_options(false).open(path)
-        }
-        .map_err(|e| self.io_error(i, e))?;
-        if write {
-            preallocate(&file, self.files[i].length);
-        }
-        let file = Arc::new(file);
-        handles[i] = Handle {
-            file: Some(file.clone()),
-            writable: write,
-        };
-        Ok(file)
+        let file = &self.files[i];
+        // The pool's opener speaks io::Error; a folder outside the save folder is kept aside.
+        let outside = std::cell::Cell::new(None);
+        let opened = self.pool.get(self.owner, i, write, || {
+            if !write {
+                return open_options(false).open(&file.path);
+            }
+            if let Err(e) = self.ensure_parent_inside_root(&file.path) {
+                let message = e.to_string();
+                outside.set(Some(e));
+                return Err(io::Error::other(message));
+            }
+            let opened = open_options(true).open(&file.path)?;
+            preallocate(&opened, file.length);
+            Ok(opened)
+        });
+        opened.map_err(|e| outside.take().unwrap_or_else(|| self.io_error(i, e)))
     }
 
     /// Creates the parent folders of `path` and checks that, with every symlink resolved, they
@@ -366,11 +358,12 @@ mod tests {
                 f
             })
             .collect::<Vec<_>>();
-        let handles = Mutex::new(files.iter().map(|_| Handle::default()).collect());
+        let pool = Arc::new(FilePool::default());
         Storage {
             root: dir.to_path_buf(),
             files,
-            handles,
+            owner: pool.owner(),
+            pool,
             total_length: offset,
             write_lock: Mutex::new(()),
         }

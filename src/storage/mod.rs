@@ -7,5 +7,7 @@
 pub mod check;
 pub mod disk;
 mod files;
+mod pool;
 
 pub use files::{FileStamp, Storage, StorageError};
+pub use pool::{DEFAULT_OPEN_FILES, FilePool, raise_open_file_limit};

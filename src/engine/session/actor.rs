@@ -26,6 +26,7 @@ use crate::engine::torrent::{self, TorrentCommand, TorrentEvent, TorrentHandle, 
 use crate::engine::tracker::host::TrackerHost;
 use crate::ids::{InfoHash, PeerId};
 use crate::metainfo::{Metainfo, TorrentFileError, read_torrent_file};
+use crate::storage::FilePool;
 use crate::storage::disk::Disk;
 use crate::sync::MutexExt;
 use crate::tracker::TrackerClient;
@@ -50,6 +51,7 @@ pub(super) struct SessionActor {
     pub(super) our_id: PeerId,
     pub(super) trackers: TrackerClient,
     pub(super) disk: Disk,
+    pub(super) files: Arc<FilePool>,
     pub(super) down_limit: Arc<RateLimiter>,
     pub(super) up_limit: Arc<RateLimiter>,
     pub(super) next_key: Arc<AtomicU64>,
@@ -346,6 +348,7 @@ impl SessionActor {
             trackers: self.trackers.clone(),
             live: self.live.clone(),
             piece_buffer_budget: self.config.piece_buffer_budget,
+            files: self.files.clone(),
             disk: self.disk.clone(),
             down_limit: self.down_limit.clone(),
             up_limit: self.up_limit.clone(),

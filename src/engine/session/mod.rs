@@ -24,6 +24,7 @@ use super::limiter::RateLimiter;
 use super::snapshot::{Event, SessionSnapshot};
 use super::tracker::host::TrackerHost;
 use crate::ids::PeerId;
+use crate::storage::FilePool;
 use crate::storage::disk::Disk;
 use crate::tracker::TrackerClient;
 use actor::SessionActor;
@@ -112,6 +113,9 @@ impl Session {
         config: SessionConfig,
         waker: Option<Waker>,
     ) -> Result<SessionHandle, SessionError> {
+        // Thousands of files and sockets need more than the usual 1,024 descriptors.
+        let limit = crate::storage::raise_open_file_limit();
+        tracing::debug!(?limit, "open-file limit");
         std::fs::create_dir_all(&config.state_dir)
             .map_err(|e| SessionError::StateDir(config.state_dir.clone(), e))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -155,6 +159,7 @@ impl Session {
             our_id: PeerId::generate(),
             trackers,
             disk: Disk::new(DISK_WRITE_BUDGET, DISK_READS),
+            files: Arc::new(FilePool::new(config_for_live.max_open_files)),
             next_key: Arc::new(AtomicU64::new(1)),
             listen_port,
             live: Arc::new(LiveSettings::new(listen_port, &config_for_live)),

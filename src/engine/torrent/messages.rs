@@ -23,8 +23,8 @@ use crate::engine::tracker::announcer::TrackerUpdate;
 use crate::engine::tracker::scraper::ScrapeUpdate;
 use crate::ids::PeerId;
 use crate::metainfo::Metainfo;
-use crate::storage::FileStamp;
 use crate::storage::disk::{Disk, PieceOutcome};
+use crate::storage::{FilePool, FileStamp};
 use crate::tracker::TrackerClient;
 use crate::wire::Handshake;
 
@@ -99,6 +99,8 @@ pub(crate) struct TorrentParams {
     pub trackers: TrackerClient,
     pub live: Arc<LiveSettings>,
     pub piece_buffer_budget: u64,
+    /// The session's open files.
+    pub files: Arc<FilePool>,
     pub disk: Disk,
     pub down_limit: Arc<RateLimiter>,
     pub up_limit: Arc<RateLimiter>,

@@ -115,7 +115,7 @@ pub(crate) fn spawn(mut params: TorrentParams) -> TorrentHandle {
     let shared = Arc::new(TorrentShared {
         meta: meta.clone(),
         our_id: params.our_id,
-        storage: Arc::new(Storage::new(&meta, &params.save_dir)),
+        storage: Arc::new(Storage::new(&meta, &params.save_dir, params.files.clone())),
         disk: params.disk.clone(),
         picker: Mutex::new(picker),
         peers: Mutex::new(Default::default()),

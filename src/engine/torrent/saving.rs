@@ -150,7 +150,7 @@ mod tests {
     async fn unknown_data_keeps_what_was_loaded_and_known_data_replaces_it() {
         let dir = tempfile::tempdir().unwrap();
         let meta = two_files_meta(1000, 3000, 1024);
-        let storage = Arc::new(Storage::new(&meta, dir.path()));
+        let storage = Arc::new(Storage::new(&meta, dir.path(), Arc::default()));
         let loaded = ResumeData {
             save_dir: dir.path().into(),
             paused: false,
@@ -181,7 +181,7 @@ mod tests {
         assert_eq!(saved.have, vec![0b0001_0000]);
 
         let mut fresh = ResumeSaver::new(state.clone(), meta.info_hash, 4, None);
-        let storage = Arc::new(Storage::new(&meta, dir.path()));
+        let storage = Arc::new(Storage::new(&meta, dir.path(), Arc::default()));
         fresh.save(storage, record(None)).await;
         let saved = resume::load(&state, meta.info_hash).unwrap().unwrap();
         assert_eq!(saved.have, vec![0], "nothing is claimed before a check");
