@@ -150,8 +150,7 @@ fn open_file_limit() -> Option<u64> {
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes a plain struct we own.
-    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0)
-        .then_some(limit.rlim_cur)
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit.rlim_cur)
 }
 
 #[cfg(not(unix))]
