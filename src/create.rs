@@ -273,6 +273,10 @@ fn read_span(
             .map_err(|e| CreateError::Io(f.path.clone(), e))?;
         done += n;
     }
+    // Each thread takes pieces in increasing order: a file that ends within this piece is
+    // never read by it again. Closing it keeps a few files open, not thousands.
+    let end = offset + buf.len() as u64;
+    open.retain(|&i, _| files.get(i).is_some_and(|f| f.offset + f.length > end));
     Ok(())
 }
 

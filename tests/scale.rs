@@ -1,6 +1,7 @@
-//! Scale: a torrent of 2,000 files downloaded and checked again by `rivulet download` under an
+//! Scale: a torrent of 2,000 files created, seeded, downloaded and checked again under an
 //! open-file limit of 256 descriptors, far fewer than its files: the session's file pool keeps
-//! at most a share of the limit open, closing the least recently used.
+//! at most a share of the limit open, closing the least recently used, and creation keeps only
+//! the files it is reading open.
 
 mod common;
 
@@ -49,8 +50,20 @@ fn download_under_256(
     )
 }
 
+/// Lowers this test process's open-file limit, soft and hard, to `n` (this binary holds one
+/// test, so nothing else shares it): the in-process creation and seeder run under it too.
+fn limit_open_files(n: u64) {
+    let limit = libc::rlimit {
+        rlim_cur: n,
+        rlim_max: n,
+    };
+    // SAFETY: setrlimit reads a plain struct we own.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+}
+
 #[test]
 fn two_thousand_files_under_an_open_file_limit_of_256() {
+    limit_open_files(256);
     let tracker = TestTracker::start();
     let src = tempfile::tempdir().unwrap();
     let root = src.path().join("many");
