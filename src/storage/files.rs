@@ -1,6 +1,7 @@
 //! [`Storage`]: one torrent's files under its save folder, addressed by offset in the torrent's
 //! byte stream, opened on demand through the session's [`FilePool`].
 
+use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -48,6 +49,9 @@ struct StorageFile {
     offset: u64,
 }
 
+/// Makes one file's written data durable: `File::sync_data` (`fdatasync`), or a test's stand-in.
+pub type Syncer = Arc<dyn Fn(&Path, &File) -> io::Result<()> + Send + Sync>;
+
 /// One torrent's files, opened when needed and kept open while the session's pool has room.
 pub struct Storage {
     root: PathBuf,
@@ -58,6 +62,9 @@ pub struct Storage {
     total_length: u64,
     /// One piece write at a time: concurrent writes to one file only fight over its inode lock.
     write_lock: Mutex<()>,
+    /// Files written since they were last made durable.
+    unsynced: Mutex<BTreeSet<usize>>,
+    syncer: Syncer,
 }
 
 impl Storage {
@@ -78,7 +85,15 @@ impl Storage {
             pool,
             total_length: meta.total_length,
             write_lock: Mutex::new(()),
+            unsynced: Mutex::default(),
+            syncer: Arc::new(|_, file| file.sync_data()),
         }
+    }
+
+    /// Replaces how written data is made durable (a test's model of the page cache).
+    pub fn with_syncer(mut self, syncer: Syncer) -> Self {
+        self.syncer = syncer;
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -120,9 +135,28 @@ impl Storage {
             let file = self.open(i, true)?;
             let chunk = &data[done..done + len as usize];
             write_all_at(&file, chunk, file_offset).map_err(|e| self.io_error(i, e))?;
+            self.unsynced.locked().insert(i);
             done += len as usize;
         }
         Ok(())
+    }
+
+    /// Makes every byte written so far durable (`fdatasync` of each file written since the
+    /// last call), so that resume data saved afterwards never claims a piece a power cut could
+    /// take back. A file that fails stays listed for the next call.
+    pub fn sync_written(&self) -> Result<(), StorageError> {
+        let files = std::mem::take(&mut *self.unsynced.locked());
+        let mut failed = None;
+        for &i in &files {
+            let synced = self.open(i, false).and_then(|file| {
+                (self.syncer)(&self.files[i].path, &file).map_err(|e| self.io_error(i, e))
+            });
+            if let Err(e) = synced {
+                self.unsynced.locked().insert(i);
+                failed.get_or_insert(e);
+            }
+        }
+        failed.map_or(Ok(()), Err)
     }
 
     /// Fills `buf` from torrent offset `offset`.
@@ -366,6 +400,8 @@ mod tests {
             pool,
             total_length: offset,
             write_lock: Mutex::new(()),
+            unsynced: Mutex::default(),
+            syncer: Arc::new(|_, file| file.sync_data()),
         }
     }
 

@@ -9,5 +9,5 @@ pub mod disk;
 mod files;
 mod pool;
 
-pub use files::{FileStamp, Storage, StorageError};
+pub use files::{FileStamp, Storage, StorageError, Syncer};
 pub use pool::{DEFAULT_OPEN_FILES, FilePool, raise_open_file_limit};
