@@ -57,6 +57,10 @@ pub enum MetainfoError {
     DuplicatePath(String),
     #[error("too many files ({0})")]
     TooManyFiles(usize),
+    #[error("BitTorrent v2-only torrents are not supported yet")]
+    V2Only,
+    #[error("the symbolic link {0:?} carries data, which BEP 47 does not allow")]
+    SymlinkWithData(String),
 }
 
 /// Why a .torrent file could not be loaded. The message leaves the file's name to the caller.
@@ -106,6 +110,40 @@ pub struct FileEntry {
     pub length: u64,
     /// Where the file starts in the concatenation of all files.
     pub offset: u64,
+    pub attr: FileAttr,
+}
+
+impl FileEntry {
+    /// Whether the file exists on disk: padding files and symbolic links never do.
+    pub fn is_on_disk(&self) -> bool {
+        !self.attr.pad && !self.attr.symlink
+    }
+}
+
+/// A file's BEP 47 attributes (the `attr` string: `p`, `x`, `h`, `l`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FileAttr {
+    /// Padding (`p`): zeros that align the next file to a piece. Never created on disk, read
+    /// and hashed as zeros, shown nowhere; its path may repeat.
+    pub pad: bool,
+    /// Executable (`x`): created with the executable bits.
+    pub executable: bool,
+    /// Hidden (`h`): on Linux a name's leading dot already says so.
+    pub hidden: bool,
+    /// A symbolic link (`l`): never created (a link could point outside the save folder).
+    pub symlink: bool,
+}
+
+impl FileAttr {
+    fn parse(attr: Option<&[u8]>) -> Self {
+        let has = |c: u8| attr.is_some_and(|a| a.contains(&c));
+        Self {
+            pad: has(b'p'),
+            executable: has(b'x'),
+            hidden: has(b'h'),
+            symlink: has(b'l'),
+        }
+    }
 }
 
 /// A parsed and validated torrent.
@@ -148,10 +186,14 @@ struct RawInfo {
     name_utf8: Option<ByteBuf>,
     #[serde(rename = "piece length")]
     piece_length: i64,
-    pieces: ByteBuf,
+    /// Absent in a v2-only torrent.
+    pieces: Option<ByteBuf>,
     length: Option<i64>,
     files: Option<Vec<RawFile>>,
     private: Option<i64>,
+    attr: Option<ByteBuf>,
+    #[serde(rename = "meta version")]
+    meta_version: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -160,6 +202,7 @@ struct RawFile {
     path: Vec<ByteBuf>,
     #[serde(rename = "path.utf-8")]
     path_utf8: Option<Vec<ByteBuf>>,
+    attr: Option<ByteBuf>,
 }
 
 impl Metainfo {
@@ -180,11 +223,16 @@ impl Metainfo {
             return Err(MetainfoError::BadPieceLength(info.piece_length));
         }
         let piece_length = info.piece_length as u64;
-        if !info.pieces.len().is_multiple_of(20) {
-            return Err(MetainfoError::PiecesNotMultipleOf20(info.pieces.len()));
+        // A hybrid torrent (v1 and v2) is read as the v1 torrent it also is.
+        let pieces = match info.pieces {
+            Some(pieces) => pieces,
+            None if info.meta_version == Some(2) => return Err(MetainfoError::V2Only),
+            None => return Err(MetainfoError::Structure("there is no `pieces` list".into())),
+        };
+        if !pieces.len().is_multiple_of(20) {
+            return Err(MetainfoError::PiecesNotMultipleOf20(pieces.len()));
         }
-        let piece_hashes: Vec<[u8; 20]> = info
-            .pieces
+        let piece_hashes: Vec<[u8; 20]> = pieces
             .chunks_exact(20)
             .map(|c| {
                 let mut h = [0u8; 20];
@@ -196,43 +244,60 @@ impl Metainfo {
         let name_bytes = info.name_utf8.as_deref().unwrap_or(&info.name);
         let name = safe_component(name_bytes)?;
 
-        let (multi_file, layout): (bool, Vec<(PathBuf, i64)>) = match (info.length, info.files) {
-            (Some(length), None) => (false, vec![(PathBuf::from(&name), length)]),
-            (None, Some(files)) => {
-                if files.len() > MAX_FILES {
-                    return Err(MetainfoError::TooManyFiles(files.len()));
-                }
-                let mut layout = Vec::with_capacity(files.len());
-                for file in files {
-                    let parts = file.path_utf8.as_ref().unwrap_or(&file.path);
-                    if parts.is_empty() {
-                        return Err(MetainfoError::UnsafePath(String::new(), "empty path"));
+        let (multi_file, layout): (bool, Vec<(PathBuf, i64, FileAttr)>) =
+            match (info.length, info.files) {
+                (Some(length), None) => (
+                    false,
+                    vec![(
+                        PathBuf::from(&name),
+                        length,
+                        FileAttr::parse(info.attr.as_deref().map(|a| a.as_slice())),
+                    )],
+                ),
+                (None, Some(files)) => {
+                    if files.len() > MAX_FILES {
+                        return Err(MetainfoError::TooManyFiles(files.len()));
                     }
-                    let mut path = PathBuf::from(&name);
-                    for part in parts {
-                        path.push(safe_component(part)?);
+                    let mut layout = Vec::with_capacity(files.len());
+                    for file in files {
+                        let parts = file.path_utf8.as_ref().unwrap_or(&file.path);
+                        if parts.is_empty() {
+                            return Err(MetainfoError::UnsafePath(String::new(), "empty path"));
+                        }
+                        let mut path = PathBuf::from(&name);
+                        for part in parts {
+                            path.push(safe_component(part)?);
+                        }
+                        layout.push((
+                            path,
+                            file.length,
+                            FileAttr::parse(file.attr.as_deref().map(|a| a.as_slice())),
+                        ));
                     }
-                    layout.push((path, file.length));
+                    (true, layout)
                 }
-                (true, layout)
-            }
-            _ => return Err(MetainfoError::AmbiguousLayout),
-        };
+                _ => return Err(MetainfoError::AmbiguousLayout),
+            };
 
         let mut files = Vec::with_capacity(layout.len());
         let mut seen = std::collections::HashSet::with_capacity(layout.len());
         let mut offset: u64 = 0;
-        for (path, length) in layout {
+        for (path, length, attr) in layout {
             if !(0..=(1i64 << 50)).contains(&length) {
                 return Err(MetainfoError::BadLength(length));
             }
-            if !seen.insert(path.clone()) {
+            if attr.symlink && length > 0 {
+                return Err(MetainfoError::SymlinkWithData(path.display().to_string()));
+            }
+            // Padding files share paths (`.pad/16384` again and again); nothing is made of them.
+            if !attr.pad && !seen.insert(path.clone()) {
                 return Err(MetainfoError::DuplicatePath(path.display().to_string()));
             }
             files.push(FileEntry {
                 path,
                 length: length as u64,
                 offset,
+                attr,
             });
             offset += length as u64;
         }
@@ -276,6 +341,16 @@ impl Metainfo {
             created_by: text(raw.created_by),
             creation_date: raw.creation_date,
         })
+    }
+
+    /// The files a user sees and gets on disk: every file but padding and symbolic links.
+    pub fn visible_files(&self) -> impl Iterator<Item = &FileEntry> {
+        self.files.iter().filter(|f| f.is_on_disk())
+    }
+
+    /// Bytes of the files a user gets (the torrent's data without its padding).
+    pub fn content_length(&self) -> u64 {
+        self.visible_files().map(|f| f.length).sum()
     }
 
     pub fn piece_count(&self) -> u32 {
@@ -555,5 +630,86 @@ pub(crate) mod tests {
             Metainfo::from_bytes(b"d4:info"),
             Err(MetainfoError::Bencode(_))
         ));
+    }
+
+    /// A multi-file torrent of `(path, length, attr)` entries with 16 KiB pieces.
+    pub fn with_attrs(files: &[(&[&str], i64, &str)]) -> Vec<u8> {
+        let total: i64 = files.iter().map(|f| f.1).sum();
+        let files = files
+            .iter()
+            .map(|(path, length, attr)| {
+                let mut entry = vec![
+                    ("length", Value::Int(*length)),
+                    ("path", Value::List(path.iter().map(|p| bytes(p)).collect())),
+                ];
+                if !attr.is_empty() {
+                    entry.push(("attr", bytes(attr)));
+                }
+                dict(entry)
+            })
+            .collect();
+        let info = dict(vec![
+            ("name", bytes("top")),
+            ("piece length", Value::Int(16384)),
+            (
+                "pieces",
+                Value::Bytes(vec![0; 20 * (total as usize).div_ceil(16384)]),
+            ),
+            ("files", Value::List(files)),
+        ]);
+        dict(vec![("info", info)]).encode()
+    }
+
+    #[test]
+    fn reads_bep47_attributes_and_repeated_padding_paths() {
+        let m = Metainfo::from_bytes(&with_attrs(&[
+            (&["a.bin"], 1000, ""),
+            (&[".pad", "15384"], 15384, "p"),
+            (&["run.sh"], 16384, "xh"),
+            (&[".pad", "15384"], 15384, "p"),
+            (&["last"], 10, ""),
+        ]))
+        .unwrap();
+        assert_eq!(m.files.len(), 5, "padding keeps its place in the layout");
+        assert!(m.files[1].attr.pad && !m.files[1].is_on_disk());
+        assert!(m.files[2].attr.executable && m.files[2].attr.hidden);
+        assert_eq!(m.files[4].offset, 48152);
+        let visible: Vec<_> = m.visible_files().map(|f| f.path.clone()).collect();
+        assert_eq!(
+            visible,
+            ["top/a.bin", "top/run.sh", "top/last"].map(PathBuf::from)
+        );
+        assert_eq!(m.content_length(), 17394);
+
+        let err =
+            Metainfo::from_bytes(&with_attrs(&[(&["a"], 10, ""), (&["a"], 10, "")])).unwrap_err();
+        assert!(
+            matches!(err, MetainfoError::DuplicatePath(_)),
+            "only padding may repeat"
+        );
+        let err = Metainfo::from_bytes(&with_attrs(&[(&["link"], 10, "l")])).unwrap_err();
+        assert!(matches!(err, MetainfoError::SymlinkWithData(_)));
+        let m =
+            Metainfo::from_bytes(&with_attrs(&[(&["link"], 0, "l"), (&["a"], 10, "")])).unwrap();
+        assert_eq!(
+            m.visible_files().count(),
+            1,
+            "a symbolic link is never created"
+        );
+    }
+
+    #[test]
+    fn refuses_v2_only_torrents_by_name() {
+        let info = dict(vec![
+            ("name", bytes("v2")),
+            ("piece length", Value::Int(16384)),
+            ("meta version", Value::Int(2)),
+            ("file tree", dict(vec![])),
+        ]);
+        let err = Metainfo::from_bytes(&dict(vec![("info", info)]).encode()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "BitTorrent v2-only torrents are not supported yet"
+        );
     }
 }

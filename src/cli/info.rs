@@ -8,11 +8,14 @@ pub fn run(path: &Path) -> anyhow::Result<u8> {
     let (_, meta) = super::load_torrent(path)?;
     println!("name: {}", meta.name);
     println!("info hash: {}", meta.info_hash);
-    println!(
-        "size: {} ({} bytes)",
-        units::bytes(meta.total_length),
-        meta.total_length
-    );
+    let content = meta.content_length();
+    println!("size: {} ({content} bytes)", units::bytes(content));
+    if meta.total_length > content {
+        println!(
+            "padding: {} bytes (BEP 47, never written to disk)",
+            meta.total_length - content
+        );
+    }
     println!(
         "pieces: {} x {}",
         meta.piece_count(),
@@ -28,8 +31,8 @@ pub fn run(path: &Path) -> anyhow::Result<u8> {
     if let Some(by) = &meta.created_by {
         println!("created by: {by}");
     }
-    println!("files: {}", meta.files.len());
-    for f in &meta.files {
+    println!("files: {}", meta.visible_files().count());
+    for f in meta.visible_files() {
         println!("  {} ({})", f.path.display(), units::bytes(f.length));
     }
     Ok(0)

@@ -155,8 +155,8 @@ impl AddDialog {
                     ui.label("Size");
                     ui.label(format!(
                         "{} in {} file(s)",
-                        units::bytes(meta.total_length),
-                        meta.files.len()
+                        units::bytes(meta.content_length()),
+                        meta.visible_files().count()
                     ));
                     ui.end_row();
                     ui.label("Info hash");
@@ -166,7 +166,7 @@ impl AddDialog {
             egui::ScrollArea::vertical()
                 .max_height(160.0)
                 .show(ui, |ui| {
-                    for f in meta.files.iter().take(FILES_SHOWN) {
+                    for f in meta.visible_files().take(FILES_SHOWN) {
                         ui.horizontal(|ui| {
                             ui.label(f.path.display().to_string());
                             ui.with_layout(
@@ -177,8 +177,9 @@ impl AddDialog {
                             );
                         });
                     }
-                    if meta.files.len() > FILES_SHOWN {
-                        ui.weak(format!("and {} more", meta.files.len() - FILES_SHOWN));
+                    let count = meta.visible_files().count();
+                    if count > FILES_SHOWN {
+                        ui.weak(format!("and {} more", count - FILES_SHOWN));
                     }
                 });
             ui.separator();

@@ -47,6 +47,9 @@ struct StorageFile {
     path: PathBuf,
     length: u64,
     offset: u64,
+    /// False for padding files (read as zeros, never written) and symbolic links (BEP 47).
+    on_disk: bool,
+    executable: bool,
 }
 
 /// Makes one file's written data durable: `File::sync_data` (`fdatasync`), or a test's stand-in.
@@ -76,6 +79,8 @@ impl Storage {
                 path: save_dir.join(&f.path),
                 length: f.length,
                 offset: f.offset,
+                on_disk: f.is_on_disk(),
+                executable: f.attr.executable,
             })
             .collect();
         Self {
@@ -109,6 +114,11 @@ impl Storage {
         self.files.len()
     }
 
+    /// The files that exist on disk, with their indices.
+    fn files_on_disk(&self) -> impl Iterator<Item = (usize, &StorageFile)> {
+        self.files.iter().enumerate().filter(|(_, f)| f.on_disk)
+    }
+
     /// Splits `len` bytes at torrent offset `offset` into (file index, offset in file, length).
     fn spans(&self, offset: u64, len: u64) -> impl Iterator<Item = (usize, u64, u64)> + '_ {
         let first = self
@@ -132,6 +142,10 @@ impl Storage {
         let _one_writer = self.write_lock.locked();
         let mut done = 0usize;
         for (i, file_offset, len) in self.spans(offset, data.len() as u64) {
+            if !self.files[i].on_disk {
+                done += len as usize;
+                continue;
+            }
             let file = self.open(i, true)?;
             let chunk = &data[done..done + len as usize];
             write_all_at(&file, chunk, file_offset).map_err(|e| self.io_error(i, e))?;
@@ -163,17 +177,21 @@ impl Storage {
     pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
         let mut done = 0usize;
         for (i, file_offset, len) in self.spans(offset, buf.len() as u64) {
-            let file = self.open(i, false)?;
             let chunk = &mut buf[done..done + len as usize];
-            read_exact_at(&file, chunk, file_offset).map_err(|e| self.io_error(i, e))?;
             done += len as usize;
+            if !self.files[i].on_disk {
+                chunk.fill(0);
+                continue;
+            }
+            let file = self.open(i, false)?;
+            read_exact_at(&file, chunk, file_offset).map_err(|e| self.io_error(i, e))?;
         }
         Ok(())
     }
 
     /// Creates the folders and the zero-length files, which no piece write ever touches.
     pub fn create_empty_files(&self) -> Result<(), StorageError> {
-        for (i, f) in self.files.iter().enumerate() {
+        for (i, f) in self.files_on_disk() {
             if f.length == 0 {
                 self.open(i, true)?;
             }
@@ -183,33 +201,34 @@ impl Storage {
 
     /// Whether any of the torrent's files exists with data in it.
     pub fn any_data_on_disk(&self) -> bool {
-        self.files
-            .iter()
-            .any(|f| fs::metadata(&f.path).is_ok_and(|m| m.len() > 0))
+        self.files_on_disk()
+            .any(|(_, f)| fs::metadata(&f.path).is_ok_and(|m| m.len() > 0))
     }
 
     /// Whether every byte of `offset..offset+len` lies in files that are long enough.
     pub fn range_present(&self, offset: u64, len: u64) -> bool {
         self.spans(offset, len).all(|(i, file_offset, span)| {
-            fs::metadata(&self.files[i].path).is_ok_and(|m| m.len() >= file_offset + span)
+            !self.files[i].on_disk
+                || fs::metadata(&self.files[i].path).is_ok_and(|m| m.len() >= file_offset + span)
         })
     }
 
     /// The first file that is missing or shorter than the torrent says, for a complete torrent
     /// (whose every file must be whole).
     pub fn missing_or_short(&self) -> Option<String> {
-        self.files.iter().find_map(|f| match fs::metadata(&f.path) {
-            Err(e) if f.length > 0 && e.kind() == io::ErrorKind::NotFound => {
-                Some(format!("{} is missing", f.path.display()))
-            }
-            Ok(m) if m.len() < f.length => Some(format!(
-                "{} is shorter than the torrent says ({} of {} bytes)",
-                f.path.display(),
-                m.len(),
-                f.length
-            )),
-            _ => None,
-        })
+        self.files_on_disk()
+            .find_map(|(_, f)| match fs::metadata(&f.path) {
+                Err(e) if f.length > 0 && e.kind() == io::ErrorKind::NotFound => {
+                    Some(format!("{} is missing", f.path.display()))
+                }
+                Ok(m) if m.len() < f.length => Some(format!(
+                    "{} is shorter than the torrent says ({} of {} bytes)",
+                    f.path.display(),
+                    m.len(),
+                    f.length
+                )),
+                _ => None,
+            })
     }
 
     /// Size and mtime of each file (None where a file is missing).
@@ -217,6 +236,9 @@ impl Storage {
         self.files
             .iter()
             .map(|f| {
+                if !f.on_disk {
+                    return None;
+                }
                 let m = fs::metadata(&f.path).ok()?;
                 let mtime_ns = m
                     .modified()
@@ -240,7 +262,7 @@ impl Storage {
     /// Deletes the torrent's files and the folders it created that are left empty.
     pub fn delete_files(&self) {
         self.close_all();
-        for f in &self.files {
+        for (_, f) in self.files_on_disk() {
             let _ = fs::remove_file(&f.path);
             let mut dir = f.path.parent();
             while let Some(d) = dir {
@@ -265,14 +287,14 @@ impl Storage {
         let outside = std::cell::Cell::new(None);
         let opened = self.pool.get(self.owner, i, write, || {
             if !write {
-                return open_options(false).open(&file.path);
+                return open_options(false, false).open(&file.path);
             }
             if let Err(e) = self.ensure_parent_inside_root(&file.path) {
                 let message = e.to_string();
                 outside.set(Some(e));
                 return Err(io::Error::other(message));
             }
-            let opened = open_options(true).open(&file.path)?;
+            let opened = open_options(true, file.executable).open(&file.path)?;
             preallocate(&opened, file.length);
             Ok(opened)
         });
@@ -320,7 +342,9 @@ fn preallocate(file: &File, length: u64) {
 #[cfg(not(target_os = "linux"))]
 fn preallocate(_file: &File, _length: u64) {}
 
-fn open_options(write: bool) -> OpenOptions {
+/// How a torrent's file is opened; `executable` files are created with the executable bits
+/// (the umask still applies).
+fn open_options(write: bool, executable: bool) -> OpenOptions {
     let mut options = OpenOptions::new();
     options.read(true);
     if write {
@@ -331,7 +355,12 @@ fn open_options(write: bool) -> OpenOptions {
         use std::os::unix::fs::OpenOptionsExt;
         // A symlink planted where a torrent's file goes is never followed.
         options.custom_flags(libc::O_NOFOLLOW);
+        if executable {
+            options.mode(0o777);
+        }
     }
+    #[cfg(not(unix))]
+    let _ = executable;
     options
 }
 
@@ -387,6 +416,8 @@ mod tests {
                     path: dir.join(format!("t/f{i}")),
                     length,
                     offset,
+                    on_disk: true,
+                    executable: false,
                 };
                 offset += length;
                 f
@@ -439,5 +470,43 @@ mod tests {
             Err(StorageError::OutsideSaveFolder(_))
         ));
         assert!(fs::read_dir(outside.path()).unwrap().next().is_none());
+    }
+
+    #[test]
+    fn padding_reads_as_zeros_and_is_never_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Metainfo::from_bytes(&crate::metainfo::tests::with_attrs(&[
+            (&["a.bin"], 10, ""),
+            (&[".pad", "16374"], 16374, "p"),
+            (&["run.sh"], 6, "x"),
+        ]))
+        .unwrap();
+        let s = Storage::new(&meta, dir.path(), Arc::default());
+        let mut piece = vec![7u8; 16384];
+        piece[..10].copy_from_slice(b"0123456789");
+        s.write(0, &piece).unwrap();
+        s.write(16384, b"#!/bin").unwrap();
+        assert!(!dir.path().join("top/.pad").exists(), "no padding on disk");
+        let mut back = vec![1u8; 16384];
+        s.read(0, &mut back).unwrap();
+        assert_eq!(&back[..10], b"0123456789");
+        assert!(back[10..].iter().all(|&b| b == 0), "padding reads as zeros");
+        assert!(s.range_present(0, 16390));
+        assert_eq!(s.missing_or_short(), None);
+        assert_eq!(s.stamps()[1], None);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &str| {
+                fs::metadata(dir.path().join(p))
+                    .unwrap()
+                    .permissions()
+                    .mode()
+            };
+            assert_ne!(mode("top/run.sh") & 0o100, 0, "`x` files are executable");
+            assert_eq!(mode("top/a.bin") & 0o111, 0);
+        }
+        s.delete_files();
+        assert!(!dir.path().join("top").exists());
     }
 }

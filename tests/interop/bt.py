@@ -201,7 +201,9 @@ def compare(src, dst):
             for f in fs:
                 out.add(os.path.relpath(os.path.join(d, f), root))
         return out
-    s, d = files(src), files(dst)
+    # a seeder that knows no BEP 47 (aria2) keeps the padding files it made beside the data
+    s = {rel for rel in files(src) if '.pad' not in rel.split(os.sep)}
+    d = files(dst)
     for rel in sorted(s - d):
         bad.append('missing: %s' % rel)
     for rel in sorted(d - s):
@@ -273,6 +275,11 @@ def main(argv):
         print(infohash(a[0]))
     elif cmd == 'name':
         print(bdecode(raw_info(a[0]))[0][b'name'].decode())
+    elif cmd == 'pads':
+        # how many BEP 47 padding files, and whether it is a hybrid (v1 + v2) torrent
+        info = bdecode(raw_info(a[0]))[0]
+        pads = sum(1 for f in info.get(b'files', []) if b'p' in f.get(b'attr', b''))
+        print(pads, 'hybrid' if info.get(b'meta version') == 2 and b'pieces' in info else 'v1')
     elif cmd == 'private':
         print(bdecode(raw_info(a[0]))[0].get(b'private', 0))
     elif cmd == 'wlwait':

@@ -12,8 +12,11 @@ Run with Debian's interpreter: /usr/bin/python3 ltdrive.py COMMAND ...
       After TIMEOUT seconds (default 600) prints "TIMEOUT ... at P%" and exits 3; when no
       payload byte arrived for STALL seconds (default 0: never) prints "STALLED ... at P%"
       and exits 5. Both then print the peers' request queues.
-  mktorrent SRC OUT PIECE_SIZE TRACKER_URL
-      Writes a v1-only torrent of SRC (file or folder) with PIECE_SIZE-byte pieces.
+  mktorrent SRC OUT PIECE_SIZE TRACKER_URL [hybrid|padded]
+      Writes a v1-only torrent of SRC (file or folder) with PIECE_SIZE-byte pieces; with
+      `hybrid`, a v1 + v2 torrent (BEP 52) whose files are aligned by BEP 47 padding files,
+      as libtorrent 2 and qBittorrent make by default; with `padded`, a v1-only torrent with
+      the same padding files.
 
 Every session is created with all its settings at once: it listens on 127.0.0.1:PORT only,
 DHT, LSD, UPnP and NAT-PMP are off, several connections per IP are allowed (every peer is
@@ -215,10 +218,12 @@ def leech(torrent, out, port, limit, stall):
     del ses
 
 
-def mktorrent(src, out, piece_size, tracker):
+def mktorrent(src, out, piece_size, tracker, kind='v1'):
     fs = lt.file_storage()
     lt.add_files(fs, src)
-    ct = lt.create_torrent(fs, piece_size, flags=lt.create_torrent.v1_only)
+    flags = {'v1': lt.create_torrent.v1_only, 'hybrid': 0,
+             'padded': lt.create_torrent.v1_only | lt.create_torrent.canonical_files}[kind]
+    ct = lt.create_torrent(fs, piece_size, flags=flags)
     ct.add_tracker(tracker, 0)
     lt.set_piece_hashes(ct, os.path.dirname(os.path.abspath(src)))
     with open(out, 'wb') as f:
@@ -235,6 +240,6 @@ if __name__ == '__main__':
         leech(a[0], a[1], int(a[2]), float(a[3]) if len(a) > 3 else 600.0,
               float(a[4]) if len(a) > 4 else 0.0)
     elif cmd == 'mktorrent':
-        mktorrent(a[0], a[1], int(a[2]), a[3])
+        mktorrent(a[0], a[1], int(a[2]), a[3], a[4] if len(a) > 4 else 'v1')
     else:
         sys.exit('unknown command ' + cmd)

@@ -200,7 +200,8 @@ leech_libtorrent() {
 # make_torrent KIND TOOL [extra args...] : data into $C/src, torrent into $T, whitelisted.
 # KIND is a data kind of bt.py's mkdata (single, multi, single16, single64, single256,
 # multi_awkward); NAME becomes the content's name. TOOL is mktorrent (args: its flags),
-# rivulet (args: `rivulet create` flags) or libtorrent (arg: the piece length in bytes).
+# rivulet (args: `rivulet create` flags) or libtorrent (args: the piece length in bytes, and
+# `hybrid` for a v1 + v2 torrent with padding files, `padded` for a v1 one with them).
 make_torrent() {
     local kind=$1 tool=$2
     shift 2
@@ -214,7 +215,7 @@ make_torrent() {
                 >"$C/rivulet-create.log" 2>&1 || { echo "rivulet create failed"; return 1; }
             [ -s "$T" ] || { echo "rivulet create wrote no torrent"; return 1; } ;;
         libtorrent)
-            timeout 120 /usr/bin/python3 "$LT" mktorrent "$C/src/$NAME" "$T" "$1" "$ANNOUNCE" \
+            timeout 120 /usr/bin/python3 "$LT" mktorrent "$C/src/$NAME" "$T" "$1" "$ANNOUNCE" ${2:-} \
                 >"$C/libtorrent-create.log" 2>&1 || { echo "libtorrent mktorrent failed"; return 1; } ;;
         *) echo "unknown torrent maker $tool"; return 1 ;;
     esac
@@ -443,6 +444,30 @@ case_rivulet_tracker_stopped_and_scrape() {
         [ "$c" -eq 0 ]'
 }
 
+# padded_transfer SEEDER LEECHER [KIND] : a torrent with BEP 47 padding files made by
+# libtorrent 2 (KIND hybrid: v1 + v2, as qBittorrent makes them by default; padded: v1 only)
+# moves from SEEDER to LEECHER whole, and no padding file or `.pad` folder appears in the copy
+padded_transfer() {
+    local pads kind want=${3:-hybrid}
+    make_torrent multi_awkward libtorrent 32768 "$want" || return 1
+    read -r pads kind < <(py pads "$T")
+    echo "$kind torrent with $pads padding files"
+    [ "$kind" = "${want/padded/v1}" ] && [ "${pads:-0}" -gt 0 ] \
+        || { echo "not a $want torrent with padding files"; return 1; }
+    transfer "$1" "$2" || return 1
+    if [ -e "$C/out/$NAME/.pad" ]; then
+        echo "a .pad folder was created"
+        return 1
+    fi
+    echo "no .pad folder in the copy"
+}
+case_libtorrent_seed_rivulet_leech_hybrid() { padded_transfer libtorrent rivulet; }
+case_rivulet_seed_libtorrent_hybrid() { padded_transfer rivulet libtorrent; }
+# Debian's aria2 1.36 computes a wrong info hash for hybrid torrents (aria2 issue #1903,
+# fixed after 1.36), so with aria2 the padding files come in a v1 torrent; it creates them
+# as zero-filled files beside the data it seeds.
+case_aria2_seed_rivulet_leech_padded() { padded_transfer aria2 rivulet padded; }
+
 case_rivulet_seed_three_leechers() {
     # one Rivulet seeder, three leechers at once (two libtorrent, one aria2), 64 MiB
     local sport p1 p2 p3 pids=() names=() i rc failed=0
@@ -517,6 +542,9 @@ CASES=(
     libtorrent_seed_rivulet_leech_64m
     libtorrent_seed_rivulet_leech_multi
     rivulet_seed_three_leechers
+    libtorrent_seed_rivulet_leech_hybrid
+    aria2_seed_rivulet_leech_padded
+    rivulet_seed_libtorrent_hybrid
     rivulet_seed_transmission_64m
 )
 

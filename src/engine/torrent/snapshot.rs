@@ -89,10 +89,9 @@ pub(super) fn build(p: Parts<'_>) -> TorrentSnapshot {
     }
 }
 
-/// Verified bytes of each file, from the verified pieces.
+/// Verified bytes of each file a user sees (no padding), from the verified pieces.
 pub(super) fn file_progress(meta: &Metainfo, have: &Bitfield) -> Vec<FileProgress> {
-    meta.files
-        .iter()
+    meta.visible_files()
         .map(|f| {
             let mut verified = 0;
             if f.length > 0 {
