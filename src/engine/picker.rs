@@ -138,10 +138,19 @@ impl Picker {
 
     /// Takes back a buffer handed out with a finished piece.
     pub fn recycle(&mut self, buf: Vec<u8>) {
-        // Every buffer is in use or here, so the pool never holds more than the budget allows.
-        if (self.spare.len() as u64 + 1) * self.piece_length <= self.buffer_budget {
+        // Every buffer is in use or here, so the pool never holds more than the budget allows;
+        // a complete torrent needs none.
+        if !self.is_complete()
+            && (self.spare.len() as u64 + 1) * self.piece_length <= self.buffer_budget
+        {
             self.spare.push(buf);
         }
+    }
+
+    /// Frees the buffers kept for reuse (when the torrent completes or stops: none is needed
+    /// until it downloads again).
+    pub fn free_spare_buffers(&mut self) {
+        self.spare = Vec::new();
     }
 
     /// Drops every piece being assembled (on pause or error).
@@ -457,6 +466,18 @@ mod tests {
             out.iter().all(|b| b.index != 2 && b.index != first),
             "piece 2 is the most common"
         );
+    }
+
+    #[test]
+    fn spare_buffers_are_kept_while_downloading_and_freed_when_complete_or_stopped() {
+        let mut p = picker(2);
+        p.recycle(vec![0; PIECE as usize]);
+        assert_eq!(p.spare.len(), 1, "kept for the next piece");
+        p.free_spare_buffers();
+        assert!(p.spare.is_empty(), "freed on a stop");
+        p.set_have(Bitfield::full(2));
+        p.recycle(vec![0; PIECE as usize]);
+        assert!(p.spare.is_empty(), "a complete torrent keeps none");
     }
 
     #[test]

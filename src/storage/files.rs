@@ -105,11 +105,6 @@ impl Storage {
         &self.root
     }
 
-    /// The pieces of file `i` lie in this byte range of the torrent.
-    pub fn file_range(&self, i: usize) -> Option<std::ops::Range<u64>> {
-        self.files.get(i).map(|f| f.offset..f.offset + f.length)
-    }
-
     pub fn file_count(&self) -> usize {
         self.files.len()
     }
@@ -213,11 +208,14 @@ impl Storage {
         })
     }
 
-    /// The first file that is missing or shorter than the torrent says, for a complete torrent
-    /// (whose every file must be whole).
-    pub fn missing_or_short(&self) -> Option<String> {
-        self.files_on_disk()
-            .find_map(|(_, f)| match fs::metadata(&f.path) {
+    /// The first of files `range` that is missing or shorter than the torrent says, for a
+    /// complete torrent (whose every file must be whole).
+    pub fn missing_or_short(&self, range: std::ops::Range<usize>) -> Option<String> {
+        let files = self.files.get(range).unwrap_or_default();
+        files
+            .iter()
+            .filter(|f| f.on_disk)
+            .find_map(|f| match fs::metadata(&f.path) {
                 Err(e) if f.length > 0 && e.kind() == io::ErrorKind::NotFound => {
                     Some(format!("{} is missing", f.path.display()))
                 }
@@ -492,7 +490,7 @@ mod tests {
         assert_eq!(&back[..10], b"0123456789");
         assert!(back[10..].iter().all(|&b| b == 0), "padding reads as zeros");
         assert!(s.range_present(0, 16390));
-        assert_eq!(s.missing_or_short(), None);
+        assert_eq!(s.missing_or_short(0..3), None);
         assert_eq!(s.stamps()[1], None);
         #[cfg(unix)]
         {

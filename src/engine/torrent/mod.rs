@@ -51,8 +51,13 @@ use crate::storage::Storage;
 use crate::storage::disk::PieceOutcome;
 
 const TICK: Duration = Duration::from_millis(200);
-/// How often a complete torrent checks that its files are still whole.
+/// The tick of a quiet torrent (active, no peers, nothing moving): nothing in its snapshot
+/// changes by itself, so it only does its once-a-second chores.
+const QUIET_TICK: Duration = Duration::from_secs(1);
+/// How often a complete torrent looks at (a share of) its files to see they are still whole;
+/// a quiet one, which serves nobody, less often.
 const FILES_CHECK_EVERY: Duration = Duration::from_secs(10);
+const QUIET_FILES_CHECK_EVERY: Duration = Duration::from_secs(60);
 
 /// The actor's channels.
 struct Inbox {
@@ -75,6 +80,8 @@ struct Trackers {
 struct Chores {
     last_second: Instant,
     last_files_check: Instant,
+    /// The first file the next look at the files starts from.
+    files_cursor: usize,
     /// A look at the files is running (one at a time).
     files_check_running: Arc<AtomicBool>,
 }
@@ -160,7 +167,11 @@ pub(crate) fn spawn(mut params: TorrentParams) -> TorrentHandle {
         publisher: Publisher::new(downloaded, uploaded, params.dirty.clone()),
         chores: Chores {
             last_second: Instant::now(),
-            last_files_check: Instant::now(),
+            // Spread over the interval: torrents added together do not look all at once.
+            last_files_check: Instant::now()
+                .checked_sub(Duration::from_millis(rand::random_range(0..10_000)))
+                .unwrap_or_else(Instant::now),
+            files_cursor: 0,
             files_check_running: Arc::new(AtomicBool::new(false)),
         },
         shared,
@@ -211,15 +222,21 @@ impl Torrent {
                     if !self.life.is_busy() {
                         // No tick comes to save it later.
                         self.save_if_changed().await;
+                    }
+                    if !self.life.is_busy() || self.is_quiet() {
                         self.publish_snapshot();
+                    } else {
+                        // A busy torrent's next tick publishes it.
+                        self.publisher.changed();
                     }
                 }
                 // Only a checking or active torrent ticks: a stopped one has nothing that
                 // changes by itself, and publishes when a command or an event changes it, so
-                // a thousand paused torrents never wake.
+                // a thousand paused torrents never wake; a quiet one ticks once a second.
                 _ = tokio::time::sleep_until(next_tick), if self.life.is_busy() => {
                     self.on_tick().await;
-                    next_tick = tokio::time::Instant::now() + TICK;
+                    let every = if self.is_quiet() { QUIET_TICK } else { TICK };
+                    next_tick = tokio::time::Instant::now() + every;
                 }
             }
         }
@@ -227,6 +244,15 @@ impl Torrent {
 
     fn is_complete(&self) -> bool {
         self.shared.picker().is_complete()
+    }
+
+    /// Active with no peer connected or being dialled and no bytes moving: nothing in its
+    /// snapshot changes by itself.
+    fn is_quiet(&self) -> bool {
+        self.life.is_active()
+            && self.roster.is_empty()
+            && self.publisher.down.rate() == 0
+            && self.publisher.up.rate() == 0
     }
 
     /// Carries out a command; returns false when the actor should end.
@@ -432,6 +458,7 @@ impl Torrent {
 
     async fn on_complete(&mut self) {
         tracing::info!(torrent = %self.shared.meta.name, "download complete");
+        self.shared.picker().free_spare_buffers();
         if let Some(announcer) = self.life.announcer() {
             let _ = announcer.send(AnnounceSignal::Completed);
         }
@@ -445,6 +472,7 @@ impl Torrent {
 
     async fn on_tick(&mut self) {
         let now = Instant::now();
+        let quiet = self.is_quiet();
         if now.duration_since(self.chores.last_second) >= Duration::from_secs(1) {
             self.chores.last_second = now;
             self.publisher
@@ -457,8 +485,13 @@ impl Torrent {
             if self.life.is_active() {
                 self.connect_more();
                 self.choke_round(now);
+                let files_every = if quiet {
+                    QUIET_FILES_CHECK_EVERY
+                } else {
+                    FILES_CHECK_EVERY
+                };
                 if self.is_complete()
-                    && now.duration_since(self.chores.last_files_check) >= FILES_CHECK_EVERY
+                    && now.duration_since(self.chores.last_files_check) >= files_every
                 {
                     self.chores.last_files_check = now;
                     self.check_files_whole();
@@ -468,7 +501,10 @@ impl Torrent {
                 self.save_resume().await;
             }
         }
-        self.publish_snapshot();
+        // A quiet torrent's snapshot is rebuilt only when something changed it.
+        if !quiet || self.publisher.is_changed() {
+            self.publish_snapshot();
+        }
     }
 
     async fn save_if_changed(&mut self) {

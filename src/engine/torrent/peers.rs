@@ -25,6 +25,9 @@ const OPTIMISTIC_EVERY: Duration = Duration::from_secs(30);
 const REDIAL_AFTER_CLOSE: Duration = Duration::from_secs(30);
 /// A peer turned away (a duplicate, or no room) is not dialled again before this.
 const REDIAL_AFTER_REFUSAL: Duration = Duration::from_secs(60);
+/// Addresses kept per torrent (as libtorrent's `max_peerlist_size`); past it, those that
+/// failed most, then the oldest, are forgotten.
+pub(super) const MAX_KNOWN: usize = 3000;
 
 /// The torrent's record of one connection.
 pub(super) struct PeerBook {
@@ -51,6 +54,8 @@ impl PeerBook {
 
 #[derive(Default)]
 struct KnownPeer {
+    /// When it was learned, in the roster's count of addresses learned.
+    learned: u64,
     failures: u32,
     next_try: Option<Instant>,
     /// Learned to be a seed while we were one too: not worth dialling when complete.
@@ -73,6 +78,8 @@ pub(super) enum Refusal {
 pub(super) struct PeerRoster {
     peers: HashMap<PeerKey, PeerBook>,
     known: HashMap<SocketAddr, KnownPeer>,
+    /// Addresses learned so far (numbers [`KnownPeer::learned`]).
+    learned: u64,
     connecting: HashSet<SocketAddr>,
     strikes: Strikes,
     /// Our own listen addresses, found by connecting to ourselves.
@@ -87,13 +94,49 @@ impl PeerRoster {
         self.peers.values()
     }
 
-    /// Addresses from a tracker, except our own listen port on this machine.
+    /// No peer connected, none being dialled.
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty() && self.connecting.is_empty()
+    }
+
+    /// Addresses from a tracker, except our own listen port on this machine. At most
+    /// [`MAX_KNOWN`] are kept.
     pub fn learn(&mut self, addrs: &[SocketAddr], listen_port: u16) {
         for addr in addrs {
             let local = addr.ip().is_loopback() || addr.ip().is_unspecified();
-            if !(local && addr.port() == listen_port) {
-                self.known.entry(*addr).or_default();
+            if !(local && addr.port() == listen_port) && !self.known.contains_key(addr) {
+                self.learned += 1;
+                let learned = self.learned;
+                self.known.insert(
+                    *addr,
+                    KnownPeer {
+                        learned,
+                        ..KnownPeer::default()
+                    },
+                );
             }
+        }
+        self.forget_beyond(MAX_KNOWN);
+    }
+
+    /// Forgets addresses beyond `keep`: those that failed most first, then the oldest; never
+    /// one connected or being dialled.
+    fn forget_beyond(&mut self, keep: usize) {
+        let excess = self.known.len().saturating_sub(keep);
+        if excess == 0 {
+            return;
+        }
+        let connected: HashSet<SocketAddr> = self.peers.values().map(|p| p.addr).collect();
+        let mut candidates: Vec<(u32, u64, SocketAddr)> = self
+            .known
+            .iter()
+            .filter(|(addr, _)| !connected.contains(addr) && !self.connecting.contains(addr))
+            .map(|(addr, k)| (k.failures, k.learned, *addr))
+            .collect();
+        // Most failures first; among equals, the earliest learned.
+        candidates.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        for (_, _, addr) in candidates.into_iter().take(excess) {
+            self.known.remove(&addr);
         }
     }
 
@@ -111,6 +154,9 @@ impl PeerRoster {
             .saturating_sub(self.peers.len() + self.connecting.len())
             .min(MAX_HALF_OPEN.saturating_sub(self.connecting.len()))
             .min(connections_free);
+        if budget == 0 || self.known.is_empty() {
+            return Vec::new();
+        }
         let connected: HashSet<SocketAddr> = self.peers.values().map(|p| p.addr).collect();
         let chosen: Vec<SocketAddr> = self
             .known
@@ -294,6 +340,34 @@ mod tests {
             roster.pick_dials(Instant::now(), false, 50, 500),
             vec![addr(1, PORT)]
         );
+    }
+
+    #[test]
+    fn known_addresses_are_capped_forgetting_the_failed_then_the_oldest() {
+        let mut roster = PeerRoster::default();
+        let many = |from: u32, n: u32| -> Vec<SocketAddr> {
+            (from..from + n)
+                .map(|i| SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], PORT)))
+                .collect()
+        };
+        let first = many(0, MAX_KNOWN as u32);
+        roster.learn(&first, PORT);
+        let now = Instant::now();
+        // One that keeps failing, one connected, one being dialled.
+        roster.dial_failed(first[100], now);
+        let connected = first[1];
+        roster.connected(1, book(connected, 1, false));
+        roster.connecting.insert(first[2]);
+        roster.learn(&many(MAX_KNOWN as u32, 5), PORT);
+        assert_eq!(roster.known.len(), MAX_KNOWN);
+        assert!(!roster.known.contains_key(&first[100]), "the failed one goes first");
+        for kept in [connected, first[2], first[6]] {
+            assert!(roster.known.contains_key(&kept), "{kept} is kept");
+        }
+        for oldest in [first[0], first[3], first[4], first[5]] {
+            assert!(!roster.known.contains_key(&oldest), "{oldest} was the oldest");
+        }
+        assert!(many(MAX_KNOWN as u32, 5).iter().all(|a| roster.known.contains_key(a)));
     }
 
     #[test]

@@ -166,6 +166,8 @@ pub(super) struct Publisher {
     pub down: RateMeter,
     pub up: RateMeter,
     files: Option<(u32, Vec<FileProgress>)>,
+    /// Something changed since the last publish (for torrents that do not rebuild each tick).
+    changed: bool,
 }
 
 impl Publisher {
@@ -177,6 +179,7 @@ impl Publisher {
             slot: Arc::default(),
             dirty,
             files: None,
+            changed: false,
         }
     }
 
@@ -202,7 +205,16 @@ impl Publisher {
         }
     }
 
+    pub fn changed(&mut self) {
+        self.changed = true;
+    }
+
+    pub fn is_changed(&self) -> bool {
+        self.changed
+    }
+
     pub fn publish(&mut self, snapshot: TorrentSnapshot) {
+        self.changed = false;
         let mut slot = self.slot.locked();
         if **slot != snapshot {
             *slot = Arc::new(snapshot);

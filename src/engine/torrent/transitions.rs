@@ -18,6 +18,9 @@ use crate::tracker::AnnounceEvent;
 
 /// How long a stop may wait for writes in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+/// Files looked at by one check that a complete torrent's files are whole: a torrent of
+/// thousands of files is covered over several checks, not all at once.
+const FILES_PER_LOOK: usize = 256;
 
 impl super::Torrent {
     /// Takes the step the life cycle asks for: a check, activity, or a stop.
@@ -104,7 +107,11 @@ impl super::Torrent {
             let _ = link.tx.send(PeerCommand::Disconnect);
         }
         self.drain_writes().await;
-        self.shared.picker().discard_partials();
+        {
+            let mut picker = self.shared.picker();
+            picker.discard_partials();
+            picker.free_spare_buffers();
+        }
         self.life.stopped();
     }
 
@@ -132,8 +139,8 @@ impl super::Torrent {
     }
 
     /// A seeder's files deleted or truncated underneath it: found by a stat of each file (on
-    /// the blocking pool), then a recheck.
-    pub(super) fn check_files_whole(&self) {
+    /// the blocking pool, [`FILES_PER_LOOK`] files a time, in turn), then a recheck.
+    pub(super) fn check_files_whole(&mut self) {
         if self
             .chores
             .files_check_running
@@ -143,8 +150,11 @@ impl super::Torrent {
         }
         let (storage, events) = (self.shared.storage.clone(), self.inbox.events_tx.clone());
         let running = self.chores.files_check_running.clone();
+        let start = self.chores.files_cursor;
+        let end = (start + FILES_PER_LOOK).min(storage.file_count());
+        self.chores.files_cursor = if end >= storage.file_count() { 0 } else { end };
         tokio::task::spawn_blocking(move || {
-            if let Some(problem) = storage.missing_or_short() {
+            if let Some(problem) = storage.missing_or_short(start..end) {
                 let _ = events.send(TorrentEvent::DataMissing(problem));
             }
             running.store(false, Ordering::Relaxed);

@@ -1,0 +1,120 @@
+//! A thousand seeding torrents with no peers: what they cost the engine while nothing
+//! happens. Each torrent is one small file, checked, seeding, announced to a loopback
+//! tracker (which is then gone, as a quiet tracker is). Measured over 30 s: the process's CPU
+//! (the engine's threads; this thread only sleeps) and its resident memory.
+//!
+//!     cargo bench --bench idle_seeding
+//!
+//! Targets (issue "Scale and durability"): idle CPU under 1 % of one core, RSS at most
+//! 150 MiB. The benchmark exits with an error when a target is missed.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use rivulet::engine::TorrentState;
+
+const TORRENTS: usize = 1000;
+const FILE_SIZE: usize = 48 * 1024;
+const IDLE_SECONDS: u64 = 30;
+const IDLE_TARGET_PERCENT: f64 = 1.0;
+const RSS_TARGET_MIB: f64 = 150.0;
+
+/// The process's user and system CPU time, in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of /proc/PID/stat (11 and 12 after the name).
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The process's resident set, in MiB.
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+fn main() {
+    let tracker = common::TestTracker::start();
+    let data = tempfile::tempdir().expect("temp dir");
+    let state = tempfile::tempdir().expect("temp dir");
+    let session = common::session(state.path(), 0);
+    let started = Instant::now();
+    for i in 0..TORRENTS {
+        let path = data.path().join(format!("seed-{i:04}.bin"));
+        std::fs::write(&path, common::data(FILE_SIZE, i as u64 + 1)).expect("payload");
+        common::add(
+            &session,
+            &common::torrent_for(&path, 16384, &tracker.url),
+            data.path(),
+            true,
+        );
+    }
+    let announced = || {
+        tracker
+            .log
+            .lock()
+            .map(|log| log.iter().filter(|a| a.event.as_deref() == Some("started")).count())
+            .unwrap_or(0)
+    };
+    while {
+        let s = session.snapshot();
+        s.torrents.len() < TORRENTS
+            || !s.torrents.iter().all(|t| t.state == TorrentState::Seeding)
+            || announced() < TORRENTS
+    } {
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "the torrents did not all check, seed and announce within 3 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!(
+        "{TORRENTS} torrents of {} KiB checked, seeding and announced in {:.1} s",
+        FILE_SIZE / 1024,
+        started.elapsed().as_secs_f64()
+    );
+    drop(tracker);
+    // Let the start-up's resume saves, checks and announces finish.
+    std::thread::sleep(Duration::from_secs(5));
+
+    let (cpu0, wall0) = (cpu_seconds(), Instant::now());
+    std::thread::sleep(Duration::from_secs(IDLE_SECONDS));
+    let idle = (cpu_seconds() - cpu0) / wall0.elapsed().as_secs_f64() * 100.0;
+    let rss = rss_mib();
+    println!(
+        "idle {IDLE_SECONDS} s, {TORRENTS} seeding torrents, no peers: {idle:.2} % of one core, RSS {rss:.1} MiB"
+    );
+
+    let mut missed = Vec::new();
+    if idle > IDLE_TARGET_PERCENT {
+        missed.push(format!("idle {idle:.2} % > {IDLE_TARGET_PERCENT} %"));
+    }
+    if rss > RSS_TARGET_MIB {
+        missed.push(format!("RSS {rss:.1} MiB > {RSS_TARGET_MIB} MiB"));
+    }
+    session.shutdown();
+    if !missed.is_empty() {
+        eprintln!("idle_seeding: FAILED: {}", missed.join("; "));
+        std::process::exit(1);
+    }
+    println!(
+        "idle_seeding: targets met (idle < {IDLE_TARGET_PERCENT} %, RSS <= {RSS_TARGET_MIB} MiB)"
+    );
+}
