@@ -51,9 +51,10 @@ use crate::storage::Storage;
 use crate::storage::disk::PieceOutcome;
 
 const TICK: Duration = Duration::from_millis(200);
-/// The tick of a quiet torrent (active, no peers, nothing moving): nothing in its snapshot
-/// changes by itself, so it only does its once-a-second chores.
-const QUIET_TICK: Duration = Duration::from_secs(1);
+/// The longest a quiet torrent (active, no peers, nothing moving) sleeps: nothing in its
+/// snapshot changes by itself, so it wakes only for its chores (a save, a look at its
+/// files, an address to dial once its back-off ends), for events and for commands.
+const QUIET_SLEEP: Duration = Duration::from_secs(30);
 /// How often a complete torrent looks at (a share of) its files to see they are still whole;
 /// a quiet one, which serves nobody, less often.
 const FILES_CHECK_EVERY: Duration = Duration::from_secs(10);
@@ -235,8 +236,8 @@ impl Torrent {
                 // a thousand paused torrents never wake; a quiet one ticks once a second.
                 _ = tokio::time::sleep_until(next_tick), if self.life.is_busy() => {
                     self.on_tick().await;
-                    let every = if self.is_quiet() { QUIET_TICK } else { TICK };
-                    next_tick = tokio::time::Instant::now() + every;
+                    let wait = if self.is_quiet() { self.quiet_sleep() } else { TICK };
+                    next_tick = tokio::time::Instant::now() + wait;
                 }
             }
         }
@@ -505,6 +506,22 @@ impl Torrent {
         if !quiet || self.publisher.is_changed() {
             self.publish_snapshot();
         }
+    }
+
+    /// How long a quiet torrent may sleep: until its next chore, at most [`QUIET_SLEEP`].
+    fn quiet_sleep(&self) -> Duration {
+        let now = Instant::now();
+        let complete = self.is_complete();
+        let chores = [
+            complete.then(|| self.chores.last_files_check + QUIET_FILES_CHECK_EVERY),
+            self.saver.due_at(),
+            self.roster.next_dial_at(complete, now),
+        ];
+        let until = chores
+            .into_iter()
+            .flatten()
+            .fold(now + QUIET_SLEEP, Instant::min);
+        until.saturating_duration_since(now).max(TICK)
     }
 
     async fn save_if_changed(&mut self) {

@@ -175,6 +175,19 @@ impl PeerRoster {
         chosen
     }
 
+    /// When the next address may be dialled (`now` if one may be already), if any is worth it.
+    pub fn next_dial_at(&self, complete: bool, now: Instant) -> Option<Instant> {
+        self.known
+            .iter()
+            .filter(|(addr, k)| {
+                !(self.strikes.is_banned(addr.ip())
+                    || self.own_addrs.contains(addr)
+                    || (complete && k.seed))
+            })
+            .map(|(_, k)| k.next_try.unwrap_or(now))
+            .min()
+    }
+
     /// A dial failed: back off 20 s, doubling with each failure up to about an hour and a half.
     pub fn dial_failed(&mut self, addr: SocketAddr, now: Instant) {
         self.connecting.remove(&addr);
@@ -360,14 +373,24 @@ mod tests {
         roster.connecting.insert(first[2]);
         roster.learn(&many(MAX_KNOWN as u32, 5), PORT);
         assert_eq!(roster.known.len(), MAX_KNOWN);
-        assert!(!roster.known.contains_key(&first[100]), "the failed one goes first");
+        assert!(
+            !roster.known.contains_key(&first[100]),
+            "the failed one goes first"
+        );
         for kept in [connected, first[2], first[6]] {
             assert!(roster.known.contains_key(&kept), "{kept} is kept");
         }
         for oldest in [first[0], first[3], first[4], first[5]] {
-            assert!(!roster.known.contains_key(&oldest), "{oldest} was the oldest");
+            assert!(
+                !roster.known.contains_key(&oldest),
+                "{oldest} was the oldest"
+            );
         }
-        assert!(many(MAX_KNOWN as u32, 5).iter().all(|a| roster.known.contains_key(a)));
+        assert!(
+            many(MAX_KNOWN as u32, 5)
+                .iter()
+                .all(|a| roster.known.contains_key(a))
+        );
     }
 
     #[test]

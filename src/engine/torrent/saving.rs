@@ -81,6 +81,11 @@ impl ResumeSaver {
         self.dirty
     }
 
+    /// When a save falls due, if something changed.
+    pub fn due_at(&self) -> Option<Instant> {
+        self.dirty.then(|| self.last_save + SAVE_EVERY)
+    }
+
     pub fn due(&self, now: Instant) -> bool {
         self.dirty && now.duration_since(self.last_save) >= SAVE_EVERY
     }
