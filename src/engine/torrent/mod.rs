@@ -58,7 +58,7 @@ const QUIET_SLEEP: Duration = Duration::from_secs(30);
 /// How often a complete torrent looks at (a share of) its files to see they are still whole;
 /// a quiet one, which serves nobody, less often.
 const FILES_CHECK_EVERY: Duration = Duration::from_secs(10);
-const QUIET_FILES_CHECK_EVERY: Duration = Duration::from_secs(60);
+const QUIET_FILES_CHECK_EVERY: Duration = Duration::from_secs(30);
 
 /// The actor's channels.
 struct Inbox {
@@ -217,6 +217,7 @@ impl Torrent {
                         self.save_if_changed().await;
                     }
                     self.publish_snapshot();
+                    next_tick = next_tick.min(self.next_tick());
                 }
                 Some(event) = self.inbox.events.recv() => {
                     self.handle_event(event).await;
@@ -230,14 +231,15 @@ impl Torrent {
                         // A busy torrent's next tick publishes it.
                         self.publisher.changed();
                     }
+                    // A quiet torrent that has peers now ticks often again.
+                    next_tick = next_tick.min(self.next_tick());
                 }
                 // Only a checking or active torrent ticks: a stopped one has nothing that
                 // changes by itself, and publishes when a command or an event changes it, so
                 // a thousand paused torrents never wake; a quiet one ticks once a second.
                 _ = tokio::time::sleep_until(next_tick), if self.life.is_busy() => {
                     self.on_tick().await;
-                    let wait = if self.is_quiet() { self.quiet_sleep() } else { TICK };
-                    next_tick = tokio::time::Instant::now() + wait;
+                    next_tick = self.next_tick();
                 }
             }
         }
@@ -506,6 +508,16 @@ impl Torrent {
         if !quiet || self.publisher.is_changed() {
             self.publish_snapshot();
         }
+    }
+
+    /// When the next tick is due: after [`TICK`], or for a quiet torrent its next chore.
+    fn next_tick(&self) -> tokio::time::Instant {
+        let wait = if self.is_quiet() {
+            self.quiet_sleep()
+        } else {
+            TICK
+        };
+        tokio::time::Instant::now() + wait
     }
 
     /// How long a quiet torrent may sleep: until its next chore, at most [`QUIET_SLEEP`].
