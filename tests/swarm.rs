@@ -261,3 +261,63 @@ fn a_torrent_added_paused_is_saved_at_once() {
     );
     assert!(t.paused, "restored paused");
 }
+
+/// A saved torrent whose resume data is damaged or gone stays in the list and is rechecked:
+/// with the version before it when that one is sound (same save folder), else in the default
+/// download folder.
+#[test]
+fn a_torrent_whose_resume_data_is_lost_stays_listed_and_is_rechecked() {
+    let tracker = TestTracker::start();
+    let (seed_dir, download_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let content = data(300_000, 9);
+    std::fs::write(seed_dir.path().join("kept.bin"), &content).unwrap();
+    let torrent = torrent_for(&seed_dir.path().join("kept.bin"), PIECE, &tracker.url);
+    let id = Metainfo::from_bytes(&torrent).unwrap().info_hash;
+    let state = tempfile::tempdir().unwrap();
+    let start = |state: &std::path::Path| {
+        let mut config = rivulet::engine::SessionConfig::with_state_dir(state.to_path_buf());
+        config.listen_ip = std::net::Ipv4Addr::LOCALHOST.into();
+        config.listen_port = 0;
+        config.download_dir = Some(download_dir.path().to_path_buf());
+        rivulet::engine::Session::start(config, None).unwrap()
+    };
+    let first = start(state.path());
+    add(&first, &torrent, seed_dir.path(), true);
+    wait_for(&first, Duration::from_secs(20), "seeding", |t| {
+        t.state == TorrentState::Seeding
+    });
+    // Saved after its check and at shutdown: the first save becomes the backup.
+    first.shutdown();
+
+    let torrents = state.path().join("torrents");
+    let resume = torrents.join(format!("{}.resume", id.to_hex()));
+    std::fs::write(&resume, b"\x00garbage\xff").unwrap();
+    let second = start(state.path());
+    let t = wait_for(
+        &second,
+        Duration::from_secs(20),
+        "restored from the backup",
+        |t| t.state == TorrentState::Seeding,
+    );
+    assert_eq!(t.save_dir, seed_dir.path(), "the backup's save folder");
+    second.shutdown();
+
+    // Both versions gone: the default download folder, where a copy of the data waits.
+    std::fs::remove_file(&resume).unwrap();
+    let _ = std::fs::remove_file(torrents.join(format!("{}.resume.bak", id.to_hex())));
+    std::fs::write(download_dir.path().join("kept.bin"), &content).unwrap();
+    let third = start(state.path());
+    let t = wait_for(
+        &third,
+        Duration::from_secs(20),
+        "rechecked in the download folder",
+        |t| t.state == TorrentState::Seeding,
+    );
+    assert_eq!(t.save_dir, download_dir.path());
+    assert_eq!(
+        t.verified_bytes,
+        content.len() as u64,
+        "found by the recheck"
+    );
+    assert_eq!(third.snapshot().torrents.len(), 1);
+}

@@ -29,6 +29,9 @@ pub struct SessionConfig {
     pub piece_buffer_budget: u64,
     /// Files open at once across every torrent (fewer if the process's limit is low).
     pub max_open_files: usize,
+    /// The default download folder: its free space is reported, and a saved torrent whose
+    /// resume data is lost is restored into it and rechecked.
+    pub download_dir: Option<PathBuf>,
     /// Rivulet's tracker, started before saved torrents are restored (so their first
     /// announces can reach it).
     pub tracker: Option<super::TrackerSettings>,
@@ -49,6 +52,7 @@ impl SessionConfig {
             upload_limit: 0,
             piece_buffer_budget: 24 * 1024 * 1024,
             max_open_files: crate::storage::DEFAULT_OPEN_FILES,
+            download_dir: None,
             tracker: None,
         }
     }
@@ -61,6 +65,7 @@ impl SessionConfig {
         self.upload_slots = settings.upload_slots.max(1);
         self.download_limit = settings.download_limit;
         self.upload_limit = settings.upload_limit;
+        self.download_dir = settings.download_dir.clone();
         self.tracker = settings.tracker;
     }
 

@@ -1,5 +1,7 @@
 //! Persistence: each torrent's .torrent file and resume data under the state folder, written
 //! atomically (temporary file, fsync, rename), so a crash leaves the old or the new version.
+//! The resume file's previous version is kept beside it (`.resume.bak`, a hard link), and
+//! read when the current one is missing or damaged.
 
 use std::fs;
 use std::io::Write;
@@ -47,6 +49,10 @@ fn resume_path(state_dir: &Path, id: InfoHash) -> PathBuf {
     torrents_dir(state_dir).join(format!("{}.resume", id.to_hex()))
 }
 
+fn backup_path(state_dir: &Path, id: InfoHash) -> PathBuf {
+    torrents_dir(state_dir).join(format!("{}.resume.bak", id.to_hex()))
+}
+
 /// Writes `bytes` to `path` so that readers see either the old or the new content.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
@@ -82,13 +88,36 @@ pub fn save_torrent(state_dir: &Path, id: InfoHash, bytes: &[u8]) -> std::io::Re
     write_atomically(&torrent_path(state_dir, id), bytes)
 }
 
+/// Saves resume data; the version it replaces becomes the backup (best effort: a file system
+/// without hard links keeps no backup).
 pub fn save(state_dir: &Path, id: InfoHash, data: &ResumeData) -> std::io::Result<()> {
-    write_atomically(&resume_path(state_dir, id), &encode(data))
+    let (path, backup) = (resume_path(state_dir, id), backup_path(state_dir, id));
+    if path.exists() {
+        let _ = fs::remove_file(&backup);
+        let _ = fs::hard_link(&path, &backup);
+    }
+    write_atomically(&path, &encode(data))
 }
 
-/// Loads a torrent's resume data: `Ok(None)` when there is none.
+/// Loads a torrent's resume data: `Ok(None)` when there is none. When the current version is
+/// missing or damaged and the previous one is sound, the previous one is returned (its file
+/// stamps will not match, so the data is checked; its save folder and settings are kept).
 pub fn load(state_dir: &Path, id: InfoHash) -> Result<Option<ResumeData>, ResumeError> {
-    let path = resume_path(state_dir, id);
+    match load_file(resume_path(state_dir, id)) {
+        Ok(Some(data)) => Ok(Some(data)),
+        current => match load_file(backup_path(state_dir, id)) {
+            Ok(Some(previous)) => {
+                if let Err(e) = &current {
+                    tracing::warn!(error = %e, "damaged resume data; using the version before it");
+                }
+                Ok(Some(previous))
+            }
+            _ => current,
+        },
+    }
+}
+
+fn load_file(path: PathBuf) -> Result<Option<ResumeData>, ResumeError> {
     let bytes = match fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -103,6 +132,7 @@ pub fn load(state_dir: &Path, id: InfoHash) -> Result<Option<ResumeData>, Resume
 pub fn remove(state_dir: &Path, id: InfoHash) {
     let _ = fs::remove_file(torrent_path(state_dir, id));
     let _ = fs::remove_file(resume_path(state_dir, id));
+    let _ = fs::remove_file(backup_path(state_dir, id));
 }
 
 /// The torrents saved in the state folder.
@@ -266,7 +296,10 @@ mod tests {
         assert_eq!(load(dir.path(), id).unwrap(), Some(sample()));
         assert_eq!(saved_torrents(dir.path()), vec![id]);
         let leftovers = fs::read_dir(dir.path().join("torrents")).unwrap().count();
-        assert_eq!(leftovers, 2, "no temporary files are left behind");
+        assert_eq!(
+            leftovers, 2,
+            "no temporary files are left behind (one save: no backup yet)"
+        );
         remove(dir.path(), id);
         assert_eq!(load(dir.path(), id).unwrap(), None);
     }
@@ -288,5 +321,30 @@ mod tests {
             load(dir.path(), id),
             Err(ResumeError::Damaged(..))
         ));
+    }
+
+    #[test]
+    fn the_version_before_stands_in_for_a_damaged_or_missing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = InfoHash([5; 20]);
+        let first = sample();
+        let second = ResumeData {
+            downloaded: 99,
+            ..sample()
+        };
+        save(dir.path(), id, &first).unwrap();
+        save(dir.path(), id, &second).unwrap();
+        assert_eq!(load(dir.path(), id).unwrap(), Some(second));
+        let path = resume_path(dir.path(), id);
+        fs::write(&path, b"\x00garbage").unwrap();
+        assert_eq!(
+            load(dir.path(), id).unwrap(),
+            Some(first.clone()),
+            "damaged"
+        );
+        fs::remove_file(&path).unwrap();
+        assert_eq!(load(dir.path(), id).unwrap(), Some(first), "missing");
+        remove(dir.path(), id);
+        assert_eq!(load(dir.path(), id).unwrap(), None, "both forgotten");
     }
 }

@@ -14,6 +14,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::Waker;
 use super::inbound::{Handshaken, Handshakes};
+use super::removals::Removals;
 use crate::engine::command::EngineSettings;
 use crate::engine::command::{AddSource, AddTorrent, Command};
 use crate::engine::config::{LiveSettings, SessionConfig};
@@ -34,8 +35,6 @@ use crate::tracker::TrackerClient;
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(4);
 const FREE_SPACE_EVERY: Duration = Duration::from_secs(5);
-/// How long a re-add waits for the removal of the same torrent to finish.
-const REMOVE_WAIT: Duration = Duration::from_secs(10);
 
 pub(super) struct SessionActor {
     pub(super) config: SessionConfig,
@@ -63,8 +62,8 @@ pub(super) struct SessionActor {
     pub(super) tracker_host: TrackerHost,
     pub(super) creations: Creations,
     pub(super) created_tx: UnboundedSender<Created>,
-    /// Torrents being removed: a re-add waits until the old actor has deleted its files.
-    pub(super) removing: HashMap<InfoHash, oneshot::Receiver<()>>,
+    /// Torrents being removed: a re-add is parked until the old actor has ended.
+    pub(super) removals: Removals,
 }
 
 impl SessionActor {
@@ -74,6 +73,7 @@ impl SessionActor {
         mut torrent_events: UnboundedReceiver<Event>,
         mut inbound: UnboundedReceiver<Handshaken>,
         mut created: UnboundedReceiver<Created>,
+        mut removals_ended: UnboundedReceiver<InfoHash>,
         mut listener: TcpListener,
     ) {
         tracing::info!(port = self.listen_port, "listening for peers");
@@ -98,6 +98,11 @@ impl SessionActor {
                 },
                 Some(event) = torrent_events.recv() => self.emit(event),
                 Some(done) = created.recv() => self.on_created(done).await,
+                Some(id) = removals_ended.recv() => {
+                    if let Some(parked) = self.removals.ended(id) {
+                        self.add(parked, None).await;
+                    }
+                }
                 accepted = listener.accept() => match accepted {
                     Ok((stream, addr)) => handshakes.accept(stream, addr, self.inbound_tx.clone()),
                     // Out of file descriptors and the like: do not spin on a listener that stays ready.
@@ -170,6 +175,9 @@ impl SessionActor {
             },
             Command::RemoveTracker(id, url) => self.tell(id, TorrentCommand::RemoveTracker(url)),
             Command::Remove { id, delete_data } => {
+                if self.removals.unpark(&id) {
+                    self.emit(Event::Removed { id });
+                }
                 if let Some(t) = self.torrents.remove(&id) {
                     self.order.retain(|o| *o != id);
                     self.tracker_host.disallow(&id);
@@ -177,10 +185,7 @@ impl SessionActor {
                     let _ = t
                         .commands
                         .send(TorrentCommand::Remove { delete_data, done });
-                    self.removing.retain(|_, r| {
-                        matches!(r.try_recv(), Err(oneshot::error::TryRecvError::Empty))
-                    });
-                    self.removing.insert(id, removed);
+                    self.removals.started(id, removed);
                     self.dirty.store(true, Ordering::Relaxed);
                     self.emit(Event::Removed { id });
                 }
@@ -303,26 +308,53 @@ impl SessionActor {
             }
         };
         let id = meta.info_hash;
-        if self.torrents.contains_key(&id) {
+        if self.torrents.contains_key(&id) || self.removals.is_parked(&id) {
             return self.emit(Event::Duplicate {
                 id,
                 name: meta.name.clone(),
             });
         }
-        if let Some(removed) = self.removing.remove(&id) {
-            // Its old actor is still stopping: let it delete the old files before ours are saved.
-            let _ = tokio::time::timeout(REMOVE_WAIT, removed).await;
+        if self.removals.is_removing(&id) {
+            // Its old actor is still stopping: it may delete the old files and forget the
+            // old state; the new copy starts once it has ended.
+            let parked = AddTorrent {
+                source: AddSource::Bytes(bytes),
+                ..add
+            };
+            if self.removals.park(id, parked).is_ok() {
+                tracing::info!(%id, "added again while its removal ends; it starts after");
+            }
+            return;
         }
         let state_dir = self.config.state_dir.clone();
         let resume = match restored {
             Some(r) => Some(r),
             None => {
                 let (dir, save) = (state_dir.clone(), bytes.clone());
+                // What a restart needs to find this torrent again, claiming no data yet: a
+                // kill before its first save (a long check) does not lose it.
+                let first = resume::ResumeData {
+                    save_dir: add.save_dir.clone(),
+                    paused: add.paused,
+                    seeding: add.seed,
+                    have: vec![0; meta.piece_count().div_ceil(8) as usize],
+                    stamps: Vec::new(),
+                    downloaded: 0,
+                    uploaded: 0,
+                    added_at: now_unix(),
+                    trackers: None,
+                };
                 let loaded = tokio::task::spawn_blocking(move || {
                     if let Err(e) = resume::save_torrent(&dir, id, &save) {
                         tracing::warn!(error = %e, "could not save the torrent file");
                     }
-                    resume::load(&dir, id)
+                    let loaded = resume::load(&dir, id);
+                    if !matches!(loaded, Ok(Some(_)))
+                        && let Err(e) = resume::save(&dir, id, &first)
+                    {
+                        tracing::warn!(error = %e, "could not save resume data");
+                    }
+                    loaded
                 })
                 .await
                 .unwrap_or(Ok(None));
@@ -390,11 +422,24 @@ impl SessionActor {
                     self.add(add, Some(r)).await;
                 }
                 Ok(None) | Err(_) => {
-                    tracing::warn!(%id, "no usable resume data; the torrent is not restored");
+                    // Lost, with its backup: the torrent stays, rechecked in the default
+                    // download folder (where it most likely is), as Transmission does.
                     self.emit(Event::Error {
                         id,
                         error: TorrentError::ResumeDamaged,
                     });
+                    let Some(dir) = self.download_dir.clone() else {
+                        tracing::warn!(%id, "no usable resume data and no download folder; the torrent is not restored");
+                        continue;
+                    };
+                    tracing::warn!(%id, dir = %dir.display(), "no usable resume data; rechecking the torrent in the download folder");
+                    let add = AddTorrent {
+                        source: AddSource::Path(path),
+                        save_dir: dir,
+                        paused: false,
+                        seed: true,
+                    };
+                    self.add(add, None).await;
                 }
             }
         }

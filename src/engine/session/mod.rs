@@ -5,6 +5,7 @@
 
 mod actor;
 mod inbound;
+mod removals;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -28,6 +29,7 @@ use crate::storage::FilePool;
 use crate::storage::disk::Disk;
 use crate::tracker::TrackerClient;
 use actor::SessionActor;
+use removals::Removals;
 
 /// Bytes of finished pieces that may wait for hashing and writing, session-wide.
 const DISK_WRITE_BUDGET: u64 = 16 * 1024 * 1024;
@@ -143,6 +145,7 @@ impl Session {
         let (torrent_events_tx, torrent_events) = mpsc::unbounded_channel();
         let (inbound_tx, inbound) = mpsc::unbounded_channel();
         let (created_tx, created) = mpsc::unbounded_channel();
+        let (removals_ended_tx, removals_ended) = mpsc::unbounded_channel();
         let config_for_live = config.clone();
         let actor = SessionActor {
             down_limit: Arc::new(RateLimiter::new(config.download_limit)),
@@ -163,17 +166,24 @@ impl Session {
             next_key: Arc::new(AtomicU64::new(1)),
             listen_port,
             live: Arc::new(LiveSettings::new(listen_port, &config_for_live)),
-            download_dir: None,
+            download_dir: config_for_live.download_dir.clone(),
             free_space: None,
             tracker_host: TrackerHost::default(),
             creations: Creations::default(),
             created_tx,
-            removing: HashMap::new(),
+            removals: Removals::new(removals_ended_tx),
         };
         let thread = std::thread::Builder::new()
             .name("rivulet-session".into())
             .spawn(move || {
-                runtime.block_on(actor.run(commands, torrent_events, inbound, created, listener));
+                runtime.block_on(actor.run(
+                    commands,
+                    torrent_events,
+                    inbound,
+                    created,
+                    removals_ended,
+                    listener,
+                ));
                 runtime.shutdown_timeout(Duration::from_secs(1));
             })
             .map_err(|e| SessionError::Runtime(e.to_string()))?;

@@ -104,7 +104,8 @@ impl PeerRoster {
     pub fn learn(&mut self, addrs: &[SocketAddr], listen_port: u16) {
         for addr in addrs {
             let local = addr.ip().is_loopback() || addr.ip().is_unspecified();
-            if !(local && addr.port() == listen_port) && !self.known.contains_key(addr) {
+            let ours = local && addr.port() == listen_port;
+            if !ours && !self.known.contains_key(addr) {
                 self.learned += 1;
                 let learned = self.learned;
                 self.known.insert(
