@@ -2,8 +2,10 @@
 //! words, and Resume after freeing space continues without downloading again; data deleted or
 //! truncated under a seeder is found by a recheck instead of being served.
 //!
-//! The tmpfs needs `mount`, so the full-disk test runs as root (as CI does); for anyone else it
-//! says that it was skipped, and why. The truncated-data test runs for everyone.
+//! The tmpfs needs `mount`: the full-disk test runs as root (as CI does), or, for anyone else,
+//! again in a user and mount namespace of its own (`unshare -Urm`, where the user is root of
+//! its own mounts). Where neither can be had it says that it was skipped, and why. The
+//! truncated-data test runs for everyone.
 
 mod common;
 
@@ -22,12 +24,17 @@ struct Tmpfs {
     dir: tempfile::TempDir,
 }
 
+/// Set in the copy of a test that runs in a namespace of its own.
+const IN_NAMESPACE: &str = "RIVULET_TEST_IN_NAMESPACE";
+
 impl Tmpfs {
-    /// A tmpfs, or `None` (and a line saying the test is skipped) when not running as root.
-    fn mount(size_kib: u64) -> Option<Self> {
+    /// A tmpfs, when running as root. Otherwise `None`, once the test `name` has run again in
+    /// a user and mount namespace of its own (its result is this run's), or a line said why
+    /// it could not.
+    fn mount(size_kib: u64, name: &str) -> Option<Self> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
-            eprintln!("disk_faults: skipped the full-disk test: mounting a tmpfs needs root");
+            run_in_own_namespace(name);
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -41,8 +48,15 @@ impl Tmpfs {
     }
 
     fn resize(&self, size_kib: u64) {
+        // With the type and source given, as a remount inside a user namespace needs.
         let status = Process::new("mount")
-            .args(["-o", &format!("remount,size={size_kib}k")])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("remount,size={size_kib}k"),
+                "tmpfs",
+            ])
             .arg(self.dir.path())
             .status()
             .unwrap();
@@ -60,6 +74,38 @@ impl Drop for Tmpfs {
     }
 }
 
+/// Runs the test `name` again as root of a user and mount namespace of its own, and fails
+/// if it fails there; says it was skipped when such a namespace cannot be had.
+fn run_in_own_namespace(name: &str) {
+    let usable = std::env::var_os(IN_NAMESPACE).is_none()
+        && Process::new("unshare")
+            .args(["-Urm", "true"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !usable {
+        eprintln!(
+            "disk_faults: skipped {name}: mounting a tmpfs needs root, or unshare(1) with \
+             unprivileged user namespaces (kernel.unprivileged_userns_clone)"
+        );
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let output = Process::new("unshare")
+        .arg("-Urm")
+        .arg(exe)
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(IN_NAMESPACE, "1")
+        .output()
+        .expect("unshare runs");
+    let said = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    eprintln!("disk_faults: {name} ran as root of its own user and mount namespace:\n{said}");
+    assert!(
+        output.status.success() && said.contains("1 passed"),
+        "{name} failed in its own namespace"
+    );
+}
+
 fn seeded(dir: &Path, name: &str, size: usize, seed: u64, tracker: &str) -> (PathBuf, Vec<u8>) {
     let path = dir.join(name);
     std::fs::write(&path, data(size, seed)).unwrap();
@@ -69,7 +115,10 @@ fn seeded(dir: &Path, name: &str, size: usize, seed: u64, tracker: &str) -> (Pat
 
 #[test]
 fn a_full_disk_errors_only_its_torrent_and_resume_continues() {
-    let Some(tmpfs) = Tmpfs::mount(3 * 1024) else {
+    let Some(tmpfs) = Tmpfs::mount(
+        3 * 1024,
+        "a_full_disk_errors_only_its_torrent_and_resume_continues",
+    ) else {
         return;
     };
     let tracker = TestTracker::start();
