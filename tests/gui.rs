@@ -352,12 +352,19 @@ fn settings_are_applied_and_saved() {
     harness.run_steps(1);
     harness.get_by_label("Start new torrents paused").click();
     harness.run_steps(1);
+    // A click on a number opens it for typing.
+    harness.get_by_label("Open files at most").click();
+    harness.run_steps(1);
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness.get_by_label("Open files at most").type_text("1024");
+    harness.key_press(egui::Key::Enter);
+    harness.run_steps(1);
     harness.get_by_label("Save").click();
     harness.run_steps(2);
     let commands = rig.engine.take();
     assert!(
-        matches!(commands.as_slice(), [Command::ApplySettings(_)]),
-        "{commands:?}"
+        matches!(commands.as_slice(), [Command::ApplySettings(s)] if s.max_open_files == 1024),
+        "the setting reaches the engine: {commands:?}"
     );
     assert_eq!(harness.state().settings.theme, Theme::Dark);
     let start = Instant::now();

@@ -41,6 +41,7 @@ pub fn run(
     config.listen_port = net.port;
     config.download_limit = net.download_limit * 1024;
     config.upload_limit = net.upload_limit * 1024;
+    config.max_open_files = net.max_open_files;
     let mut session = Session::start(config, None)?;
     eprintln!("{}: listening on port {}", meta.name, session.listen_port());
     session.send(Command::Add(AddTorrent {

@@ -99,6 +99,9 @@ pub struct NetArgs {
     /// Upload limit in KiB/s (0: none).
     #[arg(long, default_value_t = 0)]
     pub upload_limit: u64,
+    /// Files kept open at once (lowered to fit the open-file limit).
+    #[arg(long, default_value_t = crate::storage::DEFAULT_OPEN_FILES)]
+    pub max_open_files: usize,
 }
 
 /// Changes to a torrent's trackers; they are kept with its resume data.

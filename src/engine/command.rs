@@ -54,6 +54,8 @@ pub struct EngineSettings {
     /// Bytes per second; 0 is unlimited.
     pub download_limit: u64,
     pub upload_limit: u64,
+    /// Files open at once across every torrent.
+    pub max_open_files: usize,
     /// The folder whose free space the snapshot reports.
     pub download_dir: Option<PathBuf>,
     /// Run Rivulet's tracker, or not.

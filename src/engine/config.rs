@@ -66,6 +66,7 @@ impl SessionConfig {
         self.download_limit = settings.download_limit;
         self.upload_limit = settings.upload_limit;
         self.download_dir = settings.download_dir.clone();
+        self.max_open_files = settings.max_open_files;
         self.tracker = settings.tracker;
     }
 

@@ -23,6 +23,8 @@ pub struct Settings {
     pub listen_port: u16,
     pub max_peers_per_torrent: usize,
     pub upload_slots: usize,
+    /// Files open at once across every torrent.
+    pub max_open_files: usize,
     /// KiB/s, 0 for unlimited.
     pub download_limit_kib: u64,
     pub upload_limit_kib: u64,
@@ -53,6 +55,7 @@ impl Default for Settings {
             listen_port: 6881,
             max_peers_per_torrent: 50,
             upload_slots: 4,
+            max_open_files: crate::storage::DEFAULT_OPEN_FILES,
             download_limit_kib: 0,
             upload_limit_kib: 0,
             seed_when_done: true,
@@ -110,6 +113,7 @@ impl Settings {
             listen_port: self.listen_port,
             max_peers_per_torrent: self.max_peers_per_torrent,
             upload_slots: self.upload_slots,
+            max_open_files: self.max_open_files,
             download_limit: self.download_limit_kib * 1024,
             upload_limit: self.upload_limit_kib * 1024,
             download_dir: Some(self.download_dir.clone()),

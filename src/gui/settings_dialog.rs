@@ -65,6 +65,14 @@ impl SettingsDialog {
                     ui.add(egui::DragValue::new(&mut self.draft.upload_slots).range(1..=50))
                         .labelled_by(label.id);
                     ui.end_row();
+                    let label = ui.label("Open files at most");
+                    ui.add(egui::DragValue::new(&mut self.draft.max_open_files).range(16..=65536))
+                        .labelled_by(label.id)
+                        .on_hover_text(
+                            "Files kept open across every torrent; the least recently used are \
+                             closed first. Lowered to fit the system's limit.",
+                        );
+                    ui.end_row();
                     let label = ui.label("Download limit (KiB/s, 0 = none)");
                     ui.add(
                         egui::DragValue::new(&mut self.draft.download_limit_kib)

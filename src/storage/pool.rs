@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::sync::MutexExt;
@@ -52,7 +52,7 @@ impl Open {
 }
 
 pub struct FilePool {
-    capacity: usize,
+    capacity: AtomicUsize,
     open: Mutex<Open>,
     next_owner: AtomicU64,
 }
@@ -66,20 +66,23 @@ impl Default for FilePool {
 impl FilePool {
     /// A pool of `capacity` files, lowered to fit the process's open-file limit.
     pub fn new(capacity: usize) -> Self {
-        let allowed = open_file_limit()
-            .map_or(u64::MAX, |limit| {
-                limit.saturating_sub(RESERVED_DESCRIPTORS) / 2
-            })
-            .max(8);
         Self {
-            capacity: capacity.clamp(1, usize::try_from(allowed).unwrap_or(usize::MAX)),
+            capacity: AtomicUsize::new(fitted(capacity)),
             open: Mutex::new(Open::default()),
             next_owner: AtomicU64::new(0),
         }
     }
 
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.capacity.load(Ordering::Relaxed)
+    }
+
+    /// Changes how many files may be open (lowered to fit the limit); closes the least
+    /// recently used ones beyond it.
+    pub fn set_capacity(&self, capacity: usize) {
+        let capacity = fitted(capacity);
+        self.capacity.store(capacity, Ordering::Relaxed);
+        self.open.locked().shrink_to(capacity);
     }
 
     /// A number of its own for each storage that shares the pool.
@@ -108,10 +111,11 @@ impl FilePool {
             return Ok(entry.file.clone());
         }
         pool.files.remove(&(owner, index));
-        pool.shrink_to(self.capacity - 1);
+        let capacity = self.capacity();
+        pool.shrink_to(capacity - 1);
         let file = match open() {
             Err(e) if is_out_of_descriptors(&e) => {
-                pool.shrink_to(self.capacity / 2);
+                pool.shrink_to(capacity / 2);
                 open()?
             }
             opened => opened?,
@@ -136,6 +140,17 @@ impl FilePool {
     pub fn open_count(&self) -> usize {
         self.open.locked().files.len()
     }
+}
+
+/// `capacity`, at least 1 and at most what the process's open-file limit allows (half of
+/// what is left after [`RESERVED_DESCRIPTORS`], at least 8).
+fn fitted(capacity: usize) -> usize {
+    let allowed = open_file_limit()
+        .map_or(u64::MAX, |limit| {
+            limit.saturating_sub(RESERVED_DESCRIPTORS) / 2
+        })
+        .max(8);
+    capacity.clamp(1, usize::try_from(allowed).unwrap_or(usize::MAX))
 }
 
 fn is_out_of_descriptors(e: &io::Error) -> bool {
@@ -194,7 +209,7 @@ mod tests {
 
     fn pool_of(capacity: usize) -> FilePool {
         FilePool {
-            capacity,
+            capacity: AtomicUsize::new(capacity),
             open: Mutex::new(Open::default()),
             next_owner: AtomicU64::new(0),
         }
@@ -229,6 +244,12 @@ mod tests {
                 .get(owner, 0, false, || panic!("file 0 is open"))
                 .unwrap()
         ));
+
+        // A smaller pool, set while it runs, closes the least recently used at once.
+        pool.set_capacity(1);
+        assert_eq!((pool.capacity(), pool.open_count()), (1, 1));
+        pool.get(owner, 0, false, || panic!("file 0, the newest, is open"))
+            .unwrap();
     }
 
     #[test]

@@ -239,6 +239,7 @@ impl SessionActor {
         self.live
             .upload_slots
             .store(config.upload_slots, Ordering::Relaxed);
+        self.files.set_capacity(config.max_open_files);
         if self
             .tracker_host
             .apply(config.tracker, config.listen_ip)
