@@ -390,6 +390,7 @@ fn created_torrent_is_seeded_through_the_engines_tracker() {
         upload_slots: 4,
         download_limit: 0,
         upload_limit: 0,
+        max_open_files: rivulet::storage::DEFAULT_OPEN_FILES,
         download_dir: None,
         tracker: Some(TrackerSettings {
             port: 0,
