@@ -22,7 +22,7 @@ Commands:
   timefile FILE                     "wall cpu rss_mib" from a `/usr/bin/time -v` report
   proccpu PID                       "cpu_seconds peak_rss_mib" of a live process (/proc)
 """
-import os, re, sys, socket, hashlib, time, filecmp, json, operator, urllib.request, urllib.parse
+import os, re, sys, socket, hashlib, time, filecmp, json, operator, random, urllib.request, urllib.parse
 
 MIB = 1 << 20
 
@@ -146,6 +146,13 @@ def _kinds():
         ('awkward/17_odd.bin', 100003),
         ('awkward/zz_empty_last', 0),           # zero-length, last
     ]
+    # 5,000 files of 1 KiB to 1 MiB in 50 folders (~150 MiB): mostly small, as a photo or
+    # source archive is; the sizes are the same on every run
+    rng = random.Random(5000)
+    many = []
+    for i in range(5000):
+        top = 16 * 1024 if i % 50 < 40 else 128 * 1024 if i % 50 < 49 else MIB
+        many.append(('many/d%02d/f%04d.bin' % (i // 100, i), rng.randint(1024, top)))
     return {
         # 3 MiB + 12345: not a multiple of any power-of-two piece length
         'single': ('single.bin', [('single.bin', 3 * MIB + 12345)]),
@@ -165,6 +172,7 @@ def _kinds():
         # 256 MiB + 4321: a short last piece whatever the piece length
         'single256': ('single256.bin', [('single256.bin', 256 * MIB + 4321)]),
         'multi_awkward': ('awkward', awkward),
+        'many5000': ('many', many),
     }
 
 

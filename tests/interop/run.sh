@@ -150,11 +150,16 @@ seed_transmission() {
         -w "$C/src" -p "$port" -M -D -U -et "$T"
 }
 
+# RIV_LIMITED: a command prefix for every rivulet a case starts (empty: none); a case sets it
+# locally, e.g. to run rivulet under a lower open-file limit.
+RIV_LIMITED=()
+
+# seed_rivulet PORT [DIR] : seeds from DIR (default $C/src)
 seed_rivulet() {
-    local port=$1
+    local port=$1 dir=${2:-$C/src}
     mkdir -p "$C/state-seed"
-    bg "$(remaining)" "$C/rivulet-seed.log" "$RIV" seed "$T" "$C/src" --port "$port" \
-        --bind 127.0.0.1 --state-dir "$C/state-seed"
+    bg "$(remaining)" "$C/rivulet-seed.log" ${RIV_LIMITED[@]+"${RIV_LIMITED[@]}"} "$RIV" seed "$T" \
+        "$dir" --port "$port" --bind 127.0.0.1 --state-dir "$C/state-seed"
     RIVULET_SEED_PID=$BG_PID
 }
 
@@ -174,8 +179,8 @@ start_leech_aria2() {
 start_leech_rivulet() {
     local port=$1 out=$2 tag=$3
     mkdir -p "$C/state-leech$tag"
-    bg "$(remaining)" "$C/rivulet-leech$tag.log" "$RIV" download "$T" -o "$out" --port "$port" \
-        --bind 127.0.0.1 --state-dir "$C/state-leech$tag"
+    bg "$(remaining)" "$C/rivulet-leech$tag.log" ${RIV_LIMITED[@]+"${RIV_LIMITED[@]}"} "$RIV" \
+        download "$T" -o "$out" --port "$port" --bind 127.0.0.1 --state-dir "$C/state-leech$tag"
 }
 
 # The driver gives up 5 s before the case's deadline (printing its last progress and its
@@ -468,6 +473,58 @@ case_rivulet_seed_libtorrent_hybrid() { padded_transfer rivulet libtorrent; }
 # as zero-filled files beside the data it seeds.
 case_aria2_seed_rivulet_leech_padded() { padded_transfer aria2 rivulet padded; }
 
+case_many_files_under_256_descriptors() {
+    # 5,000 files of 1 KiB to 1 MiB, every rivulet under `ulimit -n 256`: it downloads them
+    # from aria2 and from libtorrent, seeds them to libtorrent, and a recheck with fresh
+    # state (no seeder left) finds them all without downloading a byte
+    local RIV_LIMITED=(bash -c 'ulimit -n 256 && exec "$@"' ulimit-256)
+    local p1 p2 p3 p4 p5 p6 seed rc
+    make_torrent many5000 mktorrent -l 18 || return 1
+    read -r p1 p2 p3 p4 p5 p6 < <(py freeports 6)
+    mkdir -p "$C/out" "$C/out-lt" "$C/out-seeded"
+
+    seed_aria2 "$p1" || return 1
+    seed=$BG_PID
+    py waitpeer "$TRACKER_PORT" "$HASH" "$p1" 60 || return 1
+    start_leech_rivulet "$p2" "$C/out" -aria2 || return 1
+    rc=0; wait_pid "$BG_PID" || rc=$?
+    echo "rivulet from aria2 exited with $rc after $(( $(date +%s) - CASE_START )) s"
+    grep -q 'open-file limit limit=Some(256)' "$C/rivulet-leech-aria2.log" \
+        || { echo "rivulet did not run under an open-file limit of 256"; return 1; }
+    [ $rc -eq 0 ] && check_result "$C/out" || return 1
+    stop_pid "$seed"
+
+    seed_libtorrent "$p3" || return 1
+    seed=$BG_PID
+    py waitpeer "$TRACKER_PORT" "$HASH" "$p3" 60 || return 1
+    start_leech_rivulet "$p4" "$C/out-lt" -libtorrent || return 1
+    rc=0; wait_pid "$BG_PID" || rc=$?
+    echo "rivulet from libtorrent exited with $rc after $(( $(date +%s) - CASE_START )) s"
+    [ $rc -eq 0 ] && check_result "$C/out-lt" || return 1
+    stop_pid "$seed"
+
+    seed_rivulet "$p5" "$C/out" || return 1
+    py waitpeer "$TRACKER_PORT" "$HASH" "$p5" 60 || return 1
+    start_leech_libtorrent "$p6" "$C/out-seeded" "" || return 1
+    rc=0; wait_pid "$BG_PID" || rc=$?
+    grep -E 'finished in|TIMEOUT|STALLED' "$C/libtorrent-leech.log" | tail -n 1
+    [ $rc -eq 0 ] && check_result "$C/out-seeded" || return 1
+    stop_pid "$RIVULET_SEED_PID"
+
+    # Nobody seeds now: only a recheck that finds every piece can finish.
+    read -r p1 < <(py freeports 1)
+    timeout 120 "${RIV_LIMITED[@]}" "$RIV" download "$T" -o "$C/out-lt" --port "$p1" \
+        --bind 127.0.0.1 --state-dir "$C/state-recheck" >"$C/rivulet-recheck.log" 2>&1
+    rc=$?
+    echo "rivulet recheck with fresh state exited with $rc after $(( $(date +%s) - CASE_START )) s"
+    tail -n 2 "$C/rivulet-recheck.log"
+    [ $rc -eq 0 ] || return 1
+    if grep -qi 'too many open files' "$C"/rivulet-*.log; then
+        echo "a rivulet ran out of descriptors"
+        return 1
+    fi
+}
+
 case_rivulet_seed_three_leechers() {
     # one Rivulet seeder, three leechers at once (two libtorrent, one aria2), 64 MiB
     local sport p1 p2 p3 pids=() names=() i rc failed=0
@@ -510,6 +567,7 @@ declare -A CASE_TIMEOUTS=(
     [libtorrent_seed_rivulet_leech_64m]=150
     [rivulet_seed_three_leechers]=200
     [rivulet_seed_transmission_64m]=240
+    [many_files_under_256_descriptors]=600
 )
 
 CASES=(
@@ -545,6 +603,7 @@ CASES=(
     libtorrent_seed_rivulet_leech_hybrid
     aria2_seed_rivulet_leech_padded
     rivulet_seed_libtorrent_hybrid
+    many_files_under_256_descriptors
     rivulet_seed_transmission_64m
 )
 
