@@ -4,6 +4,7 @@
 //!
 //! - **Protocol**, pure and synchronous: [`bencode`] (the strict decoder and the encoder),
 //!   [`metainfo`] (.torrent files, the info hash, [`metainfo::read_torrent_file`]),
+//!   [`magnet`] (magnet links),
 //!   [`bitfield`], [`ids`], [`wire`] (handshake, messages, BEP 6 and BEP 10), and [`create`]
 //!   (making a .torrent from files).
 //! - **Trackers**: [`tracker::client`] announces and scrapes over HTTP and UDP;
@@ -28,6 +29,7 @@ pub mod engine;
 pub mod gui;
 pub mod ids;
 pub mod instance;
+pub mod magnet;
 pub mod metainfo;
 pub mod storage;
 mod sync;

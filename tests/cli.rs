@@ -83,6 +83,35 @@ fn create_then_info() {
     assert!(text.contains(&format!("info hash: {}", meta.info_hash)));
 }
 
+/// `rivulet info 'magnet:?…'` prints what the link holds without fetching; a bad link is a
+/// clear error and exit code 2.
+#[test]
+fn info_reads_a_magnet_link() {
+    let info = |link: &str| Command::new(BIN).arg("info").arg(link).output().unwrap();
+    let out = info(
+        "magnet:?xt=urn:btih:ZHQVOY7XELZD5GFCTXWN7LRUDOMNKMCW&dn=Big+Buck+Bunny\
+         &tr=udp%3A%2F%2Ftracker.example%3A80&x.pe=10.0.0.1:6881&so=0,2-4&xl=276134947",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for line in [
+        "name: Big Buck Bunny",
+        "info hash: c9e15763f722f23e98a29decdfae341b98d53056",
+        "size: 263.3 MiB (276134947 bytes)",
+        "tracker tier 1: udp://tracker.example:80",
+        "peer: 10.0.0.1:6881",
+        "files chosen: 0, 2-4",
+    ] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
+    let bad = info("magnet:?xt=urn:btmh:1220abcd");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("BitTorrent v2-only magnet links are not supported yet")
+    );
+}
+
 #[test]
 fn download_killed_and_run_again_resumes() {
     let tracker = TestTracker::start();

@@ -755,3 +755,53 @@ fn the_tracker_switch_runs_rivulets_tracker() {
             .is_some()
     );
 }
+
+/// The text the next few frames put on the clipboard, if any.
+fn copied(harness: &mut Harness<'_, RivuletApp>) -> Option<String> {
+    (0..3).find_map(|_| {
+        harness.step();
+        harness
+            .output()
+            .platform_output
+            .commands
+            .iter()
+            .find_map(|c| match c {
+                egui::OutputCommand::CopyText(text) => Some(text.clone()),
+                _ => None,
+            })
+    })
+}
+
+#[test]
+fn copy_magnet_link_from_the_row_menu_and_the_general_tab() {
+    let (mut harness, rig) = rig();
+    rig.engine.set_torrents(vec![torrent(1, "alpha")]);
+    harness.run_steps(2);
+    let want = format!(
+        "magnet:?xt=urn:btih:{}&dn=alpha&xl={}&tr=http%3A%2F%2F127.0.0.1%3A1%2Falpha%2Fannounce",
+        InfoHash([1; 20]).to_hex(),
+        10 << 20
+    );
+    harness
+        .get_by_label("alpha")
+        .click_button(egui::PointerButton::Secondary);
+    harness.run_steps(2);
+    // The menu opens by the row, above the details (whose General tab has the same button).
+    harness
+        .get_all_by_label("Copy magnet link")
+        .min_by(|a, b| a.rect().center().y.total_cmp(&b.rect().center().y))
+        .expect("the row's menu")
+        .click();
+    assert_eq!(
+        copied(&mut harness),
+        Some(want.clone()),
+        "from the row's menu"
+    );
+    harness.run_steps(2);
+    assert!(
+        harness.query_by_label("Copy magnet link").is_some(),
+        "the General tab of the selected torrent offers it too"
+    );
+    harness.get_by_label("Copy magnet link").click();
+    assert_eq!(copied(&mut harness), Some(want), "from the General tab");
+}

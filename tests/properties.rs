@@ -104,6 +104,30 @@ proptest! {
     }
 
     #[test]
+    fn any_string_is_a_magnet_link_or_an_error(text in "(magnet:\\?)?[a-zA-Z0-9%:&=.+\\[\\]/-]{0,200}") {
+        if let Ok(link) = rivulet::magnet::MagnetLink::parse(&text) {
+            // What was read is written back and reads the same.
+            prop_assert_eq!(rivulet::magnet::MagnetLink::parse(&link.to_string()), Ok(link));
+        }
+    }
+
+    #[test]
+    fn magnet_links_round_trip(hash in any::<[u8; 20]>(), name in "\\PC{0,40}", trackers in proptest::collection::vec("[a-z]{1,8}://[a-z0-9.:/?&=%+]{1,30}", 0..4)) {
+        let link = rivulet::magnet::MagnetLink {
+            info_hash: rivulet::ids::InfoHash(hash),
+            name: Some(name).filter(|n| !n.is_empty()),
+            trackers: trackers.into_iter().fold(Vec::new(), |mut all, t| {
+                if !all.contains(&t) { all.push(t) }
+                all
+            }),
+            peers: Vec::new(),
+            select_only: None,
+            exact_length: None,
+        };
+        prop_assert_eq!(rivulet::magnet::MagnetLink::parse(&link.to_string()), Ok(link));
+    }
+
+    #[test]
     fn metainfo_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let _ = Metainfo::from_bytes(&bytes);
     }

@@ -1,10 +1,18 @@
-//! `rivulet info`: what a .torrent holds.
+//! `rivulet info`: what a .torrent or a magnet link holds.
 
 use std::path::Path;
 
+use super::BadInput;
+use crate::magnet::{MagnetLink, PeerAddress};
 use crate::units;
 
 pub fn run(path: &Path) -> anyhow::Result<u8> {
+    if let Some(text) = path.to_str().filter(|t| {
+        t.get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("magnet:"))
+    }) {
+        return magnet(text);
+    }
     let (_, meta) = super::load_torrent(path)?;
     println!("name: {}", meta.name);
     println!("info hash: {}", meta.info_hash);
@@ -35,5 +43,36 @@ pub fn run(path: &Path) -> anyhow::Result<u8> {
     for f in meta.visible_files() {
         println!("  {} ({})", f.path.display(), units::bytes(f.length));
     }
+    Ok(0)
+}
+
+/// What a magnet link holds, without fetching anything.
+fn magnet(text: &str) -> anyhow::Result<u8> {
+    let link = MagnetLink::parse(text).map_err(|e| BadInput(format!("magnet link: {e}")))?;
+    println!("name: {}", link.display_name());
+    println!("info hash: {}", link.info_hash);
+    if let Some(length) = link.exact_length {
+        println!("size: {} ({length} bytes)", units::bytes(length));
+    }
+    for (i, tracker) in link.trackers.iter().enumerate() {
+        println!("tracker tier {}: {tracker}", i + 1);
+    }
+    for peer in &link.peers {
+        match peer {
+            PeerAddress::Ip(addr) => println!("peer: {addr}"),
+            PeerAddress::Host { name, port } => println!("peer: {name}:{port}"),
+        }
+    }
+    if let Some(ranges) = &link.select_only {
+        let parts: Vec<String> = ranges
+            .iter()
+            .map(|r| match (r.start(), r.end()) {
+                (a, b) if a == b => a.to_string(),
+                (a, b) => format!("{a}-{b}"),
+            })
+            .collect();
+        println!("files chosen: {}", parts.join(", "));
+    }
+    println!("files: unknown until the metadata is fetched from peers");
     Ok(0)
 }

@@ -33,7 +33,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum CliCommand {
-    /// Show what a .torrent file holds.
+    /// Show what a .torrent file or a magnet link holds (a link is not fetched).
     Info { torrent: PathBuf },
     /// Make a .torrent from a file or a folder.
     Create {

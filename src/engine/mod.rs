@@ -8,6 +8,7 @@ mod command;
 mod config;
 mod creator;
 mod limiter;
+pub mod metadata;
 mod outcome;
 mod peer;
 mod picker;

@@ -123,6 +123,26 @@ pub struct TorrentSnapshot {
     pub created_by: Option<String>,
 }
 
+impl TorrentSnapshot {
+    /// The torrent's magnet link: its info hash, name, size and trackers.
+    pub fn magnet_link(&self) -> crate::magnet::MagnetLink {
+        let mut trackers: Vec<String> = Vec::new();
+        for t in &self.trackers {
+            if !trackers.contains(&t.url) {
+                trackers.push(t.url.clone());
+            }
+        }
+        crate::magnet::MagnetLink {
+            info_hash: self.id,
+            name: Some(self.name.clone()),
+            trackers,
+            peers: Vec::new(),
+            select_only: None,
+            exact_length: Some(self.total_size),
+        }
+    }
+}
+
 /// The state of the whole session.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SessionSnapshot {

@@ -156,7 +156,7 @@ impl RivuletApp {
             self.on_toolbar(action);
         }
         if let Some(action) = row_action {
-            self.on_row_action(action);
+            self.on_row_action(action, &ctx);
         }
         self.dialogs_ui(&ctx);
         self.drop_overlay(&ctx);
@@ -360,13 +360,19 @@ impl RivuletApp {
         }
     }
 
-    fn on_row_action(&mut self, action: RowAction) {
+    fn on_row_action(&mut self, action: RowAction, ctx: &egui::Context) {
         let toolbar = match action {
             RowAction::Pause => ToolbarAction::Pause,
             RowAction::Resume => ToolbarAction::Resume,
             RowAction::ToggleSeed => ToolbarAction::Seed(!self.toolbar_state().seeding_on),
             RowAction::Remove => ToolbarAction::Remove,
             RowAction::OpenFolder => ToolbarAction::OpenFolder,
+            RowAction::CopyMagnet => {
+                if let Some(t) = self.selected().first() {
+                    ctx.copy_text(t.magnet_link().to_string());
+                }
+                return;
+            }
         };
         self.on_toolbar(toolbar);
     }

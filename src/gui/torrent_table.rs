@@ -48,6 +48,7 @@ pub enum RowAction {
     ToggleSeed,
     Remove,
     OpenFolder,
+    CopyMagnet,
 }
 
 pub struct TorrentTable {
@@ -147,6 +148,7 @@ impl TorrentTable {
                             ("Resume", RowAction::Resume),
                             ("Toggle seeding", RowAction::ToggleSeed),
                             ("Open folder", RowAction::OpenFolder),
+                            ("Copy magnet link", RowAction::CopyMagnet),
                             ("Remove…", RowAction::Remove),
                         ] {
                             if ui.button(label).clicked() {

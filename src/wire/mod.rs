@@ -1,5 +1,6 @@
 //! The peer wire protocol (BEP 3): the handshake and the length-prefixed messages, with the
-//! fast extension (BEP 6) and the extension protocol's handshake (BEP 10).
+//! fast extension (BEP 6), the extension protocol's handshake (BEP 10), and the extended
+//! messages `ut_metadata` (BEP 9, [`metadata`]) and `ut_pex` (BEP 11, [`pex`]).
 //!
 //! Pure encoding and decoding over byte buffers; the connection logic that uses them lives in
 //! `engine::peer`.
@@ -8,6 +9,8 @@ mod extension;
 mod fast;
 mod handshake;
 mod message;
+pub mod metadata;
+pub mod pex;
 
 pub use extension::{EXTENSION_HANDSHAKE_ID, ExtensionError, ExtensionHandshake};
 pub use fast::{ALLOWED_FAST_COUNT, allowed_fast_set};

@@ -7,6 +7,9 @@ use crate::units;
 
 pub fn ui(ui: &mut egui::Ui, t: &TorrentSnapshot) {
     egui::ScrollArea::vertical().show(ui, |ui| {
+        if ui.button("Copy magnet link").clicked() {
+            ui.ctx().copy_text(t.magnet_link().to_string());
+        }
         egui::Grid::new("general")
             .num_columns(2)
             .striped(true)
