@@ -58,7 +58,7 @@ const QUIET_SLEEP: Duration = Duration::from_secs(30);
 /// How often a complete torrent looks at (a share of) its files to see they are still whole;
 /// a quiet one, which serves nobody, less often.
 const FILES_CHECK_EVERY: Duration = Duration::from_secs(10);
-const QUIET_FILES_CHECK_EVERY: Duration = Duration::from_secs(30);
+const QUIET_FILES_CHECK_EVERY: Duration = Duration::from_secs(60);
 
 /// The actor's channels.
 struct Inbox {
