@@ -55,24 +55,6 @@ fn torrent(i: usize) -> Vec<u8> {
     Value::Dict(top).encode()
 }
 
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of /proc/PID/stat (11 and 12 after the name).
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
@@ -235,7 +217,7 @@ fn main() {
         }
         frame_clock.sleep(&engine_asked);
     }
-    let (cpu0, wall0) = (cpu_seconds(), Instant::now());
+    let (cpu0, wall0) = (common::process_cpu_seconds(), Instant::now());
     let mut drawn = 0;
     while wall0.elapsed() < Duration::from_secs(IDLE_SECONDS) {
         if frame_clock.due(&engine_asked) {
@@ -245,7 +227,7 @@ fn main() {
         }
         frame_clock.sleep(&engine_asked);
     }
-    let idle = (cpu_seconds() - cpu0) / wall0.elapsed().as_secs_f64() * 100.0;
+    let idle = (common::process_cpu_seconds() - cpu0) / wall0.elapsed().as_secs_f64() * 100.0;
     println!(
         "idle {IDLE_SECONDS} s, all paused, seeder gone: {idle:.2} % of one core, {drawn} frames drawn"
     );

@@ -23,35 +23,6 @@ const IDLE_SECONDS: u64 = 30;
 const IDLE_TARGET_PERCENT: f64 = 1.0;
 const RSS_TARGET_MIB: f64 = 150.0;
 
-/// The process's user and system CPU time, in seconds.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of /proc/PID/stat (11 and 12 after the name).
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// The process's resident set, in MiB.
-fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -112,10 +83,10 @@ fn main() {
     // Let the start-up's resume saves, checks and announces finish.
     std::thread::sleep(Duration::from_secs(5));
 
-    let (cpu0, wall0) = (cpu_seconds(), Instant::now());
+    let (cpu0, wall0) = (common::process_cpu_seconds(), Instant::now());
     std::thread::sleep(Duration::from_secs(IDLE_SECONDS));
-    let idle = (cpu_seconds() - cpu0) / wall0.elapsed().as_secs_f64() * 100.0;
-    let rss = rss_mib();
+    let idle = (common::process_cpu_seconds() - cpu0) / wall0.elapsed().as_secs_f64() * 100.0;
+    let rss = common::process_rss_mib();
     println!(
         "idle {IDLE_SECONDS} s, {TORRENTS} seeding torrents, no peers: {idle:.2} % of one core, RSS {rss:.1} MiB"
     );

@@ -31,6 +31,7 @@ pub mod ids;
 pub mod instance;
 pub mod magnet;
 pub mod metainfo;
+pub mod percent;
 pub mod storage;
 mod sync;
 pub mod tracker;

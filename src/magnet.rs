@@ -87,7 +87,7 @@ impl MagnetLink {
         let (mut v1, mut v2) = (None, false);
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
-            let key = percent_decode(raw_key, false)
+            let key = crate::percent::decode_strict(raw_key, false)
                 .ok()
                 .and_then(|k| String::from_utf8(k).ok())
                 .unwrap_or_default();
@@ -95,7 +95,7 @@ impl MagnetLink {
             let base = key.split('.').next().unwrap_or_default();
             let base = if key == "x.pe" { "x.pe" } else { base };
             let value = || -> Result<String, MagnetError> {
-                let bytes = percent_decode(raw_value, base == "dn")
+                let bytes = crate::percent::decode_strict(raw_value, base == "dn")
                     .map_err(|reason| MagnetError::bad(&key, reason))?;
                 String::from_utf8(bytes).map_err(|_| MagnetError::bad(&key, "not UTF-8"))
             };
@@ -152,33 +152,38 @@ impl fmt::Display for MagnetLink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "magnet:?xt=urn:btih:{}", self.info_hash.to_hex())?;
         if let Some(name) = &self.name {
-            write!(f, "&dn={}", percent_encode(name))?;
+            write!(f, "&dn={}", crate::percent::encode(name.as_bytes()))?;
         }
         if let Some(length) = self.exact_length {
             write!(f, "&xl={length}")?;
         }
         for tracker in &self.trackers {
-            write!(f, "&tr={}", percent_encode(tracker))?;
+            write!(f, "&tr={}", crate::percent::encode(tracker.as_bytes()))?;
         }
         for peer in &self.peers {
             let text = match peer {
                 PeerAddress::Ip(addr) => addr.to_string(),
                 PeerAddress::Host { name, port } => format!("{name}:{port}"),
             };
-            write!(f, "&x.pe={}", percent_encode(&text))?;
+            write!(f, "&x.pe={}", crate::percent::encode(text.as_bytes()))?;
         }
         if let Some(ranges) = &self.select_only {
-            let parts: Vec<String> = ranges
-                .iter()
-                .map(|r| match (r.start(), r.end()) {
-                    (a, b) if a == b => a.to_string(),
-                    (a, b) => format!("{a}-{b}"),
-                })
-                .collect();
-            write!(f, "&so={}", parts.join(","))?;
+            write!(f, "&so={}", selection_text(ranges))?;
         }
         Ok(())
     }
+}
+
+/// A BEP 53 selection as written in a link: `0,2,4-7`.
+pub fn selection_text(ranges: &[RangeInclusive<u32>]) -> String {
+    let parts: Vec<String> = ranges
+        .iter()
+        .map(|r| match (r.start(), r.end()) {
+            (a, b) if a == b => a.to_string(),
+            (a, b) => format!("{a}-{b}"),
+        })
+        .collect();
+    parts.join(",")
 }
 
 fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
@@ -251,48 +256,6 @@ fn parse_selection(text: &str) -> Result<Vec<RangeInclusive<u32>>, MagnetError> 
             Ok(start..=end)
         })
         .collect()
-}
-
-/// Decodes `%XX` escapes (and `+` as a space when `plus_is_space`).
-fn percent_decode(text: &str, plus_is_space: bool) -> Result<Vec<u8>, String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'%' => {
-                let digits = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|d| std::str::from_utf8(d).ok())
-                    .and_then(|d| u8::from_str_radix(d, 16).ok())
-                    .ok_or_else(|| format!("a broken %-escape at byte {i}"))?;
-                out.push(digits);
-                i += 3;
-            }
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Escapes everything but unreserved characters (RFC 3986).
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -100,7 +100,7 @@ fn info_reads_a_magnet_link() {
         "size: 263.3 MiB (276134947 bytes)",
         "tracker tier 1: udp://tracker.example:80",
         "peer: 10.0.0.1:6881",
-        "files chosen: 0, 2-4",
+        "files chosen: 0,2-4",
     ] {
         assert!(text.contains(line), "{line:?} in {text}");
     }

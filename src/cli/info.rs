@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::BadInput;
-use crate::magnet::{MagnetLink, PeerAddress};
+use crate::magnet::{MagnetLink, PeerAddress, selection_text};
 use crate::units;
 
 pub fn run(path: &Path) -> anyhow::Result<u8> {
@@ -64,14 +64,7 @@ fn magnet(text: &str) -> anyhow::Result<u8> {
         }
     }
     if let Some(ranges) = &link.select_only {
-        let parts: Vec<String> = ranges
-            .iter()
-            .map(|r| match (r.start(), r.end()) {
-                (a, b) if a == b => a.to_string(),
-                (a, b) => format!("{a}-{b}"),
-            })
-            .collect();
-        println!("files chosen: {}", parts.join(", "));
+        println!("files chosen: {}", selection_text(ranges));
     }
     println!("files: unknown until the metadata is fetched from peers");
     Ok(0)

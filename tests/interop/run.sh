@@ -473,35 +473,34 @@ case_rivulet_seed_libtorrent_hybrid() { padded_transfer rivulet libtorrent; }
 # as zero-filled files beside the data it seeds.
 case_aria2_seed_rivulet_leech_padded() { padded_transfer aria2 rivulet padded; }
 
+# rivulet_from SEEDER SEED_PORT LEECH_PORT OUT : SEEDER seeds $C/src, a rivulet downloads into
+# OUT (logging to rivulet-leech-SEEDER.log) and the copy is compared; the seeder is stopped
+rivulet_from() {
+    local seeder=$1 sport=$2 lport=$3 out=$4 seed rc=0
+    "seed_$seeder" "$sport" || return 1
+    seed=$BG_PID
+    py waitpeer "$TRACKER_PORT" "$HASH" "$sport" 60 || return 1
+    start_leech_rivulet "$lport" "$out" "-$seeder" || return 1
+    wait_pid "$BG_PID" || rc=$?
+    echo "rivulet from $seeder exited with $rc after $(( $(date +%s) - CASE_START )) s"
+    stop_pid "$seed"
+    [ $rc -eq 0 ] && check_result "$out"
+}
+
 case_many_files_under_256_descriptors() {
     # 5,000 files of 1 KiB to 1 MiB, every rivulet under `ulimit -n 256`: it downloads them
     # from aria2 and from libtorrent, seeds them to libtorrent, and a recheck with fresh
     # state (no seeder left) finds them all without downloading a byte
     local RIV_LIMITED=(bash -c 'ulimit -n 256 && exec "$@"' ulimit-256)
-    local p1 p2 p3 p4 p5 p6 seed rc
+    local p1 p2 p3 p4 p5 p6 rc
     make_torrent many5000 mktorrent -l 18 || return 1
     read -r p1 p2 p3 p4 p5 p6 < <(py freeports 6)
     mkdir -p "$C/out" "$C/out-lt" "$C/out-seeded"
 
-    seed_aria2 "$p1" || return 1
-    seed=$BG_PID
-    py waitpeer "$TRACKER_PORT" "$HASH" "$p1" 60 || return 1
-    start_leech_rivulet "$p2" "$C/out" -aria2 || return 1
-    rc=0; wait_pid "$BG_PID" || rc=$?
-    echo "rivulet from aria2 exited with $rc after $(( $(date +%s) - CASE_START )) s"
+    rivulet_from aria2 "$p1" "$p2" "$C/out" || return 1
     grep -q 'open-file limit limit=Some(256)' "$C/rivulet-leech-aria2.log" \
         || { echo "rivulet did not run under an open-file limit of 256"; return 1; }
-    [ $rc -eq 0 ] && check_result "$C/out" || return 1
-    stop_pid "$seed"
-
-    seed_libtorrent "$p3" || return 1
-    seed=$BG_PID
-    py waitpeer "$TRACKER_PORT" "$HASH" "$p3" 60 || return 1
-    start_leech_rivulet "$p4" "$C/out-lt" -libtorrent || return 1
-    rc=0; wait_pid "$BG_PID" || rc=$?
-    echo "rivulet from libtorrent exited with $rc after $(( $(date +%s) - CASE_START )) s"
-    [ $rc -eq 0 ] && check_result "$C/out-lt" || return 1
-    stop_pid "$seed"
+    rivulet_from libtorrent "$p3" "$p4" "$C/out-lt" || return 1
 
     seed_rivulet "$p5" "$C/out" || return 1
     py waitpeer "$TRACKER_PORT" "$HASH" "$p5" 60 || return 1

@@ -57,7 +57,7 @@ impl HttpTracker {
             };
             full.push(sep);
             full.push_str("info_hash=");
-            full.push_str(&percent_encode(&id.0));
+            full.push_str(&crate::percent::encode(&id.0));
         }
         let body = self.get(&full).await?;
         parse_scrape_response(&body, ids)
@@ -116,9 +116,9 @@ pub(super) fn announce_url(base: &str, req: &AnnounceRequest) -> String {
     url.push_str(base);
     url.push(if base.contains('?') { '&' } else { '?' });
     url.push_str("info_hash=");
-    url.push_str(&percent_encode(&req.info_hash.0));
+    url.push_str(&crate::percent::encode(&req.info_hash.0));
     url.push_str("&peer_id=");
-    url.push_str(&percent_encode(&req.peer_id.0));
+    url.push_str(&crate::percent::encode(&req.peer_id.0));
     url.push_str(&format!(
         "&port={}&uploaded={}&downloaded={}&left={}&compact=1&numwant={}&key={:08x}",
         req.port, req.uploaded, req.downloaded, req.left, req.numwant, req.key
@@ -129,21 +129,9 @@ pub(super) fn announce_url(base: &str, req: &AnnounceRequest) -> String {
     }
     if let Some(id) = &req.tracker_id {
         url.push_str("&trackerid=");
-        url.push_str(&percent_encode(id.as_bytes()));
+        url.push_str(&crate::percent::encode(id.as_bytes()));
     }
     url
-}
-
-fn percent_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 3);
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

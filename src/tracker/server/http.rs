@@ -222,36 +222,11 @@ fn parse_query(query: &str) -> Vec<(String, Vec<u8>)> {
         .map(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             (
-                String::from_utf8_lossy(&percent_decode(name)).into_owned(),
-                percent_decode(value),
+                String::from_utf8_lossy(&crate::percent::decode(name)).into_owned(),
+                crate::percent::decode(value),
             )
         })
         .collect()
-}
-
-/// `%XX` escapes decoded; a malformed escape is kept as it is.
-fn percent_decode(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| bytes.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escaped {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 struct HttpAnnounce {
@@ -563,10 +538,5 @@ mod tests {
         assert!(!wants_keep_alive("GET / HTTP/1.1\r\nConnection: close"));
         assert!(!wants_keep_alive("GET / HTTP/1.0"));
         assert!(wants_keep_alive("GET / HTTP/1.0\r\nconnection: Keep-Alive"));
-    }
-
-    #[test]
-    fn percent_decoding_keeps_malformed_escapes() {
-        assert_eq!(percent_decode("a%20b%zz%4"), b"a b%zz%4");
     }
 }
