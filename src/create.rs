@@ -331,9 +331,9 @@ mod tests {
         let mut all = vec![1u8; 40_000];
         all.extend(vec![2u8; 30_000]);
         let expected: [u8; 20] = Sha1::digest(&all[16384..32768]).into();
-        assert_eq!(meta.piece_hashes[1], expected);
+        assert_eq!(meta.piece_hash(1).unwrap(), expected);
         let last: [u8; 20] = Sha1::digest(&all[65536..]).into();
-        assert_eq!(meta.piece_hashes[4], last);
+        assert_eq!(meta.piece_hash(4).unwrap(), last);
     }
 
     #[test]

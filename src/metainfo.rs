@@ -5,7 +5,9 @@
 //! made safe here, once: the rest of Rivulet can join a [`FileEntry::path`] onto a save folder
 //! without ever leaving it.
 
+use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_bytes::ByteBuf;
@@ -156,7 +158,11 @@ pub struct Metainfo {
     /// Tiers of tracker URLs (BEP 12).
     pub announce_list: Vec<Vec<String>>,
     pub piece_length: u64,
-    pub piece_hashes: Vec<[u8; 20]>,
+    /// The exact bytes of the `info` dictionary: what the info hash is taken over, and what
+    /// peers fetching a magnet link's metadata are served (BEP 9).
+    pub info_bytes: Arc<[u8]>,
+    /// Where the piece hashes lie in `info_bytes` (20 bytes a piece).
+    pieces: Range<usize>,
     pub files: Vec<FileEntry>,
     pub total_length: u64,
     pub private: bool,
@@ -211,13 +217,41 @@ impl Metainfo {
         let (_, info_span) = bencode::decode_with_span(bytes, b"info")?;
         let info_span = info_span.ok_or(MetainfoError::MissingInfo)?;
         let info_bytes = bytes.get(info_span).ok_or(MetainfoError::MissingInfo)?;
-        let info_hash = InfoHash(Sha1::digest(info_bytes).into());
         let raw: RawTorrent = serde_bencode::from_bytes(bytes)
             .map_err(|e| MetainfoError::Structure(e.to_string()))?;
-        Self::from_raw(raw, info_hash)
+        Self::from_raw(raw, info_bytes)
     }
 
-    fn from_raw(raw: RawTorrent, info_hash: InfoHash) -> Result<Self, MetainfoError> {
+    /// The .torrent file made of an info dictionary fetched from peers (a magnet link's) and
+    /// the link's trackers, one tier each, with its parsed form: the same strict checks as any
+    /// .torrent file.
+    pub fn from_info(
+        info_bytes: &[u8],
+        trackers: &[String],
+    ) -> Result<(Vec<u8>, Self), MetainfoError> {
+        let mut file = Vec::with_capacity(info_bytes.len() + 256);
+        let mut entries = Vec::new();
+        if let Some(first) = trackers.first() {
+            entries.push(("announce", bencode::Value::Bytes(first.as_bytes().to_vec())));
+            let tiers = trackers
+                .iter()
+                .map(|t| bencode::Value::List(vec![bencode::Value::Bytes(t.as_bytes().to_vec())]))
+                .collect();
+            entries.push(("announce-list", bencode::Value::List(tiers)));
+        }
+        // The outer dictionary's keys sort before `info`, so the file is the encoded entries
+        // with the info bytes, untouched, appended as the last one.
+        let outer = bencode::Value::dict(entries).encode();
+        file.extend_from_slice(outer.get(..outer.len() - 1).unwrap_or_default());
+        file.extend_from_slice(b"4:info");
+        file.extend_from_slice(info_bytes);
+        file.push(b'e');
+        let meta = Self::from_bytes(&file)?;
+        Ok((file, meta))
+    }
+
+    fn from_raw(raw: RawTorrent, info_bytes: &[u8]) -> Result<Self, MetainfoError> {
+        let info_hash = InfoHash(Sha1::digest(info_bytes).into());
         let info = raw.info;
         if !(MIN_PIECE_LENGTH as i64..=MAX_PIECE_LENGTH as i64).contains(&info.piece_length) {
             return Err(MetainfoError::BadPieceLength(info.piece_length));
@@ -232,14 +266,12 @@ impl Metainfo {
         if !pieces.len().is_multiple_of(20) {
             return Err(MetainfoError::PiecesNotMultipleOf20(pieces.len()));
         }
-        let piece_hashes: Vec<[u8; 20]> = pieces
-            .chunks_exact(20)
-            .map(|c| {
-                let mut h = [0u8; 20];
-                h.copy_from_slice(c);
-                h
-            })
-            .collect();
+        // The hashes are read where they lie in the info bytes: the string's last bytes.
+        let (_, pieces_span) = bencode::decode_with_span(info_bytes, b"pieces")?;
+        let pieces_span = pieces_span
+            .and_then(|s| Some(s.end.checked_sub(pieces.len())?..s.end))
+            .ok_or_else(|| MetainfoError::Structure("there is no `pieces` list".into()))?;
+        let piece_count = pieces.len() / 20;
 
         let name_bytes = info.name_utf8.as_deref().unwrap_or(&info.name);
         let name = safe_component(name_bytes)?;
@@ -306,9 +338,9 @@ impl Metainfo {
             return Err(MetainfoError::Empty);
         }
         let needed = total_length.div_ceil(piece_length);
-        if needed != piece_hashes.len() as u64 {
+        if needed != piece_count as u64 {
             return Err(MetainfoError::PieceCountMismatch {
-                listed: piece_hashes.len(),
+                listed: piece_count,
                 needed,
                 total: total_length,
             });
@@ -332,7 +364,8 @@ impl Metainfo {
             announce: text(raw.announce),
             announce_list,
             piece_length,
-            piece_hashes,
+            info_bytes: info_bytes.into(),
+            pieces: pieces_span,
             files,
             total_length,
             private: info.private == Some(1),
@@ -354,7 +387,17 @@ impl Metainfo {
     }
 
     pub fn piece_count(&self) -> u32 {
-        self.piece_hashes.len() as u32
+        (self.pieces.len() / 20) as u32
+    }
+
+    /// The SHA-1 of piece `index`, if there is such a piece.
+    pub fn piece_hash(&self, index: u32) -> Option<[u8; 20]> {
+        let start = self.pieces.start.checked_add(index as usize * 20)?;
+        let end = start + 20;
+        if end > self.pieces.end {
+            return None;
+        }
+        self.info_bytes.get(start..end)?.try_into().ok()
     }
 
     /// The length of piece `index` (the last one may be short).

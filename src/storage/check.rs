@@ -39,8 +39,7 @@ pub fn check_existing(
                     let matches = storage.range_present(offset, len) && {
                         buf.resize(len as usize, 0);
                         storage.read(offset, &mut buf).is_ok()
-                            && meta.piece_hashes.get(piece as usize)
-                                == Some(&Sha1::digest(&buf).into())
+                            && meta.piece_hash(piece) == Some(Sha1::digest(&buf).into())
                     };
                     if matches && let Ok(mut f) = found.lock() {
                         f.set(piece);

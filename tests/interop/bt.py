@@ -7,6 +7,7 @@ Commands:
   freeports N                       N free TCP ports on 127.0.0.1
   infohash TORRENT                  hex SHA-1 of the exact info bytes
   name TORRENT / private TORRENT    the info dict's name / private flag
+  magnet TORRENT [TRACKER]          the torrent's magnet link (btih, dn, and tr if given)
   wlwait PORT SECS HASH...          until the tracker accepts announces for every hash
   waitseed PORT HASH SECS           until the tracker's scrape counts a seeder
   waitpeer PORT HASH PEERPORT SECS  until the tracker hands out 127.0.0.1:PEERPORT
@@ -288,6 +289,12 @@ def main(argv):
         info = bdecode(raw_info(a[0]))[0]
         pads = sum(1 for f in info.get(b'files', []) if b'p' in f.get(b'attr', b''))
         print(pads, 'hybrid' if info.get(b'meta version') == 2 and b'pieces' in info else 'v1')
+    elif cmd == 'magnet':
+        link = 'magnet:?xt=urn:btih:%s&dn=%s' % (
+            infohash(a[0]), urllib.parse.quote(bdecode(raw_info(a[0]))[0][b'name'], safe=''))
+        if len(a) > 1:
+            link += '&tr=' + urllib.parse.quote(a[1], safe='')
+        print(link)
     elif cmd == 'private':
         print(bdecode(raw_info(a[0]))[0].get(b'private', 0))
     elif cmd == 'wlwait':

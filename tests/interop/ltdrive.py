@@ -7,7 +7,8 @@ Run with Debian's interpreter: /usr/bin/python3 ltdrive.py COMMAND ...
       data has been checked, then a status line every 5 s, until SIGTERM/SIGINT; then prints
       "stopped: uploaded N bytes" and exits 0. Exits 3 if the data does not check as complete.
   leech TORRENT OUT_DIR PORT [TIMEOUT [STALL]]
-      Downloads into OUT_DIR. Prints a progress line every 2 s; exits 0 with
+      Downloads into OUT_DIR. TORRENT may be a magnet link: then "metadata in S s" is
+      printed once the info dictionary has been fetched from peers (BEP 9). Prints a progress line every 2 s; exits 0 with
       "finished in S s (R MiB/s)" (time from adding the torrent to all pieces verified).
       After TIMEOUT seconds (default 600) prints "TIMEOUT ... at P%" and exits 3; when no
       payload byte arrived for STALL seconds (default 0: never) prints "STALLED ... at P%"
@@ -90,8 +91,11 @@ def drain(ses):
 
 
 def add(ses, torrent, save_path):
-    atp = lt.add_torrent_params()
-    atp.ti = lt.torrent_info(torrent)
+    if torrent.startswith('magnet:'):
+        atp = lt.parse_magnet_uri(torrent)
+    else:
+        atp = lt.add_torrent_params()
+        atp.ti = lt.torrent_info(torrent)
     atp.save_path = save_path
     atp.flags &= ~lt.torrent_flags.auto_managed     # no queueing
     atp.flags &= ~lt.torrent_flags.paused
@@ -163,6 +167,13 @@ def leech(torrent, out, port, limit, stall):
     os.makedirs(out, exist_ok=True)
     t_add = time.monotonic()
     h = add(ses, torrent, out)
+    while not h.status().has_metadata:
+        drain(ses)
+        if time.monotonic() - t_add > limit:
+            log('TIMEOUT after %.0f s waiting for metadata' % (time.monotonic() - t_add))
+            sys.exit(3)
+        ses.wait_for_alert(20)
+    log('metadata in %.3f s' % (time.monotonic() - t_add))
     total = h.torrent_file().total_size()
     last = 0.0
     done, done_at = -1, t_add

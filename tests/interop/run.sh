@@ -173,14 +173,14 @@ seed_libtorrent() {
 start_leech_aria2() {
     local port=$1 out=$2 tag=$3
     bg "$(remaining)" "$C/aria2-leech$tag.log" aria2c "${ARIA_COMMON[@]}" --seed-time=0 \
-        --listen-port="$port" --dir="$out" "$T"
+        --listen-port="$port" --dir="$out" "${LEECH_T:-$T}"
 }
 
 start_leech_rivulet() {
     local port=$1 out=$2 tag=$3
     mkdir -p "$C/state-leech$tag"
     bg "$(remaining)" "$C/rivulet-leech$tag.log" ${RIV_LIMITED[@]+"${RIV_LIMITED[@]}"} "$RIV" \
-        download "$T" -o "$out" --port "$port" --bind 127.0.0.1 --state-dir "$C/state-leech$tag"
+        download "${LEECH_T:-$T}" -o "$out" --port "$port" --bind 127.0.0.1 --state-dir "$C/state-leech$tag"
 }
 
 # The driver gives up 5 s before the case's deadline (printing its last progress and its
@@ -188,7 +188,7 @@ start_leech_rivulet() {
 start_leech_libtorrent() {
     local port=$1 out=$2 tag=$3 r
     r=$(remaining)
-    bg "$r" "$C/libtorrent-leech$tag.log" /usr/bin/python3 -u "$LT" leech "$T" "$out" "$port" \
+    bg "$r" "$C/libtorrent-leech$tag.log" /usr/bin/python3 -u "$LT" leech "${LEECH_T:-$T}" "$out" "$port" \
         "$(( r > 10 ? r - 5 : r ))" "${LT_STALL:-60}"
 }
 
@@ -256,6 +256,15 @@ transfer() {
     check_result
 }
 
+# magnet_transfer SEEDER LEECHER : transfer, the leecher starting from the torrent's magnet
+# link (with the tracker), so it fetches the metadata from the seeder first (BEP 9)
+magnet_transfer() {
+    local LEECH_T
+    LEECH_T=$(py magnet "$T" "$ANNOUNCE") || return 1
+    echo "leecher adds $LEECH_T"
+    transfer "$@"
+}
+
 # over_udp CMD... : runs CMD with ANNOUNCE the UDP (BEP 15) URL of the tracker on TRACKER_PORT
 over_udp() {
     local ANNOUNCE="udp://127.0.0.1:$TRACKER_PORT/announce"
@@ -277,6 +286,10 @@ transfer_case() {
     case "$tracker" in
         opentracker) make_and_transfer "$@" ;;
         opentracker-udp) over_udp make_and_transfer "$@" ;;
+        opentracker-magnet)
+            local seeder=$1 leecher=$2
+            shift 2
+            make_torrent "$@" && magnet_transfer "$seeder" "$leecher" ;;
         rivulet-tracker) with_rivulet_tracker make_and_transfer "$@" ;;
         rivulet-tracker-udp) with_rivulet_tracker over_udp make_and_transfer "$@" ;;
         *) echo "unknown tracker $tracker"; return 1 ;;
@@ -290,8 +303,9 @@ transfer_case() {
 # The cases that are one torrent and one download: NAME -> "TRACKER SEEDER LEECHER KIND TOOL
 # [ARGS...]". TRACKER is the suite's opentracker or a fresh `rivulet tracker` of the case
 # (rivulet-tracker, see with_rivulet_tracker), announced to over HTTP or, with -udp, over
-# UDP (BEP 15); SEEDER serves KIND's data to LEECHER (transfer); TOOL and ARGS make the
-# torrent (make_torrent).
+# UDP (BEP 15), or opentracker-magnet: the suite's opentracker, the leecher starting from a
+# magnet link (magnet_transfer); SEEDER serves KIND's data to LEECHER (transfer); TOOL and
+# ARGS make the torrent (make_torrent).
 declare -A TRANSFER_CASES=(
     # checks the harness itself, no Rivulet involved
     [harness_aria2_to_aria2]="opentracker aria2 aria2 multi mktorrent -l 15"
@@ -335,6 +349,11 @@ declare -A TRANSFER_CASES=(
     # transmission ignores loopback peers from trackers: Rivulet learns of it on a
     # re-announce (Rivulet's tracker, 5 s interval) and dials it
     [rivulet_seed_transmission_64m]="rivulet-tracker rivulet transmission single64 mktorrent -l 18"
+    # ---- magnet links (BEP 9): the leecher has only the link, with the tracker, and fetches
+    # the info dictionary from the seeder before it downloads; a many-file torrent's metadata
+    # is several 16 KiB pieces
+    [rivulet_seed_libtorrent_magnet]="opentracker-magnet rivulet libtorrent single64 mktorrent -l 18"
+    [rivulet_seed_aria2_magnet]="opentracker-magnet rivulet aria2 multi_awkward mktorrent -l 15"
 )
 
 case_rivulet_info() {
@@ -604,6 +623,8 @@ CASES=(
     rivulet_seed_libtorrent_hybrid
     many_files_under_256_descriptors
     rivulet_seed_transmission_64m
+    rivulet_seed_libtorrent_magnet
+    rivulet_seed_aria2_magnet
 )
 
 PASSED=0

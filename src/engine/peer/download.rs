@@ -78,7 +78,7 @@ impl Connection {
                 let len = piece.data.len() as u64;
                 let slot = self.shared.disk.reserve_write(len).await;
                 let meta = &self.shared.meta;
-                let Some(expected) = meta.piece_hashes.get(piece.index as usize).copied() else {
+                let Some(expected) = meta.piece_hash(piece.index) else {
                     return Err(PeerError::Protocol("piece index out of range"));
                 };
                 let events = self.shared.events.clone();

@@ -8,7 +8,12 @@ use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{Connection, HANDSHAKE_TIMEOUT, MAX_PIPELINE, MAX_QUEUED_REQUESTS, PeerError};
+use std::sync::atomic::Ordering;
+
+use super::{
+    Connection, HANDSHAKE_TIMEOUT, MAX_PIPELINE, MAX_QUEUED_REQUESTS, PeerError, PeerMessages,
+    our_messages,
+};
 use crate::ids::{InfoHash, PeerId};
 use crate::wire::{
     ALLOWED_FAST_COUNT, EXTENSION_HANDSHAKE_ID, ExtensionHandshake, HANDSHAKE_LEN, Handshake,
@@ -60,12 +65,11 @@ impl Connection {
             self.send(Message::HaveNone);
         }
         if self.extensions.extension_protocol {
+            let meta = &self.shared.meta;
             let ours = ExtensionHandshake {
-                client: Some(format!("Rivulet {}", env!("CARGO_PKG_VERSION"))),
-                request_queue: Some(MAX_QUEUED_REQUESTS as u32),
-                listen_port: Some(listen_port).filter(|&p| p != 0),
-                your_ip: Some(addr.ip().to_canonical()),
-                ..Default::default()
+                messages: our_messages(meta.private),
+                metadata_size: (!meta.private).then_some(meta.info_bytes.len() as u64),
+                ..our_extension_handshake(addr, listen_port)
             };
             self.send(Message::Extended {
                 id: EXTENSION_HANDSHAKE_ID,
@@ -95,9 +99,25 @@ impl Connection {
         if let Some(queue) = theirs.request_queue.filter(|&q| q > 0) {
             self.peer_queue = (queue as usize).min(MAX_PIPELINE);
         }
+        if let Some(port) = theirs.listen_port {
+            self.stats.listen_port.store(port, Ordering::Relaxed);
+        }
+        self.peer_messages = PeerMessages::of(&theirs);
         if let Some(client) = theirs.client.filter(|c| !c.is_empty()) {
             let _ = self.stats.client.set(client);
         }
         Ok(())
+    }
+}
+
+/// What every extension handshake of ours says: who we are, the requests we queue, our port,
+/// and the address we see the peer at. The caller adds the messages it speaks.
+pub(crate) fn our_extension_handshake(peer: SocketAddr, listen_port: u16) -> ExtensionHandshake {
+    ExtensionHandshake {
+        client: Some(format!("Rivulet {}", env!("CARGO_PKG_VERSION"))),
+        request_queue: Some(MAX_QUEUED_REQUESTS as u32),
+        listen_port: Some(listen_port).filter(|&p| p != 0),
+        your_ip: Some(peer.ip().to_canonical()),
+        ..Default::default()
     }
 }

@@ -11,8 +11,11 @@
 //! windows and handed to the writer at most [`WRITE_AHEAD_BLOCKS`] at a time.
 
 mod download;
+mod extended;
 mod handshake;
 mod upload;
+
+pub(crate) use extended::{PeerMessages, our_messages};
 
 pub(crate) use handshake::{connect, read_handshake};
 use upload::{Unsent, wait_for, write_loop};
@@ -20,7 +23,7 @@ use upload::{Unsent, wait_for, write_loop};
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -119,6 +122,8 @@ pub(crate) enum PeerCommand {
     Unchoke,
     Have(u32),
     Cancel(BlockRef),
+    /// The torrent's peers (listen addresses and `ut_pex` flags), for the peer exchange.
+    Pex(Arc<Vec<(SocketAddr, u8)>>),
     Disconnect,
 }
 
@@ -135,6 +140,8 @@ pub(crate) struct PeerStats {
     pub pieces: AtomicU32,
     /// The client's own name from its extension handshake (`v`), if it sent one.
     pub client: std::sync::OnceLock<String>,
+    /// The port it listens on, from its extension handshake (`p`); 0 while unknown.
+    pub listen_port: AtomicU16,
 }
 
 impl Default for PeerStats {
@@ -149,6 +156,7 @@ impl Default for PeerStats {
             is_seed: AtomicBool::new(false),
             pieces: AtomicU32::new(0),
             client: std::sync::OnceLock::new(),
+            listen_port: AtomicU16::new(0),
         }
     }
 }
@@ -194,6 +202,7 @@ struct Connection {
     shared: Arc<TorrentShared>,
     key: PeerKey,
     stats: Arc<PeerStats>,
+    addr: SocketAddr,
     out: UnboundedSender<Message>,
     /// What the writer has yet to write.
     unsent: Arc<Unsent>,
@@ -201,6 +210,12 @@ struct Connection {
     extensions: Capabilities,
     /// Requests we keep in flight to this peer at most (its `reqq`).
     peer_queue: usize,
+    /// The extended messages the peer speaks, and their ids.
+    peer_messages: PeerMessages,
+    /// What our `ut_pex` messages told the peer so far.
+    pex_sent: extended::PexSent,
+    /// When the peer's last `ut_pex` message was read.
+    last_pex_in: Option<Instant>,
     /// Pieces we offered as allowed fast: served even while we choke the peer.
     allowed_fast_out: Vec<u32>,
     /// Pieces the peer allows us to fetch while it chokes us.
@@ -259,10 +274,14 @@ impl Connection {
         let mut conn = Connection {
             key,
             stats,
+            addr,
             out,
             unsent,
             extensions: Capabilities::RIVULET.common(capabilities),
             peer_queue: DEFAULT_PEER_QUEUE,
+            peer_messages: PeerMessages::default(),
+            pex_sent: extended::PexSent::default(),
+            last_pex_in: None,
             allowed_fast_out: Vec::new(),
             allowed_fast_in: HashSet::new(),
             abandoned: HashSet::new(),
@@ -438,8 +457,13 @@ impl Connection {
                 }
             }
             Message::Extended { id, payload } => {
-                if self.extensions.extension_protocol && id == EXTENSION_HANDSHAKE_ID {
+                if !self.extensions.extension_protocol {
+                    return Ok(());
+                }
+                if id == EXTENSION_HANDSHAKE_ID {
                     self.on_extension_handshake(&payload)?;
+                } else {
+                    self.on_extended(id, &payload)?;
                 }
             }
             Message::Piece { index, begin, data } => self.on_piece(index, begin, data).await?,
@@ -516,6 +540,7 @@ impl Connection {
                     self.send(Message::Cancel(block));
                 }
             }
+            PeerCommand::Pex(peers) => self.send_pex(&peers),
             PeerCommand::Disconnect => return Err(PeerError::Disconnected),
         }
         Ok(())

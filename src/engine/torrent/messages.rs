@@ -56,6 +56,8 @@ pub(crate) enum TorrentEvent {
     ConnectFailed {
         addr: SocketAddr,
     },
+    /// Addresses a peer told us about (BEP 11).
+    PexPeers(Vec<SocketAddr>),
     /// An announce to this tracker is on its way.
     TrackerUpdating(String),
     Tracker(TrackerUpdate),

@@ -59,6 +59,8 @@ const QUIET_SLEEP: Duration = Duration::from_secs(30);
 /// a quiet one, which serves nobody, less often.
 const FILES_CHECK_EVERY: Duration = Duration::from_secs(10);
 const QUIET_FILES_CHECK_EVERY: Duration = Duration::from_secs(60);
+/// How often peers are told about the torrent's other peers (BEP 11: once a minute).
+const PEX_EVERY: Duration = Duration::from_secs(60);
 
 /// The actor's channels.
 struct Inbox {
@@ -85,6 +87,7 @@ struct Chores {
     files_cursor: usize,
     /// A look at the files is running (one at a time).
     files_check_running: Arc<AtomicBool>,
+    last_pex: Instant,
 }
 
 struct Torrent {
@@ -174,6 +177,7 @@ pub(crate) fn spawn(mut params: TorrentParams) -> TorrentHandle {
                 .unwrap_or_else(Instant::now),
             files_cursor: 0,
             files_check_running: Arc::new(AtomicBool::new(false)),
+            last_pex: Instant::now(),
         },
         shared,
         params,
@@ -369,6 +373,15 @@ impl Torrent {
                 TorrentEvent::ConnectFailed { addr } => {
                     self.roster.dial_failed(addr, Instant::now());
                 }
+                TorrentEvent::PexPeers(peers) => {
+                    // BEP 27: a private torrent's peers come from its trackers alone.
+                    if !self.shared.meta.private {
+                        self.roster.learn(&peers, self.params.live.listen_port());
+                        if self.life.is_active() {
+                            self.connect_more();
+                        }
+                    }
+                }
                 TorrentEvent::Tracker(update) => {
                     self.roster
                         .learn(&update.peers, self.params.live.listen_port());
@@ -488,6 +501,10 @@ impl Torrent {
             if self.life.is_active() {
                 self.connect_more();
                 self.choke_round(now);
+                if now.duration_since(self.chores.last_pex) >= PEX_EVERY {
+                    self.chores.last_pex = now;
+                    self.exchange_peers();
+                }
                 let files_every = if quiet {
                     QUIET_FILES_CHECK_EVERY
                 } else {

@@ -13,7 +13,7 @@ use super::TorrentEvent;
 use super::peers::PeerBook;
 use crate::engine::peer::{self, Connected, PeerCommand, PeerLink, PeerStats};
 use crate::engine::picker::PeerKey;
-use crate::wire::Handshake;
+use crate::wire::{Handshake, pex};
 
 impl super::Torrent {
     pub(super) fn admit(
@@ -102,6 +102,41 @@ impl super::Torrent {
                 };
                 let _ = events.send(event);
             });
+        }
+    }
+
+    /// Tells every peer that speaks `ut_pex` about the others (each connection sends only
+    /// what changed since its last message). Never for a private torrent (BEP 27).
+    pub(super) fn exchange_peers(&self) {
+        if self.shared.meta.private {
+            return;
+        }
+        let peers: Vec<(SocketAddr, u8)> = self
+            .roster
+            .books()
+            .filter_map(|book| {
+                // An inbound peer is reachable at its listen port, if it told us one.
+                let addr = if book.inbound {
+                    match book.stats.listen_port.load(Ordering::Relaxed) {
+                        0 => return None,
+                        port => SocketAddr::new(book.addr.ip(), port),
+                    }
+                } else {
+                    book.addr
+                };
+                let mut flags = 0;
+                if book.stats.is_seed.load(Ordering::Relaxed) {
+                    flags |= pex::FLAG_SEED;
+                }
+                if !book.inbound {
+                    flags |= pex::FLAG_REACHABLE;
+                }
+                Some((addr, flags))
+            })
+            .collect();
+        let peers = Arc::new(peers);
+        for link in self.shared.peers().values() {
+            let _ = link.tx.send(PeerCommand::Pex(peers.clone()));
         }
     }
 
