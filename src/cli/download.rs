@@ -1,6 +1,7 @@
-//! `rivulet download` and `rivulet seed`: one torrent on a session of its own, with a progress
-//! bar on a terminal and plain lines otherwise. Ctrl-C or SIGTERM stops cleanly (trackers get
-//! `stopped`); running the same command again resumes.
+//! `rivulet download` and `rivulet seed`: one torrent (a .torrent file, or for a download a
+//! magnet link) on a session of its own, with a progress bar on a terminal and plain lines
+//! otherwise. Ctrl-C or SIGTERM stops cleanly (trackers get `stopped`); running the same
+//! command again resumes.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -11,8 +12,10 @@ use anyhow::Context;
 
 use super::{BadInput, NetArgs, TrackerEdits};
 use crate::engine::{
-    AddSource, AddTorrent, Command, Event, Session, SessionConfig, TorrentSnapshot, TorrentState,
+    AddMagnet, AddSource, AddTorrent, Command, Event, Session, SessionConfig, TorrentSnapshot,
+    TorrentState,
 };
+use crate::magnet::MagnetLink;
 use crate::units;
 
 pub fn run(
@@ -22,7 +25,28 @@ pub fn run(
     net: &NetArgs,
     edits: &TrackerEdits,
 ) -> anyhow::Result<u8> {
-    let (bytes, meta) = super::load_torrent(torrent)?;
+    // A magnet link is fetched by the engine; a .torrent file is read here.
+    let link = torrent
+        .to_str()
+        .filter(|t| t.starts_with("magnet:"))
+        .map(|t| MagnetLink::parse(t).map(|link| (t.to_string(), link)))
+        .transpose()
+        .map_err(|e| BadInput(e.to_string()))?;
+    let (add, id, name, total) = match link {
+        Some((uri, link)) => {
+            let name = link.name.clone().unwrap_or_else(|| link.info_hash.to_hex());
+            (Source::Magnet(uri), link.info_hash, name, 0)
+        }
+        None => {
+            let (bytes, meta) = super::load_torrent(torrent)?;
+            (
+                Source::Torrent(bytes),
+                meta.info_hash,
+                meta.name,
+                meta.total_length,
+            )
+        }
+    };
     for url in &edits.add {
         crate::engine::validate_tracker_url(url).map_err(|e| BadInput(format!("{url}: {e}")))?;
     }
@@ -43,24 +67,19 @@ pub fn run(
     config.upload_limit = net.upload_limit * 1024;
     config.max_open_files = net.max_open_files;
     let mut session = Session::start(config, None)?;
-    eprintln!("{}: listening on port {}", meta.name, session.listen_port());
-    session.send(Command::Add(AddTorrent {
-        source: AddSource::Bytes(bytes),
-        save_dir,
-        paused: false,
-        seed,
-    }));
+    eprintln!("{name}: listening on port {}", session.listen_port());
+    session.send(add.command(save_dir, seed));
     for url in &edits.remove {
-        session.send(Command::RemoveTracker(meta.info_hash, url.clone()));
+        session.send(Command::RemoveTracker(id, url.clone()));
     }
     for url in &edits.add {
-        session.send(Command::AddTracker(meta.info_hash, url.clone()));
+        session.send(Command::AddTracker(id, url.clone()));
     }
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let mut progress = Progress::new(meta.total_length);
+    let mut progress = Progress::new(total);
     let mut snapshots = session.watch();
     let outcome = runtime.block_on(async {
         loop {
@@ -72,6 +91,9 @@ pub fn run(
                         return Ok(0);
                     }
                     Some(Event::Completed { name, .. }) => progress.note(&format!("{name}: complete, seeding")),
+                    Some(Event::MetadataFetched { name, took, .. }) => {
+                        progress.note(&format!("{name}: metadata in {:.3} s", took.as_secs_f64()));
+                    }
                     Some(Event::AddFailed { error, .. }) => return Err(BadInput(error.to_string()).into()),
                     Some(Event::Error { error, .. }) => return Err(anyhow::Error::new(error)),
                     Some(_) => {}
@@ -82,7 +104,7 @@ pub fn run(
                         return Err(anyhow::anyhow!("the engine stopped"));
                     }
                     let snapshot = snapshots.borrow_and_update().clone();
-                    if let Some(t) = snapshot.torrents.first() {
+                    if let Some(t) = snapshot.torrents.iter().find(|t| t.id == id) {
                         if !seed && t.state == TorrentState::Finished {
                             progress.finish(&format!("{}: complete", t.name));
                             return Ok(0);
@@ -95,6 +117,32 @@ pub fn run(
     });
     session.shutdown();
     outcome
+}
+
+/// What the command adds.
+enum Source {
+    Torrent(Vec<u8>),
+    Magnet(String),
+}
+
+impl Source {
+    fn command(self, save_dir: std::path::PathBuf, seed: bool) -> Command {
+        match self {
+            Source::Torrent(bytes) => Command::Add(AddTorrent {
+                source: AddSource::Bytes(bytes),
+                save_dir,
+                paused: false,
+                seed,
+            }),
+            Source::Magnet(uri) => Command::AddMagnet(AddMagnet {
+                uri,
+                save_dir,
+                paused: false,
+                seed,
+                confirm: false,
+            }),
+        }
+    }
 }
 
 /// A progress bar on a terminal, or a plain line every few seconds.
@@ -131,6 +179,8 @@ impl Progress {
             other => other.label().to_string(),
         };
         if let Some(bar) = &self.bar {
+            // A magnet link's size is known once its metadata is.
+            bar.set_length(t.total_size);
             bar.set_position(t.verified_bytes);
             bar.set_message(state);
             return;

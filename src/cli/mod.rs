@@ -55,6 +55,7 @@ pub enum CliCommand {
     },
     /// Download a torrent into a folder; exits 0 once the data verifies.
     Download {
+        /// A .torrent file, or a magnet link (its metadata is fetched from peers first).
         torrent: PathBuf,
         /// The folder to download into.
         #[arg(short, long)]

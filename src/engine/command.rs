@@ -22,10 +22,28 @@ pub struct AddTorrent {
     pub seed: bool,
 }
 
+/// A magnet link to add: its metadata is fetched from peers first.
+#[derive(Debug, Clone)]
+pub struct AddMagnet {
+    /// The `magnet:?…` link as given.
+    pub uri: String,
+    pub save_dir: PathBuf,
+    pub paused: bool,
+    /// Keep seeding once complete.
+    pub seed: bool,
+    /// Once the metadata is in, wait for the front end ([`Event::ConfirmAdd`]: it adds the
+    /// torrent, or removes the link) instead of starting at once.
+    ///
+    /// [`Event::ConfirmAdd`]: super::snapshot::Event::ConfirmAdd
+    pub confirm: bool,
+}
+
 /// A request to the engine; sent over the session's command channel and never blocks.
 #[derive(Debug, Clone)]
 pub enum Command {
+    /// Adds a .torrent. One whose magnet link is in the list takes the link's place.
     Add(AddTorrent),
+    AddMagnet(AddMagnet),
     Pause(InfoHash),
     Resume(InfoHash),
     SetSeeding(InfoHash, bool),

@@ -43,6 +43,8 @@ impl From<&StorageError> for TorrentError {
 pub enum AddError {
     #[error(transparent)]
     TorrentFile(#[from] TorrentFileError),
+    #[error(transparent)]
+    Magnet(#[from] crate::magnet::MagnetError),
     /// The engine stopped while the torrent was being read.
     #[error("the engine stopped before the torrent was read")]
     Interrupted,

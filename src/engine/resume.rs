@@ -1,5 +1,7 @@
-//! Persistence: each torrent's .torrent file and resume data under the state folder, written
-//! atomically (temporary file, fsync, rename), so a crash leaves the old or the new version.
+//! Persistence: each torrent's .torrent file and resume data under the state folder, and
+//! each magnet link whose torrent is not running yet (`.magnet`: the link and how it was
+//! added), written atomically (temporary file, fsync, rename), so a crash leaves the old or
+//! the new version.
 //! The resume file's previous version is kept beside it (`.resume.bak`, a hard link), and
 //! read when the current one is missing or damaged.
 
@@ -28,6 +30,21 @@ pub struct ResumeData {
     pub trackers: Option<Vec<Vec<String>>>,
 }
 
+/// A magnet link added and not yet running as a torrent: fetching its metadata, or (with
+/// `confirm`) waiting for the front end to confirm the add.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedMagnet {
+    pub uri: String,
+    pub save_dir: PathBuf,
+    pub paused: bool,
+    pub seeding: bool,
+    /// The front end asks the user once the metadata is in.
+    pub confirm: bool,
+    pub added_at: u64,
+    /// The tracker tiers as the user edited them; `None` while they are the link's own.
+    pub trackers: Option<Vec<Vec<String>>>,
+}
+
 /// Resume data could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ResumeError {
@@ -47,6 +64,10 @@ pub fn torrent_path(state_dir: &Path, id: InfoHash) -> PathBuf {
 
 fn resume_path(state_dir: &Path, id: InfoHash) -> PathBuf {
     torrents_dir(state_dir).join(format!("{}.resume", id.to_hex()))
+}
+
+fn magnet_path(state_dir: &Path, id: InfoHash) -> PathBuf {
+    torrents_dir(state_dir).join(format!("{}.magnet", id.to_hex()))
 }
 
 fn backup_path(state_dir: &Path, id: InfoHash) -> PathBuf {
@@ -128,14 +149,74 @@ fn load_file(path: PathBuf) -> Result<Option<ResumeData>, ResumeError> {
         .map_err(|why| ResumeError::Damaged(path, why))
 }
 
-/// Forgets a torrent: its .torrent copy and its resume data.
+pub fn save_magnet(state_dir: &Path, id: InfoHash, magnet: &SavedMagnet) -> std::io::Result<()> {
+    let int = |b: bool| Value::Int(b.into());
+    let mut entries = vec![
+        ("uri", Value::Bytes(magnet.uri.as_bytes().to_vec())),
+        (
+            "save_dir",
+            Value::Bytes(magnet.save_dir.to_string_lossy().into_owned().into_bytes()),
+        ),
+        ("paused", int(magnet.paused)),
+        ("seeding", int(magnet.seeding)),
+        ("confirm", int(magnet.confirm)),
+        (
+            "added_at",
+            Value::Int(magnet.added_at.min(i64::MAX as u64) as i64),
+        ),
+    ];
+    if let Some(tiers) = &magnet.trackers {
+        entries.push(("trackers", encode_tiers(tiers)));
+    }
+    write_atomically(&magnet_path(state_dir, id), &Value::dict(entries).encode())
+}
+
+/// A saved magnet link: `Ok(None)` when there is none.
+pub fn load_magnet(state_dir: &Path, id: InfoHash) -> Result<Option<SavedMagnet>, ResumeError> {
+    let path = magnet_path(state_dir, id);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ResumeError::Io(path, e)),
+    };
+    let decoded = (|| {
+        let v = bencode::decode(&bytes).map_err(|e| e.to_string())?;
+        let text = |k: &str| v.get(k).and_then(Value::as_str).ok_or(format!("no {k}"));
+        let int = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_int)
+                .filter(|n| *n >= 0)
+                .ok_or(format!("no {k}"))
+        };
+        Ok::<_, String>(SavedMagnet {
+            uri: text("uri")?.to_owned(),
+            save_dir: text("save_dir")?.into(),
+            paused: int("paused")? != 0,
+            seeding: int("seeding")? != 0,
+            confirm: int("confirm")? != 0,
+            added_at: int("added_at")? as u64,
+            trackers: v.get("trackers").map(decode_tiers).transpose()?,
+        })
+    })();
+    decoded
+        .map(Some)
+        .map_err(|why| ResumeError::Damaged(path, why))
+}
+
+/// Forgets a saved magnet link (its torrent took its place).
+pub fn remove_magnet(state_dir: &Path, id: InfoHash) {
+    let _ = fs::remove_file(magnet_path(state_dir, id));
+}
+
+/// Forgets a torrent: its .torrent copy, its resume data, and its magnet link.
 pub fn remove(state_dir: &Path, id: InfoHash) {
+    let _ = fs::remove_file(magnet_path(state_dir, id));
     let _ = fs::remove_file(torrent_path(state_dir, id));
     let _ = fs::remove_file(resume_path(state_dir, id));
     let _ = fs::remove_file(backup_path(state_dir, id));
 }
 
-/// The torrents saved in the state folder.
+/// The torrents saved in the state folder, and the magnet links: each id once.
 pub fn saved_torrents(state_dir: &Path) -> Vec<InfoHash> {
     let Ok(entries) = fs::read_dir(torrents_dir(state_dir)) else {
         return Vec::new();
@@ -144,11 +225,43 @@ pub fn saved_torrents(state_dir: &Path) -> Vec<InfoHash> {
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
-            InfoHash::from_hex(name.strip_suffix(".torrent")?)
+            let hex = name
+                .strip_suffix(".torrent")
+                .or_else(|| name.strip_suffix(".magnet"))?;
+            InfoHash::from_hex(hex)
         })
         .collect();
     ids.sort();
+    ids.dedup();
     ids
+}
+
+fn encode_tiers(tiers: &[Vec<String>]) -> Value {
+    Value::List(
+        tiers
+            .iter()
+            .map(|tier| {
+                let urls = tier.iter().map(|u| Value::Bytes(u.as_bytes().to_vec()));
+                Value::List(urls.collect())
+            })
+            .collect(),
+    )
+}
+
+fn decode_tiers(tiers: &Value) -> Result<Vec<Vec<String>>, String> {
+    tiers
+        .as_list()
+        .ok_or("bad trackers")?
+        .iter()
+        .map(|tier| {
+            tier.as_list()
+                .ok_or("bad trackers")?
+                .iter()
+                .map(|u| u.as_str().map(str::to_owned).ok_or("bad trackers"))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(str::to_owned)
 }
 
 fn encode(d: &ResumeData) -> Vec<u8> {
@@ -178,14 +291,7 @@ fn encode(d: &ResumeData) -> Vec<u8> {
         ("added_at", int(d.added_at)),
     ];
     if let Some(tiers) = &d.trackers {
-        let tiers = tiers
-            .iter()
-            .map(|tier| {
-                let urls = tier.iter().map(|u| Value::Bytes(u.as_bytes().to_vec()));
-                Value::List(urls.collect())
-            })
-            .collect();
-        entries.push(("trackers", Value::List(tiers)));
+        entries.push(("trackers", encode_tiers(tiers)));
     }
     Value::dict(entries).encode()
 }
@@ -227,23 +333,7 @@ fn decode(bytes: &[u8]) -> Result<ResumeData, String> {
             _ => Err("bad stamp"),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let trackers = match v.get("trackers") {
-        None => None,
-        Some(tiers) => Some(
-            tiers
-                .as_list()
-                .ok_or("bad trackers")?
-                .iter()
-                .map(|tier| {
-                    tier.as_list()
-                        .ok_or("bad trackers")?
-                        .iter()
-                        .map(|u| u.as_str().map(str::to_owned).ok_or("bad trackers"))
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-    };
+    let trackers = v.get("trackers").map(decode_tiers).transpose()?;
     Ok(ResumeData {
         trackers,
         save_dir,
@@ -302,6 +392,34 @@ mod tests {
         );
         remove(dir.path(), id);
         assert_eq!(load(dir.path(), id).unwrap(), None);
+    }
+
+    #[test]
+    fn magnet_links_round_trip_and_are_listed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = InfoHash([6; 20]);
+        let magnet = SavedMagnet {
+            uri: format!("magnet:?xt=urn:btih:{}", id.to_hex()),
+            save_dir: "/downloads".into(),
+            paused: false,
+            seeding: true,
+            confirm: true,
+            added_at: 1_700_000_000,
+            trackers: Some(vec![vec!["http://t.example/announce".into()]]),
+        };
+        save_magnet(dir.path(), id, &magnet).unwrap();
+        assert_eq!(load_magnet(dir.path(), id).unwrap(), Some(magnet));
+        assert_eq!(saved_torrents(dir.path()), vec![id]);
+        save_torrent(dir.path(), id, b"d4:infoe").unwrap();
+        assert_eq!(saved_torrents(dir.path()), vec![id], "listed once");
+        fs::write(magnet_path(dir.path(), id), b"d3:urii1ee").unwrap();
+        assert!(matches!(
+            load_magnet(dir.path(), id),
+            Err(ResumeError::Damaged(..))
+        ));
+        remove(dir.path(), id);
+        assert_eq!(load_magnet(dir.path(), id).unwrap(), None);
+        assert!(saved_torrents(dir.path()).is_empty());
     }
 
     #[test]

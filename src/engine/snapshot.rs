@@ -14,6 +14,10 @@ use crate::ids::InfoHash;
 /// Where a torrent is in its life.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TorrentState {
+    /// A magnet link whose metadata is being fetched from peers.
+    FetchingMetadata,
+    /// A magnet link's metadata is in; the front end is asked whether to add the torrent.
+    MetadataReceived,
     /// Verifying data already on disk; the fraction done.
     Checking(f32),
     Downloading,
@@ -34,6 +38,8 @@ impl Default for TorrentState {
 impl TorrentState {
     pub fn label(&self) -> &'static str {
         match self {
+            TorrentState::FetchingMetadata => "Fetching metadata",
+            TorrentState::MetadataReceived => "Metadata received",
             TorrentState::Checking(_) => "Checking",
             TorrentState::Downloading => "Downloading",
             TorrentState::Seeding => "Seeding",
@@ -138,7 +144,8 @@ impl TorrentSnapshot {
             trackers,
             peers: Vec::new(),
             select_only: None,
-            exact_length: Some(self.total_size),
+            // Unknown (0) while a magnet link's metadata is fetched.
+            exact_length: (self.total_size > 0).then_some(self.total_size),
         }
     }
 }
@@ -178,6 +185,22 @@ pub enum Event {
     Completed {
         id: InfoHash,
         name: String,
+    },
+    /// A magnet link's metadata arrived, `took` after the fetch started.
+    MetadataFetched {
+        id: InfoHash,
+        name: String,
+        took: Duration,
+    },
+    /// A magnet link added with `confirm` has its metadata: the front end shows the torrent
+    /// (its .torrent bytes) and answers with `Command::Add` (the torrent takes the link's
+    /// place) or `Command::Remove`.
+    ConfirmAdd {
+        id: InfoHash,
+        torrent: Arc<Vec<u8>>,
+        save_dir: PathBuf,
+        paused: bool,
+        seed: bool,
     },
     Error {
         id: InfoHash,

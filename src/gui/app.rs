@@ -208,7 +208,8 @@ impl RivuletApp {
                         .notices
                         .error(format!("Cannot create the torrent: {error}")),
                 },
-                Event::Added { .. } | Event::Removed { .. } => {}
+                Event::Added { .. } | Event::Removed { .. } | Event::MetadataFetched { .. } => {}
+                Event::ConfirmAdd { .. } => {}
             }
         }
         while let Ok(args) = self.external.try_recv() {

@@ -47,6 +47,7 @@ pub fn counts(snapshot: &SessionSnapshot) -> String {
     let mut counts: Vec<(&str, usize)> = Vec::new();
     for t in &snapshot.torrents {
         let label = match t.state {
+            TorrentState::FetchingMetadata | TorrentState::MetadataReceived => "fetching metadata",
             TorrentState::Checking(_) => "checking",
             TorrentState::Downloading => "downloading",
             TorrentState::Seeding => "seeding",

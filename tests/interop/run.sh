@@ -353,7 +353,10 @@ declare -A TRANSFER_CASES=(
     # the info dictionary from the seeder before it downloads; a many-file torrent's metadata
     # is several 16 KiB pieces
     [rivulet_seed_libtorrent_magnet]="opentracker-magnet rivulet libtorrent single64 mktorrent -l 18"
-    [rivulet_seed_aria2_magnet]="opentracker-magnet rivulet aria2 multi_awkward mktorrent -l 15"
+    [rivulet_seed_aria2_magnet]="opentracker-magnet rivulet aria2 multi_awkward libtorrent 16384"
+    [libtorrent_seed_rivulet_magnet]="opentracker-magnet libtorrent rivulet single64 mktorrent -l 18"
+    [aria2_seed_rivulet_magnet]="opentracker-magnet aria2 rivulet multi_awkward libtorrent 16384"
+    [rivulet_seed_rivulet_magnet]="opentracker-magnet rivulet rivulet multi_awkward rivulet --piece-length 16384"
 )
 
 case_rivulet_info() {
@@ -625,6 +628,9 @@ CASES=(
     rivulet_seed_transmission_64m
     rivulet_seed_libtorrent_magnet
     rivulet_seed_aria2_magnet
+    libtorrent_seed_rivulet_magnet
+    aria2_seed_rivulet_magnet
+    rivulet_seed_rivulet_magnet
 )
 
 PASSED=0

@@ -15,9 +15,9 @@ mod extended;
 mod handshake;
 mod upload;
 
-pub(crate) use extended::{PeerMessages, our_messages};
+pub(crate) use extended::{PeerMessages, UT_METADATA_ID, UT_PEX_ID, our_messages};
 
-pub(crate) use handshake::{connect, read_handshake};
+pub(crate) use handshake::{connect, our_extension_handshake, read_handshake};
 use upload::{Unsent, wait_for, write_loop};
 
 use std::collections::{HashSet, VecDeque};

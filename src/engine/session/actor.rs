@@ -2,7 +2,8 @@
 //! routes them by info hash, carries out [`Command`]s, adds and restores torrents, applies
 //! settings, and gathers the torrents' snapshots into the published [`SessionSnapshot`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,16 +17,18 @@ use super::Waker;
 use super::inbound::{Handshaken, Handshakes};
 use super::removals::Removals;
 use crate::engine::command::EngineSettings;
-use crate::engine::command::{AddSource, AddTorrent, Command};
+use crate::engine::command::{AddMagnet, AddSource, AddTorrent, Command};
 use crate::engine::config::{LiveSettings, SessionConfig};
 use crate::engine::creator::{Created, Creations};
 use crate::engine::limiter::RateLimiter;
+use crate::engine::magnet::{self, Fetched, MagnetParams};
 use crate::engine::outcome::{AddError, TorrentError};
 use crate::engine::resume;
 use crate::engine::snapshot::{Event, SessionSnapshot};
 use crate::engine::torrent::{self, TorrentCommand, TorrentEvent, TorrentHandle, TorrentParams};
 use crate::engine::tracker::host::TrackerHost;
 use crate::ids::{InfoHash, PeerId};
+use crate::magnet::MagnetLink;
 use crate::metainfo::{Metainfo, TorrentFileError, read_torrent_file};
 use crate::storage::FilePool;
 use crate::storage::disk::Disk;
@@ -64,18 +67,41 @@ pub(super) struct SessionActor {
     pub(super) created_tx: UnboundedSender<Created>,
     /// Torrents being removed: a re-add is parked until the old actor has ended.
     pub(super) removals: Removals,
+    /// The entries of `torrents` that are magnet links still without a running torrent.
+    pub(super) magnets: HashSet<InfoHash>,
+    pub(super) fetched_tx: UnboundedSender<Fetched>,
+    /// The `stopped` announces of fetches whose torrent waits for the front end's confirm.
+    pub(super) fetch_stops: HashMap<InfoHash, oneshot::Receiver<()>>,
+}
+
+/// What reaches the session loop: commands from the front end, and reports from its tasks.
+pub(super) struct SessionInbox {
+    pub commands: UnboundedReceiver<Command>,
+    pub torrent_events: UnboundedReceiver<Event>,
+    pub inbound: UnboundedReceiver<Handshaken>,
+    pub created: UnboundedReceiver<Created>,
+    pub removals_ended: UnboundedReceiver<InfoHash>,
+    pub fetched: UnboundedReceiver<Fetched>,
+}
+
+/// What a torrent that takes over from a magnet link's fetch starts with.
+#[derive(Default)]
+struct Handover {
+    peers: Vec<SocketAddr>,
+    after_stop: Option<oneshot::Receiver<()>>,
+    added_at: Option<u64>,
 }
 
 impl SessionActor {
-    pub(super) async fn run(
-        mut self,
-        mut commands: UnboundedReceiver<Command>,
-        mut torrent_events: UnboundedReceiver<Event>,
-        mut inbound: UnboundedReceiver<Handshaken>,
-        mut created: UnboundedReceiver<Created>,
-        mut removals_ended: UnboundedReceiver<InfoHash>,
-        mut listener: TcpListener,
-    ) {
+    pub(super) async fn run(mut self, inbox: SessionInbox, mut listener: TcpListener) {
+        let SessionInbox {
+            mut commands,
+            mut torrent_events,
+            mut inbound,
+            mut created,
+            mut removals_ended,
+            mut fetched,
+        } = inbox;
         tracing::info!(port = self.listen_port, "listening for peers");
         let mut free_space_tick = tokio::time::interval(FREE_SPACE_EVERY);
         let (tracker, ip) = (self.config.tracker, self.config.listen_ip);
@@ -100,9 +126,10 @@ impl SessionActor {
                 Some(done) = created.recv() => self.on_created(done).await,
                 Some(id) = removals_ended.recv() => {
                     if let Some(parked) = self.removals.ended(id) {
-                        self.add(parked, None).await;
+                        self.handle(parked).await;
                     }
                 }
+                Some(done) = fetched.recv() => self.on_fetched(done).await,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, addr)) => handshakes.accept(stream, addr, self.inbound_tx.clone()),
                     // Out of file descriptors and the like: do not spin on a listener that stays ready.
@@ -165,7 +192,8 @@ impl SessionActor {
 
     async fn handle(&mut self, command: Command) {
         match command {
-            Command::Add(add) => self.add(add, None).await,
+            Command::Add(add) => self.add(add, None, Handover::default()).await,
+            Command::AddMagnet(add) => self.add_magnet(add).await,
             Command::Pause(id) => self.tell(id, TorrentCommand::Pause),
             Command::Resume(id) => self.tell(id, TorrentCommand::Resume),
             Command::SetSeeding(id, on) => self.tell(id, TorrentCommand::SetSeeding(on)),
@@ -178,6 +206,8 @@ impl SessionActor {
                 if self.removals.unpark(&id) {
                     self.emit(Event::Removed { id });
                 }
+                self.magnets.remove(&id);
+                self.fetch_stops.remove(&id);
                 if let Some(t) = self.torrents.remove(&id) {
                     self.order.retain(|o| *o != id);
                     self.tracker_host.disallow(&id);
@@ -217,7 +247,7 @@ impl SessionActor {
                         paused: false,
                         seed: true,
                     };
-                    self.add(add, None).await;
+                    self.add(add, None, Handover::default()).await;
                 }
             }
             Err(error) => self.emit(Event::CreateFailed {
@@ -293,8 +323,15 @@ impl SessionActor {
         }
     }
 
-    /// Adds a torrent. `restored` carries the resume data of a torrent reloaded at start.
-    async fn add(&mut self, add: AddTorrent, restored: Option<resume::ResumeData>) {
+    /// Adds a torrent. `restored` carries the resume data of a torrent reloaded at start;
+    /// `handover` what a magnet link's fetch found. A torrent whose magnet link is in the
+    /// list takes the link's place.
+    async fn add(
+        &mut self,
+        add: AddTorrent,
+        restored: Option<resume::ResumeData>,
+        handover: Handover,
+    ) {
         let source_name = match &add.source {
             AddSource::Path(p) => p.display().to_string(),
             AddSource::Bytes(_) => "torrent data".to_string(),
@@ -309,6 +346,17 @@ impl SessionActor {
             }
         };
         let id = meta.info_hash;
+        let mut handover = handover;
+        if self.magnets.remove(&id) {
+            // Its magnet link gives way: the fetch ends (its actor writes nothing more).
+            if let Some(link) = self.torrents.remove(&id) {
+                let (done, _) = oneshot::channel();
+                let _ = link.commands.send(TorrentCommand::Shutdown(done));
+            }
+            handover.after_stop = handover.after_stop.or(self.fetch_stops.remove(&id));
+            let dir = self.config.state_dir.clone();
+            let _ = tokio::task::spawn_blocking(move || resume::remove_magnet(&dir, id)).await;
+        }
         if self.torrents.contains_key(&id) || self.removals.is_parked(&id) {
             return self.emit(Event::Duplicate {
                 id,
@@ -318,11 +366,11 @@ impl SessionActor {
         if self.removals.is_removing(&id) {
             // Its old actor is still stopping: it may delete the old files and forget the
             // old state; the new copy starts once it has ended.
-            let parked = AddTorrent {
+            let parked = Command::Add(AddTorrent {
                 source: AddSource::Bytes(bytes),
                 ..add
-            };
-            if self.removals.park(id, parked).is_ok() {
+            });
+            if self.removals.park(id, parked) {
                 tracing::info!(%id, "added again while its removal ends; it starts after");
             }
             return;
@@ -342,7 +390,7 @@ impl SessionActor {
                     stamps: Vec::new(),
                     downloaded: 0,
                     uploaded: 0,
-                    added_at: now_unix(),
+                    added_at: handover.added_at.unwrap_or_else(now_unix),
                     trackers: None,
                 };
                 let loaded = tokio::task::spawn_blocking(move || {
@@ -368,7 +416,11 @@ impl SessionActor {
                 }
             }
         };
-        let added_at = resume.as_ref().map_or_else(now_unix, |r| r.added_at);
+        let added_at = resume
+            .as_ref()
+            .map(|r| r.added_at)
+            .or(handover.added_at)
+            .unwrap_or_else(now_unix);
         let handle = torrent::spawn(TorrentParams {
             meta: meta.clone(),
             save_dir: add.save_dir,
@@ -388,9 +440,14 @@ impl SessionActor {
             next_key: self.next_key.clone(),
             session_events: self.torrent_events_tx.clone(),
             dirty: self.dirty.clone(),
+            peers: handover.peers,
+            after_stop: handover.after_stop,
         });
         self.torrents.insert(id, handle);
-        self.order.push(id);
+        // A torrent that took its magnet link's place keeps the link's place in the list.
+        if !self.order.contains(&id) {
+            self.order.push(id);
+        }
         self.tracker_host.allow(id);
         self.dirty.store(true, Ordering::Relaxed);
         self.emit(Event::Added {
@@ -399,19 +456,160 @@ impl SessionActor {
         });
     }
 
+    /// Adds a magnet link: its actor fetches the metadata, then the torrent takes its place.
+    async fn add_magnet(&mut self, add: AddMagnet) {
+        let link = match MagnetLink::parse(&add.uri) {
+            Ok(link) => link,
+            Err(e) => {
+                return self.emit(Event::AddFailed {
+                    source: "the magnet link".into(),
+                    error: e.into(),
+                });
+            }
+        };
+        let id = link.info_hash;
+        let name = link.name.clone().unwrap_or_else(|| id.to_hex());
+        if self.torrents.contains_key(&id) || self.removals.is_parked(&id) {
+            return self.emit(Event::Duplicate { id, name });
+        }
+        if self.removals.is_removing(&id) {
+            if self.removals.park(id, Command::AddMagnet(add)) {
+                tracing::info!(%id, "added again while its removal ends; it starts after");
+            }
+            return;
+        }
+        let saved = resume::SavedMagnet {
+            uri: add.uri,
+            save_dir: add.save_dir,
+            paused: add.paused,
+            seeding: add.seed,
+            confirm: add.confirm,
+            added_at: now_unix(),
+            trackers: None,
+        };
+        let (dir, keep) = (self.config.state_dir.clone(), saved.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Err(e) = resume::save_magnet(&dir, id, &keep) {
+                tracing::warn!(error = %e, "could not save the magnet link");
+            }
+        })
+        .await;
+        self.start_magnet(link, saved, None);
+        self.emit(Event::Added { id, name });
+    }
+
+    fn start_magnet(
+        &mut self,
+        link: MagnetLink,
+        saved: resume::SavedMagnet,
+        fetched: Option<Vec<u8>>,
+    ) {
+        let id = link.info_hash;
+        let handle = magnet::spawn(MagnetParams {
+            link,
+            saved,
+            fetched,
+            state_dir: self.config.state_dir.clone(),
+            our_id: self.our_id,
+            trackers: self.trackers.clone(),
+            live: self.live.clone(),
+            next_key: self.next_key.clone(),
+            fetched_tx: self.fetched_tx.clone(),
+            dirty: self.dirty.clone(),
+        });
+        self.torrents.insert(id, handle);
+        self.magnets.insert(id);
+        if !self.order.contains(&id) {
+            self.order.push(id);
+        }
+        self.tracker_host.allow(id);
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// A magnet link's metadata is in: the torrent starts, or waits for the front end's
+    /// confirm; metadata that is not a usable torrent ends the link.
+    async fn on_fetched(&mut self, done: Fetched) {
+        let Fetched {
+            id,
+            torrent,
+            name,
+            saved,
+            peers,
+            announced_stop,
+            took,
+        } = done;
+        if !self.magnets.contains(&id) {
+            // Removed, or replaced by its .torrent, meanwhile.
+            return;
+        }
+        let bytes = match torrent {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.magnets.remove(&id);
+                self.torrents.remove(&id);
+                self.order.retain(|o| *o != id);
+                self.tracker_host.disallow(&id);
+                self.dirty.store(true, Ordering::Relaxed);
+                let dir = self.config.state_dir.clone();
+                let _ = tokio::task::spawn_blocking(move || resume::remove(&dir, id)).await;
+                self.emit(Event::Removed { id });
+                return self.emit(Event::AddFailed {
+                    source: format!("the metadata of {name}"),
+                    error: AddError::TorrentFile(e.into()),
+                });
+            }
+        };
+        self.emit(Event::MetadataFetched { id, name, took });
+        if saved.confirm {
+            if let Some(stop) = announced_stop {
+                self.fetch_stops.insert(id, stop);
+            }
+            return self.emit(Event::ConfirmAdd {
+                id,
+                torrent: Arc::new(bytes),
+                save_dir: saved.save_dir,
+                paused: saved.paused,
+                seed: saved.seeding,
+            });
+        }
+        let add = AddTorrent {
+            source: AddSource::Bytes(bytes),
+            save_dir: saved.save_dir,
+            paused: saved.paused,
+            seed: saved.seeding,
+        };
+        let handover = Handover {
+            peers,
+            after_stop: announced_stop,
+            added_at: Some(saved.added_at),
+        };
+        self.add(add, None, handover).await;
+    }
+
     /// Reloads every torrent saved in the state folder, as it was.
     async fn restore(&mut self) {
         let dir = self.config.state_dir.clone();
         let saved = tokio::task::spawn_blocking(move || {
             resume::saved_torrents(&dir)
                 .into_iter()
-                .map(|id| (id, resume::load(&dir, id)))
+                .map(|id| {
+                    let magnet = resume::load_magnet(&dir, id);
+                    (id, magnet, resume::load(&dir, id))
+                })
                 .collect::<Vec<_>>()
         })
         .await
         .unwrap_or_default();
-        for (id, loaded) in saved {
+        for (id, magnet, loaded) in saved {
             let path = resume::torrent_path(&self.config.state_dir, id);
+            match magnet {
+                Ok(Some(magnet)) => {
+                    self.restore_magnet(id, magnet, path).await;
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(%id, error = %e, "a saved magnet link is damaged"),
+            }
             match loaded {
                 Ok(Some(r)) => {
                     let add = AddTorrent {
@@ -420,7 +618,7 @@ impl SessionActor {
                         paused: r.paused,
                         seed: r.seeding,
                     };
-                    self.add(add, Some(r)).await;
+                    self.add(add, Some(r), Handover::default()).await;
                 }
                 Ok(None) | Err(_) => {
                     // Lost, with its backup: the torrent stays, rechecked in the default
@@ -440,8 +638,47 @@ impl SessionActor {
                         paused: false,
                         seed: true,
                     };
-                    self.add(add, None).await;
+                    self.add(add, None, Handover::default()).await;
                 }
+            }
+        }
+    }
+
+    /// Restores a magnet link: fetching again, waiting for the front end's confirm with the
+    /// metadata it had (`.torrent` saved), or started as the torrent it was about to become.
+    async fn restore_magnet(&mut self, id: InfoHash, magnet: resume::SavedMagnet, path: PathBuf) {
+        let link = match MagnetLink::parse(&magnet.uri) {
+            Ok(link) if link.info_hash == id => link,
+            _ => {
+                tracing::warn!(%id, "a saved magnet link does not parse; it is not restored");
+                return;
+            }
+        };
+        let torrent = tokio::task::spawn_blocking(move || read_torrent_file(&path))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .filter(|(_, meta)| meta.info_hash == id)
+            .map(|(bytes, _)| bytes);
+        match torrent {
+            None => self.start_magnet(link, magnet, None),
+            Some(bytes) if magnet.confirm => {
+                self.start_magnet(link, magnet, Some(bytes));
+            }
+            Some(bytes) => {
+                // Fetched, and stopped before the torrent started.
+                let add = AddTorrent {
+                    source: AddSource::Bytes(bytes),
+                    save_dir: magnet.save_dir,
+                    paused: magnet.paused,
+                    seed: magnet.seeding,
+                };
+                self.magnets.insert(id);
+                let handover = Handover {
+                    added_at: Some(magnet.added_at),
+                    ..Handover::default()
+                };
+                self.add(add, None, handover).await;
             }
         }
     }

@@ -7,7 +7,7 @@ mod actor;
 mod inbound;
 mod removals;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,7 +28,7 @@ use crate::ids::PeerId;
 use crate::storage::FilePool;
 use crate::storage::disk::Disk;
 use crate::tracker::TrackerClient;
-use actor::SessionActor;
+use actor::{SessionActor, SessionInbox};
 use removals::Removals;
 
 /// Bytes of finished pieces that may wait for hashing and writing, session-wide.
@@ -146,6 +146,7 @@ impl Session {
         let (inbound_tx, inbound) = mpsc::unbounded_channel();
         let (created_tx, created) = mpsc::unbounded_channel();
         let (removals_ended_tx, removals_ended) = mpsc::unbounded_channel();
+        let (fetched_tx, fetched) = mpsc::unbounded_channel();
         let config_for_live = config.clone();
         let actor = SessionActor {
             down_limit: Arc::new(RateLimiter::new(config.download_limit)),
@@ -172,18 +173,22 @@ impl Session {
             creations: Creations::default(),
             created_tx,
             removals: Removals::new(removals_ended_tx),
+            magnets: HashSet::new(),
+            fetched_tx,
+            fetch_stops: HashMap::new(),
         };
         let thread = std::thread::Builder::new()
             .name("rivulet-session".into())
             .spawn(move || {
-                runtime.block_on(actor.run(
+                let inbox = SessionInbox {
                     commands,
                     torrent_events,
                     inbound,
                     created,
                     removals_ended,
-                    listener,
-                ));
+                    fetched,
+                };
+                runtime.block_on(actor.run(inbox, listener));
                 runtime.shutdown_timeout(Duration::from_secs(1));
             })
             .map_err(|e| SessionError::Runtime(e.to_string()))?;

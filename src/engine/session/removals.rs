@@ -1,5 +1,6 @@
 //! [`Removals`]: torrents whose actors are still stopping after a remove (disconnecting,
-//! draining writes, deleting files), and the adds of the same torrents parked until then.
+//! draining writes, deleting files), and the adds (a .torrent or a magnet link) of the same
+//! torrents parked until then.
 //!
 //! A re-add never waits in the session loop: it is parked, and carried out when the old actor
 //! reports that it has ended, so the old actor can never delete the new copy's files.
@@ -9,12 +10,12 @@ use std::collections::HashMap;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
 
-use crate::engine::command::AddTorrent;
+use crate::engine::command::Command;
 use crate::ids::InfoHash;
 
 pub(super) struct Removals {
     /// Torrents being removed, and the add parked for each (at most one).
-    pending: HashMap<InfoHash, Option<AddTorrent>>,
+    pending: HashMap<InfoHash, Option<Command>>,
     /// Where a removal that ended is reported to the session loop.
     ended: UnboundedSender<InfoHash>,
 }
@@ -41,15 +42,15 @@ impl Removals {
         self.pending.contains_key(id)
     }
 
-    /// Parks `add` until the removal of `id` ends. Gives it back if one is already parked (a
-    /// duplicate) or `id` is not being removed.
-    pub fn park(&mut self, id: InfoHash, add: AddTorrent) -> Result<(), AddTorrent> {
+    /// Parks `add` until the removal of `id` ends; false (and `add` is dropped) if one is
+    /// already parked (a duplicate) or `id` is not being removed.
+    pub fn park(&mut self, id: InfoHash, add: Command) -> bool {
         match self.pending.get_mut(&id) {
             Some(slot @ None) => {
                 *slot = Some(add);
-                Ok(())
+                true
             }
-            _ => Err(add),
+            _ => false,
         }
     }
 
@@ -64,7 +65,7 @@ impl Removals {
     }
 
     /// The removal of `id` ended: the add parked for it, if any, may go ahead.
-    pub fn ended(&mut self, id: InfoHash) -> Option<AddTorrent> {
+    pub fn ended(&mut self, id: InfoHash) -> Option<Command> {
         self.pending.remove(&id).flatten()
     }
 }
@@ -72,15 +73,15 @@ impl Removals {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::command::AddSource;
+    use crate::engine::command::{AddSource, AddTorrent};
 
-    fn add() -> AddTorrent {
-        AddTorrent {
+    fn add() -> Command {
+        Command::Add(AddTorrent {
             source: AddSource::Bytes(b"d4:infode".to_vec()),
             save_dir: "/downloads".into(),
             paused: false,
             seed: true,
-        }
+        })
     }
 
     #[tokio::test]
@@ -88,14 +89,14 @@ mod tests {
         let (tx, mut ended) = tokio::sync::mpsc::unbounded_channel();
         let mut removals = Removals::new(tx);
         let id = InfoHash([7; 20]);
-        assert!(removals.park(id, add()).is_err(), "nothing to wait for");
+        assert!(!removals.park(id, add()), "nothing to wait for");
 
         let (done, removed) = oneshot::channel();
         removals.started(id, removed);
         assert!(removals.is_removing(&id));
-        assert!(removals.park(id, add()).is_ok());
+        assert!(removals.park(id, add()));
         assert!(removals.is_parked(&id));
-        assert!(removals.park(id, add()).is_err(), "one add parked at most");
+        assert!(!removals.park(id, add()), "one add parked at most");
 
         done.send(()).unwrap();
         assert_eq!(ended.recv().await, Some(id), "the end is reported");
@@ -105,7 +106,7 @@ mod tests {
         // An actor that dies without a word ends its removal too; an unparked add is dropped.
         let (done, removed) = oneshot::channel::<()>();
         removals.started(id, removed);
-        assert!(removals.park(id, add()).is_ok());
+        assert!(removals.park(id, add()));
         assert!(removals.unpark(&id));
         drop(done);
         assert_eq!(ended.recv().await, Some(id));

@@ -110,6 +110,10 @@ pub(crate) struct TorrentParams {
     pub session_events: UnboundedSender<Event>,
     /// Raised whenever the snapshot changes.
     pub dirty: Arc<AtomicBool>,
+    /// Addresses to dial at once (those a magnet link's fetch found).
+    pub peers: Vec<SocketAddr>,
+    /// The `stopped` announces of a magnet link's fetch, which our `started` waits for.
+    pub after_stop: Option<oneshot::Receiver<()>>,
 }
 
 /// The session's handle on a running torrent actor.

@@ -2,8 +2,8 @@
 //! decide:
 //! - [`lifecycle`]: the states a torrent can be in and what moves it between them (read its
 //!   module doc first);
-//! - [`peers`]: the [`PeerRoster`](peers::PeerRoster): connections, addresses to dial, bans,
-//!   choking rounds;
+//! - the [`PeerRoster`] (`engine::roster`): connections, addresses to dial, bans, choking
+//!   rounds;
 //! - [`snapshot`]: the [`TorrentSnapshot`] front ends see, built by pure functions;
 //! - [`saving`]: resume data, saved when it changed;
 //! - the tracker list, the announcer and the scraper, from `engine::tracker`.
@@ -17,12 +17,12 @@
 mod lifecycle;
 mod messages;
 mod peering;
-mod peers;
 mod saving;
 mod snapshot;
 mod transitions;
 
 pub(crate) use messages::{TorrentCommand, TorrentEvent, TorrentHandle, TorrentParams};
+pub(crate) use snapshot::peer_snapshots;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -34,13 +34,13 @@ use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::oneshot;
 
 use self::lifecycle::Lifecycle;
-use self::peers::PeerRoster;
 use self::saving::{Record, ResumeSaver};
 use self::snapshot::{Parts, Publisher};
 use super::outcome::TorrentError;
 use super::peer::PeerCommand;
 use super::picker::{PeerKey, Picker};
 use super::resume;
+use super::roster::PeerRoster;
 use super::shared::TorrentShared;
 use super::snapshot::Event;
 use super::tracker::announcer::AnnounceSignal;
@@ -147,6 +147,8 @@ pub(crate) fn spawn(mut params: TorrentParams) -> TorrentHandle {
         events_tx.clone(),
     );
     let life = Lifecycle::new(params.paused, params.seeding, usable);
+    let mut roster = PeerRoster::default();
+    roster.learn(&params.peers, params.live.listen_port());
     let saver = ResumeSaver::new(
         params.state_dir.clone(),
         meta.info_hash,
@@ -160,12 +162,13 @@ pub(crate) fn spawn(mut params: TorrentParams) -> TorrentHandle {
             events_tx: events_tx.clone(),
         },
         life,
-        roster: PeerRoster::default(),
+        roster,
         trackers: Trackers {
             list,
             _scraper: scraper,
             next_announce: None,
-            last_stopping: None,
+            // A magnet link's fetch said `stopped`: our `started` comes after.
+            last_stopping: params.after_stop.take(),
         },
         saver,
         publisher: Publisher::new(downloaded, uploaded, params.dirty.clone()),

@@ -1,4 +1,4 @@
-//! Carrying out the [`PeerRoster`](super::peers::PeerRoster)'s decisions: dialling the
+//! Carrying out the [`PeerRoster`](crate::engine::roster::PeerRoster)'s decisions: dialling the
 //! addresses it picks, admitting handshaken peers into connection tasks, and choking rounds.
 
 use std::net::SocketAddr;
@@ -10,9 +10,9 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::TorrentEvent;
-use super::peers::PeerBook;
 use crate::engine::peer::{self, Connected, PeerCommand, PeerLink, PeerStats};
 use crate::engine::picker::PeerKey;
+use crate::engine::roster::PeerBook;
 use crate::wire::{Handshake, pex};
 
 impl super::Torrent {

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use super::peers::PeerBook;
 use crate::bitfield::Bitfield;
 use crate::engine::outcome::TrackersSummary;
 use crate::engine::rate::RateMeter;
+use crate::engine::roster::PeerBook;
 use crate::engine::snapshot::{
     FileProgress, PeerSnapshot, TorrentSnapshot, TorrentState, TrackerSnapshot,
 };
@@ -133,7 +133,7 @@ fn flags(book: &PeerBook) -> String {
 }
 
 /// The connected peers, by address.
-pub(super) fn peer_snapshots<'a>(
+pub(crate) fn peer_snapshots<'a>(
     books: impl Iterator<Item = &'a PeerBook>,
     piece_count: u32,
 ) -> Vec<PeerSnapshot> {

@@ -64,7 +64,7 @@ impl super::Torrent {
             let (tx, rx) = mpsc::unbounded_channel();
             tokio::spawn(
                 Announcer {
-                    shared: self.shared.clone(),
+                    stats: self.shared.clone(),
                     trackers: self.params.trackers.clone(),
                     tiers,
                     live: self.params.live.clone(),

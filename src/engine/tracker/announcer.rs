@@ -29,6 +29,7 @@ use crate::engine::config::LiveSettings;
 use crate::engine::outcome::TrackerStatus;
 use crate::engine::shared::TorrentShared;
 use crate::engine::torrent::TorrentEvent;
+use crate::ids::{InfoHash, PeerId};
 use crate::tracker::{
     AnnounceEvent, AnnounceRequest, AnnounceResponse, TrackerClient, TrackerError,
 };
@@ -56,8 +57,40 @@ pub(crate) struct TrackerUpdate {
     pub next_announce: Option<SystemTime>,
 }
 
+/// What announces say about the torrent: who we are, and our totals.
+pub(crate) trait AnnounceStats: Send + Sync {
+    fn info_hash(&self) -> InfoHash;
+    fn peer_id(&self) -> PeerId;
+    fn uploaded(&self) -> u64;
+    fn downloaded(&self) -> u64;
+    /// Bytes still to download.
+    fn left(&self) -> u64;
+}
+
+impl AnnounceStats for TorrentShared {
+    fn info_hash(&self) -> InfoHash {
+        self.meta.info_hash
+    }
+
+    fn peer_id(&self) -> PeerId {
+        self.our_id
+    }
+
+    fn uploaded(&self) -> u64 {
+        self.uploaded.load(Ordering::Relaxed)
+    }
+
+    fn downloaded(&self) -> u64 {
+        self.downloaded.load(Ordering::Relaxed)
+    }
+
+    fn left(&self) -> u64 {
+        self.meta.total_length - self.picker().have_bytes()
+    }
+}
+
 pub(crate) struct Announcer {
-    pub shared: Arc<TorrentShared>,
+    pub stats: Arc<dyn AnnounceStats>,
     pub trackers: TrackerClient,
     /// Tracker URLs, tier by tier.
     pub tiers: Vec<Vec<String>>,
@@ -115,8 +148,8 @@ impl Announcer {
             next_round: Instant::now(),
             busy: HashSet::new(),
             working: HashSet::new(),
-            base_uploaded: self.shared.uploaded.load(Ordering::Relaxed),
-            base_downloaded: self.shared.downloaded.load(Ordering::Relaxed),
+            base_uploaded: self.stats.uploaded(),
+            base_downloaded: self.stats.downloaded(),
         };
         let mut in_flight: JoinSet<Answer> = JoinSet::new();
         loop {
@@ -299,21 +332,14 @@ impl Announcer {
     }
 
     fn request(&self, rounds: &Rounds, event: AnnounceEvent) -> AnnounceRequest {
-        let left = self.shared.meta.total_length - self.shared.picker().have_bytes();
         let since_start = |total: u64, base: u64| total.saturating_sub(base);
         AnnounceRequest {
-            info_hash: self.shared.meta.info_hash,
-            peer_id: self.shared.our_id,
+            info_hash: self.stats.info_hash(),
+            peer_id: self.stats.peer_id(),
             port: self.live.listen_port(),
-            uploaded: since_start(
-                self.shared.uploaded.load(Ordering::Relaxed),
-                rounds.base_uploaded,
-            ),
-            downloaded: since_start(
-                self.shared.downloaded.load(Ordering::Relaxed),
-                rounds.base_downloaded,
-            ),
-            left,
+            uploaded: since_start(self.stats.uploaded(), rounds.base_uploaded),
+            downloaded: since_start(self.stats.downloaded(), rounds.base_downloaded),
+            left: self.stats.left(),
             event,
             numwant: if event == AnnounceEvent::Stopped {
                 0

@@ -1,4 +1,4 @@
-//! [`PeerRoster`]: a torrent's peers. The connections it has, the addresses it knows and when
+//! [`PeerRoster`]: a torrent's peers (or those of a magnet link's metadata fetch). The connections it has, the addresses it knows and when
 //! each may be dialled again, its own addresses, strikes and bans, and the choking rounds.
 //!
 //! Pure bookkeeping: the actor asks it whom to dial, whom to admit, whom to unchoke and whom to
@@ -18,7 +18,7 @@ use crate::engine::strikes::Strikes;
 use crate::ids::PeerId;
 
 /// Outbound handshakes in progress at once, per torrent.
-pub(super) const MAX_HALF_OPEN: usize = 8;
+pub(crate) const MAX_HALF_OPEN: usize = 8;
 const CHOKE_EVERY: Duration = Duration::from_secs(10);
 const OPTIMISTIC_EVERY: Duration = Duration::from_secs(30);
 /// A peer that hung up is not dialled again before this.
@@ -27,10 +27,10 @@ const REDIAL_AFTER_CLOSE: Duration = Duration::from_secs(30);
 const REDIAL_AFTER_REFUSAL: Duration = Duration::from_secs(60);
 /// Addresses kept per torrent (as libtorrent's `max_peerlist_size`); past it, those that
 /// failed most, then the oldest, are forgotten.
-pub(super) const MAX_KNOWN: usize = 3000;
+pub(crate) const MAX_KNOWN: usize = 3000;
 
 /// The torrent's record of one connection.
-pub(super) struct PeerBook {
+pub(crate) struct PeerBook {
     pub addr: SocketAddr,
     pub peer_id: PeerId,
     pub stats: Arc<PeerStats>,
@@ -64,7 +64,7 @@ struct KnownPeer {
 
 /// Why a handshaken peer is not admitted.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Refusal {
+pub(crate) enum Refusal {
     Banned,
     /// It is us (we dialled our own listen address).
     Ourselves,
@@ -75,7 +75,7 @@ pub(super) enum Refusal {
 }
 
 #[derive(Default)]
-pub(super) struct PeerRoster {
+pub(crate) struct PeerRoster {
     peers: HashMap<PeerKey, PeerBook>,
     known: HashMap<SocketAddr, KnownPeer>,
     /// Addresses learned so far (numbers [`KnownPeer::learned`]).
@@ -92,6 +92,28 @@ pub(super) struct PeerRoster {
 impl PeerRoster {
     pub fn books(&self) -> impl Iterator<Item = &PeerBook> {
         self.peers.values()
+    }
+
+    pub fn book(&self, key: PeerKey) -> Option<&PeerBook> {
+        self.peers.get(&key)
+    }
+
+    /// Every address known, those of dialled connections first: what a torrent that takes
+    /// over from a magnet link's fetch dials.
+    pub fn addresses(&self) -> Vec<SocketAddr> {
+        let mut seen = HashSet::new();
+        self.peers
+            .values()
+            .filter(|b| !b.inbound)
+            .map(|b| b.addr)
+            .chain(self.known.keys().copied())
+            .filter(|a| seen.insert(*a))
+            .collect()
+    }
+
+    /// Not to be dialled again before `until` (a peer that misbehaved).
+    pub fn shun(&mut self, addr: SocketAddr, until: Instant) {
+        self.known.entry(addr).or_default().next_try = Some(until);
     }
 
     /// No peer connected, none being dialled.
@@ -256,7 +278,9 @@ impl PeerRoster {
         if !book.inbound {
             let known = self.known.entry(book.addr).or_default();
             known.seed |= both_seeds;
-            known.next_try = Some(now + REDIAL_AFTER_CLOSE);
+            // A peer shunned while connected stays shunned.
+            let redial = now + REDIAL_AFTER_CLOSE;
+            known.next_try = Some(known.next_try.map_or(redial, |t| t.max(redial)));
         }
         Some(book)
     }
