@@ -47,6 +47,8 @@ pub enum Command {
     Pause(InfoHash),
     Resume(InfoHash),
     SetSeeding(InfoHash, bool),
+    /// Peers to try for a torrent (or a magnet link), as if a tracker had named them.
+    AddPeers(InfoHash, Vec<std::net::SocketAddr>),
     /// Adds a tracker URL (as a tier of its own) to a torrent.
     AddTracker(InfoHash, String),
     RemoveTracker(InfoHash, String),

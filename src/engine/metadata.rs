@@ -5,8 +5,10 @@
 //! Several peers are asked at once, one piece each at a time; a piece not answered within
 //! [`REQUEST_TIMEOUT`] or rejected is asked of another peer. A peer that sends a piece it was
 //! not asked for, or data of the wrong size, is to be dropped. When the assembled dictionary
-//! does not hash to the info hash, the peers that sent the set are named (to be dropped: one
-//! of them lied, and which cannot be told) and every piece is fetched again from the others.
+//! does not hash to the info hash, every piece is fetched again. A set from one peer names
+//! that peer (to be dropped). A set from several cannot tell the liar from the honest, so
+//! none is blamed, and from then on each set is fetched whole from one peer ("solo"): the
+//! next bad one names its sender.
 
 use std::time::{Duration, Instant};
 
@@ -37,9 +39,9 @@ pub enum Assembled {
     Pending,
     /// The whole dictionary, hashing to the info hash.
     Done(Vec<u8>),
-    /// The pieces did not hash to the info hash: they were sent by these peers, and are being
-    /// fetched again.
-    BadHash(Vec<PeerKey>),
+    /// The pieces did not hash to the info hash, and are being fetched again. The peer that
+    /// sent them all, when one did: it lied.
+    BadHash(Option<PeerKey>),
 }
 
 struct Piece {
@@ -54,6 +56,8 @@ pub struct MetadataFetch {
     info_hash: InfoHash,
     size: Option<u64>,
     pieces: Vec<Piece>,
+    /// Each set comes from one peer (after a bad set from several).
+    solo: bool,
 }
 
 impl MetadataFetch {
@@ -62,6 +66,7 @@ impl MetadataFetch {
             info_hash,
             size: None,
             pieces: Vec::new(),
+            solo: false,
         }
     }
 
@@ -110,11 +115,44 @@ impl MetadataFetch {
         if outstanding {
             return None;
         }
+        if self.solo && !self.may_take_over(peer, now) {
+            return None;
+        }
         let index = self.pieces.iter().position(|p| {
             p.data.is_none() && p.asked.is_none_or(|(_, at)| now >= at + REQUEST_TIMEOUT)
         })?;
         self.pieces[index].asked = Some((peer, now));
         Some(index as u32)
+    }
+
+    /// In solo mode, whether `peer` may fetch the set: nobody else is being asked, and any
+    /// pieces another peer sent are dropped (it stalled, or left).
+    fn may_take_over(&mut self, peer: PeerKey, now: Instant) -> bool {
+        let others_asked = self.pieces.iter().any(|p| {
+            p.data.is_none()
+                && matches!(p.asked, Some((k, at)) if k != peer && now < at + REQUEST_TIMEOUT)
+        });
+        if others_asked {
+            return false;
+        }
+        if self
+            .pieces
+            .iter()
+            .any(|p| p.from.is_some_and(|k| k != peer))
+        {
+            self.clear();
+        }
+        true
+    }
+
+    fn clear(&mut self) {
+        for p in &mut self.pieces {
+            *p = Piece {
+                data: None,
+                from: None,
+                asked: None,
+            };
+        }
     }
 
     /// `peer` rejected `piece`: it may be asked of another peer at once.
@@ -177,14 +215,15 @@ impl MetadataFetch {
         let mut senders: Vec<PeerKey> = self.pieces.iter().filter_map(|p| p.from).collect();
         senders.sort_unstable();
         senders.dedup();
-        for p in &mut self.pieces {
-            *p = Piece {
-                data: None,
-                from: None,
-                asked: None,
-            };
-        }
-        Ok(Assembled::BadHash(senders))
+        self.clear();
+        let liar = match senders.as_slice() {
+            [one] => Some(*one),
+            _ => {
+                self.solo = true;
+                None
+            }
+        };
+        Ok(Assembled::BadHash(liar))
     }
 }
 
@@ -280,18 +319,41 @@ mod tests {
         let mut forged = piece(&bytes, 1);
         forged[0] ^= 1;
         assert_eq!(
-            fetch.data(2, 1, 20_000, forged),
-            Ok(Assembled::BadHash(vec![1, 2]))
+            fetch.data(2, 1, 20_000, forged.clone()),
+            Ok(Assembled::BadHash(None)),
+            "two senders: which one lied cannot be told"
         );
         assert_eq!(fetch.progress(), (0, 2), "everything is fetched again");
-        assert_eq!(fetch.next_request(3, now), Some(0));
-        assert_eq!(fetch.next_request(4, now), Some(1));
+
+        // From now on a set comes from one peer: the liar is found by its own set.
+        assert_eq!(fetch.next_request(2, now), Some(0));
+        assert_eq!(fetch.next_request(1, now), None, "peer 2 has the set");
+        assert_eq!(
+            fetch.data(2, 0, 20_000, piece(&bytes, 0)),
+            Ok(Assembled::Pending)
+        );
+        assert_eq!(fetch.next_request(2, now), Some(1));
+        assert_eq!(
+            fetch.data(2, 1, 20_000, forged),
+            Ok(Assembled::BadHash(Some(2)))
+        );
+        assert_eq!(fetch.next_request(1, now), Some(0));
+        assert_eq!(
+            fetch.data(1, 0, 20_000, piece(&bytes, 0)),
+            Ok(Assembled::Pending)
+        );
+        // A peer that stalls with the set loses it to another.
+        let later = now + REQUEST_TIMEOUT;
+        assert_eq!(fetch.next_request(1, now), Some(1));
+        assert_eq!(fetch.next_request(3, later), Some(0), "peer 1 stalled");
+        assert_eq!(fetch.progress(), (0, 2), "its pieces are dropped");
         assert_eq!(
             fetch.data(3, 0, 20_000, piece(&bytes, 0)),
             Ok(Assembled::Pending)
         );
+        assert_eq!(fetch.next_request(3, later), Some(1));
         assert_eq!(
-            fetch.data(4, 1, 20_000, piece(&bytes, 1)),
+            fetch.data(3, 1, 20_000, piece(&bytes, 1)),
             Ok(Assembled::Done(bytes))
         );
     }

@@ -267,7 +267,7 @@ pub fn wait_for(
     session: &SessionHandle,
     timeout: Duration,
     what: &str,
-    done: impl Fn(&TorrentSnapshot) -> bool,
+    done: impl FnMut(&TorrentSnapshot) -> bool,
 ) -> Arc<TorrentSnapshot> {
     poll_torrent(session, timeout, what, |ts| ts.first(), done)
 }
@@ -278,7 +278,7 @@ pub fn wait_for_id(
     id: InfoHash,
     timeout: Duration,
     what: &str,
-    done: impl Fn(&TorrentSnapshot) -> bool,
+    done: impl FnMut(&TorrentSnapshot) -> bool,
 ) -> Arc<TorrentSnapshot> {
     poll_torrent(
         session,
@@ -294,7 +294,7 @@ fn poll_torrent(
     timeout: Duration,
     what: &str,
     pick: impl Fn(&[Arc<TorrentSnapshot>]) -> Option<&Arc<TorrentSnapshot>>,
-    done: impl Fn(&TorrentSnapshot) -> bool,
+    mut done: impl FnMut(&TorrentSnapshot) -> bool,
 ) -> Arc<TorrentSnapshot> {
     let start = Instant::now();
     loop {

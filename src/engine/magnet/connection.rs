@@ -66,6 +66,8 @@ pub(crate) enum FetchEvent {
     Closed {
         key: PeerKey,
         reason: String,
+        /// It broke the protocol (not to be dialled again during the fetch).
+        misbehaved: bool,
     },
 }
 
@@ -87,11 +89,24 @@ pub(crate) async fn run(
     events: UnboundedSender<FetchEvent>,
 ) {
     let key = peer.key;
-    let reason = match serve(peer, commands, &events).await {
+    let result = serve(peer, commands, &events).await;
+    let misbehaved = matches!(
+        result,
+        Err(PeerError::Protocol(_)
+            | PeerError::Wire(_)
+            | PeerError::Extension(_)
+            | PeerError::Metadata(_)
+            | PeerError::Pex(_))
+    );
+    let reason = match result {
         Ok(()) => "closed".to_string(),
         Err(e) => e.to_string(),
     };
-    let _ = events.send(FetchEvent::Closed { key, reason });
+    let _ = events.send(FetchEvent::Closed {
+        key,
+        reason,
+        misbehaved,
+    });
 }
 
 async fn serve(
@@ -162,9 +177,7 @@ async fn serve(
                             });
                         }
                         Message::Extended { id: UT_METADATA_ID, payload } => {
-                            let message = MetadataMessage::decode(&payload).map_err(|_| {
-                                PeerError::Protocol("malformed ut_metadata message")
-                            })?;
+                            let message = MetadataMessage::decode(&payload)?;
                             match message {
                                 MetadataMessage::Data { piece, total_size, data } => {
                                     let _ = events.send(FetchEvent::Data { key, piece, total_size, data });
@@ -185,8 +198,7 @@ async fn serve(
                             }
                         }
                         Message::Extended { id: UT_PEX_ID, payload } => {
-                            let message = PexMessage::decode(&payload)
-                                .map_err(|_| PeerError::Protocol("malformed ut_pex message"))?;
+                            let message = PexMessage::decode(&payload)?;
                             let peers: Vec<SocketAddr> =
                                 message.added.into_iter().map(|(a, _)| a).collect();
                             if !peers.is_empty() {

@@ -17,7 +17,7 @@
 
 mod connection;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -135,6 +135,8 @@ struct MagnetActor {
     fetch: MetadataFetch,
     roster: PeerRoster,
     links: HashMap<PeerKey, Link>,
+    /// Peers that misbehaved: not dialled again, nor handed to the torrent.
+    shunned: HashSet<SocketAddr>,
     list: TrackerList,
     next_announce: Option<SystemTime>,
     announcer: Option<UnboundedSender<AnnounceSignal>>,
@@ -179,6 +181,7 @@ pub(crate) fn spawn(params: MagnetParams) -> TorrentHandle {
         fetch: MetadataFetch::new(id),
         roster,
         links: HashMap::new(),
+        shunned: HashSet::new(),
         list: TrackerList::new(tiers, params.saved.trackers.clone()),
         next_announce: None,
         announcer: None,
@@ -315,6 +318,10 @@ impl MagnetActor {
                 self.params.saved.seeding = on;
                 self.save().await;
             }
+            TorrentCommand::AddPeers(peers) => {
+                self.roster.learn(&peers, self.params.live.listen_port());
+                self.connect_more();
+            }
             TorrentCommand::AddTracker(url) => {
                 if self.list.add(url) {
                     self.trackers_changed().await;
@@ -431,9 +438,9 @@ impl MagnetActor {
             } => match self.fetch.data(key, piece, total_size, data) {
                 Ok(Assembled::Pending) => self.ask(now),
                 Ok(Assembled::Done(info)) => return self.fetched(info).await,
-                Ok(Assembled::BadHash(senders)) => {
+                Ok(Assembled::BadHash(liar)) => {
                     tracing::warn!(magnet = %self.name, "fetched metadata does not match the info hash; fetching it again");
-                    for key in senders {
+                    if let Some(key) = liar {
                         self.drop_peer(key, Some("sent metadata that failed the hash".into()));
                     }
                     self.ask(now);
@@ -454,7 +461,14 @@ impl MagnetActor {
                 self.roster.learn(&peers, self.params.live.listen_port());
                 self.connect_more();
             }
-            FetchEvent::Closed { key, reason } => {
+            FetchEvent::Closed {
+                key,
+                reason,
+                misbehaved,
+            } => {
+                if misbehaved {
+                    self.drop_peer(key, Some(reason.clone()));
+                }
                 self.links.remove(&key);
                 self.fetch.peer_gone(key);
                 if let Some(book) = self.roster.closed(key, false, now) {
@@ -480,6 +494,7 @@ impl MagnetActor {
             if !book.inbound {
                 let addr = book.addr;
                 self.roster.shun(addr, Instant::now() + SHUN_FOR);
+                self.shunned.insert(addr);
             }
         }
     }
@@ -635,7 +650,8 @@ impl MagnetActor {
     }
 
     fn report_with(&mut self, torrent: Result<Vec<u8>, MetainfoError>, took: Duration) {
-        let peers = self.roster.addresses();
+        let mut peers = self.roster.addresses();
+        peers.retain(|a| !self.shunned.contains(a));
         let _ = self.params.fetched_tx.send(Fetched {
             id: self.id,
             torrent,

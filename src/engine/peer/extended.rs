@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Connection, PeerError};
@@ -19,8 +20,8 @@ use crate::wire::{ExtensionHandshake, Message};
 pub(crate) const UT_METADATA_ID: u8 = 2;
 /// The id we receive `ut_pex` messages under.
 pub(crate) const UT_PEX_ID: u8 = 1;
-/// A peer's `ut_pex` messages closer together than this are dropped unread (BEP 11 asks for
-/// one a minute; a little slack for timers).
+/// A peer's `ut_pex` messages closer together than this are dropped unread, and ours are
+/// never closer (BEP 11 asks for one a minute; a little slack for timers).
 const PEX_MIN_GAP: Duration = Duration::from_secs(45);
 
 /// The `m` dictionary of our extension handshake.
@@ -52,10 +53,15 @@ impl PeerMessages {
 
 /// The peers a connection has told its peer about, and makes the next `ut_pex` message from
 /// the torrent's current list: what is new is `added`, what left is `dropped`, at most
-/// [`MAX_PEX_PEERS`] of each (the rest waits for the next message).
+/// [`MAX_PEX_PEERS`] of each (the rest waits for the next message). The first message goes
+/// as soon as the peer's extension handshake says it speaks `ut_pex` (as libtorrent does),
+/// the next ones at most once a minute.
 #[derive(Debug, Default)]
 pub(crate) struct PexSent {
     told: HashSet<SocketAddr>,
+    /// The torrent's latest list, kept until it can be sent.
+    latest: Option<Arc<Vec<(SocketAddr, u8)>>>,
+    last_sent: Option<Instant>,
 }
 
 impl PexSent {
@@ -107,8 +113,7 @@ impl Connection {
 
     /// Serves a piece of our info dictionary, or rejects a piece past its end.
     fn on_metadata_message(&mut self, payload: &[u8]) -> Result<(), PeerError> {
-        let message = MetadataMessage::decode(payload)
-            .map_err(|_| PeerError::Protocol("malformed ut_metadata message"))?;
+        let message = MetadataMessage::decode(payload)?;
         let MetadataMessage::Request { piece } = message else {
             // Data or a reject for something we never ask a torrent's peers for.
             return Ok(());
@@ -148,8 +153,7 @@ impl Connection {
             return Ok(());
         }
         self.last_pex_in = Some(now);
-        let message = PexMessage::decode(payload)
-            .map_err(|_| PeerError::Protocol("malformed ut_pex message"))?;
+        let message = PexMessage::decode(payload)?;
         let peers: Vec<SocketAddr> = message.added.into_iter().map(|(a, _)| a).collect();
         if !peers.is_empty() {
             let _ = self.shared.events.send(TorrentEvent::PexPeers(peers));
@@ -157,12 +161,28 @@ impl Connection {
         Ok(())
     }
 
-    /// Tells the peer what changed in the torrent's peers since the last message.
-    pub(super) fn send_pex(&mut self, current: &[(SocketAddr, u8)]) {
+    /// Takes the torrent's current peers, and tells the peer what changed since our last
+    /// message when one may be sent (its extension handshake is in, and a minute has passed).
+    pub(super) fn send_pex(&mut self, current: Option<Arc<Vec<(SocketAddr, u8)>>>) {
+        if let Some(current) = current {
+            self.pex_sent.latest = Some(current);
+        }
         let Some(their_id) = self.peer_messages.ut_pex else {
             return;
         };
-        if let Some(message) = self.pex_sent.next(current, self.addr) {
+        let now = Instant::now();
+        if self
+            .pex_sent
+            .last_sent
+            .is_some_and(|at| now.duration_since(at) < PEX_MIN_GAP)
+        {
+            return;
+        }
+        let Some(latest) = self.pex_sent.latest.clone() else {
+            return;
+        };
+        if let Some(message) = self.pex_sent.next(&latest, self.addr) {
+            self.pex_sent.last_sent = Some(now);
             self.send(Message::Extended {
                 id: their_id,
                 payload: message.encode().into(),

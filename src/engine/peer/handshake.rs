@@ -103,6 +103,10 @@ impl Connection {
             self.stats.listen_port.store(port, Ordering::Relaxed);
         }
         self.peer_messages = PeerMessages::of(&theirs);
+        if !self.shared.meta.private {
+            // Our first `ut_pex` message goes now, if the torrent's list came already.
+            self.send_pex(None);
+        }
         if let Some(client) = theirs.client.filter(|c| !c.is_empty()) {
             let _ = self.stats.client.set(client);
         }

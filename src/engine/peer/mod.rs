@@ -111,6 +111,10 @@ pub enum PeerError {
     NotReading,
     #[error("bad extension handshake: {0}")]
     Extension(#[from] ExtensionError),
+    #[error("bad ut_metadata message: {0}")]
+    Metadata(#[from] crate::wire::metadata::MetadataError),
+    #[error("bad ut_pex message: {0}")]
+    Pex(#[from] crate::wire::pex::PexError),
     #[error("disk: {0}")]
     Disk(#[from] StorageError),
 }
@@ -540,7 +544,7 @@ impl Connection {
                     self.send(Message::Cancel(block));
                 }
             }
-            PeerCommand::Pex(peers) => self.send_pex(&peers),
+            PeerCommand::Pex(peers) => self.send_pex(Some(peers)),
             PeerCommand::Disconnect => return Err(PeerError::Disconnected),
         }
         Ok(())

@@ -197,6 +197,7 @@ impl SessionActor {
             Command::Pause(id) => self.tell(id, TorrentCommand::Pause),
             Command::Resume(id) => self.tell(id, TorrentCommand::Resume),
             Command::SetSeeding(id, on) => self.tell(id, TorrentCommand::SetSeeding(on)),
+            Command::AddPeers(id, peers) => self.tell(id, TorrentCommand::AddPeers(peers)),
             Command::AddTracker(id, url) => match crate::engine::validate_tracker_url(&url) {
                 Ok(()) => self.tell(id, TorrentCommand::AddTracker(url)),
                 Err(e) => tracing::warn!(%url, error = %e, "tracker not added"),

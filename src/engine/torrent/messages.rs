@@ -79,6 +79,8 @@ pub(crate) enum TorrentCommand {
     Pause,
     Resume,
     SetSeeding(bool),
+    /// Addresses to dial, from the user.
+    AddPeers(Vec<SocketAddr>),
     AddTracker(String),
     RemoveTracker(String),
     Remove {

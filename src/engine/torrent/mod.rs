@@ -284,6 +284,12 @@ impl Torrent {
                 self.saver.changed();
                 self.advance().await;
             }
+            TorrentCommand::AddPeers(peers) => {
+                self.roster.learn(&peers, self.params.live.listen_port());
+                if self.life.is_active() {
+                    self.connect_more();
+                }
+            }
             TorrentCommand::AddTracker(url) => {
                 if self.trackers.list.add(url) {
                     self.trackers_changed().await;

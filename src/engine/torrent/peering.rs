@@ -46,6 +46,10 @@ impl super::Torrent {
         };
         let key = self.params.next_key.fetch_add(1, Ordering::Relaxed);
         let (tx, commands) = mpsc::unbounded_channel();
+        // A new peer hears of the others at once (once its extension handshake is in).
+        if let Some(peers) = self.pex_list() {
+            let _ = tx.send(PeerCommand::Pex(peers));
+        }
         let stats = Arc::new(PeerStats::default());
         self.shared.peers().insert(
             key,
@@ -108,8 +112,19 @@ impl super::Torrent {
     /// Tells every peer that speaks `ut_pex` about the others (each connection sends only
     /// what changed since its last message). Never for a private torrent (BEP 27).
     pub(super) fn exchange_peers(&self) {
-        if self.shared.meta.private {
+        let Some(peers) = self.pex_list() else {
             return;
+        };
+        for link in self.shared.peers().values() {
+            let _ = link.tx.send(PeerCommand::Pex(peers.clone()));
+        }
+    }
+
+    /// The torrent's peers as `ut_pex` gives them (listen addresses and flags); `None` for a
+    /// private torrent.
+    fn pex_list(&self) -> Option<Arc<Vec<(SocketAddr, u8)>>> {
+        if self.shared.meta.private {
+            return None;
         }
         let peers: Vec<(SocketAddr, u8)> = self
             .roster
@@ -134,10 +149,7 @@ impl super::Torrent {
                 Some((addr, flags))
             })
             .collect();
-        let peers = Arc::new(peers);
-        for link in self.shared.peers().values() {
-            let _ = link.tx.send(PeerCommand::Pex(peers.clone()));
-        }
+        Some(Arc::new(peers))
     }
 
     pub(super) fn unchoke_if_slot_free(&mut self, key: PeerKey) {
