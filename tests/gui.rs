@@ -472,17 +472,174 @@ fn a_finished_download_notifies_unless_turned_off() {
     );
 }
 
+fn magnets_sent(rig: &Rig) -> Vec<rivulet::engine::AddMagnet> {
+    rig.engine
+        .take()
+        .into_iter()
+        .filter_map(|c| match c {
+            Command::AddMagnet(m) => Some(m),
+            _ => None,
+        })
+        .collect()
+}
+
+const LINK: &str = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=from%20args";
+
 #[test]
-fn magnet_links_get_a_clear_message() {
-    let (mut harness, _rig) = rig();
-    harness.state_mut().open_args(vec![
-        "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567".into(),
-    ]);
+fn magnet_links_from_the_command_line_and_ctrl_v_are_added() {
+    let (mut harness, rig) = rig();
+    harness.state_mut().open_args(vec![LINK.into()]);
+    harness.run_steps(2);
+    let sent = magnets_sent(&rig);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].uri, LINK);
+    assert!(
+        sent[0].confirm,
+        "the add dialog asks once the metadata is in"
+    );
+    assert_eq!(sent[0].save_dir, rig._dir.path().join("downloads"));
+
+    let pasted = "magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a";
+    harness
+        .input_mut()
+        .events
+        .push(egui::Event::Paste(format!("  {pasted}\n")));
+    harness.run_steps(2);
+    let sent = magnets_sent(&rig);
+    assert_eq!(
+        sent.iter().map(|m| m.uri.as_str()).collect::<Vec<_>>(),
+        [pasted]
+    );
+    harness
+        .input_mut()
+        .events
+        .push(egui::Event::Paste("just some text".into()));
+    harness.run_steps(2);
+    assert!(magnets_sent(&rig).is_empty(), "other text is not a link");
+}
+
+#[test]
+fn the_add_magnet_dialog_checks_each_line() {
+    let (mut harness, rig) = rig();
+    harness.get_by_label("Add magnet link…").click();
+    harness.run_steps(2);
+    let field = harness.get_by_label("Magnet links, one a line");
+    field.focus();
+    field.type_text("magnet:?dn=no-hash");
     harness.run_steps(2);
     assert!(
         harness
-            .query_by_label_contains("Magnet links are not supported yet")
+            .query_by_label_contains("Line 1: the magnet link has no BitTorrent info hash")
+            .is_some(),
+        "the error names the line and the part"
+    );
+    harness.get_by_label("Add").click();
+    harness.run_steps(2);
+    assert!(
+        magnets_sent(&rig).is_empty(),
+        "Add is off while a line is bad"
+    );
+    harness.get_by_label("Magnet links, one a line").focus();
+    harness.run_steps(1);
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness
+        .get_by_label("Magnet links, one a line")
+        .type_text(LINK);
+    harness.run_steps(2);
+    wait_for_label(&mut harness, "1 link");
+    harness.get_by_label("Add").click();
+    harness.run_steps(2);
+    let sent = magnets_sent(&rig);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].uri, LINK);
+    assert!(
+        harness.query_by_label("Magnet links, one a line").is_none(),
+        "closed"
+    );
+
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::U);
+    harness.run_steps(2);
+    harness.get_by_label("Cancel").click();
+    harness.run_steps(2);
+    assert!(harness.query_by_label("Magnet links, one a line").is_none());
+    assert!(magnets_sent(&rig).is_empty());
+}
+
+#[test]
+fn a_fetching_row_then_the_add_dialog_once_the_metadata_is_in() {
+    let (mut harness, rig) = rig();
+    let src = tempfile::tempdir().unwrap();
+    let path = make_torrent_file(src.path(), "fetched.bin", 40_000);
+    let bytes = std::fs::read(&path).unwrap();
+    let meta = rivulet::metainfo::Metainfo::from_bytes(&bytes).unwrap();
+    let row = TorrentSnapshot {
+        id: meta.info_hash,
+        name: "from args".into(),
+        total_size: 0,
+        progress: 0.0,
+        state: TorrentState::FetchingMetadata,
+        connected_peers: 3,
+        ..torrent(9, "from args")
+    };
+    rig.engine.set_torrents(vec![row.clone()]);
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label("Fetching metadata · 3 peers")
             .is_some()
+    );
+
+    // The metadata arrives: the add dialog shows the torrent (not "already in the list").
+    let confirm = |rig: &Rig| {
+        rig.engine.events.lock().unwrap().push(Event::ConfirmAdd {
+            id: meta.info_hash,
+            torrent: Arc::new(bytes.clone()),
+            save_dir: rig._dir.path().join("downloads"),
+            paused: false,
+            seed: true,
+        });
+    };
+    confirm(&rig);
+    harness.step();
+    wait_for_label(&mut harness, "Save to");
+    assert!(
+        harness.query_all_by_label("fetched.bin").next().is_some(),
+        "its name"
+    );
+    assert!(
+        harness
+            .query_by_label_contains("already in the list")
+            .is_none()
+    );
+    harness.get_by_label("Add").click();
+    harness.run_steps(2);
+    let commands = rig.engine.take();
+    let [Command::Add(add)] = commands.as_slice() else {
+        panic!("one add: {commands:?}")
+    };
+    assert_eq!(
+        rivulet::metainfo::Metainfo::from_bytes(match &add.source {
+            rivulet::engine::AddSource::Bytes(b) => b,
+            other => panic!("{other:?}"),
+        })
+        .unwrap()
+        .info_hash,
+        meta.info_hash
+    );
+
+    // Turned down: the link's row goes.
+    confirm(&rig);
+    harness.step();
+    wait_for_label(&mut harness, "Save to");
+    harness.get_by_label("Cancel").click();
+    harness.run_steps(2);
+    let commands = rig.engine.take();
+    assert!(
+        matches!(
+            commands.as_slice(),
+            [Command::Remove { id, delete_data: false }] if *id == meta.info_hash
+        ),
+        "{commands:?}"
     );
 }
 

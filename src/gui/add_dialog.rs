@@ -1,8 +1,11 @@
 //! Adding torrents: files are read and parsed on a helper thread, then a dialog shows each one
-//! (name, size, files) and asks where to save it and whether to start paused.
+//! (name, size, files) and asks where to save it and whether to start paused. A magnet link
+//! added to be confirmed comes here too once its metadata is in; its row is in the list
+//! already, and cancelling removes it.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
 use crate::engine::{AddSource, AddTorrent};
@@ -21,6 +24,8 @@ const FILES_SHOWN: usize = 200;
 pub struct Loaded {
     pub bytes: Vec<u8>,
     pub meta: Metainfo,
+    /// It comes from a magnet link whose row is in the list.
+    pub magnet: bool,
 }
 
 enum LoadResult {
@@ -32,9 +37,13 @@ enum LoadResult {
 }
 
 /// What the user decided in the dialog.
+#[derive(Default)]
 pub struct AddChoice {
     pub add: Vec<AddTorrent>,
-    pub save_dir: PathBuf,
+    /// The folder chosen, when torrents are added.
+    pub save_dir: Option<PathBuf>,
+    /// Magnet links whose torrent the user turned down: their rows go.
+    pub declined: Vec<InfoHash>,
 }
 
 pub struct AddDialog {
@@ -74,10 +83,34 @@ impl AddDialog {
             for path in paths {
                 let source = path.display().to_string();
                 let _ = tx.send(match read_torrent_file(&path) {
-                    Ok((bytes, meta)) => LoadResult::Ok(Box::new(Loaded { bytes, meta })),
+                    Ok((bytes, meta)) => LoadResult::Ok(Box::new(Loaded {
+                        bytes,
+                        meta,
+                        magnet: false,
+                    })),
                     Err(error) => LoadResult::Err { source, error },
                 });
             }
+        });
+    }
+
+    /// A magnet link's metadata is in: parsed on a helper thread, then shown like a file.
+    pub fn confirm_magnet(&mut self, torrent: Arc<Vec<u8>>) {
+        let tx = self.results_tx.clone();
+        self.loading += 1;
+        std::thread::spawn(move || {
+            let bytes = torrent.as_ref().clone();
+            let _ = tx.send(match Metainfo::from_bytes(&bytes) {
+                Ok(meta) => LoadResult::Ok(Box::new(Loaded {
+                    bytes,
+                    meta,
+                    magnet: true,
+                })),
+                Err(e) => LoadResult::Err {
+                    source: "the magnet link's metadata".into(),
+                    error: TorrentFileError::Invalid(e),
+                },
+            });
         });
     }
 
@@ -96,7 +129,8 @@ impl AddDialog {
                 }
                 LoadResult::Ok(loaded) => {
                     let id = loaded.meta.info_hash;
-                    if known(id) || self.queue.iter().any(|q| q.meta.info_hash == id) {
+                    let listed = !loaded.magnet && known(id);
+                    if listed || self.queue.iter().any(|q| q.meta.info_hash == id) {
                         notices.info(format!("\"{}\" is already in the list", loaded.meta.name));
                         continue;
                     }
@@ -214,14 +248,28 @@ impl AddDialog {
                     }
                 }
                 if ui.button("Cancel").clicked() {
-                    self.queue.pop_front();
+                    choice = self.decline(1);
                 }
             });
         });
         if modal.should_close() {
-            self.queue.clear();
+            choice = self.decline(self.queue.len());
         }
         choice
+    }
+
+    /// Drops the first `count` torrents; those from magnet links are declined.
+    fn decline(&mut self, count: usize) -> Option<AddChoice> {
+        let declined = self
+            .queue
+            .drain(..count.min(self.queue.len()))
+            .filter(|loaded| loaded.magnet)
+            .map(|loaded| loaded.meta.info_hash)
+            .collect();
+        Some(AddChoice {
+            declined,
+            ..AddChoice::default()
+        })
     }
 
     fn take(&mut self, count: usize, save_dir: &std::path::Path) -> Option<AddChoice> {
@@ -237,7 +285,8 @@ impl AddDialog {
             .collect();
         Some(AddChoice {
             add,
-            save_dir: save_dir.to_path_buf(),
+            save_dir: Some(save_dir.to_path_buf()),
+            declined: Vec::new(),
         })
     }
 }

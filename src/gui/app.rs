@@ -5,13 +5,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
-use crate::engine::{Command, CreateFailure, Event, SessionSnapshot, TorrentSnapshot};
+use crate::engine::{AddMagnet, Command, CreateFailure, Event, SessionSnapshot, TorrentSnapshot};
 use crate::ids::InfoHash;
 
 use super::add_dialog::AddDialog;
 use super::create_dialog::{CreateAction, CreateDialog};
 use super::details::DetailsPane;
 use super::history::SpeedHistory;
+use super::magnet_dialog::{MagnetAnswer, MagnetDialog};
 use super::notices::Notices;
 use super::platform::{Desktop, Engine};
 use super::remove_dialog::RemoveDialog;
@@ -34,6 +35,7 @@ pub struct RivuletApp {
     remove: Option<RemoveDialog>,
     settings_dialog: Option<SettingsDialog>,
     create: Option<CreateDialog>,
+    magnet: Option<MagnetDialog>,
     /// The number of the next torrent creation.
     next_job: u64,
     pub notices: Notices,
@@ -67,6 +69,7 @@ impl RivuletApp {
             remove: None,
             settings_dialog: None,
             create: None,
+            magnet: None,
             next_job: 1,
             notices: Notices::default(),
             torrent_picker: None,
@@ -78,12 +81,22 @@ impl RivuletApp {
     pub fn open_args(&mut self, args: Vec<String>) {
         let (magnets, files): (Vec<String>, Vec<String>) =
             args.into_iter().partition(|a| a.starts_with("magnet:"));
-        for magnet in magnets {
-            let shown: String = magnet.chars().take(60).collect();
-            self.notices
-                .error(format!("Magnet links are not supported yet: {shown}"));
-        }
+        self.add_magnets(magnets);
         self.add_paths(files.into_iter().map(PathBuf::from).collect());
+    }
+
+    /// Adds magnet links: each row fetches its metadata, then the add dialog asks where to
+    /// save it. A bad link is reported by the engine.
+    fn add_magnets(&mut self, links: Vec<String>) {
+        for uri in links {
+            self.engine.send(Command::AddMagnet(AddMagnet {
+                uri,
+                save_dir: self.settings.save_dir(),
+                paused: self.settings.start_paused,
+                seed: self.settings.seed_when_done,
+                confirm: true,
+            }));
+        }
     }
 
     /// Where other instances' arguments arrive (see [`crate::instance`]).
@@ -145,6 +158,7 @@ impl RivuletApp {
                 ui.centered_and_justified(|ui| {
                     ui.weak(
                         "Drop .torrent files here, or click \"Add torrent…\" (Ctrl+O).\n\
+                         Paste a magnet link (Ctrl+V), or click \"Add magnet link…\" (Ctrl+U).\n\
                          Drop a file or folder to share it (Ctrl+N).",
                     );
                 });
@@ -208,8 +222,8 @@ impl RivuletApp {
                         .notices
                         .error(format!("Cannot create the torrent: {error}")),
                 },
+                Event::ConfirmAdd { torrent, .. } => self.add.confirm_magnet(torrent),
                 Event::Added { .. } | Event::Removed { .. } | Event::MetadataFetched { .. } => {}
-                Event::ConfirmAdd { .. } => {}
             }
         }
         while let Ok(args) = self.external.try_recv() {
@@ -268,6 +282,27 @@ impl RivuletApp {
         if pressed(KeyboardShortcut::new(Modifiers::COMMAND, Key::N)) {
             self.on_toolbar(ToolbarAction::Create);
         }
+        if pressed(KeyboardShortcut::new(Modifiers::COMMAND, Key::U)) {
+            self.on_toolbar(ToolbarAction::AddMagnet);
+        }
+        // Ctrl+V anywhere: a magnet link on the clipboard is added.
+        let pasted: Vec<String> = ctx.input(|i| {
+            i.events
+                .iter()
+                .filter_map(|e| match e {
+                    egui::Event::Paste(text) => Some(text.clone()),
+                    _ => None,
+                })
+                .flat_map(|text| {
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|l| l.starts_with("magnet:"))
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        });
+        self.add_magnets(pasted);
         if pressed(KeyboardShortcut::new(Modifiers::COMMAND, Key::A)) {
             let order: Vec<InfoHash> = self
                 .table
@@ -296,6 +331,7 @@ impl RivuletApp {
 
     fn modal_open(&self) -> bool {
         self.add.is_open()
+            || self.magnet.is_some()
             || self.remove.is_some()
             || self.settings_dialog.is_some()
             || self.create.is_some()
@@ -330,6 +366,11 @@ impl RivuletApp {
                 let (tx, rx) = channel();
                 self.desktop.pick_torrents(tx);
                 self.torrent_picker = Some(rx);
+            }
+            ToolbarAction::AddMagnet => {
+                if self.magnet.is_none() {
+                    self.magnet = Some(MagnetDialog::default());
+                }
             }
             ToolbarAction::Create => {
                 if self.create.is_none() {
@@ -383,9 +424,25 @@ impl RivuletApp {
             for add in choice.add {
                 self.engine.send(Command::Add(add));
             }
-            if self.settings.last_save_dir.as_ref() != Some(&choice.save_dir) {
-                self.settings.last_save_dir = Some(choice.save_dir);
+            for id in choice.declined {
+                self.engine.send(Command::Remove {
+                    id,
+                    delete_data: false,
+                });
+            }
+            if let Some(save_dir) = choice.save_dir
+                && self.settings.last_save_dir.as_ref() != Some(&save_dir)
+            {
+                self.settings.last_save_dir = Some(save_dir);
                 self.save_settings();
+            }
+        }
+        if let Some(dialog) = &mut self.magnet
+            && let Some(answer) = dialog.ui(ctx)
+        {
+            self.magnet = None;
+            if let MagnetAnswer::Add(links) = answer {
+                self.add_magnets(links);
             }
         }
         self.create_dialog_ui(ctx);

@@ -9,6 +9,7 @@ pub mod app;
 mod create_dialog;
 mod details;
 mod history;
+mod magnet_dialog;
 mod notices;
 pub mod platform;
 mod remove_dialog;

@@ -1,8 +1,10 @@
-//! The toolbar: add, create, pause, resume, seed, remove, open folder, settings.
+//! The toolbar: add a torrent or a magnet link, create, pause, resume, seed, remove, open
+//! folder, settings.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ToolbarAction {
     Add,
+    AddMagnet,
     Create,
     Pause,
     Resume,
@@ -32,6 +34,13 @@ impl Toolbar {
                 .clicked()
             {
                 action = Some(ToolbarAction::Add);
+            }
+            if ui
+                .button("Add magnet link…")
+                .on_hover_text("Add magnet links (Ctrl+U, or Ctrl+V with one copied)")
+                .clicked()
+            {
+                action = Some(ToolbarAction::AddMagnet);
             }
             if ui
                 .button("Create torrent…")

@@ -228,10 +228,15 @@ fn sort_arrow(ui: &egui::Ui, rect: egui::Rect, ascending: bool) {
     ));
 }
 
-/// The state, with the seeding choice where it matters ("Downloading · seed after").
+/// The state, with the seeding choice where it matters ("Downloading · then seed"), and a
+/// magnet link's peers while its metadata is fetched.
 pub fn status_text(t: &TorrentSnapshot) -> String {
     match &t.state {
         TorrentState::Checking(p) => format!("Checking {:.0}%", p * 100.0),
+        TorrentState::FetchingMetadata => match t.connected_peers {
+            1 => "Fetching metadata · 1 peer".into(),
+            n => format!("Fetching metadata · {n} peers"),
+        },
         TorrentState::Downloading if t.seeding_enabled => "Downloading · then seed".into(),
         TorrentState::Paused if t.progress >= 1.0 && t.seeding_enabled => "Paused · seed".into(),
         other => other.label().into(),
