@@ -92,7 +92,7 @@ pub fn run(
                     }
                     Some(Event::Completed { name, .. }) => progress.note(&format!("{name}: complete, seeding")),
                     Some(Event::MetadataFetched { name, took, .. }) => {
-                        progress.note(&format!("{name}: metadata in {:.3} s", took.as_secs_f64()));
+                        progress.note(&format!("{name}: metadata in {:.4} s", took.as_secs_f64()));
                     }
                     Some(Event::AddFailed { error, .. }) => return Err(BadInput(error.to_string()).into()),
                     Some(Event::Error { error, .. }) => return Err(anyhow::Error::new(error)),

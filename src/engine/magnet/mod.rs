@@ -214,6 +214,7 @@ impl MagnetActor {
             self.activate();
         }
         let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 command = self.commands.recv() => {
@@ -228,7 +229,8 @@ impl MagnetActor {
                         return;
                     }
                 }
-                _ = tick.tick() => self.on_tick(),
+                // A paused link, or one waiting for the front end, never wakes by itself.
+                _ = tick.tick(), if self.is_active() => self.on_tick(),
             }
             self.publish();
         }
