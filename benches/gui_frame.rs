@@ -119,6 +119,8 @@ fn main() {
     let settings = Settings {
         download_dir: downloads.path().to_path_buf(),
         listen_port: 0,
+        // Never a public router from a test or a benchmark.
+        dht_enabled: false,
         ..Settings::default()
     };
     let app = RivuletApp::new(

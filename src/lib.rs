@@ -24,6 +24,7 @@ pub mod bencode;
 pub mod bitfield;
 pub mod cli;
 pub mod create;
+pub mod dht;
 pub mod engine;
 #[cfg(feature = "gui")]
 pub mod gui;

@@ -106,6 +106,11 @@ fn torrent(n: u8, name: &str) -> TorrentSnapshot {
         swarm_leechers: Some(7),
         tracker_status: TrackersSummary::Tracker(TrackerStatus::Working { warning: None }),
         next_announce: None,
+        sources: vec![rivulet::engine::SourceSnapshot {
+            source: rivulet::engine::PeerSource::Dht,
+            state: rivulet::engine::SourceState::Working,
+            peers: 5,
+        }],
         trackers: vec![rivulet::engine::TrackerSnapshot {
             url: format!("http://127.0.0.1:1/{name}/announce"),
             tier: 0,
@@ -961,4 +966,40 @@ fn copy_magnet_link_from_the_row_menu_and_the_general_tab() {
     );
     harness.get_by_label("Copy magnet link").click();
     assert_eq!(copied(&mut harness), Some(want), "from the General tab");
+}
+
+#[test]
+fn with_the_add_dialog_off_torrents_and_links_start_at_once() {
+    let (mut harness, rig) = rig();
+    harness.get_by_label("Settings").click();
+    harness.run_steps(4);
+    harness
+        .get_by_label("Show the add dialog for new torrents")
+        .click();
+    harness.run_steps(1);
+    harness.get_by_label("Save").click();
+    harness.run_steps(2);
+    assert!(!harness.state().settings.ask_before_adding);
+    rig.engine.take();
+    let src = tempfile::tempdir().unwrap();
+    let a = make_torrent_file(src.path(), "direct.bin", 30_000);
+    harness.input_mut().dropped_files.push(Arc::new(Dropped(a)));
+    harness.state_mut().open_args(vec![LINK.into()]);
+    let start = Instant::now();
+    let mut commands = Vec::new();
+    while commands.len() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(10), "{commands:?}");
+        harness.step();
+        commands.extend(rig.engine.take());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(harness.query_by_label("Save to").is_none(), "no dialog");
+    assert!(commands.iter().any(|c| matches!(
+        c,
+        Command::Add(add) if add.save_dir == rig._dir.path().join("downloads") && add.seed
+    )));
+    assert!(commands.iter().any(|c| matches!(
+        c,
+        Command::AddMagnet(m) if m.uri == LINK && !m.confirm
+    )));
 }

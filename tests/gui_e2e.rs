@@ -40,6 +40,8 @@ fn gui_drives_a_real_download_to_completion() {
         download_dir: downloads.path().to_path_buf(),
         listen_port: 0,
         seed_when_done: false,
+        // Never a public router from a test or a benchmark.
+        dht_enabled: false,
         ..Settings::default()
     };
     let app = RivuletApp::new(

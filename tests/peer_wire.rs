@@ -580,3 +580,74 @@ fn a_peer_that_floods_requests_and_never_reads_is_dropped() {
     );
     assert!(still_served_after_extension_handshake(&s, b"de"));
 }
+
+#[test]
+fn a_seeder_serves_its_metadata_and_rejects_pieces_past_the_end() {
+    let s = seeder();
+    let (mut peer, reserved) = RawPeer::dial(s.addr, &s.meta.info_hash.0, FAST_AND_EXTENDED);
+    assert_eq!(reserved[5] & 0x10, 0x10, "the seeder speaks BEP 10");
+    // We take ut_metadata messages under id 3.
+    let mut hello = vec![0u8];
+    hello.extend_from_slice(b"d1:md11:ut_metadatai3eee");
+    peer.send(EXTENDED, &hello);
+    let theirs = loop {
+        let payload = peer.wait_for(EXTENDED);
+        if payload.first() == Some(&0) {
+            break bencode::decode(&payload[1..]).unwrap();
+        }
+    };
+    let info = s.meta.info_bytes.clone();
+    assert_eq!(
+        theirs.get("metadata_size").and_then(bencode::Value::as_int),
+        Some(info.len() as i64)
+    );
+    let id = theirs
+        .get("m")
+        .and_then(|m| m.get("ut_metadata"))
+        .and_then(bencode::Value::as_int)
+        .expect("ut_metadata offered") as u8;
+
+    let ask = |peer: &mut RawPeer, piece: i64| {
+        let mut request = vec![id];
+        request.extend_from_slice(
+            &bencode::Value::dict([
+                ("msg_type", bencode::Value::Int(0)),
+                ("piece", bencode::Value::Int(piece)),
+            ])
+            .encode(),
+        );
+        peer.send(EXTENDED, &request);
+        loop {
+            let payload = peer.wait_for(EXTENDED);
+            if payload.first() == Some(&3) {
+                let (dict, used) = bencode::decode_prefix(&payload[1..]).unwrap();
+                return (dict, payload[1 + used..].to_vec());
+            }
+        }
+    };
+    let (data, bytes) = ask(&mut peer, 0);
+    assert_eq!(
+        data.get("msg_type").and_then(bencode::Value::as_int),
+        Some(1)
+    );
+    assert_eq!(
+        data.get("total_size").and_then(bencode::Value::as_int),
+        Some(info.len() as i64)
+    );
+    assert_eq!(
+        bytes,
+        &info[..info.len().min(16384)],
+        "the exact info bytes"
+    );
+    let (reject, rest) = ask(&mut peer, 99);
+    assert_eq!(
+        reject.get("msg_type").and_then(bencode::Value::as_int),
+        Some(2),
+        "a piece past the end is rejected"
+    );
+    assert_eq!(
+        reject.get("piece").and_then(bencode::Value::as_int),
+        Some(99)
+    );
+    assert!(rest.is_empty());
+}

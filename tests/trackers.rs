@@ -396,6 +396,7 @@ fn created_torrent_is_seeded_through_the_engines_tracker() {
             port: 0,
             open: false,
         }),
+        dht: None,
     }));
     let start = Instant::now();
     let port = loop {

@@ -66,6 +66,7 @@ pub fn run(
     config.download_limit = net.download_limit * 1024;
     config.upload_limit = net.upload_limit * 1024;
     config.max_open_files = net.max_open_files;
+    config.dht = net.dht();
     let mut session = Session::start(config, None)?;
     eprintln!("{name}: listening on port {}", session.listen_port());
     session.send(add.command(save_dir, seed));

@@ -103,6 +103,34 @@ pub struct NetArgs {
     /// Files kept open at once (lowered to fit the open-file limit).
     #[arg(long, default_value_t = crate::storage::DEFAULT_OPEN_FILES)]
     pub max_open_files: usize,
+    /// Run no DHT node (BEP 5).
+    #[arg(long)]
+    pub no_dht: bool,
+    /// A DHT router to bootstrap from, HOST:PORT (repeatable). Default: the public routers,
+    /// or none when --bind is a loopback address (they cannot be reached from it).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub dht_bootstrap: Vec<String>,
+}
+
+impl NetArgs {
+    /// The DHT routers to use, or `None` for no DHT.
+    pub fn dht(&self) -> Option<Vec<String>> {
+        if self.no_dht {
+            return None;
+        }
+        if !self.dht_bootstrap.is_empty() {
+            return Some(self.dht_bootstrap.clone());
+        }
+        if self.bind.is_loopback() {
+            return Some(Vec::new());
+        }
+        Some(
+            crate::engine::PUBLIC_DHT_ROUTERS
+                .iter()
+                .map(|r| r.to_string())
+                .collect(),
+        )
+    }
 }
 
 /// Changes to a torrent's trackers; they are kept with its resume data.

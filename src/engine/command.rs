@@ -80,4 +80,6 @@ pub struct EngineSettings {
     pub download_dir: Option<PathBuf>,
     /// Run Rivulet's tracker, or not.
     pub tracker: Option<TrackerSettings>,
+    /// Run a DHT node bootstrapping from these routers (`host:port`), or none.
+    pub dht: Option<Vec<String>>,
 }

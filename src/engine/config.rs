@@ -2,10 +2,21 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 
 use super::command::EngineSettings;
+use crate::dht::Dht;
+use crate::sync::RwLockExt;
+
+/// The routers a DHT node bootstraps from when nothing else is set (the well-known public
+/// ones). Tests never use them: they set loopback routers, or no DHT at all.
+pub const PUBLIC_DHT_ROUTERS: &[&str] = &[
+    "router.bittorrent.com:6881",
+    "dht.transmissionbt.com:6881",
+    "router.utorrent.com:6881",
+    "dht.libtorrent.org:25401",
+];
 
 /// Settings of a [`crate::engine::Session`].
 #[derive(Debug, Clone)]
@@ -35,6 +46,10 @@ pub struct SessionConfig {
     /// Rivulet's tracker, started before saved torrents are restored (so their first
     /// announces can reach it).
     pub tracker: Option<super::TrackerSettings>,
+    /// The DHT (BEP 5), on the listen address's UDP port, bootstrapping from these routers
+    /// (`host:port`); `None`: no DHT. Off by default in the library; the app and the CLI
+    /// turn it on.
+    pub dht: Option<Vec<String>>,
 }
 
 impl SessionConfig {
@@ -54,6 +69,7 @@ impl SessionConfig {
             max_open_files: crate::storage::DEFAULT_OPEN_FILES,
             download_dir: None,
             tracker: None,
+            dht: None,
         }
     }
 
@@ -68,6 +84,7 @@ impl SessionConfig {
         self.download_dir = settings.download_dir.clone();
         self.max_open_files = settings.max_open_files;
         self.tracker = settings.tracker;
+        self.dht = settings.dht.clone();
     }
 
     /// The platform's data folder for Rivulet, e.g. `~/.local/share/rivulet`.
@@ -86,6 +103,8 @@ pub(crate) struct LiveSettings {
     pub max_connections: AtomicUsize,
     /// Peer connections open now, session-wide.
     connections: Arc<AtomicUsize>,
+    /// The session's DHT node, while one runs.
+    dht: RwLock<Option<Dht>>,
 }
 
 /// One peer connection counted against the session's cap; released when dropped.
@@ -105,7 +124,17 @@ impl LiveSettings {
             upload_slots: AtomicUsize::new(config.upload_slots),
             max_connections: AtomicUsize::new(config.max_connections),
             connections: Arc::new(AtomicUsize::new(0)),
+            dht: RwLock::new(None),
         }
+    }
+
+    /// The DHT node, if one runs.
+    pub fn dht(&self) -> Option<Dht> {
+        self.dht.read_locked().clone()
+    }
+
+    pub fn set_dht(&self, dht: Option<Dht>) {
+        *self.dht.write_locked() = dht;
     }
 
     /// How many more connections the session-wide cap allows.

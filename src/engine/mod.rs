@@ -24,14 +24,14 @@ mod torrent;
 mod tracker;
 
 pub use command::{AddMagnet, AddSource, AddTorrent, Command, EngineSettings};
-pub use config::SessionConfig;
+pub use config::{PUBLIC_DHT_ROUTERS, SessionConfig};
 pub use creator::{CreateTorrent, CreationSnapshot};
 pub use outcome::{AddError, CreateFailure, TorrentError, TrackerStatus, TrackersSummary};
 pub use resume::write_atomically;
 pub use session::{Session, SessionError, SessionHandle, Waker};
 pub use snapshot::{
-    Event, FileProgress, PeerSnapshot, SessionSnapshot, TorrentSnapshot, TorrentState,
-    TrackerSnapshot,
+    Event, FileProgress, PeerSnapshot, PeerSource, SessionSnapshot, SourceSnapshot, SourceState,
+    TorrentSnapshot, TorrentState, TrackerSnapshot,
 };
 pub use tracker::host::{TrackerHostState, TrackerSettings};
 pub use tracker::list::{TrackerUrlError, validate_tracker_url};

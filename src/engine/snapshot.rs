@@ -87,6 +87,60 @@ pub struct TrackerSnapshot {
     pub next_announce: Option<SystemTime>,
 }
 
+/// Where peers come from besides trackers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeerSource {
+    /// The DHT (BEP 5).
+    Dht,
+    /// Peer exchange (BEP 11).
+    Pex,
+    /// Local service discovery (BEP 14).
+    Lsd,
+}
+
+impl PeerSource {
+    pub fn label(&self) -> &'static str {
+        match self {
+            PeerSource::Dht => "DHT",
+            PeerSource::Pex => "PEX",
+            PeerSource::Lsd => "LSD",
+        }
+    }
+}
+
+/// What a source is doing for a torrent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceState {
+    /// Turned off in the settings (or not built yet).
+    Off,
+    /// BEP 27: a private torrent takes peers from its trackers alone.
+    Private,
+    /// On; no search running.
+    Working,
+    /// A search is running.
+    Searching,
+}
+
+impl std::fmt::Display for SourceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SourceState::Off => "off",
+            SourceState::Private => "off: private torrent",
+            SourceState::Working => "working",
+            SourceState::Searching => "searching",
+        })
+    }
+}
+
+/// One source of peers of a torrent, as the Trackers tab lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceSnapshot {
+    pub source: PeerSource,
+    pub state: SourceState,
+    /// Addresses it gave since the torrent started.
+    pub peers: u32,
+}
+
 /// Everything a front end shows about one torrent, at one moment.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TorrentSnapshot {
@@ -118,6 +172,8 @@ pub struct TorrentSnapshot {
     pub tracker_status: TrackersSummary,
     pub next_announce: Option<SystemTime>,
     pub trackers: Vec<TrackerSnapshot>,
+    /// DHT, PEX and LSD.
+    pub sources: Vec<SourceSnapshot>,
     pub peers: Vec<PeerSnapshot>,
     pub files: Vec<FileProgress>,
     /// The verified pieces.
@@ -163,6 +219,8 @@ pub struct SessionSnapshot {
     pub tracker: TrackerHostState,
     /// Torrents being created.
     pub creating: Vec<CreationSnapshot>,
+    /// The DHT node, while one runs.
+    pub dht: Option<crate::dht::DhtStats>,
 }
 
 /// Things that happened, for notifications and scripts.

@@ -115,12 +115,15 @@ impl AddDialog {
     }
 
     /// Takes parsed torrents off the helper threads; reports invalid files and duplicates.
+    /// They wait in the dialog, or when the settings say not to ask, are returned to be added
+    /// at once with the defaults.
     pub fn poll(
         &mut self,
         known: impl Fn(InfoHash) -> bool,
         notices: &mut Notices,
         settings: &Settings,
-    ) {
+    ) -> Vec<AddTorrent> {
+        let mut at_once = Vec::new();
         while let Ok(result) = self.results.try_recv() {
             self.loading = self.loading.saturating_sub(1);
             match result {
@@ -134,6 +137,15 @@ impl AddDialog {
                         notices.info(format!("\"{}\" is already in the list", loaded.meta.name));
                         continue;
                     }
+                    if !settings.ask_before_adding {
+                        at_once.push(AddTorrent {
+                            source: AddSource::Bytes(loaded.bytes),
+                            save_dir: settings.save_dir(),
+                            paused: settings.start_paused,
+                            seed: settings.seed_when_done,
+                        });
+                        continue;
+                    }
                     if self.queue.is_empty() && !self.open {
                         self.save_dir = settings.save_dir().display().to_string();
                         self.start_paused = settings.start_paused;
@@ -144,6 +156,7 @@ impl AddDialog {
                 }
             }
         }
+        at_once
     }
 
     /// Whether an answer from a helper thread is awaited (the UI should look again soon).

@@ -86,7 +86,8 @@ impl RivuletApp {
     }
 
     /// Adds magnet links: each row fetches its metadata, then the add dialog asks where to
-    /// save it. A bad link is reported by the engine.
+    /// save it (or, when the settings say not to ask, it starts at once). A bad link is
+    /// reported by the engine.
     fn add_magnets(&mut self, links: Vec<String>) {
         for uri in links {
             self.engine.send(Command::AddMagnet(AddMagnet {
@@ -94,7 +95,7 @@ impl RivuletApp {
                 save_dir: self.settings.save_dir(),
                 paused: self.settings.start_paused,
                 seed: self.settings.seed_when_done,
-                confirm: true,
+                confirm: self.settings.ask_before_adding,
             }));
         }
     }
@@ -236,7 +237,9 @@ impl RivuletApp {
             self.add_paths(paths);
         }
         let known = |id: InfoHash| snapshot.torrents.iter().any(|t| t.id == id);
-        self.add.poll(known, &mut self.notices, &self.settings);
+        for add in self.add.poll(known, &mut self.notices, &self.settings) {
+            self.engine.send(Command::Add(add));
+        }
         if self.add.waiting()
             || self.torrent_picker.is_some()
             || self.settings_dialog.is_some()

@@ -30,6 +30,9 @@ pub struct Settings {
     pub upload_limit_kib: u64,
     pub seed_when_done: bool,
     pub start_paused: bool,
+    /// Show the add dialog for each new torrent and magnet link; otherwise they start at
+    /// once in the save folder with the defaults above.
+    pub ask_before_adding: bool,
     /// A desktop notification when a download finishes.
     pub notify_on_complete: bool,
     pub theme: Theme,
@@ -41,6 +44,9 @@ pub struct Settings {
     pub tracker_open: bool,
     /// The host name or address put in torrents that use Rivulet's tracker.
     pub tracker_host: String,
+    /// Run a DHT node (BEP 5), bootstrapping from `dht_routers` (`host:port`).
+    pub dht_enabled: bool,
+    pub dht_routers: Vec<String>,
 }
 
 impl Default for Settings {
@@ -60,12 +66,18 @@ impl Default for Settings {
             upload_limit_kib: 0,
             seed_when_done: true,
             start_paused: false,
+            ask_before_adding: true,
             notify_on_complete: true,
             theme: Theme::System,
             tracker_enabled: false,
             tracker_port: 6969,
             tracker_open: false,
             tracker_host: host_name().unwrap_or_else(|| "localhost".into()),
+            dht_enabled: true,
+            dht_routers: crate::engine::PUBLIC_DHT_ROUTERS
+                .iter()
+                .map(|r| r.to_string())
+                .collect(),
         }
     }
 }
@@ -121,6 +133,7 @@ impl Settings {
                 port: self.tracker_port,
                 open: self.tracker_open,
             }),
+            dht: self.dht_enabled.then(|| self.dht_routers.clone()),
         }
     }
 

@@ -101,8 +101,21 @@ impl SettingsDialog {
             );
             ui.checkbox(&mut self.draft.start_paused, "Start new torrents paused");
             ui.checkbox(
+                &mut self.draft.ask_before_adding,
+                "Show the add dialog for new torrents",
+            )
+            .on_hover_text("Off: torrents and magnet links start at once in the download folder");
+            ui.checkbox(
                 &mut self.draft.notify_on_complete,
                 "Notify when a download finishes",
+            );
+            ui.checkbox(
+                &mut self.draft.dht_enabled,
+                "DHT: find peers without trackers",
+            )
+            .on_hover_text(
+                "A node of the mainline DHT (BEP 5): magnet links and torrents whose \
+                     trackers are gone still find peers. Never used for private torrents.",
             );
             ui.separator();
             ui.checkbox(&mut self.draft.tracker_enabled, "Run Rivulet's tracker")

@@ -1,5 +1,5 @@
 //! The 68-byte handshake that opens every peer connection, and the reserved bits in it that
-//! announce protocol extensions (BEP 10 extension protocol, BEP 6 fast extension).
+//! announce protocol extensions (BEP 10 extension protocol, BEP 6 fast extension, BEP 5 DHT).
 
 use super::WireError;
 use crate::ids::{InfoHash, PeerId};
@@ -11,6 +11,8 @@ pub const HANDSHAKE_LEN: usize = 68;
 const EXTENSION_PROTOCOL: (usize, u8) = (5, 0x10);
 /// Reserved byte 7, bit 0x04: the BEP 6 fast extension.
 const FAST_EXTENSION: (usize, u8) = (7, 0x04);
+/// Reserved byte 7, bit 0x01: the peer runs a DHT node (BEP 5) and sends `port`.
+const DHT: (usize, u8) = (7, 0x01);
 
 /// The extensions a handshake says its sender speaks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -19,6 +21,8 @@ pub struct Capabilities {
     pub extension_protocol: bool,
     /// BEP 6: have all / have none, reject, allowed fast, suggest.
     pub fast: bool,
+    /// BEP 5: a DHT node, whose port the `port` message gives.
+    pub dht: bool,
 }
 
 impl Capabilities {
@@ -26,6 +30,7 @@ impl Capabilities {
     pub const RIVULET: Capabilities = Capabilities {
         extension_protocol: true,
         fast: true,
+        dht: true,
     };
 
     /// What both sides speak: an extension is used only when both set its bit.
@@ -33,6 +38,7 @@ impl Capabilities {
         Capabilities {
             extension_protocol: self.extension_protocol && other.extension_protocol,
             fast: self.fast && other.fast,
+            dht: self.dht && other.dht,
         }
     }
 
@@ -41,6 +47,7 @@ impl Capabilities {
         for (on, (byte, bit)) in [
             (self.extension_protocol, EXTENSION_PROTOCOL),
             (self.fast, FAST_EXTENSION),
+            (self.dht, DHT),
         ] {
             if on {
                 reserved[byte] |= bit;
@@ -54,6 +61,7 @@ impl Capabilities {
         Capabilities {
             extension_protocol: set(EXTENSION_PROTOCOL),
             fast: set(FAST_EXTENSION),
+            dht: set(DHT),
         }
     }
 }
@@ -131,7 +139,7 @@ mod tests {
     #[test]
     fn reserved_bits_announce_extensions() {
         let ours = Handshake::new(InfoHash([7; 20]), PeerId::generate());
-        assert_eq!(ours.reserved, [0, 0, 0, 0, 0, 0x10, 0, 0x04]);
+        assert_eq!(ours.reserved, [0, 0, 0, 0, 0, 0x10, 0, 0x05]);
         assert_eq!(ours.capabilities(), Capabilities::RIVULET);
         let plain = Handshake::with_capabilities(
             InfoHash([7; 20]),
@@ -145,7 +153,10 @@ mod tests {
             Handshake::decode(&dht_only.encode())
                 .unwrap()
                 .capabilities(),
-            Capabilities::default()
+            Capabilities {
+                dht: true,
+                ..Capabilities::default()
+            }
         );
         assert_eq!(
             Capabilities::RIVULET.common(plain.capabilities()),

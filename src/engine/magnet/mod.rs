@@ -54,6 +54,8 @@ const SHUN_FOR: Duration = Duration::from_secs(3600);
 /// What announces say is left while the size is unknown (libtorrent's choice: a tracker
 /// counts the peer as a leecher).
 const UNKNOWN_LEFT: u64 = 16 * 1024;
+/// While no peer is connected, the DHT is searched again this often.
+const DHT_RETRY: Duration = Duration::from_secs(60);
 
 /// What the session needs to start a magnet link's fetch.
 pub(crate) struct MagnetParams {
@@ -148,6 +150,8 @@ struct MagnetActor {
     fetch_events_tx: UnboundedSender<FetchEvent>,
     snapshot: Arc<Mutex<Arc<TorrentSnapshot>>>,
     started: Instant,
+    /// When the DHT was last searched.
+    last_search: Instant,
 }
 
 /// Starts the actor of a magnet link.
@@ -193,6 +197,7 @@ pub(crate) fn spawn(params: MagnetParams) -> TorrentHandle {
         fetch_events_tx,
         snapshot: Arc::default(),
         started: Instant::now(),
+        last_search: Instant::now(),
         params,
     };
     actor.publish();
@@ -267,7 +272,23 @@ impl MagnetActor {
             self.announcer = Some(tx);
         }
         self.resolve_hosts();
+        self.search_dht();
         self.connect_more();
+    }
+
+    /// Asks the DHT for the swarm's peers (and announces us there), if a DHT node runs: a
+    /// link without trackers or peers is found this way alone.
+    fn search_dht(&self) {
+        let Some(dht) = self.params.live.dht() else {
+            return;
+        };
+        let mut found = dht.get_peers(self.id.0, Some(self.params.live.listen_port()));
+        let events = self.fetch_events_tx.clone();
+        tokio::spawn(async move {
+            while let Some(peers) = found.recv().await {
+                let _ = events.send(FetchEvent::Peers(peers));
+            }
+        });
     }
 
     /// Looks up the link's `x.pe` peers given by host name; their addresses are dialled.
@@ -520,8 +541,14 @@ impl MagnetActor {
     fn on_tick(&mut self) {
         if self.is_active() {
             // Requests that timed out go to other peers; new addresses are dialled.
-            self.ask(Instant::now());
+            let now = Instant::now();
+            self.ask(now);
             self.connect_more();
+            // Nobody to ask: the DHT is searched again, once a minute.
+            if self.links.is_empty() && now.duration_since(self.last_search) >= DHT_RETRY {
+                self.last_search = now;
+                self.search_dht();
+            }
         }
     }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Connection, PeerError};
+use crate::engine::snapshot::PeerSource;
 use crate::engine::torrent::TorrentEvent;
 use crate::wire::metadata::{METADATA_PIECE_LEN, MetadataMessage, UT_METADATA, piece_len};
 use crate::wire::pex::{MAX_PEX_PEERS, PexMessage, UT_PEX};
@@ -156,7 +157,10 @@ impl Connection {
         let message = PexMessage::decode(payload)?;
         let peers: Vec<SocketAddr> = message.added.into_iter().map(|(a, _)| a).collect();
         if !peers.is_empty() {
-            let _ = self.shared.events.send(TorrentEvent::PexPeers(peers));
+            let _ = self.shared.events.send(TorrentEvent::PeersFound {
+                source: PeerSource::Pex,
+                peers,
+            });
         }
         Ok(())
     }

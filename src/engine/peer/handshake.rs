@@ -76,6 +76,11 @@ impl Connection {
                 payload: ours.encode().into(),
             });
         }
+        if self.extensions.dht
+            && let Some(dht) = &self.dht
+        {
+            self.send(Message::Port(dht.local_addr().port()));
+        }
         if self.extensions.fast {
             let meta = &self.shared.meta;
             self.allowed_fast_out = allowed_fast_set(

@@ -180,6 +180,8 @@ pub(crate) struct Connected {
     pub capabilities: Capabilities,
     /// Our listen port, told to the peer in the extension handshake.
     pub listen_port: u16,
+    /// The session's DHT node, if one runs: its port is sent, and the peer's is added.
+    pub dht: Option<crate::dht::Dht>,
     /// Inbound connections still owe the peer our handshake.
     pub reply_handshake: bool,
     pub commands: UnboundedReceiver<PeerCommand>,
@@ -220,6 +222,8 @@ struct Connection {
     pex_sent: extended::PexSent,
     /// When the peer's last `ut_pex` message was read.
     last_pex_in: Option<Instant>,
+    /// The DHT node, until the peer's `port` message has been used.
+    dht: Option<crate::dht::Dht>,
     /// Pieces we offered as allowed fast: served even while we choke the peer.
     allowed_fast_out: Vec<u32>,
     /// Pieces the peer allows us to fetch while it chokes us.
@@ -256,6 +260,7 @@ impl Connection {
             reply_handshake,
             mut commands,
             stats,
+            dht,
         } = c;
         stream.set_nodelay(true)?;
         let (mut reader, mut writer) = stream.into_split();
@@ -286,6 +291,7 @@ impl Connection {
             peer_messages: PeerMessages::default(),
             pex_sent: extended::PexSent::default(),
             last_pex_in: None,
+            dht,
             allowed_fast_out: Vec::new(),
             allowed_fast_in: HashSet::new(),
             abandoned: HashSet::new(),
@@ -374,7 +380,16 @@ impl Connection {
 
     async fn handle_message(&mut self, message: Message) -> Result<(), PeerError> {
         match message {
-            Message::KeepAlive | Message::Port(_) | Message::Unknown(_) | Message::Suggest(_) => {}
+            Message::KeepAlive | Message::Unknown(_) | Message::Suggest(_) => {}
+            Message::Port(port) => {
+                // BEP 5: the peer's DHT node, pinged and kept if it answers (once a connection).
+                if self.extensions.dht
+                    && port != 0
+                    && let Some(dht) = self.dht.take()
+                {
+                    dht.add_node(SocketAddr::new(self.addr.ip(), port));
+                }
+            }
             Message::Choke => {
                 self.peer_choking = true;
                 self.stats.peer_choking.store(true, Ordering::Relaxed);

@@ -16,6 +16,7 @@ use tokio::sync::{oneshot, watch};
 use super::Waker;
 use super::inbound::{Handshaken, Handshakes};
 use super::removals::Removals;
+use crate::dht::{Dht, DhtConfig};
 use crate::engine::command::EngineSettings;
 use crate::engine::command::{AddMagnet, AddSource, AddTorrent, Command};
 use crate::engine::config::{LiveSettings, SessionConfig};
@@ -72,6 +73,8 @@ pub(super) struct SessionActor {
     pub(super) fetched_tx: UnboundedSender<Fetched>,
     /// The `stopped` announces of fetches whose torrent waits for the front end's confirm.
     pub(super) fetch_stops: HashMap<InfoHash, oneshot::Receiver<()>>,
+    /// The routers the running DHT node was started with.
+    pub(super) dht_routers: Vec<String>,
 }
 
 /// What reaches the session loop: commands from the front end, and reports from its tasks.
@@ -106,6 +109,7 @@ impl SessionActor {
         let mut free_space_tick = tokio::time::interval(FREE_SPACE_EVERY);
         let (tracker, ip) = (self.config.tracker, self.config.listen_ip);
         self.tracker_host.apply(tracker, ip).await;
+        self.apply_dht().await;
         if self.config.restore_saved {
             self.restore().await;
         }
@@ -164,9 +168,10 @@ impl SessionActor {
     fn publish(&mut self) {
         let tracker = self.tracker_host.state();
         let creating = self.creations.snapshots();
+        let dht = self.live.dht().map(|d| d.stats());
         let unchanged = {
             let last = self.snapshot_tx.borrow();
-            last.tracker == tracker && last.creating == creating
+            last.tracker == tracker && last.creating == creating && last.dht == dht
         };
         if !self.dirty.swap(false, Ordering::Relaxed) && unchanged {
             return;
@@ -185,6 +190,7 @@ impl SessionActor {
             free_space: self.free_space,
             tracker,
             creating,
+            dht,
         };
         self.snapshot_tx.send_replace(Arc::new(snapshot));
         self.wake();
@@ -283,13 +289,20 @@ impl SessionActor {
             self.measure_free_space().await;
         }
         if settings.listen_port == self.listen_port {
+            self.apply_dht().await;
             return None;
         }
+        let rebound = self.rebind().await;
+        self.apply_dht().await;
+        rebound
+    }
+
+    async fn rebind(&mut self) -> Option<TcpListener> {
         match super::bind(&self.config).await {
             Ok(listener) => {
                 self.listen_port = listener
                     .local_addr()
-                    .map_or(settings.listen_port, |a| a.port());
+                    .map_or(self.config.listen_port, |a| a.port());
                 self.live
                     .listen_port
                     .store(self.listen_port, Ordering::Relaxed);
@@ -302,6 +315,40 @@ impl SessionActor {
                 None
             }
         }
+    }
+
+    /// Starts, stops or moves the DHT node so that it runs as the configuration says, on the
+    /// listen port's number over UDP.
+    async fn apply_dht(&mut self) {
+        let running = self.live.dht();
+        let wanted = self.config.dht.clone();
+        let same = match (&running, &wanted) {
+            (None, None) => true,
+            (Some(dht), Some(routers)) => {
+                dht.local_addr().port() == self.listen_port && *routers == self.dht_routers
+            }
+            _ => false,
+        };
+        if same {
+            return;
+        }
+        if let Some(dht) = running {
+            self.live.set_dht(None);
+            dht.shutdown().await;
+        }
+        if let Some(routers) = wanted {
+            let config = DhtConfig {
+                bind: SocketAddr::new(self.config.listen_ip, self.listen_port),
+                bootstrap: routers.clone(),
+                state_file: Some(self.config.state_dir.join("dht.dat")),
+            };
+            match Dht::start(config).await {
+                Ok(dht) => self.live.set_dht(Some(dht)),
+                Err(e) => tracing::warn!(error = %e, "the DHT could not start"),
+            }
+            self.dht_routers = routers;
+        }
+        self.dirty.store(true, Ordering::Relaxed);
     }
 
     async fn measure_free_space(&mut self) {
@@ -685,6 +732,10 @@ impl SessionActor {
     }
 
     async fn shutdown(&mut self) {
+        if let Some(dht) = self.live.dht() {
+            self.live.set_dht(None);
+            dht.shutdown().await;
+        }
         let mut waits = Vec::new();
         for t in self.torrents.values() {
             let (done, wait) = oneshot::channel();

@@ -176,6 +176,7 @@ impl Session {
             magnets: HashSet::new(),
             fetched_tx,
             fetch_stops: HashMap::new(),
+            dht_routers: Vec::new(),
         };
         let thread = std::thread::Builder::new()
             .name("rivulet-session".into())

@@ -18,7 +18,7 @@ use crate::engine::limiter::RateLimiter;
 use crate::engine::outcome::TorrentError;
 use crate::engine::picker::PeerKey;
 use crate::engine::resume::ResumeData;
-use crate::engine::snapshot::{Event, TorrentSnapshot};
+use crate::engine::snapshot::{Event, PeerSource, TorrentSnapshot};
 use crate::engine::tracker::announcer::TrackerUpdate;
 use crate::engine::tracker::scraper::ScrapeUpdate;
 use crate::ids::PeerId;
@@ -56,8 +56,14 @@ pub(crate) enum TorrentEvent {
     ConnectFailed {
         addr: SocketAddr,
     },
-    /// Addresses a peer told us about (BEP 11).
-    PexPeers(Vec<SocketAddr>),
+    /// Addresses from a source other than the trackers: a peer's `ut_pex` (BEP 11), the
+    /// DHT (BEP 5), local discovery (BEP 14).
+    PeersFound {
+        source: PeerSource,
+        peers: Vec<SocketAddr>,
+    },
+    /// A DHT search ended.
+    DhtSearchDone,
     /// An announce to this tracker is on its way.
     TrackerUpdating(String),
     Tracker(TrackerUpdate),

@@ -19,6 +19,7 @@ mod messages;
 mod peering;
 mod saving;
 mod snapshot;
+mod sources;
 mod transitions;
 
 pub(crate) use messages::{TorrentCommand, TorrentEvent, TorrentHandle, TorrentParams};
@@ -36,6 +37,7 @@ use tokio::sync::oneshot;
 use self::lifecycle::Lifecycle;
 use self::saving::{Record, ResumeSaver};
 use self::snapshot::{Parts, Publisher};
+use self::sources::PeerSources;
 use super::outcome::TorrentError;
 use super::peer::PeerCommand;
 use super::picker::{PeerKey, Picker};
@@ -100,6 +102,7 @@ struct Torrent {
     saver: ResumeSaver,
     publisher: Publisher,
     chores: Chores,
+    sources: PeerSources,
 }
 
 /// Builds the torrent's shared state and starts its actor.
@@ -182,6 +185,7 @@ pub(crate) fn spawn(mut params: TorrentParams) -> TorrentHandle {
             files_check_running: Arc::new(AtomicBool::new(false)),
             last_pex: Instant::now(),
         },
+        sources: PeerSources::new(Instant::now()),
         shared,
         params,
     };
@@ -382,9 +386,10 @@ impl Torrent {
                 TorrentEvent::ConnectFailed { addr } => {
                     self.roster.dial_failed(addr, Instant::now());
                 }
-                TorrentEvent::PexPeers(peers) => {
+                TorrentEvent::PeersFound { source, peers } => {
                     // BEP 27: a private torrent's peers come from its trackers alone.
                     if !self.shared.meta.private {
+                        self.sources.found(source, peers.len());
                         self.roster.learn(&peers, self.params.live.listen_port());
                         if self.life.is_active() {
                             self.connect_more();
@@ -400,6 +405,7 @@ impl Torrent {
                         self.connect_more();
                     }
                 }
+                TorrentEvent::DhtSearchDone => self.sources.dht_done(),
                 TorrentEvent::TrackerUpdating(url) => self.trackers.list.on_updating(&url),
                 TorrentEvent::Scraped(update) => self.trackers.list.on_scrape(&update),
                 TorrentEvent::NextAnnounce(at) => self.trackers.next_announce = Some(at),
@@ -514,6 +520,7 @@ impl Torrent {
                     self.chores.last_pex = now;
                     self.exchange_peers();
                 }
+                self.search_dht(now);
                 let files_every = if quiet {
                     QUIET_FILES_CHECK_EVERY
                 } else {
@@ -554,6 +561,8 @@ impl Torrent {
             complete.then(|| self.chores.last_files_check + QUIET_FILES_CHECK_EVERY),
             self.saver.due_at(),
             self.roster.next_dial_at(complete, now),
+            (!self.shared.meta.private && self.params.live.dht().is_some())
+                .then(|| self.sources.next_dht()),
         ];
         let until = chores
             .into_iter()
@@ -622,6 +631,9 @@ impl Torrent {
             swarm: self.trackers.list.swarm,
             tracker_status: self.trackers.list.summary(),
             trackers: self.trackers.list.entries().to_vec(),
+            sources: self
+                .sources
+                .snapshot(meta.private, self.params.live.dht().is_some()),
             next_announce: self.trackers.next_announce,
         })
     }

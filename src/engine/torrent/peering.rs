@@ -13,6 +13,7 @@ use super::TorrentEvent;
 use crate::engine::peer::{self, Connected, PeerCommand, PeerLink, PeerStats};
 use crate::engine::picker::PeerKey;
 use crate::engine::roster::PeerBook;
+use crate::engine::snapshot::PeerSource;
 use crate::wire::{Handshake, pex};
 
 impl super::Torrent {
@@ -72,6 +73,7 @@ impl super::Torrent {
             reply_handshake: inbound,
             commands,
             stats,
+            dht: self.params.live.dht(),
         };
         let shared = self.shared.clone();
         tokio::spawn(async move {
@@ -150,6 +152,34 @@ impl super::Torrent {
             })
             .collect();
         Some(Arc::new(peers))
+    }
+
+    /// Searches the DHT for peers (and announces our port there) when a search is due; the
+    /// peers found arrive as events. Never for a private torrent.
+    pub(super) fn search_dht(&mut self, now: Instant) {
+        if self.shared.meta.private {
+            return;
+        }
+        let Some(dht) = self.params.live.dht() else {
+            return;
+        };
+        if !self.sources.dht_due(now) {
+            return;
+        }
+        let mut found = dht.get_peers(
+            self.shared.meta.info_hash.0,
+            Some(self.params.live.listen_port()),
+        );
+        let events = self.inbox.events_tx.clone();
+        tokio::spawn(async move {
+            while let Some(peers) = found.recv().await {
+                let _ = events.send(TorrentEvent::PeersFound {
+                    source: PeerSource::Dht,
+                    peers,
+                });
+            }
+            let _ = events.send(TorrentEvent::DhtSearchDone);
+        });
     }
 
     pub(super) fn unchoke_if_slot_free(&mut self, key: PeerKey) {

@@ -11,7 +11,7 @@ use crate::engine::outcome::TrackersSummary;
 use crate::engine::rate::RateMeter;
 use crate::engine::roster::PeerBook;
 use crate::engine::snapshot::{
-    FileProgress, PeerSnapshot, TorrentSnapshot, TorrentState, TrackerSnapshot,
+    FileProgress, PeerSnapshot, SourceSnapshot, TorrentSnapshot, TorrentState, TrackerSnapshot,
 };
 use crate::metainfo::Metainfo;
 use crate::sync::MutexExt;
@@ -38,6 +38,7 @@ pub(super) struct Parts<'a> {
     pub swarm: (Option<u32>, Option<u32>),
     pub tracker_status: TrackersSummary,
     pub trackers: Vec<TrackerSnapshot>,
+    pub sources: Vec<SourceSnapshot>,
     pub next_announce: Option<SystemTime>,
     pub files: Vec<FileProgress>,
 }
@@ -79,6 +80,7 @@ pub(super) fn build(p: Parts<'_>) -> TorrentSnapshot {
         tracker_status: p.tracker_status,
         next_announce: p.next_announce.filter(|_| p.active),
         trackers: p.trackers,
+        sources: p.sources,
         peers: p.peers,
         files: p.files,
         pieces: p.have,
@@ -257,6 +259,7 @@ mod tests {
             swarm: (Some(1), Some(2)),
             tracker_status: TrackersSummary::NoTrackers,
             trackers: Vec::new(),
+            sources: Vec::new(),
             next_announce: Some(SystemTime::UNIX_EPOCH),
             files: Vec::new(),
         }

@@ -78,6 +78,7 @@ impl super::Torrent {
             tx
         });
         self.life.activated(announcer);
+        self.sources.restarted(std::time::Instant::now());
         // Rates count from now: no ghost of the rate before a pause.
         self.publisher.restart_rates(
             self.shared.downloaded.load(Ordering::Relaxed),
