@@ -165,6 +165,11 @@ impl Lookup {
         closest.all(|c| matches!(c.state, State::Answered(_)))
     }
 
+    /// Past [`LOOKUP_TIMEOUT`].
+    pub fn timed_out(&self, now: Instant) -> bool {
+        now.duration_since(self.started) >= LOOKUP_TIMEOUT
+    }
+
     /// The closest nodes that answered with a token, for `announce_peer`.
     pub fn announce_to(&self) -> Vec<(NodeInfo, Vec<u8>)> {
         self.candidates

@@ -100,7 +100,11 @@ impl std::fmt::Debug for Dht {
 impl Dht {
     /// Binds the socket, reads the saved state and starts the node on the current runtime.
     pub async fn start(config: DhtConfig) -> std::io::Result<Dht> {
-        let socket = UdpSocket::bind(config.bind).await?;
+        // One socket: a std handle sends (a datagram never waits: a full buffer drops it), its
+        // clone on the runtime receives.
+        let sender = std::net::UdpSocket::bind(config.bind)?;
+        sender.set_nonblocking(true)?;
+        let socket = UdpSocket::from_std(sender.try_clone()?)?;
         let local_addr = socket.local_addr()?;
         let saved = match config.state_file.clone() {
             Some(path) => tokio::task::spawn_blocking(move || persist::load(&path))
@@ -120,6 +124,7 @@ impl Dht {
         let (stats_tx, stats) = watch::channel(DhtStats::default());
         let node = Node {
             socket: Arc::new(socket),
+            sender,
             table,
             store: PeerStore::default(),
             tokens: Tokens::new(now),
@@ -209,6 +214,8 @@ enum Kind {
 
 struct Running {
     lookup: Lookup,
+    /// Routers asked and not yet answered: the lookup waits for them.
+    routers: usize,
     kind: Kind,
     found: Option<UnboundedSender<Vec<SocketAddr>>>,
     announce: Option<u16>,
@@ -222,6 +229,7 @@ struct Queued {
 
 struct Node {
     socket: Arc<UdpSocket>,
+    sender: std::net::UdpSocket,
     table: RoutingTable,
     store: PeerStore,
     tokens: Tokens,
@@ -337,11 +345,20 @@ impl Node {
                     return;
                 };
                 tracing::debug!(%from, code, %text, "DHT error");
-                if let Purpose::Lookup(id) = pending.purpose {
-                    if let Some(run) = self.lookups.get_mut(&id) {
-                        run.lookup.failed(from);
+                match pending.purpose {
+                    Purpose::Lookup(id) => {
+                        if let Some(run) = self.lookups.get_mut(&id) {
+                            run.lookup.failed(from);
+                        }
+                        self.advance(id, now);
                     }
-                    self.advance(id, now);
+                    Purpose::Router(id) => {
+                        if let Some(run) = self.lookups.get_mut(&id) {
+                            run.routers = run.routers.saturating_sub(1);
+                        }
+                        self.advance(id, now);
+                    }
+                    Purpose::Ping | Purpose::Announce => {}
                 }
             }
         }
@@ -436,6 +453,9 @@ impl Node {
         let Some(run) = self.lookups.get_mut(&id) else {
             return;
         };
+        if matches!(purpose, Purpose::Router(_)) {
+            run.routers = run.routers.saturating_sub(1);
+        }
         let responder = NodeInfo {
             id: r.id,
             addr: from,
@@ -454,7 +474,7 @@ impl Node {
         let Some(run) = self.lookups.get_mut(&id) else {
             return;
         };
-        if run.lookup.is_done(now) {
+        if run.lookup.is_done(now) && (run.routers == 0 || run.lookup.timed_out(now)) {
             if let Some(run) = self.lookups.remove(&id) {
                 self.finish(run, now);
             }
@@ -530,6 +550,7 @@ impl Node {
             id,
             Running {
                 lookup: Lookup::new(target, seeds, now),
+                routers: 0,
                 kind,
                 found,
                 announce,
@@ -537,8 +558,14 @@ impl Node {
         );
         if cold {
             // Too few nodes known: the routers are asked too.
+            let mut asked = 0;
             for router in self.routers.clone() {
-                self.send_query(router, lookup_query(kind, target), Purpose::Router(id), now);
+                if self.send_query(router, lookup_query(kind, target), Purpose::Router(id), now) {
+                    asked += 1;
+                }
+            }
+            if let Some(run) = self.lookups.get_mut(&id) {
+                run.routers = asked;
             }
         }
         self.advance(id, now);
@@ -561,10 +588,18 @@ impl Node {
         for tid in expired {
             if let Some(p) = self.pending.remove(&tid) {
                 self.table.failed(p.addr);
-                if let Purpose::Lookup(id) = p.purpose
-                    && let Some(run) = self.lookups.get_mut(&id)
-                {
-                    run.lookup.failed(p.addr);
+                match p.purpose {
+                    Purpose::Lookup(id) => {
+                        if let Some(run) = self.lookups.get_mut(&id) {
+                            run.lookup.failed(p.addr);
+                        }
+                    }
+                    Purpose::Router(id) => {
+                        if let Some(run) = self.lookups.get_mut(&id) {
+                            run.routers = run.routers.saturating_sub(1);
+                        }
+                    }
+                    Purpose::Ping | Purpose::Announce => {}
                 }
             }
         }
@@ -654,7 +689,7 @@ impl Node {
         if self.budget < bytes.len() as f64 {
             return false;
         }
-        match self.socket.try_send_to(&bytes, addr) {
+        match self.sender.send_to(&bytes, addr) {
             Ok(n) => {
                 self.budget -= n as f64;
                 self.stats.bytes_out += n as u64;

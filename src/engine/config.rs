@@ -97,6 +97,8 @@ impl SessionConfig {
 /// The settings every torrent reads live, so a change applies without a restart.
 #[derive(Debug)]
 pub(crate) struct LiveSettings {
+    /// The address peers are accepted on (fixed for the session's life).
+    listen_ip: IpAddr,
     pub listen_port: AtomicU16,
     pub max_peers: AtomicUsize,
     pub upload_slots: AtomicUsize,
@@ -119,6 +121,7 @@ impl Drop for ConnectionSlot {
 impl LiveSettings {
     pub fn new(listen_port: u16, config: &SessionConfig) -> Self {
         Self {
+            listen_ip: config.listen_ip,
             listen_port: AtomicU16::new(listen_port),
             max_peers: AtomicUsize::new(config.max_peers_per_torrent),
             upload_slots: AtomicUsize::new(config.upload_slots),
@@ -157,6 +160,11 @@ impl LiveSettings {
 
     pub fn listen_port(&self) -> u16 {
         self.listen_port.load(Ordering::Relaxed)
+    }
+
+    /// Where peers reach us: the listen address and port.
+    pub fn listen_addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::new(self.listen_ip, self.listen_port())
     }
 
     pub fn max_peers(&self) -> usize {

@@ -121,12 +121,15 @@ impl PeerRoster {
         self.peers.is_empty() && self.connecting.is_empty()
     }
 
-    /// Addresses from a tracker, except our own listen port on this machine. At most
+    /// Addresses from a tracker (or PEX, the DHT, the user), except our own listen address
+    /// `own` (any loopback address with its port, when it listens on all). At most
     /// [`MAX_KNOWN`] are kept.
-    pub fn learn(&mut self, addrs: &[SocketAddr], listen_port: u16) {
+    pub fn learn(&mut self, addrs: &[SocketAddr], own: SocketAddr) {
         for addr in addrs {
+            // Listening on every address, any loopback one with our port is us.
             let local = addr.ip().is_loopback() || addr.ip().is_unspecified();
-            let ours = local && addr.port() == listen_port;
+            let ours = addr.port() == own.port()
+                && (addr.ip() == own.ip() || (own.ip().is_unspecified() && local));
             if !ours && !self.known.contains_key(addr) {
                 self.learned += 1;
                 let learned = self.learned;
@@ -355,6 +358,11 @@ impl PeerRoster {
 mod tests {
     use super::*;
 
+    /// Listening on every address at PORT.
+    fn own() -> SocketAddr {
+        SocketAddr::from(([0, 0, 0, 0], PORT))
+    }
+
     const PORT: u16 = 6881;
 
     fn addr(last: u8, port: u16) -> SocketAddr {
@@ -373,7 +381,7 @@ mod tests {
     fn our_own_listen_port_is_not_learned() {
         let mut roster = PeerRoster::default();
         let ours = SocketAddr::from(([127, 0, 0, 1], PORT));
-        roster.learn(&[ours, addr(1, PORT)], PORT);
+        roster.learn(&[ours, addr(1, PORT)], own());
         assert_eq!(
             roster.pick_dials(Instant::now(), false, 50, 500),
             vec![addr(1, PORT)]
@@ -389,14 +397,14 @@ mod tests {
                 .collect()
         };
         let first = many(0, MAX_KNOWN as u32);
-        roster.learn(&first, PORT);
+        roster.learn(&first, own());
         let now = Instant::now();
         // One that keeps failing, one connected, one being dialled.
         roster.dial_failed(first[100], now);
         let connected = first[1];
         roster.connected(1, book(connected, 1, false));
         roster.connecting.insert(first[2]);
-        roster.learn(&many(MAX_KNOWN as u32, 5), PORT);
+        roster.learn(&many(MAX_KNOWN as u32, 5), own());
         assert_eq!(roster.known.len(), MAX_KNOWN);
         assert!(
             !roster.known.contains_key(&first[100]),
@@ -422,7 +430,7 @@ mod tests {
     fn dialling_respects_the_half_open_cap_and_the_limits() {
         let mut roster = PeerRoster::default();
         let addrs: Vec<_> = (1..=20).map(|i| addr(i, PORT)).collect();
-        roster.learn(&addrs, PORT);
+        roster.learn(&addrs, own());
         let now = Instant::now();
         assert_eq!(roster.pick_dials(now, false, 50, 500).len(), MAX_HALF_OPEN);
         assert!(
@@ -431,10 +439,10 @@ mod tests {
         );
 
         let mut tight = PeerRoster::default();
-        tight.learn(&addrs, PORT);
+        tight.learn(&addrs, own());
         assert_eq!(tight.pick_dials(now, false, 3, 500).len(), 3);
         let mut no_room = PeerRoster::default();
-        no_room.learn(&addrs, PORT);
+        no_room.learn(&addrs, own());
         assert_eq!(no_room.pick_dials(now, false, 50, 2).len(), 2);
     }
 
@@ -442,7 +450,7 @@ mod tests {
     fn failed_dials_back_off_doubling() {
         let mut roster = PeerRoster::default();
         let a = addr(1, PORT);
-        roster.learn(&[a], PORT);
+        roster.learn(&[a], own());
         let t0 = Instant::now();
         assert_eq!(roster.pick_dials(t0, false, 50, 500), vec![a]);
         roster.dial_failed(a, t0);
@@ -476,7 +484,7 @@ mod tests {
             roster.admit(us, id(0), id(0), false, 50, now),
             Err(Refusal::Ourselves)
         );
-        roster.learn(&[us], PORT);
+        roster.learn(&[us], own());
         assert!(
             roster.pick_dials(now, false, 50, 500).is_empty(),
             "never dial ourselves"
@@ -496,7 +504,7 @@ mod tests {
             Err(Refusal::Full)
         );
         // The refused dialled peer waits a minute; the connected one is not dialled at all.
-        roster.learn(&[addr(1, PORT)], PORT);
+        roster.learn(&[addr(1, PORT)], own());
         assert!(
             roster
                 .pick_dials(now + Duration::from_secs(59), false, 50, 500)

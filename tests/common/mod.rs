@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fakes;
+pub mod netns;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};

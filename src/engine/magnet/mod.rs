@@ -172,7 +172,7 @@ pub(crate) fn spawn(params: MagnetParams) -> TorrentHandle {
             PeerAddress::Host { .. } => None,
         })
         .collect();
-    roster.learn(&peers, params.live.listen_port());
+    roster.learn(&peers, params.live.listen_addr());
     let phase = if params.fetched.is_some() {
         Phase::Received
     } else {
@@ -342,7 +342,7 @@ impl MagnetActor {
                 self.save().await;
             }
             TorrentCommand::AddPeers(peers) => {
-                self.roster.learn(&peers, self.params.live.listen_port());
+                self.roster.learn(&peers, self.params.live.listen_addr());
                 self.connect_more();
             }
             TorrentCommand::AddTracker(url) => {
@@ -404,7 +404,7 @@ impl MagnetActor {
             TorrentEvent::ConnectFailed { addr } => self.roster.dial_failed(addr, Instant::now()),
             TorrentEvent::Tracker(update) => {
                 self.roster
-                    .learn(&update.peers, self.params.live.listen_port());
+                    .learn(&update.peers, self.params.live.listen_addr());
                 self.list.on_announce(&update);
                 self.connect_more();
             }
@@ -435,7 +435,7 @@ impl MagnetActor {
                         && let Some(port) = listen_port
                     {
                         let addr = SocketAddr::new(book.addr.ip(), port);
-                        self.roster.learn(&[addr], self.params.live.listen_port());
+                        self.roster.learn(&[addr], self.params.live.listen_addr());
                     }
                 }
                 let Some(size) = metadata_size else {
@@ -481,7 +481,7 @@ impl MagnetActor {
                 self.ask(now);
             }
             FetchEvent::Peers(peers) => {
-                self.roster.learn(&peers, self.params.live.listen_port());
+                self.roster.learn(&peers, self.params.live.listen_addr());
                 self.connect_more();
             }
             FetchEvent::Closed {

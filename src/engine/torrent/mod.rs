@@ -151,7 +151,7 @@ pub(crate) fn spawn(mut params: TorrentParams) -> TorrentHandle {
     );
     let life = Lifecycle::new(params.paused, params.seeding, usable);
     let mut roster = PeerRoster::default();
-    roster.learn(&params.peers, params.live.listen_port());
+    roster.learn(&params.peers, params.live.listen_addr());
     let saver = ResumeSaver::new(
         params.state_dir.clone(),
         meta.info_hash,
@@ -289,7 +289,7 @@ impl Torrent {
                 self.advance().await;
             }
             TorrentCommand::AddPeers(peers) => {
-                self.roster.learn(&peers, self.params.live.listen_port());
+                self.roster.learn(&peers, self.params.live.listen_addr());
                 if self.life.is_active() {
                     self.connect_more();
                 }
@@ -390,7 +390,7 @@ impl Torrent {
                     // BEP 27: a private torrent's peers come from its trackers alone.
                     if !self.shared.meta.private {
                         self.sources.found(source, peers.len());
-                        self.roster.learn(&peers, self.params.live.listen_port());
+                        self.roster.learn(&peers, self.params.live.listen_addr());
                         if self.life.is_active() {
                             self.connect_more();
                         }
@@ -398,7 +398,7 @@ impl Torrent {
                 }
                 TorrentEvent::Tracker(update) => {
                     self.roster
-                        .learn(&update.peers, self.params.live.listen_port());
+                        .learn(&update.peers, self.params.live.listen_addr());
                     self.trackers.list.on_announce(&update);
                     // New peers are dialled now, not at the next one-second tick.
                     if !update.peers.is_empty() && self.life.is_active() {
