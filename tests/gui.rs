@@ -1003,3 +1003,22 @@ fn with_the_add_dialog_off_torrents_and_links_start_at_once() {
         Command::AddMagnet(m) if m.uri == LINK && !m.confirm
     )));
 }
+
+#[test]
+fn peer_sources_and_the_dht_node_count_are_shown() {
+    let (mut harness, rig) = rig();
+    harness.run_steps(2);
+    assert!(harness.query_by_label("DHT off").is_some(), "no DHT yet");
+    open_trackers_tab(&mut harness, &rig);
+    assert!(harness.query_by_label("DHT").is_some(), "the DHT row");
+    assert!(harness.query_by_label("working · 5 peers").is_some());
+    let mut snapshot = (*rig.engine.snapshot.lock().unwrap()).as_ref().clone();
+    snapshot.dht = Some(rivulet::dht::DhtStats {
+        nodes: 42,
+        good_nodes: 30,
+        ..Default::default()
+    });
+    *rig.engine.snapshot.lock().unwrap() = Arc::new(snapshot);
+    harness.run_steps(2);
+    assert!(harness.query_by_label("DHT: 42 nodes").is_some());
+}

@@ -104,6 +104,36 @@ proptest! {
     }
 
     #[test]
+    fn any_datagram_is_a_krpc_message_or_an_error(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        if let Ok(m) = rivulet::dht::krpc::Message::decode(&bytes) {
+            prop_assert_eq!(rivulet::dht::krpc::Message::decode(&m.encode()), Ok(m));
+        }
+    }
+
+    #[test]
+    fn krpc_dictionaries_are_read_or_refused(t in proptest::collection::vec(any::<u8>(), 0..20), y in "[qre]", q in "(ping|find_node|get_peers|announce_peer|x)", id in proptest::collection::vec(any::<u8>(), 18..22), port in any::<i64>()) {
+        use rivulet::bencode::Value;
+        let args = Value::dict([
+            ("id", Value::Bytes(id.clone())),
+            ("target", Value::Bytes(id.clone())),
+            ("info_hash", Value::Bytes(id.clone())),
+            ("port", Value::Int(port)),
+            ("token", Value::Bytes(b"tok".to_vec())),
+        ]);
+        let datagram = Value::dict([
+            ("t", Value::Bytes(t)),
+            ("y", Value::Bytes(y.into_bytes())),
+            ("q", Value::Bytes(q.into_bytes())),
+            ("a", args.clone()),
+            ("r", args),
+        ])
+        .encode();
+        if let Ok(m) = rivulet::dht::krpc::Message::decode(&datagram) {
+            prop_assert_eq!(rivulet::dht::krpc::Message::decode(&m.encode()), Ok(m));
+        }
+    }
+
+    #[test]
     fn any_string_is_a_magnet_link_or_an_error(text in "(magnet:\\?)?[a-zA-Z0-9%:&=.+\\[\\]/-]{0,200}") {
         if let Ok(link) = rivulet::magnet::MagnetLink::parse(&text) {
             // What was read is written back and reads the same.

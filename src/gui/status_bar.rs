@@ -1,4 +1,5 @@
-//! The status bar: global speeds, listen port, torrents by state, free space, the tracker.
+//! The status bar: global speeds, listen port, DHT nodes, torrents by state, free space, the
+//! tracker.
 
 use crate::engine::{SessionSnapshot, TorrentState, TrackerHostState};
 use crate::units;
@@ -12,6 +13,16 @@ impl StatusBar {
             ui.label(format!("Up {}", units::rate(snapshot.up_rate)));
             ui.separator();
             ui.label(format!("Port {}", snapshot.listen_port));
+            ui.separator();
+            match &snapshot.dht {
+                Some(dht) => ui
+                    .label(format!("DHT: {}", units::count(dht.nodes, "node")))
+                    .on_hover_text(format!(
+                        "{} answered lately; peers kept for others: {}",
+                        dht.good_nodes, dht.peers
+                    )),
+                None => ui.weak("DHT off"),
+            };
             ui.separator();
             ui.label(counts(snapshot));
             if let Some(free) = snapshot.free_space {

@@ -1,5 +1,6 @@
-//! Trackers tab: each tracker's status, swarm counts and announce times; adding and removing
-//! trackers.
+//! Trackers tab: the other sources of peers (DHT, PEX, LSD: their state and the peers they
+//! gave, as qBittorrent lists them), then each tracker's status, swarm counts and announce
+//! times; adding and removing trackers.
 
 use std::time::SystemTime;
 
@@ -45,6 +46,8 @@ impl TrackerEditor {
         });
         if t.trackers.is_empty() {
             ui.weak("This torrent has no trackers.");
+        }
+        if t.trackers.is_empty() && t.sources.is_empty() {
             return command;
         }
         table(ui, t).or(command)
@@ -88,8 +91,23 @@ fn table(ui: &mut egui::Ui, t: &TorrentSnapshot) -> Option<Command> {
             }
         })
         .body(|body| {
-            body.rows(20.0, t.trackers.len(), |mut row| {
-                let Some(tr) = t.trackers.get(row.index()) else {
+            let sources = t.sources.len();
+            body.rows(20.0, sources + t.trackers.len(), |mut row| {
+                if let Some(source) = t.sources.get(row.index()) {
+                    row.col(|ui| {
+                        ui.strong(source.source.label());
+                    });
+                    row.col(|_| {});
+                    row.col(|ui| {
+                        ui.label(format!(
+                            "{} · {}",
+                            source.state,
+                            units::count(source.peers as usize, "peer")
+                        ));
+                    });
+                    return;
+                }
+                let Some(tr) = t.trackers.get(row.index() - sources) else {
                     return;
                 };
                 row.col(|ui| {
