@@ -121,6 +121,7 @@ fn main() {
         listen_port: 0,
         // Never a public router from a test or a benchmark.
         dht_enabled: false,
+        lsd_enabled: false,
         ..Settings::default()
     };
     let app = RivuletApp::new(

@@ -30,6 +30,7 @@ pub mod engine;
 pub mod gui;
 pub mod ids;
 pub mod instance;
+pub mod lsd;
 pub mod magnet;
 pub mod metainfo;
 pub mod percent;

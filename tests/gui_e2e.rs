@@ -42,6 +42,7 @@ fn gui_drives_a_real_download_to_completion() {
         seed_when_done: false,
         // Never a public router from a test or a benchmark.
         dht_enabled: false,
+        lsd_enabled: false,
         ..Settings::default()
     };
     let app = RivuletApp::new(

@@ -397,6 +397,7 @@ fn created_torrent_is_seeded_through_the_engines_tracker() {
             open: false,
         }),
         dht: None,
+        lsd: false,
     }));
     let start = Instant::now();
     let port = loop {

@@ -67,6 +67,7 @@ pub fn run(
     config.upload_limit = net.upload_limit * 1024;
     config.max_open_files = net.max_open_files;
     config.dht = net.dht();
+    config.lsd = net.lsd();
     let mut session = Session::start(config, None)?;
     eprintln!("{name}: listening on port {}", session.listen_port());
     session.send(add.command(save_dir, seed));

@@ -106,6 +106,10 @@ pub struct NetArgs {
     /// Run no DHT node (BEP 5).
     #[arg(long)]
     pub no_dht: bool,
+    /// Run no local service discovery (BEP 14). It is off anyway when --bind is a loopback
+    /// address.
+    #[arg(long)]
+    pub no_lsd: bool,
     /// A DHT router to bootstrap from, HOST:PORT (repeatable). Default: the public routers,
     /// or none when --bind is a loopback address (they cannot be reached from it).
     #[arg(long, value_name = "HOST:PORT")]
@@ -113,6 +117,11 @@ pub struct NetArgs {
 }
 
 impl NetArgs {
+    /// Whether to run local service discovery.
+    pub fn lsd(&self) -> bool {
+        !self.no_lsd && !self.bind.is_loopback()
+    }
+
     /// The DHT routers to use, or `None` for no DHT.
     pub fn dht(&self) -> Option<Vec<String>> {
         if self.no_dht {

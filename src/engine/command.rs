@@ -82,4 +82,6 @@ pub struct EngineSettings {
     pub tracker: Option<TrackerSettings>,
     /// Run a DHT node bootstrapping from these routers (`host:port`), or none.
     pub dht: Option<Vec<String>>,
+    /// Run local service discovery (BEP 14).
+    pub lsd: bool,
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use super::command::EngineSettings;
 use crate::dht::Dht;
+use crate::lsd::Lsd;
 use crate::sync::RwLockExt;
 
 /// The routers a DHT node bootstraps from when nothing else is set (the well-known public
@@ -50,6 +51,9 @@ pub struct SessionConfig {
     /// (`host:port`); `None`: no DHT. Off by default in the library; the app and the CLI
     /// turn it on.
     pub dht: Option<Vec<String>>,
+    /// Local service discovery (BEP 14) on the listen address's network. Off by default in
+    /// the library; the app turns it on.
+    pub lsd: bool,
 }
 
 impl SessionConfig {
@@ -70,6 +74,7 @@ impl SessionConfig {
             download_dir: None,
             tracker: None,
             dht: None,
+            lsd: false,
         }
     }
 
@@ -85,6 +90,7 @@ impl SessionConfig {
         self.max_open_files = settings.max_open_files;
         self.tracker = settings.tracker;
         self.dht = settings.dht.clone();
+        self.lsd = settings.lsd;
     }
 
     /// The platform's data folder for Rivulet, e.g. `~/.local/share/rivulet`.
@@ -107,6 +113,8 @@ pub(crate) struct LiveSettings {
     connections: Arc<AtomicUsize>,
     /// The session's DHT node, while one runs.
     dht: RwLock<Option<Dht>>,
+    /// Local service discovery, while it runs.
+    lsd: RwLock<Option<Lsd>>,
 }
 
 /// One peer connection counted against the session's cap; released when dropped.
@@ -128,7 +136,16 @@ impl LiveSettings {
             max_connections: AtomicUsize::new(config.max_connections),
             connections: Arc::new(AtomicUsize::new(0)),
             dht: RwLock::new(None),
+            lsd: RwLock::new(None),
         }
+    }
+
+    pub fn lsd(&self) -> Option<Lsd> {
+        self.lsd.read_locked().clone()
+    }
+
+    pub fn set_lsd(&self, lsd: Option<Lsd>) {
+        *self.lsd.write_locked() = lsd;
     }
 
     /// The DHT node, if one runs.

@@ -47,6 +47,8 @@ pub struct Settings {
     /// Run a DHT node (BEP 5), bootstrapping from `dht_routers` (`host:port`).
     pub dht_enabled: bool,
     pub dht_routers: Vec<String>,
+    /// Local service discovery (BEP 14): peers on the same network.
+    pub lsd_enabled: bool,
 }
 
 impl Default for Settings {
@@ -78,6 +80,7 @@ impl Default for Settings {
                 .iter()
                 .map(|r| r.to_string())
                 .collect(),
+            lsd_enabled: true,
         }
     }
 }
@@ -134,6 +137,7 @@ impl Settings {
                 open: self.tracker_open,
             }),
             dht: self.dht_enabled.then(|| self.dht_routers.clone()),
+            lsd: self.lsd_enabled,
         }
     }
 

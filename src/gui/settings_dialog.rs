@@ -117,6 +117,11 @@ impl SettingsDialog {
                 "A node of the mainline DHT (BEP 5): magnet links and torrents whose \
                      trackers are gone still find peers. Never used for private torrents.",
             );
+            ui.checkbox(
+                &mut self.draft.lsd_enabled,
+                "Local discovery: find peers on this network",
+            )
+            .on_hover_text("BEP 14 multicast announces. Never used for private torrents.");
             ui.separator();
             ui.checkbox(&mut self.draft.tracker_enabled, "Run Rivulet's tracker")
                 .on_hover_text("Serves HTTP and UDP announces and scrapes on the port below");

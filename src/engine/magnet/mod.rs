@@ -152,6 +152,8 @@ struct MagnetActor {
     started: Instant,
     /// When the DHT was last searched.
     last_search: Instant,
+    /// The task bringing local discovery's peers, while registered.
+    lsd: Option<tokio::task::AbortHandle>,
 }
 
 /// Starts the actor of a magnet link.
@@ -198,6 +200,7 @@ pub(crate) fn spawn(params: MagnetParams) -> TorrentHandle {
         snapshot: Arc::default(),
         started: Instant::now(),
         last_search: Instant::now(),
+        lsd: None,
         params,
     };
     actor.publish();
@@ -273,7 +276,25 @@ impl MagnetActor {
         }
         self.resolve_hosts();
         self.search_dht();
+        self.register_lsd();
         self.connect_more();
+    }
+
+    /// Registers with local discovery while fetching; the peers found are dialled.
+    fn register_lsd(&mut self) {
+        let Some(lsd) = self.params.live.lsd() else {
+            return;
+        };
+        let mut found = lsd.register(self.id, self.params.live.listen_port());
+        let events = self.fetch_events_tx.clone();
+        let task = tokio::spawn(async move {
+            while let Some(peer) = found.recv().await {
+                let _ = events.send(FetchEvent::Peers(vec![peer]));
+            }
+        });
+        if let Some(old) = self.lsd.replace(task.abort_handle()) {
+            old.abort();
+        }
     }
 
     /// Asks the DHT for the swarm's peers (and announces us there), if a DHT node runs: a
@@ -320,6 +341,9 @@ impl MagnetActor {
         }
         for link in self.links.values() {
             let _ = link.commands.send(FetchCommand::Disconnect);
+        }
+        if let Some(lsd) = self.lsd.take() {
+            lsd.abort();
         }
         self.next_announce = None;
     }

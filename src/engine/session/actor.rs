@@ -29,6 +29,7 @@ use crate::engine::snapshot::{Event, SessionSnapshot};
 use crate::engine::torrent::{self, TorrentCommand, TorrentEvent, TorrentHandle, TorrentParams};
 use crate::engine::tracker::host::TrackerHost;
 use crate::ids::{InfoHash, PeerId};
+use crate::lsd::Lsd;
 use crate::magnet::MagnetLink;
 use crate::metainfo::{Metainfo, TorrentFileError, read_torrent_file};
 use crate::storage::FilePool;
@@ -110,6 +111,7 @@ impl SessionActor {
         let (tracker, ip) = (self.config.tracker, self.config.listen_ip);
         self.tracker_host.apply(tracker, ip).await;
         self.apply_dht().await;
+        self.apply_lsd();
         if self.config.restore_saved {
             self.restore().await;
         }
@@ -288,6 +290,7 @@ impl SessionActor {
             self.download_dir = settings.download_dir;
             self.measure_free_space().await;
         }
+        self.apply_lsd();
         if settings.listen_port == self.listen_port {
             self.apply_dht().await;
             return None;
@@ -347,6 +350,20 @@ impl SessionActor {
                 Err(e) => tracing::warn!(error = %e, "the DHT could not start"),
             }
             self.dht_routers = routers;
+        }
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// Starts or stops local service discovery as the configuration says. Torrents register
+    /// when they start.
+    fn apply_lsd(&mut self) {
+        match (self.live.lsd(), self.config.lsd) {
+            (None, true) => match Lsd::start(self.config.listen_ip) {
+                Ok(lsd) => self.live.set_lsd(Some(lsd)),
+                Err(e) => tracing::warn!(error = %e, "local service discovery could not start"),
+            },
+            (Some(_), false) => self.live.set_lsd(None),
+            _ => return,
         }
         self.dirty.store(true, Ordering::Relaxed);
     }

@@ -182,6 +182,28 @@ impl super::Torrent {
         });
     }
 
+    /// Registers with local discovery (BEP 14) while active; the peers it finds arrive as
+    /// events. Never for a private torrent.
+    pub(super) fn register_lsd(&mut self) {
+        if self.shared.meta.private {
+            return;
+        }
+        let Some(lsd) = self.params.live.lsd() else {
+            return;
+        };
+        let mut found = lsd.register(self.shared.meta.info_hash, self.params.live.listen_port());
+        let events = self.inbox.events_tx.clone();
+        let task = tokio::spawn(async move {
+            while let Some(peer) = found.recv().await {
+                let _ = events.send(TorrentEvent::PeersFound {
+                    source: PeerSource::Lsd,
+                    peers: vec![peer],
+                });
+            }
+        });
+        self.sources.lsd_started(task.abort_handle());
+    }
+
     pub(super) fn unchoke_if_slot_free(&mut self, key: PeerKey) {
         let peers = self.shared.peers();
         let unchoked = peers

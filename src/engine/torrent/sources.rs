@@ -13,6 +13,8 @@ pub(super) struct PeerSources {
     next_dht: Instant,
     dht_searching: bool,
     found: [(PeerSource, u32); 3],
+    /// The task that brings the peers local discovery finds, while registered.
+    lsd: Option<tokio::task::AbortHandle>,
 }
 
 impl PeerSources {
@@ -25,6 +27,19 @@ impl PeerSources {
                 (PeerSource::Pex, 0),
                 (PeerSource::Lsd, 0),
             ],
+            lsd: None,
+        }
+    }
+
+    /// Registered with local discovery through this task (ended when the torrent stops).
+    pub fn lsd_started(&mut self, task: tokio::task::AbortHandle) {
+        self.lsd_stopped();
+        self.lsd = Some(task);
+    }
+
+    pub fn lsd_stopped(&mut self) {
+        if let Some(task) = self.lsd.take() {
+            task.abort();
         }
     }
 
@@ -69,7 +84,7 @@ impl PeerSources {
                     match source {
                         PeerSource::Dht if !dht_on => SourceState::Off,
                         PeerSource::Dht if self.dht_searching => SourceState::Searching,
-                        PeerSource::Lsd => SourceState::Off,
+                        PeerSource::Lsd if self.lsd.is_none() => SourceState::Off,
                         _ => SourceState::Working,
                     }
                 };

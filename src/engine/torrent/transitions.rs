@@ -79,6 +79,7 @@ impl super::Torrent {
         });
         self.life.activated(announcer);
         self.sources.restarted(std::time::Instant::now());
+        self.register_lsd();
         // Rates count from now: no ghost of the rate before a pause.
         self.publisher.restart_rates(
             self.shared.downloaded.load(Ordering::Relaxed),
@@ -99,6 +100,7 @@ impl super::Torrent {
         let Some(announcer) = self.life.begin_stop() else {
             return;
         };
+        self.sources.lsd_stopped();
         if let Some(announcer) = announcer {
             let (done, wait) = oneshot::channel();
             let _ = announcer.send(AnnounceSignal::Stop(done));
