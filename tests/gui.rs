@@ -1022,3 +1022,25 @@ fn peer_sources_and_the_dht_node_count_are_shown() {
     harness.run_steps(2);
     assert!(harness.query_by_label("DHT: 42 nodes").is_some());
 }
+
+#[test]
+fn dht_and_local_discovery_switches_reach_the_engine() {
+    let (mut harness, rig) = rig();
+    assert!(harness.state().settings.dht_enabled && harness.state().settings.lsd_enabled);
+    harness.get_by_label("Settings").click();
+    harness.run_steps(4);
+    harness
+        .get_by_label("DHT: find peers without trackers")
+        .click();
+    harness
+        .get_by_label("Local discovery: find peers on this network")
+        .click();
+    harness.run_steps(1);
+    harness.get_by_label("Save").click();
+    harness.run_steps(2);
+    let commands = rig.engine.take();
+    assert!(
+        matches!(commands.as_slice(), [Command::ApplySettings(s)] if s.dht.is_none() && !s.lsd),
+        "{commands:?}"
+    );
+}

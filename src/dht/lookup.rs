@@ -125,8 +125,18 @@ impl Lookup {
         let distance = self.target.distance(&from.id);
         match self.candidates.get_mut(&distance) {
             Some(c) if c.info.addr == from.addr => c.state = State::Answered(token),
-            // An answer from a node we did not ask (or that changed id) adds its nodes only.
-            _ => {}
+            // Another node with that id: its answer adds its nodes only.
+            Some(_) => {}
+            // A router asked for this lookup: it answered, and may be announced to.
+            None => {
+                self.candidates.insert(
+                    distance,
+                    Candidate {
+                        info: from,
+                        state: State::Answered(token),
+                    },
+                );
+            }
         }
         self.add_nodes(nodes);
         let mut new = Vec::new();

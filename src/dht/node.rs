@@ -32,6 +32,10 @@ pub const MAX_PENDING: usize = 256;
 pub const MAX_LOOKUPS: usize = 16;
 /// Lookups waiting in line; past it, a request is dropped (its torrent asks again later).
 const MAX_QUEUED_LOOKUPS: usize = 4096;
+/// Announces waiting for the upload budget at most.
+const MAX_QUEUED_ANNOUNCES: usize = 8 * 1024;
+/// Bytes of upload budget a lookup needs to start (a handful of queries).
+const LOOKUP_BUDGET: f64 = 1024.0;
 /// Queries from one IP address answered per second.
 pub const QUERIES_PER_IP_SECOND: u32 = 50;
 /// Addresses tracked by the per-address limit before the count starts afresh.
@@ -132,6 +136,7 @@ impl Dht {
             next_transaction: rand::random(),
             lookups: HashMap::new(),
             queued: VecDeque::new(),
+            announces: VecDeque::new(),
             next_lookup: 0,
             routers: Vec::new(),
             router_names: config.bootstrap,
@@ -237,6 +242,8 @@ struct Node {
     next_transaction: u16,
     lookups: HashMap<u64, Running>,
     queued: VecDeque<Queued>,
+    /// `announce_peer`s waiting for the upload budget.
+    announces: VecDeque<(SocketAddr, Query)>,
     next_lookup: u64,
     /// The routers, resolved.
     routers: Vec<SocketAddr>,
@@ -509,15 +516,41 @@ impl Node {
                     implied_port: false,
                     token,
                 };
-                self.send_query(node.addr, query, Purpose::Announce, now);
+                if self.announces.len() < MAX_QUEUED_ANNOUNCES {
+                    self.announces.push_back((node.addr, query));
+                }
             }
+            self.send_announces(now);
         }
         // Dropping `found` closes the requester's receiver: the lookup is over.
     }
 
+    /// Sends the announces waiting for the upload budget, oldest first.
+    fn send_announces(&mut self, now: Instant) {
+        while let Some((addr, query)) = self.announces.pop_front() {
+            if !self.send_query(addr, query.clone(), Purpose::Announce, now) {
+                self.announces.push_front((addr, query));
+                return;
+            }
+        }
+    }
+
+    /// Bytes that may be sent now.
+    fn budget(&mut self, now: Instant) -> f64 {
+        let refill = now.duration_since(self.budget_at).as_secs_f64() * UPLOAD_LIMIT as f64;
+        self.budget = (self.budget + refill).min(UPLOAD_LIMIT as f64 * 2.0);
+        self.budget_at = now;
+        self.budget
+    }
+
     /// Starts waiting lookups while there is room.
     fn start_queued(&mut self, now: Instant) {
-        while self.lookups.len() < MAX_LOOKUPS {
+        // A lookup starts only with room in the upload budget (its queries would be dropped),
+        // and after the announces of the ones before it.
+        while self.lookups.len() < MAX_LOOKUPS
+            && self.announces.is_empty()
+            && self.budget(now) >= LOOKUP_BUDGET
+        {
             let Some(q) = self.queued.pop_front() else {
                 return;
             };
@@ -610,6 +643,7 @@ impl Node {
             }
             self.advance(id, now);
         }
+        self.send_announces(now);
         self.start_queued(now);
         self.tokens.rotate(now);
         if self.table.good(now) < WANT_GOOD
@@ -683,10 +717,7 @@ impl Node {
     /// Sends a datagram within the upload budget; false when it was not sent.
     fn send(&mut self, addr: SocketAddr, message: &Message, now: Instant) -> bool {
         let bytes = message.encode();
-        let refill = now.duration_since(self.budget_at).as_secs_f64() * UPLOAD_LIMIT as f64;
-        self.budget = (self.budget + refill).min(UPLOAD_LIMIT as f64 * 2.0);
-        self.budget_at = now;
-        if self.budget < bytes.len() as f64 {
+        if self.budget(now) < bytes.len() as f64 {
             return false;
         }
         match self.sender.send_to(&bytes, addr) {

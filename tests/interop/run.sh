@@ -57,6 +57,8 @@ command -v aria2c >/dev/null || need_install+=(aria2)
 { command -v transmission-cli >/dev/null && command -v transmission-show >/dev/null; } \
     || need_install+=(transmission-cli)
 command -v stdbuf >/dev/null || need_install+=(coreutils)
+command -v ip >/dev/null || need_install+=(iproute2)
+command -v unshare >/dev/null || need_install+=(util-linux)
 { command -v pgrep >/dev/null && command -v pkill >/dev/null; } || need_install+=(procps)
 # libtorrent's Python module is built for Debian's /usr/bin/python3 only
 /usr/bin/python3 -c 'import libtorrent' 2>/dev/null || need_install+=(python3-libtorrent)
@@ -495,6 +497,12 @@ case_rivulet_seed_libtorrent_hybrid() { padded_transfer rivulet libtorrent; }
 # as zero-filled files beside the data it seeds.
 case_aria2_seed_rivulet_leech_padded() { padded_transfer aria2 rivulet padded; }
 
+# The DHT with libtorrent, both ways, in a network namespace with only lo (tests/interop/dht.sh).
+case_dht_with_libtorrent_both_ways() {
+    unshare -rn true 2>/dev/null || { echo "no network namespace can be had here"; return 1; }
+    timeout "$(remaining)" unshare -rn bash "$ROOT/tests/interop/dht.sh" "$RIV" "$LT" "$C"
+}
+
 # rivulet_from SEEDER SEED_PORT LEECH_PORT OUT : SEEDER seeds $C/src, a rivulet downloads into
 # OUT (logging to rivulet-leech-SEEDER.log) and the copy is compared; the seeder is stopped
 rivulet_from() {
@@ -631,6 +639,7 @@ CASES=(
     libtorrent_seed_rivulet_magnet
     aria2_seed_rivulet_magnet
     rivulet_seed_rivulet_magnet
+    dht_with_libtorrent_both_ways
 )
 
 PASSED=0
