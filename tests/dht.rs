@@ -279,3 +279,89 @@ fn a_query_flood_from_one_address_is_cut_and_others_are_still_answered() {
     );
     assert!(node.stats().bytes_out < 20_000, "{:?}", node.stats());
 }
+
+#[test]
+fn the_port_message_goes_both_ways_and_a_bad_token_is_refused() {
+    if !in_loopback_namespace("the_port_message_goes_both_ways_and_a_bad_token_is_refused") {
+        return;
+    }
+    use std::io::{Read, Write};
+    // A seeder whose DHT node has no router.
+    let dir = tempfile::tempdir().unwrap();
+    let (torrent, meta) = trackerless(dir.path());
+    let state = tempfile::tempdir().unwrap();
+    let seeder = dht_session(state.path(), 2, "127.0.0.1:1");
+    add(&seeder, &torrent, dir.path(), true);
+    wait_for(&seeder, Duration::from_secs(20), "the seeder", |t| {
+        t.state == TorrentState::Seeding
+    });
+    // A peer that says it runs a DHT node, on this UDP socket.
+    let node = UdpSocket::bind(addr(9)).unwrap();
+    node.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // From the node's address, so that the `port` message names it.
+    let mut peer: std::net::TcpStream = {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket
+            .bind(&SocketAddr::from((Ipv4Addr::new(127, 0, 0, 9), 0)).into())
+            .unwrap();
+        socket.connect(&addr(2).into()).unwrap();
+        socket.into()
+    };
+    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut hello = handshake(&meta.info_hash.0, b"-XX0001-dhtportpeer1");
+    hello[27] |= 0x01; // BEP 5
+    peer.write_all(&hello).unwrap();
+    let mut theirs = [0u8; 68];
+    peer.read_exact(&mut theirs).unwrap();
+    assert_eq!(theirs[27] & 0x01, 0x01, "Rivulet says it runs a DHT node");
+    // Rivulet's `port` message (id 9) names its DHT port.
+    let start = Instant::now();
+    let port = loop {
+        let mut len = [0u8; 4];
+        peer.read_exact(&mut len).unwrap();
+        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+        peer.read_exact(&mut body).unwrap();
+        if body.first() == Some(&9) {
+            break u16::from_be_bytes([body[1], body[2]]);
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "no port message");
+    };
+    assert_eq!(port, PORT);
+    // Ours: Rivulet's node pings the one it names.
+    let mut message = 3u32.to_be_bytes().to_vec();
+    message.push(9);
+    message.extend_from_slice(&PORT.to_be_bytes());
+    peer.write_all(&message).unwrap();
+    let mut buf = [0u8; 1500];
+    let (n, from) = node
+        .recv_from(&mut buf)
+        .expect("a ping from Rivulet's node");
+    assert_eq!(from, addr(2));
+    let ping = rivulet::dht::krpc::Message::decode(&buf[..n]).unwrap();
+    assert!(matches!(
+        ping.body,
+        rivulet::dht::krpc::Body::Query {
+            query: rivulet::dht::krpc::Query::Ping,
+            ..
+        }
+    ));
+    // An announce with a token Rivulet never gave is refused with error 203.
+    let forged = b"d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz1234564:porti6881e5:token6:forgede1:q13:announce_peer1:t2:bb1:y1:qe";
+    node.send_to(forged, addr(2)).unwrap();
+    let answer = loop {
+        let (n, _) = node.recv_from(&mut buf).expect("an answer to the announce");
+        let m = rivulet::dht::krpc::Message::decode(&buf[..n]).unwrap();
+        if m.transaction == b"bb" {
+            break m;
+        }
+    };
+    assert!(
+        matches!(
+            answer.body,
+            rivulet::dht::krpc::Body::Error { code: 203, .. }
+        ),
+        "{answer:?}"
+    );
+    seeder.shutdown();
+}

@@ -1036,6 +1036,32 @@ fn dht_and_local_discovery_switches_reach_the_engine() {
         .get_by_label("Local discovery: find peers on this network")
         .click();
     harness.run_steps(1);
+    // The routers field is off with the DHT; on again, its routers are edited.
+    harness
+        .get_by_label("DHT: find peers without trackers")
+        .click();
+    harness.run_steps(1);
+    let routers = harness.get_by_label("DHT routers");
+    routers.focus();
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness
+        .get_by_label("DHT routers")
+        .type_text("127.0.0.5:6881, 127.0.0.6:6881");
+    harness.run_steps(1);
+    harness.get_by_label("Save").click();
+    harness.run_steps(2);
+    let commands = rig.engine.take();
+    assert!(
+        matches!(commands.as_slice(), [Command::ApplySettings(s)]
+            if s.dht.as_deref() == Some(&["127.0.0.5:6881".to_string(), "127.0.0.6:6881".to_string()][..]) && !s.lsd),
+        "{commands:?}"
+    );
+    harness.get_by_label("Settings").click();
+    harness.run_steps(4);
+    harness
+        .get_by_label("DHT: find peers without trackers")
+        .click();
+    harness.run_steps(1);
     harness.get_by_label("Save").click();
     harness.run_steps(2);
     let commands = rig.engine.take();

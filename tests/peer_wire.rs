@@ -245,8 +245,9 @@ fn a_peer_without_extensions_gets_all_500_blocks() {
     let s = seeder();
     let (mut peer, reserved) = RawPeer::dial(s.addr, &s.meta.info_hash.0, PLAIN);
     assert_eq!(
-        reserved, FAST_AND_EXTENDED,
-        "Rivulet announces BEP 6 and BEP 10"
+        reserved,
+        [0, 0, 0, 0, 0, 0x10, 0, 0x05],
+        "Rivulet announces BEP 10, BEP 6 and BEP 5 (a DHT node)"
     );
     // No fast extension: a bitfield, never have-all.
     let bits = peer.wait_for(BITFIELD);

@@ -295,6 +295,10 @@ impl Node {
                     }
                     Some(DhtCommand::Shutdown(done)) => {
                         self.save().await;
+                        // The socket is closed before the caller hears: a new node may bind
+                        // the same port at once.
+                        drop(socket);
+                        drop(self);
                         let _ = done.send(());
                         return;
                     }

@@ -8,6 +8,8 @@ use super::settings::{Settings, Theme};
 pub struct SettingsDialog {
     draft: Settings,
     download_dir: String,
+    /// The DHT's routers, `host:port`, separated by commas or spaces.
+    dht_routers: String,
     folder_reply: Option<Receiver<Option<std::path::PathBuf>>>,
 }
 
@@ -15,6 +17,7 @@ impl SettingsDialog {
     pub fn new(current: &Settings) -> Self {
         Self {
             download_dir: current.download_dir.display().to_string(),
+            dht_routers: current.dht_routers.join(", "),
             draft: current.clone(),
             folder_reply: None,
         }
@@ -117,6 +120,20 @@ impl SettingsDialog {
                 "A node of the mainline DHT (BEP 5): magnet links and torrents whose \
                      trackers are gone still find peers. Never used for private torrents.",
             );
+            ui.add_enabled_ui(self.draft.dht_enabled, |ui| {
+                ui.horizontal(|ui| {
+                    let label = ui.label("DHT routers");
+                    ui.add(
+                        egui::TextEdit::singleline(&mut self.dht_routers)
+                            .hint_text("router.example:6881, …")
+                            .desired_width(300.0),
+                    )
+                    .labelled_by(label.id)
+                    .on_hover_text(
+                        "Where a DHT node with no saved nodes starts: host:port, comma-separated",
+                    );
+                });
+            });
             ui.checkbox(
                 &mut self.draft.lsd_enabled,
                 "Local discovery: find peers on this network",
@@ -152,6 +169,13 @@ impl SettingsDialog {
                 if ui.button("Save").clicked() {
                     let mut settings = self.draft.clone();
                     settings.download_dir = self.download_dir.trim().into();
+                    settings.dht_routers = self
+                        .dht_routers
+                        .split([',', ' '])
+                        .map(str::trim)
+                        .filter(|r| !r.is_empty())
+                        .map(str::to_string)
+                        .collect();
                     answer = Some(Some(settings));
                 }
                 if ui.button("Cancel").clicked() {
