@@ -23,6 +23,18 @@ fn main() -> ExitCode {
     let Some(command) = cli.command else {
         return desktop_app(cli.torrents);
     };
+    if matches!(
+        command,
+        rivulet::cli::CliCommand::Info { .. } | rivulet::cli::CliCommand::Scrape { .. }
+    ) {
+        // Commands that only print end quietly when their reader goes away (`| head`), as
+        // Unix tools do, instead of failing on a write to a closed pipe.
+        #[cfg(unix)]
+        // SAFETY: restoring the default action of SIGPIPE before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match rivulet::cli::run(command) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

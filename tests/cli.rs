@@ -104,6 +104,21 @@ fn info_reads_a_magnet_link() {
     ] {
         assert!(text.contains(line), "{line:?} in {text}");
     }
+    // A reader that stops early (`| head -n 1`) ends it quietly.
+    let mut child = Command::new(BIN)
+        .arg("info")
+        .arg("magnet:?xt=urn:btih:ZHQVOY7XELZD5GFCTXWN7LRUDOMNKMCW&tr=udp%3A%2F%2Fa.example%3A1&tr=udp%3A%2F%2Fb.example%3A1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let bad = info("magnet:?xt=urn:btmh:1220abcd");
     assert_eq!(bad.status.code(), Some(2));
     assert!(
