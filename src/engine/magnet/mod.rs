@@ -644,23 +644,7 @@ impl MagnetActor {
             live.connections_free(),
         );
         for addr in dial {
-            let events = self.events_tx.clone();
-            let (info_hash, our_id) = (self.id, self.params.our_id);
-            tokio::spawn(async move {
-                let event = match crate::engine::peer::connect(addr, info_hash, our_id).await {
-                    Ok((stream, handshake)) => TorrentEvent::Handshaken {
-                        stream,
-                        addr,
-                        handshake,
-                        inbound: false,
-                    },
-                    Err(e) => {
-                        tracing::debug!(%addr, error = %e, "connect failed");
-                        TorrentEvent::ConnectFailed { addr }
-                    }
-                };
-                let _ = events.send(event);
-            });
+            crate::engine::peer::dial(addr, self.id, self.params.our_id, self.events_tx.clone());
         }
     }
 

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc::UnboundedSender;
 
 use std::sync::atomic::Ordering;
 
@@ -14,6 +15,7 @@ use super::{
     Connection, HANDSHAKE_TIMEOUT, MAX_PIPELINE, MAX_QUEUED_REQUESTS, PeerError, PeerMessages,
     our_messages,
 };
+use crate::engine::torrent::TorrentEvent;
 use crate::ids::{InfoHash, PeerId};
 use crate::wire::{
     ALLOWED_FAST_COUNT, EXTENSION_HANDSHAKE_ID, ExtensionHandshake, HANDSHAKE_LEN, Handshake,
@@ -50,6 +52,31 @@ pub(crate) async fn connect(
         return Err(PeerError::SelfConnection);
     }
     Ok((stream, theirs))
+}
+
+/// Dials `addr` on a task of its own; the handshaken connection, or the failure, is reported
+/// to `events` (a torrent's or a magnet fetch's).
+pub(crate) fn dial(
+    addr: SocketAddr,
+    info_hash: InfoHash,
+    our_id: PeerId,
+    events: UnboundedSender<TorrentEvent>,
+) {
+    tokio::spawn(async move {
+        let event = match connect(addr, info_hash, our_id).await {
+            Ok((stream, handshake)) => TorrentEvent::Handshaken {
+                stream,
+                addr,
+                handshake,
+                inbound: false,
+            },
+            Err(e) => {
+                tracing::debug!(%addr, error = %e, "connect failed");
+                TorrentEvent::ConnectFailed { addr }
+            }
+        };
+        let _ = events.send(event);
+    });
 }
 
 impl Connection {

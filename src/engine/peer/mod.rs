@@ -17,7 +17,7 @@ mod upload;
 
 pub(crate) use extended::{PeerMessages, UT_METADATA_ID, UT_PEX_ID, our_messages};
 
-pub(crate) use handshake::{connect, our_extension_handshake, read_handshake};
+pub(crate) use handshake::{dial, our_extension_handshake, read_handshake};
 use upload::{Unsent, wait_for, write_loop};
 
 use std::collections::{HashSet, VecDeque};

@@ -91,23 +91,8 @@ impl super::Torrent {
             self.params.live.connections_free(),
         );
         for addr in dial {
-            let events = self.inbox.events_tx.clone();
             let (info_hash, our_id) = (self.shared.meta.info_hash, self.shared.our_id);
-            tokio::spawn(async move {
-                let event = match peer::connect(addr, info_hash, our_id).await {
-                    Ok((stream, handshake)) => TorrentEvent::Handshaken {
-                        stream,
-                        addr,
-                        handshake,
-                        inbound: false,
-                    },
-                    Err(e) => {
-                        tracing::debug!(%addr, error = %e, "connect failed");
-                        TorrentEvent::ConnectFailed { addr }
-                    }
-                };
-                let _ = events.send(event);
-            });
+            peer::dial(addr, info_hash, our_id, self.inbox.events_tx.clone());
         }
     }
 
