@@ -23,12 +23,12 @@ const NODES: u8 = 30;
 const MEASURE_SECONDS: u64 = 120;
 
 fn main() {
-    if std::env::var_os("RIVULET_TEST_IN_NETNS").is_none() {
+    if !common::netns::inside() {
         let exe = std::env::current_exe().expect("the bench's path");
         let status = std::process::Command::new("unshare")
             .arg("-rn")
             .arg(exe)
-            .env("RIVULET_TEST_IN_NETNS", "1")
+            .env("RIVULET_TEST_IN_NAMESPACE", "1")
             .status();
         match status {
             Ok(s) => std::process::exit(s.code().unwrap_or(1)),

@@ -24,9 +24,6 @@ struct Tmpfs {
     dir: tempfile::TempDir,
 }
 
-/// Set in the copy of a test that runs in a namespace of its own.
-const IN_NAMESPACE: &str = "RIVULET_TEST_IN_NAMESPACE";
-
 impl Tmpfs {
     /// A tmpfs, when running as root. Otherwise `None`, once the test `name` has run again in
     /// a user and mount namespace of its own (its result is this run's), or a line said why
@@ -34,7 +31,12 @@ impl Tmpfs {
     fn mount(size_kib: u64, name: &str) -> Option<Self> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
-            run_in_own_namespace(name);
+            common::netns::run_again_under_unshare(
+                "-Urm",
+                name,
+                "root, or unshare(1) with unprivileged user namespaces \
+                 (kernel.unprivileged_userns_clone), to mount a tmpfs",
+            );
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -72,38 +74,6 @@ impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Process::new("umount").arg(self.dir.path()).status();
     }
-}
-
-/// Runs the test `name` again as root of a user and mount namespace of its own, and fails
-/// if it fails there; says it was skipped when such a namespace cannot be had.
-fn run_in_own_namespace(name: &str) {
-    let usable = std::env::var_os(IN_NAMESPACE).is_none()
-        && Process::new("unshare")
-            .args(["-Urm", "true"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if !usable {
-        eprintln!(
-            "disk_faults: skipped {name}: mounting a tmpfs needs root, or unshare(1) with \
-             unprivileged user namespaces (kernel.unprivileged_userns_clone)"
-        );
-        return;
-    }
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let output = Process::new("unshare")
-        .arg("-Urm")
-        .arg(exe)
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(IN_NAMESPACE, "1")
-        .output()
-        .expect("unshare runs");
-    let said = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    eprintln!("disk_faults: {name} ran as root of its own user and mount namespace:\n{said}");
-    assert!(
-        output.status.success() && said.contains("1 passed"),
-        "{name} failed in its own namespace"
-    );
 }
 
 fn seeded(dir: &Path, name: &str, size: usize, seed: u64, tracker: &str) -> (PathBuf, Vec<u8>) {

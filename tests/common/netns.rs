@@ -1,34 +1,34 @@
-//! Tests that must never reach past the machine (the DHT, local discovery) run in a network
-//! namespace of their own that has only `lo` (`unshare -rn`: a user namespace makes it work
-//! for anyone, root or not), with `lo` brought up and able to carry multicast.
+//! Running a test again inside namespaces of its own (`unshare`): a user and mount namespace
+//! for tests that mount, a network namespace with only `lo` for tests that must never reach
+//! past the machine (the DHT, local discovery). A user namespace makes both work for anyone,
+//! root or not.
 
 use std::process::Command;
 
-/// Set in the copy of a test that runs in the namespace.
-const IN_NAMESPACE: &str = "RIVULET_TEST_IN_NETNS";
+/// Set in the copy of a test that runs in its namespace.
+const IN_NAMESPACE: &str = "RIVULET_TEST_IN_NAMESPACE";
 
-/// True when the caller runs inside the namespace and should go on. Otherwise the test
-/// `name` is run again inside one (its result is this run's: a failure there fails here) and
-/// false is returned; where no namespace can be had, a line says the test was skipped.
-pub fn in_loopback_namespace(name: &str) -> bool {
-    if std::env::var_os(IN_NAMESPACE).is_some() {
-        loopback_up();
-        return true;
-    }
-    let usable = Command::new("unshare")
-        .args(["-rn", "true"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+/// Whether this is the copy of a test running inside its namespace.
+pub fn inside() -> bool {
+    std::env::var_os(IN_NAMESPACE).is_some()
+}
+
+/// Runs the test `name` again under `unshare FLAGS` (its result is this run's: a failure
+/// there fails here). Where such a namespace cannot be had, says the test was skipped and
+/// why (`needs`).
+pub fn run_again_under_unshare(flags: &str, name: &str, needs: &str) {
+    let usable = !inside()
+        && Command::new("unshare")
+            .args([flags, "true"])
+            .output()
+            .is_ok_and(|o| o.status.success());
     if !usable {
-        eprintln!(
-            "skipped {name}: it needs a network namespace of its own (unshare(1) with \
-             unprivileged user namespaces), so that nothing leaves the machine"
-        );
-        return false;
+        eprintln!("skipped {name}: it needs {needs}");
+        return;
     }
     let exe = std::env::current_exe().expect("the test binary's path");
     let output = Command::new("unshare")
-        .arg("-rn")
+        .arg(flags)
         .arg(exe)
         .args(["--exact", name, "--nocapture", "--test-threads=1"])
         .env(IN_NAMESPACE, "1")
@@ -36,10 +36,26 @@ pub fn in_loopback_namespace(name: &str) -> bool {
         .expect("unshare runs");
     let said = String::from_utf8_lossy(&output.stdout).into_owned()
         + &String::from_utf8_lossy(&output.stderr);
-    eprintln!("{name} ran in a network namespace with only lo:\n{said}");
+    eprintln!("{name} ran under `unshare {flags}`:\n{said}");
     assert!(
         output.status.success() && said.contains("1 passed"),
-        "{name} failed in its namespace"
+        "{name} failed in its own namespace"
+    );
+}
+
+/// True when the caller runs inside a network namespace with only `lo` (brought up, with
+/// MULTICAST) and should go on; otherwise the test `name` is run again inside one and false
+/// is returned.
+pub fn in_loopback_namespace(name: &str) -> bool {
+    if inside() {
+        loopback_up();
+        return true;
+    }
+    run_again_under_unshare(
+        "-rn",
+        name,
+        "a network namespace of its own (unshare(1) with unprivileged user namespaces), so \
+         that nothing leaves the machine",
     );
     false
 }
