@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let Some(command) = cli.command else {
-        return desktop_app(cli.torrents);
+        return desktop_app(cli.torrents, cli.minimized);
     };
     if matches!(
         command,
@@ -45,8 +45,8 @@ fn main() -> ExitCode {
 }
 
 #[cfg(feature = "gui")]
-fn desktop_app(torrents: Vec<String>) -> ExitCode {
-    match rivulet::gui::run(torrents) {
+fn desktop_app(torrents: Vec<String>, minimized: bool) -> ExitCode {
+    match rivulet::gui::run(torrents, minimized) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rivulet: {e:#}");
@@ -56,7 +56,7 @@ fn desktop_app(torrents: Vec<String>) -> ExitCode {
 }
 
 #[cfg(not(feature = "gui"))]
-fn desktop_app(_torrents: Vec<String>) -> ExitCode {
+fn desktop_app(_torrents: Vec<String>, _minimized: bool) -> ExitCode {
     eprintln!("rivulet: built without the desktop app (feature `gui`); see `rivulet --help`");
     ExitCode::from(2)
 }

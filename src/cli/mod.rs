@@ -29,6 +29,9 @@ pub struct Cli {
     pub command: Option<CliCommand>,
     /// .torrent files (or magnet links) to open in the desktop app.
     pub torrents: Vec<String>,
+    /// Start the desktop app hidden in the tray (as at login).
+    #[arg(long)]
+    pub minimized: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,9 +1,13 @@
 //! [`RivuletApp`]: the main window. It reads the engine's latest snapshot, draws the views, and
-//! turns clicks, keys and dropped files into engine commands. It never waits on anything.
+//! turns clicks, keys, dropped files and the tray's menu into engine commands. It never waits
+//! on anything.
+//!
+//! A frame is [`RivuletApp::logic`] (snapshot, events, the tray, closing) then the drawing;
+//! while the window is hidden in the tray, eframe runs only the logic, woken by the engine.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 
 use crate::engine::{AddMagnet, Command, CreateFailure, Event, SessionSnapshot, TorrentSnapshot};
 use crate::ids::InfoHash;
@@ -14,13 +18,14 @@ use super::details::DetailsPane;
 use super::history::SpeedHistory;
 use super::magnet_dialog::{MagnetAnswer, MagnetDialog};
 use super::notices::Notices;
-use super::platform::{Desktop, Engine};
+use super::platform::{Desktop, Engine, SystemTray};
 use super::remove_dialog::RemoveDialog;
 use super::settings::{Settings, Theme};
 use super::settings_dialog::SettingsDialog;
 use super::status_bar::StatusBar;
 use super::toolbar::{Toolbar, ToolbarAction, ToolbarState};
 use super::torrent_table::{RowAction, TorrentTable};
+use super::tray::{TrayAction, TrayStatus};
 
 pub struct RivuletApp {
     engine: Box<dyn Engine>,
@@ -43,6 +48,14 @@ pub struct RivuletApp {
     applied_theme: Option<Theme>,
     external_tx: Sender<Vec<String>>,
     external: Receiver<Vec<String>>,
+    /// The tray icon while a tray host shows it, and the answer of its start before that.
+    tray: Option<Box<dyn SystemTray>>,
+    tray_pending: Option<Receiver<Box<dyn SystemTray>>>,
+    /// What the tray shows now.
+    tray_status: Option<TrayStatus>,
+    window_visible: bool,
+    /// Quit was asked for: the next close is not turned into hiding.
+    quitting: bool,
 }
 
 impl RivuletApp {
@@ -74,7 +87,32 @@ impl RivuletApp {
             notices: Notices::default(),
             torrent_picker: None,
             applied_theme: None,
+            tray: None,
+            tray_pending: None,
+            tray_status: None,
+            window_visible: true,
+            quitting: false,
         }
+    }
+
+    /// Where the tray icon arrives once registered (see [`super::tray::TrayIcon::start`]); a
+    /// channel closed without one means there is no tray.
+    pub fn attach_tray(&mut self, pending: Receiver<Box<dyn SystemTray>>) {
+        self.tray_pending = Some(pending);
+    }
+
+    /// The window was created hidden (`--minimized`): it stays so while the tray shows.
+    pub fn start_hidden(&mut self) {
+        self.window_visible = false;
+    }
+
+    pub fn window_visible(&self) -> bool {
+        self.window_visible
+    }
+
+    /// Quit was asked for (tray menu or Ctrl+Q): the window is closing for good.
+    pub fn quitting(&self) -> bool {
+        self.quitting
     }
 
     /// Opens what the command line or another instance passed: .torrent files, magnet links.
@@ -124,10 +162,23 @@ impl RivuletApp {
         &self.snapshot
     }
 
-    /// Draws one frame.
+    /// One whole frame: the logic, then the drawing.
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
-        self.poll(&ctx);
+        self.logic(&ctx);
+        self.draw(ui);
+    }
+
+    /// What runs even while the window is hidden: the engine's news, the tray, closing.
+    pub fn logic(&mut self, ctx: &egui::Context) {
+        self.poll(ctx);
+        self.tray_step(ctx);
+        self.on_close_request(ctx);
+    }
+
+    /// Draws the window.
+    fn draw(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
         self.apply_theme(&ctx);
         self.handle_drops(&ctx);
         self.handle_keys(&ctx);
@@ -274,11 +325,14 @@ impl RivuletApp {
     }
 
     fn handle_keys(&mut self, ctx: &egui::Context) {
+        use egui::{Key, KeyboardShortcut, Modifiers};
+        let pressed = |shortcut: KeyboardShortcut| ctx.input_mut(|i| i.consume_shortcut(&shortcut));
+        if pressed(KeyboardShortcut::new(Modifiers::COMMAND, Key::Q)) {
+            self.quit(ctx);
+        }
         if self.modal_open() || ctx.egui_wants_keyboard_input() {
             return;
         }
-        use egui::{Key, KeyboardShortcut, Modifiers};
-        let pressed = |shortcut: KeyboardShortcut| ctx.input_mut(|i| i.consume_shortcut(&shortcut));
         if pressed(KeyboardShortcut::new(Modifiers::COMMAND, Key::O)) {
             self.on_toolbar(ToolbarAction::Add);
         }
@@ -460,6 +514,9 @@ impl RivuletApp {
         {
             self.settings_dialog = None;
             if let Some(settings) = answer {
+                if settings.start_at_login != self.settings.start_at_login {
+                    self.desktop.set_autostart(settings.start_at_login);
+                }
                 self.settings = settings;
                 self.engine
                     .send(Command::ApplySettings(self.settings.engine_settings()));
@@ -500,6 +557,94 @@ impl RivuletApp {
             }
             Some(CreateAction::Close) => self.create = None,
         }
+    }
+
+    /// Takes the tray once it is up, carries out its menu's actions, and keeps what it shows
+    /// in step with the engine.
+    fn tray_step(&mut self, ctx: &egui::Context) {
+        if let Some(pending) = &self.tray_pending {
+            match pending.try_recv() {
+                Ok(tray) => {
+                    self.tray = Some(tray);
+                    self.tray_pending = None;
+                }
+                Err(TryRecvError::Disconnected) => self.tray_pending = None,
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+        let actions: Vec<TrayAction> = self
+            .tray
+            .as_ref()
+            .map(|tray| std::iter::from_fn(|| tray.try_action()).collect())
+            .unwrap_or_default();
+        for action in actions {
+            self.on_tray(action, ctx);
+        }
+        // Hidden with no tray to bring it back (none came up, or its host went away): show.
+        if !self.window_visible && self.tray_pending.is_none() && !self.tray_hosted() {
+            self.set_window_visible(ctx, true);
+        }
+        if let Some(tray) = &self.tray {
+            let status = TrayStatus::of(&self.snapshot, self.window_visible);
+            if self.tray_status.as_ref() != Some(&status) {
+                tray.show_status(status.clone());
+                self.tray_status = Some(status);
+            }
+        }
+    }
+
+    fn tray_hosted(&self) -> bool {
+        self.tray.as_ref().is_some_and(|t| t.hosted())
+    }
+
+    fn on_tray(&mut self, action: TrayAction, ctx: &egui::Context) {
+        match action {
+            TrayAction::ToggleWindow => self.set_window_visible(ctx, !self.window_visible),
+            TrayAction::PauseAll => {
+                for t in self.snapshot.torrents.iter().filter(|t| !t.paused) {
+                    self.engine.send(Command::Pause(t.id));
+                }
+            }
+            TrayAction::ResumeAll => {
+                for t in self.snapshot.torrents.iter().filter(|t| t.paused) {
+                    self.engine.send(Command::Resume(t.id));
+                }
+            }
+            TrayAction::AddTorrent => {
+                self.set_window_visible(ctx, true);
+                self.on_toolbar(ToolbarAction::Add);
+            }
+            TrayAction::Quit => self.quit(ctx),
+        }
+    }
+
+    fn set_window_visible(&mut self, ctx: &egui::Context, visible: bool) {
+        ctx.send_viewport_cmd(egui::ViewportCommand::Visible(visible));
+        if visible {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+        }
+        self.window_visible = visible;
+        ctx.request_repaint();
+    }
+
+    /// Closing the window hides it in the tray when the setting says so and a tray host
+    /// shows the icon; otherwise (or after Quit) the window closes and the engine stops.
+    fn on_close_request(&mut self, ctx: &egui::Context) {
+        if !ctx.input(|i| i.viewport().close_requested()) || self.quitting {
+            return;
+        }
+        if self.settings.close_to_tray && self.tray_hosted() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            self.set_window_visible(ctx, false);
+        }
+    }
+
+    /// Ends Rivulet: the window closes, and dropping the app stops the engine, which tells
+    /// the trackers `stopped`.
+    fn quit(&mut self, ctx: &egui::Context) {
+        self.quitting = true;
+        ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        ctx.request_repaint();
     }
 
     fn save_settings(&self) {
@@ -552,7 +697,11 @@ fn is_torrent_file(path: &std::path::Path) -> bool {
 }
 
 impl eframe::App for RivuletApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        RivuletApp::logic(self, ctx);
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        self.show(ui);
+        self.draw(ui);
     }
 }

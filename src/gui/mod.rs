@@ -6,6 +6,7 @@
 
 mod add_dialog;
 pub mod app;
+pub mod autostart;
 mod create_dialog;
 mod details;
 mod history;
@@ -19,6 +20,7 @@ mod settings_dialog;
 mod status_bar;
 mod toolbar;
 mod torrent_table;
+pub mod tray;
 
 use std::sync::Arc;
 
@@ -34,8 +36,10 @@ use crate::instance::{self, Claim};
 pub const APP_ID: &str = "org.rivulet.Rivulet";
 
 /// Opens the main window (with `args`, .torrent files or magnet links, to add) and runs until
-/// it is closed; when Rivulet already runs, hands `args` to it instead and returns at once.
-pub fn run(args: Vec<String>) -> anyhow::Result<()> {
+/// it is closed, or until Quit when it closes to the tray; when Rivulet already runs, hands
+/// `args` to it instead and returns at once. `minimized` starts with the window hidden in the
+/// tray (shown after all when there is no tray).
+pub fn run(args: Vec<String>, minimized: bool) -> anyhow::Result<()> {
     let args = instance::absolute_args(&args);
     let listener = match instance::claim(&instance::socket_path(), &args) {
         Ok(Claim::Forwarded) => {
@@ -53,6 +57,8 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
         .as_deref()
         .map(Settings::load)
         .unwrap_or_default();
+    // The autostart entry follows the setting, also when someone removed it by hand.
+    autostart::apply_in_background(settings.start_at_login);
     let state_dir = SessionConfig::default_state_dir()
         .context("no home folder for Rivulet's state")?
         .join("session");
@@ -63,6 +69,7 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
             .with_inner_size([1100.0, 700.0])
             .with_min_inner_size([640.0, 400.0])
             .with_drag_and_drop(true)
+            .with_visible(!minimized)
             .with_icon(window_icon()),
         ..Default::default()
     };
@@ -71,15 +78,21 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
         options,
         Box::new(move |cc| {
             let ctx = cc.egui_ctx.clone();
+            let wake: crate::engine::Waker = Arc::new(move || ctx.request_repaint());
             let mut config = SessionConfig::with_state_dir(state_dir);
             config.apply_settings(&settings.engine_settings());
-            let session = Session::start(config, Some(Arc::new(move || ctx.request_repaint())))?;
+            let session = Session::start(config, Some(wake.clone()))?;
             let mut app = RivuletApp::new(
                 Box::new(session),
                 Box::new(platform::NativeDesktop),
                 settings,
                 settings_path,
             );
+            let status = tray::TrayStatus::of(app.snapshot(), !minimized);
+            app.attach_tray(tray::TrayIcon::start(status, wake));
+            if minimized {
+                app.start_hidden();
+            }
             if let Some(listener) = listener {
                 let (tx, ctx) = (app.external_sender(), cc.egui_ctx.clone());
                 listener.serve(move |args| {

@@ -1,5 +1,5 @@
-//! The GUI's two ports to the outside world, as traits so tests can stand in for them:
-//! [`Engine`] (the session) and [`Desktop`] (file dialogs, the file manager).
+//! The GUI's ports to the outside world, as traits so tests can stand in for them:
+//! [`Engine`] (the session), [`Desktop`] (file dialogs, the file manager) and [`SystemTray`].
 //! The real implementations never block the UI thread: dialogs run on their own threads and
 //! answer through channels.
 
@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::sync::mpsc::Sender;
 
 use crate::engine::{Command, Event, SessionHandle, SessionSnapshot};
+
+use super::tray::{TrayAction, TrayStatus};
 
 /// What the GUI needs of the engine.
 pub trait Engine {
@@ -30,6 +32,16 @@ impl Engine for SessionHandle {
     }
 }
 
+/// What the GUI needs of the system tray (the real one is [`super::tray::TrayIcon`]).
+pub trait SystemTray: Send {
+    /// A tray host shows the icon now; only then does closing the window hide it.
+    fn hosted(&self) -> bool;
+    /// Shows the app's state in the icon, its tooltip and its menu; never waits.
+    fn show_status(&self, status: TrayStatus);
+    /// The next action from the tray's menu, if one is waiting.
+    fn try_action(&self) -> Option<TrayAction>;
+}
+
 /// What the GUI needs of the desktop.
 pub trait Desktop {
     /// Opens `path` in the system file manager.
@@ -44,6 +56,8 @@ pub trait Desktop {
     fn save_torrent_as(&self, suggested: &Path, reply: Sender<Option<PathBuf>>);
     /// Shows a desktop notification.
     fn notify(&self, summary: &str, body: &str);
+    /// Starts Rivulet at login (hidden in the tray), or no longer.
+    fn set_autostart(&self, enabled: bool);
 }
 
 /// The real desktop: rfd's native dialogs on a helper thread, the platform's opener.
@@ -126,5 +140,9 @@ impl Desktop for NativeDesktop {
                 tracing::debug!(error = %e, "no desktop notification");
             }
         });
+    }
+
+    fn set_autostart(&self, enabled: bool) {
+        super::autostart::apply_in_background(enabled);
     }
 }

@@ -49,6 +49,11 @@ pub struct Settings {
     pub dht_routers: Vec<String>,
     /// Local service discovery (BEP 14): peers on the same network.
     pub lsd_enabled: bool,
+    /// Closing the window hides it in the tray (when a tray host exists) and the engine keeps
+    /// running; Quit ends it.
+    pub close_to_tray: bool,
+    /// An XDG autostart entry starts Rivulet, hidden in the tray, at login.
+    pub start_at_login: bool,
 }
 
 impl Default for Settings {
@@ -81,6 +86,8 @@ impl Default for Settings {
                 .map(|r| r.to_string())
                 .collect(),
             lsd_enabled: true,
+            close_to_tray: true,
+            start_at_login: false,
         }
     }
 }

@@ -139,6 +139,19 @@ impl SettingsDialog {
                 "Local discovery: find peers on this network",
             )
             .on_hover_text("BEP 14 multicast announces. Never used for private torrents.");
+            ui.checkbox(
+                &mut self.draft.close_to_tray,
+                "Closing the window keeps Rivulet running in the tray",
+            )
+            .on_hover_text(
+                "Downloads and seeding go on; Quit in the tray menu (or Ctrl+Q) ends Rivulet. \
+                 Without a tray on the desktop, closing the window always quits.",
+            );
+            ui.checkbox(
+                &mut self.draft.start_at_login,
+                "Start Rivulet when I log in",
+            )
+            .on_hover_text("Starts hidden in the tray (an entry in ~/.config/autostart)");
             ui.separator();
             ui.checkbox(&mut self.draft.tracker_enabled, "Run Rivulet's tracker")
                 .on_hover_text("Serves HTTP and UDP announces and scrapes on the port below");

@@ -1,11 +1,13 @@
-//! Stand-ins for the GUI's ports (engine, desktop) and for a file dropped on the window.
+//! Stand-ins for the GUI's ports (engine, desktop, tray) and for a file dropped on the window.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::Sender;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 
 use rivulet::engine::{Command, Event, SessionSnapshot, TorrentSnapshot};
-use rivulet::gui::platform::{Desktop, Engine};
+use rivulet::gui::platform::{Desktop, Engine, SystemTray};
+use rivulet::gui::tray::{TrayAction, TrayStatus};
 
 /// Stands in for the engine: records commands, serves the snapshot the test sets.
 #[derive(Clone, Default)]
@@ -51,6 +53,8 @@ pub struct FakeDesktop {
     pub notified: Arc<Mutex<Vec<String>>>,
     /// What the "share a file or folder" dialog answers.
     pub source: Arc<Mutex<Option<PathBuf>>>,
+    /// Every change of the start-at-login entry.
+    pub autostart: Arc<Mutex<Vec<bool>>>,
 }
 
 impl Desktop for FakeDesktop {
@@ -75,6 +79,9 @@ impl Desktop for FakeDesktop {
             .unwrap()
             .push(format!("{summary}: {body}"));
     }
+    fn set_autostart(&self, enabled: bool) {
+        self.autostart.lock().unwrap().push(enabled);
+    }
 }
 
 #[derive(Debug)]
@@ -86,5 +93,46 @@ impl egui::DroppedFile for Dropped {
     }
     fn bytes(&self) -> Result<Vec<u8>, String> {
         std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+/// Stands in for the tray icon: a host shows it while `hosted` is set, the test queues menu
+/// actions, and what the app shows is recorded.
+#[derive(Clone)]
+pub struct FakeTray {
+    pub hosted: Arc<AtomicBool>,
+    pub actions: Arc<Mutex<Vec<TrayAction>>>,
+    pub shown: Arc<Mutex<Vec<TrayStatus>>>,
+}
+
+impl FakeTray {
+    /// A tray with a host, and the channel to hand the app (see `RivuletApp::attach_tray`).
+    pub fn hosted() -> (Self, Receiver<Box<dyn SystemTray>>) {
+        let tray = Self {
+            hosted: Arc::new(AtomicBool::new(true)),
+            actions: Arc::default(),
+            shown: Arc::default(),
+        };
+        let (tx, rx) = channel();
+        tx.send(Box::new(tray.clone()) as Box<dyn SystemTray>)
+            .unwrap();
+        (tray, rx)
+    }
+
+    pub fn click(&self, action: TrayAction) {
+        self.actions.lock().unwrap().push(action);
+    }
+}
+
+impl SystemTray for FakeTray {
+    fn hosted(&self) -> bool {
+        self.hosted.load(Ordering::Relaxed)
+    }
+    fn show_status(&self, status: TrayStatus) {
+        self.shown.lock().unwrap().push(status);
+    }
+    fn try_action(&self) -> Option<TrayAction> {
+        let mut actions = self.actions.lock().unwrap();
+        (!actions.is_empty()).then(|| actions.remove(0))
     }
 }
