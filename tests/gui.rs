@@ -1070,3 +1070,101 @@ fn dht_and_local_discovery_switches_reach_the_engine() {
         "{commands:?}"
     );
 }
+
+#[test]
+fn start_at_login_and_close_to_tray_switches() {
+    let (mut harness, rig) = rig();
+    assert!(harness.state().settings.close_to_tray && !harness.state().settings.start_at_login);
+    harness.get_by_label("Settings").click();
+    harness.run_steps(4);
+    harness.get_by_label("Start Rivulet when I log in").click();
+    harness
+        .get_by_label("Closing the window keeps Rivulet running in the tray")
+        .click();
+    harness.run_steps(1);
+    harness.get_by_label("Save").click();
+    harness.run_steps(2);
+    assert_eq!(*rig.desktop.autostart.lock().unwrap(), vec![true]);
+    assert!(!harness.state().settings.close_to_tray);
+    // Saving again without a change leaves the entry alone; switching off removes it.
+    harness.get_by_label("Settings").click();
+    harness.run_steps(4);
+    harness.get_by_label("Save").click();
+    harness.run_steps(2);
+    assert_eq!(*rig.desktop.autostart.lock().unwrap(), vec![true]);
+    harness.get_by_label("Settings").click();
+    harness.run_steps(4);
+    harness.get_by_label("Start Rivulet when I log in").click();
+    harness.run_steps(1);
+    harness.get_by_label("Save").click();
+    harness.run_steps(2);
+    assert_eq!(*rig.desktop.autostart.lock().unwrap(), vec![true, false]);
+}
+
+/// Without a tray (none attached, or close-to-tray off), closing the window closes it; Ctrl+Q
+/// quits in any case.
+#[test]
+fn closing_without_a_tray_quits_and_ctrl_q_quits() {
+    let (mut harness, _rig) = rig();
+    let commands = common::window::close_window(&mut harness);
+    assert!(
+        !commands.contains(&egui::ViewportCommand::CancelClose),
+        "{commands:?}"
+    );
+    assert!(harness.state().window_visible());
+
+    let (mut harness, _rig) = rig();
+    let (tray, pending) = common::fakes::FakeTray::hosted();
+    harness.state_mut().attach_tray(pending);
+    harness.state_mut().settings.close_to_tray = false;
+    harness.step();
+    let commands = common::window::close_window(&mut harness);
+    assert!(
+        !commands.contains(&egui::ViewportCommand::CancelClose),
+        "close-to-tray off: {commands:?}"
+    );
+    // With the setting on but the tray host gone, closing quits too.
+    harness.state_mut().settings.close_to_tray = true;
+    tray.hosted
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    let commands = common::window::close_window(&mut harness);
+    assert!(
+        !commands.contains(&egui::ViewportCommand::CancelClose),
+        "no tray host: {commands:?}"
+    );
+    tray.hosted
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let commands = common::window::close_window(&mut harness);
+    assert!(
+        commands.contains(&egui::ViewportCommand::CancelClose),
+        "with a tray host the window hides: {commands:?}"
+    );
+
+    assert!(!harness.state().quitting());
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Q);
+    harness.run_steps(2);
+    assert!(harness.state().quitting(), "Ctrl+Q quits");
+}
+
+/// `rivulet --minimized`: the window goes to the tray once one is up, and stays shown when
+/// there is none.
+#[test]
+fn started_minimized_it_hides_in_the_tray_or_stays_without_one() {
+    let (mut harness, _rig) = rig();
+    let (_tray, pending) = common::fakes::FakeTray::hosted();
+    harness.state_mut().attach_tray(pending);
+    harness.state_mut().start_hidden();
+    harness.run_steps(3);
+    assert!(!harness.state().window_visible(), "hidden in the tray");
+
+    let (mut harness, _rig) = rig();
+    let (no_tray, pending) = std::sync::mpsc::channel();
+    drop(no_tray);
+    harness.state_mut().attach_tray(pending);
+    harness.state_mut().start_hidden();
+    harness.run_steps(3);
+    assert!(
+        harness.state().window_visible(),
+        "no tray: the window stays"
+    );
+}

@@ -148,15 +148,7 @@ fn closed_to_the_tray_it_keeps_seeding_and_quit_stops_it() {
         std::thread::sleep(Duration::from_millis(20));
     }
 
-    harness
-        .input_mut()
-        .viewports
-        .entry(egui::ViewportId::ROOT)
-        .or_default()
-        .events
-        .push(egui::ViewportEvent::Close);
-    harness.step();
-    let commands = root_commands(&harness);
+    let commands = common::window::close_window(&mut harness);
     assert!(
         commands.contains(&egui::ViewportCommand::CancelClose)
             && commands.contains(&egui::ViewportCommand::Visible(false)),
@@ -186,7 +178,7 @@ fn closed_to_the_tray_it_keeps_seeding_and_quit_stops_it() {
     tray.click(TrayAction::Quit);
     harness.step();
     assert!(harness.state().quitting());
-    let commands = root_commands(&harness);
+    let commands = common::window::window_commands(&harness);
     assert!(
         commands.contains(&egui::ViewportCommand::Close)
             && !commands.contains(&egui::ViewportCommand::CancelClose),
@@ -200,13 +192,4 @@ fn closed_to_the_tray_it_keeps_seeding_and_quit_stops_it() {
     assert!(took < Duration::from_secs(3), "quitting took {took:?}");
     assert_eq!(seeders(), 0, "the tracker heard `stopped`");
     runtime.block_on(tracker.stop());
-}
-
-fn root_commands(harness: &Harness<'_, RivuletApp>) -> Vec<egui::ViewportCommand> {
-    harness
-        .output()
-        .viewport_output
-        .get(&egui::ViewportId::ROOT)
-        .map(|v| v.commands.clone())
-        .unwrap_or_default()
 }

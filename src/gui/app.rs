@@ -54,6 +54,11 @@ pub struct RivuletApp {
     /// What the tray shows now.
     tray_status: Option<TrayStatus>,
     window_visible: bool,
+    /// `--minimized`: hide the window once the tray is up (eframe shows it after its first
+    /// frame whatever the viewport said), or leave it shown when no tray comes.
+    hide_on_start: bool,
+    /// Frames drawn so far, up to 2: hiding waits for the first one.
+    frames: u8,
     /// Quit was asked for: the next close is not turned into hiding.
     quitting: bool,
 }
@@ -91,6 +96,8 @@ impl RivuletApp {
             tray_pending: None,
             tray_status: None,
             window_visible: true,
+            hide_on_start: false,
+            frames: 0,
             quitting: false,
         }
     }
@@ -101,9 +108,9 @@ impl RivuletApp {
         self.tray_pending = Some(pending);
     }
 
-    /// The window was created hidden (`--minimized`): it stays so while the tray shows.
+    /// Started with `--minimized`: the window goes to the tray as soon as there is one.
     pub fn start_hidden(&mut self) {
-        self.window_visible = false;
+        self.hide_on_start = true;
     }
 
     pub fn window_visible(&self) -> bool {
@@ -178,6 +185,7 @@ impl RivuletApp {
 
     /// Draws the window.
     fn draw(&mut self, ui: &mut egui::Ui) {
+        self.frames = self.frames.saturating_add(1).min(2);
         let ctx = ui.ctx().clone();
         self.apply_theme(&ctx);
         self.handle_drops(&ctx);
@@ -579,6 +587,16 @@ impl RivuletApp {
             .unwrap_or_default();
         for action in actions {
             self.on_tray(action, ctx);
+        }
+        if self.hide_on_start {
+            if self.tray_hosted() && self.frames >= 1 {
+                self.hide_on_start = false;
+                self.set_window_visible(ctx, false);
+            } else if self.tray_pending.is_none() && !self.tray_hosted() {
+                self.hide_on_start = false;
+            } else {
+                ctx.request_repaint_after(std::time::Duration::from_millis(50));
+            }
         }
         // Hidden with no tray to bring it back (none came up, or its host went away): show.
         if !self.window_visible && self.tray_pending.is_none() && !self.tray_hosted() {

@@ -69,7 +69,6 @@ pub fn run(args: Vec<String>, minimized: bool) -> anyhow::Result<()> {
             .with_inner_size([1100.0, 700.0])
             .with_min_inner_size([640.0, 400.0])
             .with_drag_and_drop(true)
-            .with_visible(!minimized)
             .with_icon(window_icon()),
         ..Default::default()
     };
@@ -88,7 +87,7 @@ pub fn run(args: Vec<String>, minimized: bool) -> anyhow::Result<()> {
                 settings,
                 settings_path,
             );
-            let status = tray::TrayStatus::of(app.snapshot(), !minimized);
+            let status = tray::TrayStatus::of(app.snapshot(), true);
             app.attach_tray(tray::TrayIcon::start(status, wake));
             if minimized {
                 app.start_hidden();

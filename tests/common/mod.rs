@@ -4,6 +4,7 @@
 
 pub mod fakes;
 pub mod netns;
+pub mod window;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
