@@ -33,6 +33,7 @@ pub mod instance;
 pub mod lsd;
 pub mod magnet;
 pub mod metainfo;
+pub mod mse;
 pub mod percent;
 pub mod storage;
 mod sync;

@@ -398,6 +398,7 @@ fn created_torrent_is_seeded_through_the_engines_tracker() {
         }),
         dht: None,
         lsd: false,
+        encryption: Default::default(),
     }));
     let start = Instant::now();
     let port = loop {

@@ -68,6 +68,7 @@ pub fn run(
     config.max_open_files = net.max_open_files;
     config.dht = net.dht();
     config.lsd = net.lsd();
+    config.encryption = net.encryption;
     let mut session = Session::start(config, None)?;
     eprintln!("{name}: listening on port {}", session.listen_port());
     session.send(add.command(save_dir, seed));

@@ -117,6 +117,9 @@ pub struct NetArgs {
     /// or none when --bind is a loopback address (they cannot be reached from it).
     #[arg(long, value_name = "HOST:PORT")]
     pub dht_bootstrap: Vec<String>,
+    /// Message stream encryption: prefer (try it, fall back to plain), require, or disabled.
+    #[arg(long, default_value = "prefer", value_name = "POLICY")]
+    pub encryption: crate::mse::EncryptionPolicy,
 }
 
 impl NetArgs {

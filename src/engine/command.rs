@@ -84,4 +84,6 @@ pub struct EngineSettings {
     pub dht: Option<Vec<String>>,
     /// Run local service discovery (BEP 14).
     pub lsd: bool,
+    /// Message stream encryption, dialling and accepting.
+    pub encryption: crate::mse::EncryptionPolicy,
 }

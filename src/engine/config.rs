@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use super::command::EngineSettings;
 use crate::dht::Dht;
 use crate::lsd::Lsd;
+use crate::mse::EncryptionPolicy;
 use crate::sync::RwLockExt;
 
 /// The routers a DHT node bootstraps from when nothing else is set (the well-known public
@@ -54,6 +55,8 @@ pub struct SessionConfig {
     /// Local service discovery (BEP 14) on the listen address's network. Off by default in
     /// the library; the app turns it on.
     pub lsd: bool,
+    /// Message stream encryption, dialling and accepting.
+    pub encryption: EncryptionPolicy,
 }
 
 impl SessionConfig {
@@ -75,6 +78,7 @@ impl SessionConfig {
             tracker: None,
             dht: None,
             lsd: false,
+            encryption: EncryptionPolicy::default(),
         }
     }
 
@@ -91,6 +95,7 @@ impl SessionConfig {
         self.tracker = settings.tracker;
         self.dht = settings.dht.clone();
         self.lsd = settings.lsd;
+        self.encryption = settings.encryption;
     }
 
     /// The platform's data folder for Rivulet, e.g. `~/.local/share/rivulet`.
@@ -115,6 +120,7 @@ pub(crate) struct LiveSettings {
     dht: RwLock<Option<Dht>>,
     /// Local service discovery, while it runs.
     lsd: RwLock<Option<Lsd>>,
+    encryption: RwLock<EncryptionPolicy>,
 }
 
 /// One peer connection counted against the session's cap; released when dropped.
@@ -137,7 +143,17 @@ impl LiveSettings {
             connections: Arc::new(AtomicUsize::new(0)),
             dht: RwLock::new(None),
             lsd: RwLock::new(None),
+            encryption: RwLock::new(config.encryption),
         }
+    }
+
+    /// How connections are encrypted, dialling and accepting.
+    pub fn encryption(&self) -> EncryptionPolicy {
+        *self.encryption.read_locked()
+    }
+
+    pub fn set_encryption(&self, policy: EncryptionPolicy) {
+        *self.encryption.write_locked() = policy;
     }
 
     pub fn lsd(&self) -> Option<Lsd> {

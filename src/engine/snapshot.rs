@@ -65,7 +65,7 @@ pub struct PeerSnapshot {
     /// The client, decoded from its peer id.
     pub client: String,
     /// qBittorrent-style flags: D/d we download / want to, U/u we upload / they want to,
-    /// I incoming connection.
+    /// I incoming connection, E encrypted (RC4).
     pub flags: String,
     pub down_rate: u64,
     pub up_rate: u64,

@@ -54,6 +54,8 @@ pub struct Settings {
     pub close_to_tray: bool,
     /// An XDG autostart entry starts Rivulet, hidden in the tray, at login.
     pub start_at_login: bool,
+    /// Message stream encryption with peers.
+    pub encryption: crate::mse::EncryptionPolicy,
 }
 
 impl Default for Settings {
@@ -88,6 +90,7 @@ impl Default for Settings {
             lsd_enabled: true,
             close_to_tray: true,
             start_at_login: false,
+            encryption: crate::mse::EncryptionPolicy::default(),
         }
     }
 }
@@ -145,6 +148,7 @@ impl Settings {
             }),
             dht: self.dht_enabled.then(|| self.dht_routers.clone()),
             lsd: self.lsd_enabled,
+            encryption: self.encryption,
         }
     }
 

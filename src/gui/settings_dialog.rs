@@ -97,6 +97,19 @@ impl SettingsDialog {
                         ui.radio_value(&mut self.draft.theme, Theme::Dark, "Dark");
                     });
                     ui.end_row();
+                    ui.label("Encryption").on_hover_text(
+                        "Message stream encryption (MSE/PE) hides BitTorrent traffic from \
+                         throttling. Prefer: encrypted when the peer can, plain otherwise. \
+                         Require: encrypted peers only (fewer peers). Off: plain only.",
+                    );
+                    ui.horizontal(|ui| {
+                        use crate::mse::EncryptionPolicy;
+                        let policy = &mut self.draft.encryption;
+                        ui.radio_value(policy, EncryptionPolicy::Prefer, "Prefer");
+                        ui.radio_value(policy, EncryptionPolicy::Require, "Require");
+                        ui.radio_value(policy, EncryptionPolicy::Disabled, "Off");
+                    });
+                    ui.end_row();
                 });
             ui.checkbox(
                 &mut self.draft.seed_when_done,

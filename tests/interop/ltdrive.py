@@ -117,6 +117,23 @@ def peers_line(h):
     return out
 
 
+def note_encryption(h, seen):
+    """Logs once per peer how its connection is protected (MSE: RC4, or plaintext after an
+    obfuscated handshake; or a plain handshake)."""
+    for p in h.get_peer_info():
+        key = (p.ip[0], p.ip[1])
+        if key in seen:
+            continue
+        seen.add(key)
+        if p.flags & lt.peer_info.rc4_encrypted:
+            how = 'rc4 encrypted'
+        elif p.flags & lt.peer_info.plaintext_encrypted:
+            how = 'plaintext after an encrypted handshake'
+        else:
+            how = 'plain handshake'
+        log('peer %s:%d %r: %s' % (p.ip[0], p.ip[1], p.client, how))
+
+
 STOP = False
 
 
@@ -133,8 +150,10 @@ def seed(torrent, parent, port):
     announced = False
     incomplete_since = None
     last = 0.0
+    seen = set()
     while not STOP:
         drain(ses)
+        note_encryption(h, seen)
         st = h.status()
         if st.errc.value():
             log('error: %s' % st.errc.message())
@@ -178,8 +197,10 @@ def leech(torrent, out, port, limit, stall):
     last = 0.0
     done, done_at = -1, t_add
     st = h.status()
+    seen = set()
     while True:
         drain(ses)
+        note_encryption(h, seen)
         st = h.status()
         now = time.monotonic()
         if st.errc.value():

@@ -155,13 +155,15 @@ seed_transmission() {
 # RIV_LIMITED: a command prefix for every rivulet a case starts (empty: none); a case sets it
 # locally, e.g. to run rivulet under a lower open-file limit.
 RIV_LIMITED=()
+# RIV_NET: extra options for every rivulet seed and download a case starts (empty: none).
+RIV_NET=()
 
 # seed_rivulet PORT [DIR] : seeds from DIR (default $C/src)
 seed_rivulet() {
     local port=$1 dir=${2:-$C/src}
     mkdir -p "$C/state-seed"
     bg "$(remaining)" "$C/rivulet-seed.log" ${RIV_LIMITED[@]+"${RIV_LIMITED[@]}"} "$RIV" seed "$T" \
-        "$dir" --port "$port" --bind 127.0.0.1 --state-dir "$C/state-seed"
+        "$dir" --port "$port" --bind 127.0.0.1 --state-dir "$C/state-seed" ${RIV_NET[@]+"${RIV_NET[@]}"}
     RIVULET_SEED_PID=$BG_PID
 }
 
@@ -182,7 +184,8 @@ start_leech_rivulet() {
     local port=$1 out=$2 tag=$3
     mkdir -p "$C/state-leech$tag"
     bg "$(remaining)" "$C/rivulet-leech$tag.log" ${RIV_LIMITED[@]+"${RIV_LIMITED[@]}"} "$RIV" \
-        download "${LEECH_T:-$T}" -o "$out" --port "$port" --bind 127.0.0.1 --state-dir "$C/state-leech$tag"
+        download "${LEECH_T:-$T}" -o "$out" --port "$port" --bind 127.0.0.1 --state-dir "$C/state-leech$tag" \
+        ${RIV_NET[@]+"${RIV_NET[@]}"}
 }
 
 # The driver gives up 5 s before the case's deadline (printing its last progress and its
@@ -498,6 +501,32 @@ case_rivulet_seed_libtorrent_hybrid() { padded_transfer rivulet libtorrent; }
 case_aria2_seed_rivulet_leech_padded() { padded_transfer aria2 rivulet padded; }
 
 # The DHT with libtorrent, both ways, in a network namespace with only lo (tests/interop/dht.sh).
+# encrypted_transfer SEEDER LEECHER METHOD : 64 MiB with message stream encryption forced on
+# both sides. libtorrent: in_enc_policy and out_enc_policy forced (0), allowed_enc_level METHOD
+# (rc4: 2, plaintext: 1: the handshake is encrypted, the payload not); Rivulet: --encryption
+# require for RC4, prefer for plaintext (it offers both, libtorrent selects plaintext).
+# libtorrent's log must name the connection's protection.
+encrypted_transfer() {
+    local seeder=$1 leecher=$2 method=$3 level policy expect
+    case "$method" in
+        rc4) level=2 policy=require expect='rc4 encrypted' ;;
+        plaintext) level=1 policy=prefer expect='plaintext after an encrypted handshake' ;;
+    esac
+    local LT_SETTINGS="{\"in_enc_policy\": 0, \"out_enc_policy\": 0, \"allowed_enc_level\": $level}"
+    export LT_SETTINGS
+    local RIV_NET=(--encryption "$policy")
+    make_torrent single64 mktorrent -l 18 && transfer "$seeder" "$leecher" || return 1
+    local side=leech
+    [ "$seeder" = libtorrent ] && side=seed
+    grep "peer 127.0.0.1" "$C/libtorrent-$side.log" | head -n 3
+    grep -q "$expect" "$C/libtorrent-$side.log" || { echo "libtorrent did not see: $expect"; return 1; }
+    echo "libtorrent saw the connection: $expect"
+}
+case_libtorrent_seed_rivulet_leech_rc4() { encrypted_transfer libtorrent rivulet rc4; }
+case_rivulet_seed_libtorrent_rc4() { encrypted_transfer rivulet libtorrent rc4; }
+case_libtorrent_seed_rivulet_leech_obfuscated() { encrypted_transfer libtorrent rivulet plaintext; }
+case_rivulet_seed_libtorrent_obfuscated() { encrypted_transfer rivulet libtorrent plaintext; }
+
 case_dht_with_libtorrent_both_ways() {
     unshare -rn true 2>/dev/null || { echo "no network namespace can be had here"; return 1; }
     timeout "$(remaining)" unshare -rn bash "$ROOT/tests/interop/dht.sh" "$RIV" "$LT" "$C"
@@ -640,6 +669,10 @@ CASES=(
     aria2_seed_rivulet_magnet
     rivulet_seed_rivulet_magnet
     dht_with_libtorrent_both_ways
+    libtorrent_seed_rivulet_leech_rc4
+    rivulet_seed_libtorrent_rc4
+    libtorrent_seed_rivulet_leech_obfuscated
+    rivulet_seed_libtorrent_obfuscated
 )
 
 PASSED=0

@@ -8,13 +8,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::engine::peer::{
-    PeerError, PeerMessages, UT_METADATA_ID, UT_PEX_ID, our_extension_handshake, our_messages,
+    PeerError, PeerMessages, PeerStream, PeerWriter, UT_METADATA_ID, UT_PEX_ID,
+    our_extension_handshake, our_messages,
 };
 use crate::engine::picker::PeerKey;
 use crate::wire::metadata::MetadataMessage;
@@ -74,7 +73,7 @@ pub(crate) enum FetchEvent {
 /// A connection whose handshake is done, for a metadata fetch.
 pub(crate) struct FetchPeer {
     pub key: PeerKey,
-    pub stream: TcpStream,
+    pub stream: PeerStream,
     pub addr: SocketAddr,
     /// An inbound peer still waits for our handshake: this one.
     pub reply_handshake: Option<Handshake>,
@@ -128,8 +127,11 @@ async fn serve(
             "it does not speak the extension protocol, so it cannot send metadata",
         ));
     }
-    stream.set_nodelay(true)?;
-    let (mut reader, mut writer) = stream.into_split();
+    let PeerStream {
+        mut reader,
+        mut writer,
+        ..
+    } = stream;
     let mut out = BytesMut::new();
     if let Some(handshake) = reply_handshake {
         out.extend_from_slice(&handshake.encode());
@@ -251,8 +253,8 @@ async fn serve(
 }
 
 /// Writes what `out` holds, and empties it.
-async fn write(writer: &mut OwnedWriteHalf, out: &mut BytesMut) -> Result<(), PeerError> {
-    tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(out))
+async fn write(writer: &mut PeerWriter, out: &mut BytesMut) -> Result<(), PeerError> {
+    tokio::time::timeout(WRITE_TIMEOUT, writer.send(&mut out[..]))
         .await
         .map_err(|_| PeerError::Timeout)??;
     out.clear();

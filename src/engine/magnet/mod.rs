@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::net::TcpStream;
+use crate::engine::peer::PeerStream;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::oneshot;
 
@@ -576,7 +576,7 @@ impl MagnetActor {
         }
     }
 
-    fn admit(&mut self, stream: TcpStream, addr: SocketAddr, handshake: &Handshake, inbound: bool) {
+    fn admit(&mut self, stream: PeerStream, addr: SocketAddr, handshake: &Handshake, inbound: bool) {
         let now = Instant::now();
         if !self.is_active() {
             self.roster.refused(addr, inbound, now);
@@ -644,7 +644,8 @@ impl MagnetActor {
             live.connections_free(),
         );
         for addr in dial {
-            crate::engine::peer::dial(addr, self.id, self.params.our_id, self.events_tx.clone());
+            let policy = live.encryption();
+            crate::engine::peer::dial(addr, self.id, self.params.our_id, policy, self.events_tx.clone());
         }
     }
 

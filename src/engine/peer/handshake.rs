@@ -1,20 +1,22 @@
-//! Meeting a peer: the 68-byte handshake (dialling out, or reading an inbound one), then what
-//! we tell it first (our pieces, BEP 10's extension handshake, BEP 6's allowed-fast pieces) and
-//! what we take from its extension handshake.
+//! Meeting a peer: the 68-byte handshake (dialling out, or reading an inbound one) over the
+//! peer stream (plain or encrypted, see [`super::transport`]), then what we tell it first (our
+//! pieces, BEP 10's extension handshake, BEP 6's allowed-fast pieces) and what we take from its
+//! extension handshake.
 
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc::UnboundedSender;
 
 use std::sync::atomic::Ordering;
 
+use super::transport::PeerStream;
 use super::{
     Connection, HANDSHAKE_TIMEOUT, MAX_PIPELINE, MAX_QUEUED_REQUESTS, PeerError, PeerMessages,
     our_messages,
 };
+use crate::mse::EncryptionPolicy;
 use crate::engine::torrent::TorrentEvent;
 use crate::ids::{InfoHash, PeerId};
 use crate::wire::{
@@ -23,26 +25,25 @@ use crate::wire::{
 };
 
 /// Reads the 68-byte handshake a peer opens with.
-pub(crate) async fn read_handshake(stream: &mut TcpStream) -> Result<Handshake, PeerError> {
+pub(crate) async fn read_handshake(stream: &mut PeerStream) -> Result<Handshake, PeerError> {
     let mut buf = [0u8; HANDSHAKE_LEN];
-    tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.read_exact(&mut buf))
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.reader.read_exact(&mut buf))
         .await
         .map_err(|_| PeerError::Timeout)??;
     Ok(Handshake::decode(&buf)?)
 }
 
-/// Dials `addr` and exchanges handshakes; gives the peer's id and what it speaks.
+/// Dials `addr` (encrypted or not, as `policy` says) and exchanges handshakes; gives the
+/// peer's id and what it speaks.
 pub(crate) async fn connect(
     addr: SocketAddr,
     info_hash: InfoHash,
     our_id: PeerId,
-) -> Result<(TcpStream, Handshake), PeerError> {
-    let mut stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(addr))
-        .await
-        .map_err(|_| PeerError::Timeout)??;
-    stream.set_nodelay(true)?;
+    policy: EncryptionPolicy,
+) -> Result<(PeerStream, Handshake), PeerError> {
+    let mut stream = PeerStream::dial(addr, &info_hash, policy).await?;
     stream
-        .write_all(&Handshake::new(info_hash, our_id).encode())
+        .send(&mut Handshake::new(info_hash, our_id).encode())
         .await?;
     let theirs = read_handshake(&mut stream).await?;
     if theirs.info_hash != info_hash {
@@ -60,10 +61,11 @@ pub(crate) fn dial(
     addr: SocketAddr,
     info_hash: InfoHash,
     our_id: PeerId,
+    policy: EncryptionPolicy,
     events: UnboundedSender<TorrentEvent>,
 ) {
     tokio::spawn(async move {
-        let event = match connect(addr, info_hash, our_id).await {
+        let event = match connect(addr, info_hash, our_id, policy).await {
             Ok((stream, handshake)) => TorrentEvent::Handshaken {
                 stream,
                 addr,

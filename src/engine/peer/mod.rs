@@ -13,11 +13,13 @@
 mod download;
 mod extended;
 mod handshake;
+mod transport;
 mod upload;
 
 pub(crate) use extended::{PeerMessages, UT_METADATA_ID, UT_PEX_ID, our_messages};
 
 pub(crate) use handshake::{dial, our_extension_handshake, read_handshake};
+pub(crate) use transport::{PeerStream, PeerWriter, TorrentKeys};
 use upload::{Unsent, wait_for, write_loop};
 
 use std::collections::{HashSet, VecDeque};
@@ -27,8 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::task::JoinHandle;
 
@@ -117,6 +118,8 @@ pub enum PeerError {
     Pex(#[from] crate::wire::pex::PexError),
     #[error("disk: {0}")]
     Disk(#[from] StorageError),
+    #[error("encryption: {0}")]
+    Encryption(#[from] crate::mse::MseError),
 }
 
 /// Orders from the torrent to one connection.
@@ -146,6 +149,8 @@ pub(crate) struct PeerStats {
     pub client: std::sync::OnceLock<String>,
     /// The port it listens on, from its extension handshake (`p`); 0 while unknown.
     pub listen_port: AtomicU16,
+    /// RC4 (MSE) runs under the connection.
+    pub encrypted: AtomicBool,
 }
 
 impl Default for PeerStats {
@@ -161,6 +166,7 @@ impl Default for PeerStats {
             pieces: AtomicU32::new(0),
             client: std::sync::OnceLock::new(),
             listen_port: AtomicU16::new(0),
+            encrypted: AtomicBool::new(false),
         }
     }
 }
@@ -174,7 +180,7 @@ pub(crate) struct PeerLink {
 /// A connection whose handshake is done, ready to run.
 pub(crate) struct Connected {
     pub key: PeerKey,
-    pub stream: TcpStream,
+    pub stream: PeerStream,
     pub addr: SocketAddr,
     /// What the peer's handshake said it speaks.
     pub capabilities: Capabilities,
@@ -262,11 +268,15 @@ impl Connection {
             stats,
             dht,
         } = c;
-        stream.set_nodelay(true)?;
-        let (mut reader, mut writer) = stream.into_split();
+        let PeerStream {
+            mut reader,
+            mut writer,
+            encrypted,
+        } = stream;
+        stats.encrypted.store(encrypted, Ordering::Relaxed);
         if reply_handshake {
             writer
-                .write_all(&Handshake::new(shared.meta.info_hash, shared.our_id).encode())
+                .send(&mut Handshake::new(shared.meta.info_hash, shared.our_id).encode())
                 .await?;
         }
         let (out, out_rx) = mpsc::unbounded_channel();
@@ -321,7 +331,7 @@ impl Connection {
 
     async fn run_loop(
         &mut self,
-        reader: &mut tokio::net::tcp::OwnedReadHalf,
+        reader: &mut transport::PeerReader,
         commands: &mut UnboundedReceiver<PeerCommand>,
     ) -> Result<(), PeerError> {
         let mut buf = BytesMut::with_capacity(READ_CHUNK);

@@ -6,8 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
@@ -122,7 +120,7 @@ pub(super) struct Unsent {
 
 /// Encodes queued messages, batching small ones, and writes them; uploads pass the global limit.
 pub(super) async fn write_loop(
-    mut writer: OwnedWriteHalf,
+    mut writer: super::transport::PeerWriter,
     mut queue: UnboundedReceiver<Message>,
     up_limit: Arc<RateLimiter>,
     stats: Arc<PeerStats>,
@@ -147,7 +145,7 @@ pub(super) async fn write_loop(
                 next = queue.try_recv().ok();
             }
         }
-        writer.write_all(&buf).await?;
+        writer.send(&mut buf).await?;
         buf.clear();
         unsent.room.notify_one();
     }

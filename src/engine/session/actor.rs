@@ -15,6 +15,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::Waker;
 use super::inbound::{Handshaken, Handshakes};
+use crate::engine::peer::TorrentKeys;
 use super::removals::Removals;
 use crate::dht::{Dht, DhtConfig};
 use crate::engine::command::EngineSettings;
@@ -76,6 +77,8 @@ pub(super) struct SessionActor {
     pub(super) fetch_stops: HashMap<InfoHash, oneshot::Receiver<()>>,
     /// The routers the running DHT node was started with.
     pub(super) dht_routers: Vec<String>,
+    /// What encrypted handshakes are matched against: every torrent and magnet link here.
+    pub(super) keys: TorrentKeys,
 }
 
 /// What reaches the session loop: commands from the front end, and reports from its tasks.
@@ -137,7 +140,10 @@ impl SessionActor {
                 }
                 Some(done) = fetched.recv() => self.on_fetched(done).await,
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, addr)) => handshakes.accept(stream, addr, self.inbound_tx.clone()),
+                    Ok((stream, addr)) => {
+                        let policy = self.live.encryption();
+                        handshakes.accept(stream, addr, &self.keys, policy, self.inbound_tx.clone());
+                    }
                     // Out of file descriptors and the like: do not spin on a listener that stays ready.
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
@@ -218,6 +224,7 @@ impl SessionActor {
                 self.magnets.remove(&id);
                 self.fetch_stops.remove(&id);
                 if let Some(t) = self.torrents.remove(&id) {
+                    self.keys.remove(&id);
                     self.order.retain(|o| *o != id);
                     self.tracker_host.disallow(&id);
                     let (done, removed) = oneshot::channel();
@@ -278,6 +285,7 @@ impl SessionActor {
         self.live
             .upload_slots
             .store(config.upload_slots, Ordering::Relaxed);
+        self.live.set_encryption(config.encryption);
         self.files.set_capacity(config.max_open_files);
         if self
             .tracker_host
@@ -509,6 +517,7 @@ impl SessionActor {
             after_stop: handover.after_stop,
         });
         self.torrents.insert(id, handle);
+        self.keys.insert(id);
         // A torrent that took its magnet link's place keeps the link's place in the list.
         if !self.order.contains(&id) {
             self.order.push(id);
@@ -583,6 +592,7 @@ impl SessionActor {
             dirty: self.dirty.clone(),
         });
         self.torrents.insert(id, handle);
+        self.keys.insert(id);
         self.magnets.insert(id);
         if !self.order.contains(&id) {
             self.order.push(id);
@@ -612,6 +622,7 @@ impl SessionActor {
             Err(e) => {
                 self.magnets.remove(&id);
                 self.torrents.remove(&id);
+                self.keys.remove(&id);
                 self.order.retain(|o| *o != id);
                 self.tracker_host.disallow(&id);
                 self.dirty.store(true, Ordering::Relaxed);

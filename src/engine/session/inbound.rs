@@ -1,5 +1,6 @@
 //! [`Handshakes`]: inbound connections waiting for their handshake, which says the torrent they
-//! are for. A handshake must arrive within the peer module's 10 s timeout. At most
+//! are for (an encrypted one says it through MSE first, see `peer::transport`). Each step must
+//! arrive within the peer module's 10 s timeout. At most
 //! [`MAX_PENDING`] wait at once and at most [`MAX_PENDING_PER_IP`] from one address; when every
 //! slot is taken, the connection that has waited longest is closed to make room, so that
 //! connections held open without a word (slowloris) never lock a real peer out.
@@ -12,7 +13,8 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::AbortHandle;
 
-use crate::engine::peer;
+use crate::engine::peer::{self, PeerStream, TorrentKeys};
+use crate::mse::EncryptionPolicy;
 use crate::sync::MutexExt;
 use crate::wire::Handshake;
 
@@ -24,7 +26,7 @@ pub(super) const MAX_PENDING: usize = 64;
 pub(super) const MAX_PENDING_PER_IP: usize = 32;
 
 /// A connection whose handshake came: the torrent it names takes it from here.
-pub(super) type Handshaken = (TcpStream, SocketAddr, Handshake);
+pub(super) type Handshaken = (PeerStream, SocketAddr, Handshake);
 
 /// The waiting connections, oldest first, by arrival number.
 #[derive(Default)]
@@ -83,8 +85,10 @@ impl Handshakes {
     /// its address already has [`MAX_PENDING_PER_IP`] waiting.
     pub fn accept(
         &self,
-        mut stream: TcpStream,
+        tcp: TcpStream,
         addr: SocketAddr,
+        keys: &TorrentKeys,
+        policy: EncryptionPolicy,
         handshaken: UnboundedSender<Handshaken>,
     ) {
         let admitted = self.0.locked().admit(addr.ip().to_canonical());
@@ -93,12 +97,24 @@ impl Handshakes {
             return;
         };
         let place = Place(self.0.clone(), id);
+        let keys = keys.clone();
         // Spawned without the lock held: a task dropped at once (the runtime shutting down)
         // frees its place, which takes the lock.
         let task = tokio::spawn(async move {
             let _place = place;
-            if let Ok(handshake) = peer::read_handshake(&mut stream).await {
-                let _ = handshaken.send((stream, addr, handshake));
+            // One deadline for the whole: MSE (if any) and the handshake.
+            let met = tokio::time::timeout(peer::HANDSHAKE_TIMEOUT, async {
+                let mut stream = PeerStream::accept(tcp, &keys, policy).await?;
+                let handshake = peer::read_handshake(&mut stream).await?;
+                Ok::<_, peer::PeerError>((stream, handshake))
+            })
+            .await;
+            match met {
+                Ok(Ok((stream, handshake))) => {
+                    let _ = handshaken.send((stream, addr, handshake));
+                }
+                Ok(Err(e)) => tracing::debug!(%addr, error = %e, "inbound handshake failed"),
+                Err(_) => tracing::debug!(%addr, "inbound handshake timed out"),
             }
         });
         // Gone already if it finished, or gave way, in between: nothing to keep then.

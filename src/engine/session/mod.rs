@@ -153,6 +153,7 @@ impl Session {
             up_limit: Arc::new(RateLimiter::new(config.upload_limit)),
             config,
             torrents: HashMap::new(),
+            keys: Default::default(),
             order: Vec::new(),
             events: events_tx,
             torrent_events_tx,

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use tokio::net::TcpStream;
+use crate::engine::peer::PeerStream;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
 
@@ -48,7 +48,7 @@ pub(crate) enum TorrentEvent {
         buffer: Vec<u8>,
     },
     Handshaken {
-        stream: TcpStream,
+        stream: PeerStream,
         addr: SocketAddr,
         handshake: Handshake,
         inbound: bool,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use tokio::net::TcpStream;
+use crate::engine::peer::PeerStream;
 use tokio::sync::mpsc;
 
 use super::TorrentEvent;
@@ -19,7 +19,7 @@ use crate::wire::{Handshake, pex};
 impl super::Torrent {
     pub(super) fn admit(
         &mut self,
-        stream: TcpStream,
+        stream: PeerStream,
         addr: SocketAddr,
         handshake: &Handshake,
         inbound: bool,
@@ -92,7 +92,8 @@ impl super::Torrent {
         );
         for addr in dial {
             let (info_hash, our_id) = (self.shared.meta.info_hash, self.shared.our_id);
-            peer::dial(addr, info_hash, our_id, self.inbox.events_tx.clone());
+            let policy = self.params.live.encryption();
+            peer::dial(addr, info_hash, our_id, policy, self.inbox.events_tx.clone());
         }
     }
 

@@ -117,7 +117,7 @@ pub(super) fn file_progress(meta: &Metainfo, have: &Bitfield) -> Vec<FileProgres
 }
 
 /// qBittorrent-style flags: D/d we download / want to, U/u we upload / they want to,
-/// I incoming.
+/// I incoming, E encrypted (MSE with RC4).
 fn flags(book: &PeerBook) -> String {
     let s = &book.stats;
     let load = |b: &AtomicBool| b.load(Ordering::Relaxed);
@@ -128,6 +128,7 @@ fn flags(book: &PeerBook) -> String {
         (!load(&s.am_choking), 'U'),
         (load(&s.am_choking) && load(&s.peer_interested), 'u'),
         (book.inbound, 'I'),
+        (load(&s.encrypted), 'E'),
     ]
     .into_iter()
     .filter_map(|(on, c)| on.then_some(c))

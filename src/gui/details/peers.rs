@@ -37,7 +37,7 @@ pub fn ui(ui: &mut egui::Ui, t: &TorrentSnapshot) {
                 });
                 row.col(|ui| {
                     ui.monospace(&p.flags).on_hover_text(
-                        "D downloading, d we want to, U uploading, u they want to, I incoming",
+                        "D downloading, d we want to, U uploading, u they want to, I incoming, E encrypted",
                     );
                 });
                 row.col(|ui| {
