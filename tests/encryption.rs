@@ -12,7 +12,11 @@ use rivulet::engine::{Command, Session, SessionConfig, SessionHandle, TorrentSta
 use rivulet::metainfo::Metainfo;
 use rivulet::mse::EncryptionPolicy;
 
-fn session_with(state: &std::path::Path, policy: EncryptionPolicy, upload_limit: u64) -> SessionHandle {
+fn session_with(
+    state: &std::path::Path,
+    policy: EncryptionPolicy,
+    upload_limit: u64,
+) -> SessionHandle {
     let mut config = SessionConfig::with_state_dir(state.to_path_buf());
     config.restore_saved = false;
     config.listen_ip = Ipv4Addr::LOCALHOST.into();
@@ -34,7 +38,11 @@ enum Seen {
 fn run_pair(seeder: EncryptionPolicy, leecher: EncryptionPolicy, expect_connection: bool) -> Seen {
     let dir = tempfile::tempdir().unwrap();
     write_files(dir.path(), &[("lecture.ogv", 2 * 1024 * 1024)]);
-    let torrent = torrent_for(&dir.path().join("lecture.ogv"), 32 * 1024, "http://127.0.0.1:1/announce");
+    let torrent = torrent_for(
+        &dir.path().join("lecture.ogv"),
+        32 * 1024,
+        "http://127.0.0.1:1/announce",
+    );
     let id = Metainfo::from_bytes(&torrent).unwrap().info_hash;
     let seed_state = tempfile::tempdir().unwrap();
     let seed = session_with(seed_state.path(), seeder, 1024 * 1024);

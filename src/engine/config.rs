@@ -55,7 +55,8 @@ pub struct SessionConfig {
     /// Local service discovery (BEP 14) on the listen address's network. Off by default in
     /// the library; the app turns it on.
     pub lsd: bool,
-    /// Message stream encryption, dialling and accepting.
+    /// Message stream encryption, dialling and accepting. Off (plain only) by default in the
+    /// library, as the DHT and LSD are; the app and the CLI prefer it.
     pub encryption: EncryptionPolicy,
 }
 
@@ -78,7 +79,7 @@ impl SessionConfig {
             tracker: None,
             dht: None,
             lsd: false,
-            encryption: EncryptionPolicy::default(),
+            encryption: EncryptionPolicy::Disabled,
         }
     }
 

@@ -156,7 +156,10 @@ where
     } else if offered & allow & PLAINTEXT != 0 {
         PLAINTEXT
     } else {
-        return Err(MseError::NoCommonMethod { offered, allowed: allow });
+        return Err(MseError::NoCommonMethod {
+            offered,
+            allowed: allow,
+        });
     };
     let mut reply = Vec::with_capacity(16);
     reply.extend_from_slice(&VC);
@@ -345,13 +348,21 @@ mod tests {
     async fn hostile_handshakes_end_within_the_deadline() {
         let deadline = Duration::from_secs(2);
         let cases: Vec<(&str, Vec<u8>, bool)> = vec![
-            ("garbage", (0..4096u32).map(|i| (i * 7 + 3) as u8).collect(), true),
+            (
+                "garbage",
+                (0..4096u32).map(|i| (i * 7 + 3) as u8).collect(),
+                true,
+            ),
             ("truncated", KeyPair::generate().public[..50].to_vec(), true),
-            ("a 10 MiB pad", {
-                let mut v = KeyPair::generate().public.to_vec();
-                v.resize(10 * 1024 * 1024, 0x5a);
-                v
-            }, true),
+            (
+                "a 10 MiB pad",
+                {
+                    let mut v = KeyPair::generate().public.to_vec();
+                    v.resize(10 * 1024 * 1024, 0x5a);
+                    v
+                },
+                true,
+            ),
             ("silence", KeyPair::generate().public.to_vec(), false),
         ];
         for (name, bytes, close) in cases {

@@ -173,7 +173,10 @@ mod tests {
         assert_eq!(hex(&zeros), VECTOR_KEYA_STREAM);
         let mut receiver = Ciphers::new(&s, &ih, false);
         receiver.decrypt.apply_keystream(&mut zeros);
-        assert_eq!(zeros, [0u8; 8], "the receiver decrypts what the initiator sends");
+        assert_eq!(
+            zeros, [0u8; 8],
+            "the receiver decrypts what the initiator sends"
+        );
     }
 
     #[test]

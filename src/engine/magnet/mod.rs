@@ -576,7 +576,13 @@ impl MagnetActor {
         }
     }
 
-    fn admit(&mut self, stream: PeerStream, addr: SocketAddr, handshake: &Handshake, inbound: bool) {
+    fn admit(
+        &mut self,
+        stream: PeerStream,
+        addr: SocketAddr,
+        handshake: &Handshake,
+        inbound: bool,
+    ) {
         let now = Instant::now();
         if !self.is_active() {
             self.roster.refused(addr, inbound, now);
@@ -645,7 +651,13 @@ impl MagnetActor {
         );
         for addr in dial {
             let policy = live.encryption();
-            crate::engine::peer::dial(addr, self.id, self.params.our_id, policy, self.events_tx.clone());
+            crate::engine::peer::dial(
+                addr,
+                self.id,
+                self.params.our_id,
+                policy,
+                self.events_tx.clone(),
+            );
         }
     }
 

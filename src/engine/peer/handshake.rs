@@ -16,9 +16,9 @@ use super::{
     Connection, HANDSHAKE_TIMEOUT, MAX_PIPELINE, MAX_QUEUED_REQUESTS, PeerError, PeerMessages,
     our_messages,
 };
-use crate::mse::EncryptionPolicy;
 use crate::engine::torrent::TorrentEvent;
 use crate::ids::{InfoHash, PeerId};
+use crate::mse::EncryptionPolicy;
 use crate::wire::{
     ALLOWED_FAST_COUNT, EXTENSION_HANDSHAKE_ID, ExtensionHandshake, HANDSHAKE_LEN, Handshake,
     Message, allowed_fast_set,

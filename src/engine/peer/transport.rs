@@ -5,11 +5,11 @@
 //! clear when a `Prefer` handshake fails); an inbound connection is told apart by its first 20
 //! bytes: a plain BitTorrent handshake starts with `\x13BitTorrent protocol`.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
-use std::collections::HashMap;
 use std::task::{Context, Poll};
 
 use rc4::{Rc4, StreamCipher};
@@ -19,9 +19,9 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::{HANDSHAKE_TIMEOUT, PeerError};
 use crate::ids::InfoHash;
+use crate::mse::EncryptionPolicy;
 use crate::mse::handshake::{Established, initiate, respond};
 use crate::mse::keys::req2;
-use crate::mse::EncryptionPolicy;
 use crate::sync::RwLockExt;
 
 /// The start of every plain BitTorrent handshake.
@@ -110,11 +110,15 @@ impl PeerStream {
                 return if policy.accepts_plain() {
                     Ok(None)
                 } else {
-                    Err(PeerError::Protocol("a plain handshake, and encryption is required"))
+                    Err(PeerError::Protocol(
+                        "a plain handshake, and encryption is required",
+                    ))
                 };
             }
             let Some(allow) = policy.accept() else {
-                return Err(PeerError::Protocol("an encrypted handshake, and encryption is off"));
+                return Err(PeerError::Protocol(
+                    "an encrypted handshake, and encryption is off",
+                ));
             };
             let (established, _) = respond(&mut tcp, &first, |m| keys.find(m), allow)
                 .await

@@ -15,7 +15,6 @@ use tokio::sync::{oneshot, watch};
 
 use super::Waker;
 use super::inbound::{Handshaken, Handshakes};
-use crate::engine::peer::TorrentKeys;
 use super::removals::Removals;
 use crate::dht::{Dht, DhtConfig};
 use crate::engine::command::EngineSettings;
@@ -25,6 +24,7 @@ use crate::engine::creator::{Created, Creations};
 use crate::engine::limiter::RateLimiter;
 use crate::engine::magnet::{self, Fetched, MagnetParams};
 use crate::engine::outcome::{AddError, TorrentError};
+use crate::engine::peer::TorrentKeys;
 use crate::engine::resume;
 use crate::engine::snapshot::{Event, SessionSnapshot};
 use crate::engine::torrent::{self, TorrentCommand, TorrentEvent, TorrentHandle, TorrentParams};
