@@ -122,7 +122,7 @@ def note_encryption(h, seen):
     obfuscated handshake; or a plain handshake)."""
     for p in h.get_peer_info():
         key = (p.ip[0], p.ip[1])
-        if key in seen:
+        if key in seen or p.flags & (lt.peer_info.connecting | lt.peer_info.handshake):
             continue
         seen.add(key)
         if p.flags & lt.peer_info.rc4_encrypted:
