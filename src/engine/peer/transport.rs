@@ -42,8 +42,9 @@ impl PeerStream {
             Some(e) => (e.ciphers, e.received),
             None => (None, Vec::new()),
         };
+        // Boxed: a cipher's state is 258 bytes, and streams travel in events.
         let (decrypt, encrypt) = match ciphers {
-            Some(c) => (Some(c.decrypt), Some(c.encrypt)),
+            Some(c) => (Some(Box::new(c.decrypt)), Some(Box::new(c.encrypt))),
             None => (None, None),
         };
         Self {
@@ -150,7 +151,7 @@ async fn connect(addr: SocketAddr) -> Result<TcpStream, PeerError> {
 /// The reading half: decrypts what arrives, after handing out what came with the handshake.
 pub(crate) struct PeerReader {
     half: OwnedReadHalf,
-    cipher: Option<Rc4>,
+    cipher: Option<Box<Rc4>>,
     /// Payload read during the handshake, already plain.
     early: Vec<u8>,
     early_at: usize,
@@ -187,7 +188,7 @@ impl AsyncRead for PeerReader {
 /// The writing half: encrypts in place, then writes.
 pub(crate) struct PeerWriter {
     half: OwnedWriteHalf,
-    cipher: Option<Rc4>,
+    cipher: Option<Box<Rc4>>,
 }
 
 impl PeerWriter {
