@@ -1168,3 +1168,24 @@ fn started_minimized_it_hides_in_the_tray_or_stays_without_one() {
         "no tray: the window stays"
     );
 }
+
+#[test]
+fn the_encryption_setting_reaches_the_engine() {
+    let (mut harness, rig) = rig();
+    assert_eq!(
+        harness.state().settings.encryption,
+        rivulet::mse::EncryptionPolicy::Prefer
+    );
+    harness.get_by_label("Settings").click();
+    harness.run_steps(4);
+    harness.get_by_label("Require").click();
+    harness.run_steps(1);
+    harness.get_by_label("Save").click();
+    harness.run_steps(2);
+    let commands = rig.engine.take();
+    assert!(
+        matches!(commands.as_slice(), [Command::ApplySettings(s)]
+            if s.encryption == rivulet::mse::EncryptionPolicy::Require),
+        "{commands:?}"
+    );
+}
