@@ -55,7 +55,7 @@ where
     let mut theirs = [0u8; KEY_LEN];
     stream.read_exact(&mut theirs).await?;
     let secret = keys.shared_secret(&theirs)?;
-    let mut ciphers = Ciphers::new(&secret, info_hash, true);
+    let mut ciphers = Ciphers::new(&secret, info_hash, true)?;
     let mut out = Vec::with_capacity(40 + 16);
     out.extend_from_slice(&req1(&secret));
     out.extend_from_slice(&xor(&req2(info_hash), &req3(&secret)));
@@ -71,7 +71,7 @@ where
     // The receiver's VC, encrypted, ends its padding.
     let marker = {
         let mut vc = VC;
-        Ciphers::new(&secret, info_hash, true)
+        Ciphers::new(&secret, info_hash, true)?
             .decrypt
             .apply_keystream(&mut vc);
         vc
@@ -127,7 +127,7 @@ where
         .try_into()
         .map_err(|_| MseError::UnknownTorrent)?;
     let info_hash = lookup(&xor(&masked, &req3(&secret))).ok_or(MseError::UnknownTorrent)?;
-    let mut ciphers = Ciphers::new(&secret, &info_hash, false);
+    let mut ciphers = Ciphers::new(&secret, &info_hash, false)?;
 
     let mut head = buf.take(stream, VC.len() + 4 + 2).await?;
     ciphers.decrypt.apply_keystream(&mut head);
@@ -407,7 +407,7 @@ mod tests {
             let mut theirs = [0u8; KEY_LEN];
             a.read_exact(&mut theirs).await.unwrap();
             let secret = keys.shared_secret(&theirs).unwrap();
-            let mut c = Ciphers::new(&secret, &TORRENT, true);
+            let mut c = Ciphers::new(&secret, &TORRENT, true).unwrap();
             let mut out = req1(&secret).to_vec();
             out.extend_from_slice(&xor(&req2(&TORRENT), &req3(&secret)));
             let mut fields = VC.to_vec();

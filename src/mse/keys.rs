@@ -119,7 +119,11 @@ pub struct Ciphers {
 impl Ciphers {
     /// The initiator encrypts with `HASH('keyA', S, SKEY)` and decrypts with `keyB`; the
     /// receiver the other way round. Both streams have their first 1,024 bytes discarded.
-    pub fn new(secret: &[u8; KEY_LEN], info_hash: &InfoHash, initiator: bool) -> Self {
+    pub fn new(
+        secret: &[u8; KEY_LEN],
+        info_hash: &InfoHash,
+        initiator: bool,
+    ) -> Result<Self, MseError> {
         let key_a = hash(&[b"keyA", secret, &info_hash.0]);
         let key_b = hash(&[b"keyB", secret, &info_hash.0]);
         let (out, inn) = if initiator {
@@ -127,22 +131,18 @@ impl Ciphers {
         } else {
             (key_b, key_a)
         };
-        Self {
-            encrypt: stream(&out),
-            decrypt: stream(&inn),
-        }
+        Ok(Self {
+            encrypt: stream(&out)?,
+            decrypt: stream(&inn)?,
+        })
     }
 }
 
-fn stream(key: &[u8; 20]) -> Rc4 {
-    // A 20-byte key is always within RC4's 1 to 256 bytes.
-    let mut rc4 = match Rc4::new_from_slice(key) {
-        Ok(rc4) => rc4,
-        Err(_) => unreachable!("a 20-byte key fits RC4"),
-    };
+fn stream(key: &[u8; 20]) -> Result<Rc4, MseError> {
+    let mut rc4 = Rc4::new_from_slice(key).map_err(|_| MseError::CipherKey)?;
     let mut discard = [0u8; DISCARD];
     rc4.apply_keystream(&mut discard);
-    rc4
+    Ok(rc4)
 }
 
 #[cfg(test)]
@@ -167,11 +167,11 @@ mod tests {
         let ih = InfoHash([0xab; 20]);
         assert_eq!(hex(&req1(&s)), VECTOR_REQ1);
         assert_eq!(hex(&xor(&req2(&ih), &req3(&s))), VECTOR_REQ23);
-        let mut initiator = Ciphers::new(&s, &ih, true);
+        let mut initiator = Ciphers::new(&s, &ih, true).unwrap();
         let mut zeros = [0u8; 8];
         initiator.encrypt.apply_keystream(&mut zeros);
         assert_eq!(hex(&zeros), VECTOR_KEYA_STREAM);
-        let mut receiver = Ciphers::new(&s, &ih, false);
+        let mut receiver = Ciphers::new(&s, &ih, false).unwrap();
         receiver.decrypt.apply_keystream(&mut zeros);
         assert_eq!(
             zeros, [0u8; 8],

@@ -91,6 +91,8 @@ pub enum MseError {
     BadSelection(u32),
     #[error("padding of {0} bytes (512 at most)")]
     PadTooLong(usize),
+    #[error("RC4 refused its key")]
+    CipherKey,
     #[error("initial payload of {0} bytes (1,024 at most)")]
     PayloadTooLong(usize),
     #[error(transparent)]
