@@ -1075,29 +1075,19 @@ fn dht_and_local_discovery_switches_reach_the_engine() {
 fn start_at_login_and_close_to_tray_switches() {
     let (mut harness, rig) = rig();
     assert!(harness.state().settings.close_to_tray && !harness.state().settings.start_at_login);
-    harness.get_by_label("Settings").click();
-    harness.run_steps(4);
-    harness.get_by_label("Start Rivulet when I log in").click();
-    harness
-        .get_by_label("Closing the window keeps Rivulet running in the tray")
-        .click();
-    harness.run_steps(1);
-    harness.get_by_label("Save").click();
-    harness.run_steps(2);
+    save_settings_after_clicking(
+        &mut harness,
+        &[
+            "Start Rivulet when I log in",
+            "Closing the window keeps Rivulet running in the tray",
+        ],
+    );
     assert_eq!(*rig.desktop.autostart.lock().unwrap(), vec![true]);
     assert!(!harness.state().settings.close_to_tray);
     // Saving again without a change leaves the entry alone; switching off removes it.
-    harness.get_by_label("Settings").click();
-    harness.run_steps(4);
-    harness.get_by_label("Save").click();
-    harness.run_steps(2);
+    save_settings_after_clicking(&mut harness, &[]);
     assert_eq!(*rig.desktop.autostart.lock().unwrap(), vec![true]);
-    harness.get_by_label("Settings").click();
-    harness.run_steps(4);
-    harness.get_by_label("Start Rivulet when I log in").click();
-    harness.run_steps(1);
-    harness.get_by_label("Save").click();
-    harness.run_steps(2);
+    save_settings_after_clicking(&mut harness, &["Start Rivulet when I log in"]);
     assert_eq!(*rig.desktop.autostart.lock().unwrap(), vec![true, false]);
 }
 
@@ -1176,16 +1166,23 @@ fn the_encryption_setting_reaches_the_engine() {
         harness.state().settings.encryption,
         rivulet::mse::EncryptionPolicy::Prefer
     );
-    harness.get_by_label("Settings").click();
-    harness.run_steps(4);
-    harness.get_by_label("Require").click();
-    harness.run_steps(1);
-    harness.get_by_label("Save").click();
-    harness.run_steps(2);
+    save_settings_after_clicking(&mut harness, &["Require"]);
     let commands = rig.engine.take();
     assert!(
         matches!(commands.as_slice(), [Command::ApplySettings(s)]
             if s.encryption == rivulet::mse::EncryptionPolicy::Require),
         "{commands:?}"
     );
+}
+
+/// Opens Settings, clicks each of `labels`, and saves.
+fn save_settings_after_clicking(harness: &mut Harness<'_, RivuletApp>, labels: &[&str]) {
+    harness.get_by_label("Settings").click();
+    harness.run_steps(4);
+    for label in labels {
+        harness.get_by_label(label).click();
+    }
+    harness.run_steps(1);
+    harness.get_by_label("Save").click();
+    harness.run_steps(2);
 }
