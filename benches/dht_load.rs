@@ -61,7 +61,7 @@ fn main() {
     let state = tempfile::tempdir().expect("temp dir");
     let mut config = SessionConfig::with_state_dir(state.path().to_path_buf());
     config.restore_saved = false;
-    config.listen_ip = Ipv4Addr::new(127, 0, 0, 2).into();
+    config.bind = rivulet::net::Binding::Address(Ipv4Addr::new(127, 0, 0, 2).into());
     config.listen_port = 6881;
     config.dht = Some(vec![node_addr(0).to_string()]);
     let session = Session::start(config, None).expect("session");

@@ -83,7 +83,7 @@ fn main() {
     let state = tempfile::tempdir().expect("temp dir");
     let downloads = tempfile::tempdir().expect("temp dir");
     let mut config = SessionConfig::with_state_dir(state.path().to_path_buf());
-    config.listen_ip = std::net::Ipv4Addr::LOCALHOST.into();
+    config.bind = rivulet::net::Binding::Address(std::net::Ipv4Addr::LOCALHOST.into());
     config.listen_port = 0;
     let ui_context: Arc<OnceLock<egui::Context>> = Arc::default();
     let engine_asked = Arc::new(AtomicBool::new(false));

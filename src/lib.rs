@@ -34,6 +34,7 @@ pub mod lsd;
 pub mod magnet;
 pub mod metainfo;
 pub mod mse;
+pub mod net;
 pub mod percent;
 pub mod storage;
 mod sync;

@@ -61,7 +61,7 @@ fn network(rt: &tokio::runtime::Runtime, count: u8) -> Vec<Dht> {
 fn dht_session(state: &Path, host: u8, router: &str) -> SessionHandle {
     let mut config = SessionConfig::with_state_dir(state.to_path_buf());
     config.restore_saved = false;
-    config.listen_ip = Ipv4Addr::new(127, 0, 0, host).into();
+    config.bind = rivulet::net::Binding::Address(Ipv4Addr::new(127, 0, 0, host).into());
     config.listen_port = PORT;
     config.dht = Some(vec![router.to_string()]);
     Session::start(config, None).unwrap()

@@ -19,7 +19,7 @@ fn session_with(
 ) -> SessionHandle {
     let mut config = SessionConfig::with_state_dir(state.to_path_buf());
     config.restore_saved = false;
-    config.listen_ip = Ipv4Addr::LOCALHOST.into();
+    config.bind = rivulet::net::Binding::Address(Ipv4Addr::LOCALHOST.into());
     config.listen_port = 0;
     config.upload_limit = upload_limit;
     config.encryption = policy;

@@ -34,7 +34,7 @@ fn gui_drives_a_real_download_to_completion() {
     let gui_state = tempfile::tempdir().unwrap();
     let downloads = tempfile::tempdir().unwrap();
     let mut config = SessionConfig::with_state_dir(gui_state.path().to_path_buf());
-    config.listen_ip = std::net::Ipv4Addr::LOCALHOST.into();
+    config.bind = rivulet::net::Binding::Address(std::net::Ipv4Addr::LOCALHOST.into());
     config.listen_port = 0;
     let engine = Session::start(config, None).unwrap();
     let settings = Settings {

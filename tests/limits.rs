@@ -198,7 +198,7 @@ fn the_session_wide_connection_cap_holds() {
     let state = tempfile::tempdir().unwrap();
     let mut config = SessionConfig::with_state_dir(state.path().to_path_buf());
     config.restore_saved = false;
-    config.listen_ip = Ipv4Addr::LOCALHOST.into();
+    config.bind = rivulet::net::Binding::Address(Ipv4Addr::LOCALHOST.into());
     config.listen_port = 0;
     config.max_connections = 20;
     let seeder = Session::start(config, None).unwrap();

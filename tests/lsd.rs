@@ -23,7 +23,7 @@ fn lsd_session(state: &Path, host: u8) -> SessionHandle {
         .try_init();
     let mut config = SessionConfig::with_state_dir(state.to_path_buf());
     config.restore_saved = false;
-    config.listen_ip = Ipv4Addr::new(127, 0, 0, host).into();
+    config.bind = rivulet::net::Binding::Address(Ipv4Addr::new(127, 0, 0, host).into());
     config.listen_port = 6881;
     config.lsd = true;
     Session::start(config, None).unwrap()

@@ -276,7 +276,7 @@ fn a_torrent_whose_resume_data_is_lost_stays_listed_and_is_rechecked() {
     let state = tempfile::tempdir().unwrap();
     let start = |state: &std::path::Path| {
         let mut config = rivulet::engine::SessionConfig::with_state_dir(state.to_path_buf());
-        config.listen_ip = std::net::Ipv4Addr::LOCALHOST.into();
+        config.bind = rivulet::net::Binding::Address(std::net::Ipv4Addr::LOCALHOST.into());
         config.listen_port = 0;
         config.download_dir = Some(download_dir.path().to_path_buf());
         rivulet::engine::Session::start(config, None).unwrap()

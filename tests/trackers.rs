@@ -60,6 +60,7 @@ fn started(info_hash: InfoHash, port: u16, left: u64) -> AnnounceRequest {
         numwant: 10,
         key: 1,
         tracker_id: None,
+        ipv6: None,
     }
 }
 
@@ -399,6 +400,7 @@ fn created_torrent_is_seeded_through_the_engines_tracker() {
         dht: None,
         lsd: false,
         encryption: Default::default(),
+        bind: rivulet::net::Binding::Address(std::net::Ipv4Addr::LOCALHOST.into()),
     }));
     let start = Instant::now();
     let port = loop {

@@ -61,7 +61,7 @@ pub fn run(
     };
     let mut config = SessionConfig::with_state_dir(state_dir);
     config.restore_saved = false;
-    config.listen_ip = net.bind;
+    config.bind = net.bind.clone();
     config.listen_port = net.port;
     config.download_limit = net.download_limit * 1024;
     config.upload_limit = net.upload_limit * 1024;

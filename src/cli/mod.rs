@@ -7,7 +7,6 @@ mod info;
 mod scrape;
 mod tracker;
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -91,9 +90,11 @@ pub struct NetArgs {
     /// Port to listen on for peers (the next free one is used if it is taken).
     #[arg(long, default_value_t = 6881)]
     pub port: u16,
-    /// Address to listen on.
-    #[arg(long, default_value = "0.0.0.0")]
-    pub bind: IpAddr,
+    /// The address or network interface (`wg0`) every peer, tracker and DHT socket uses;
+    /// `any`: every address, IPv4 and IPv6. Bound to an interface, nothing falls back to
+    /// another one: while it is down, torrents wait.
+    #[arg(long, visible_alias = "interface", default_value = "any")]
+    pub bind: crate::net::Binding,
     /// Folder for resume data (default: the user's data folder).
     #[arg(long)]
     pub state_dir: Option<PathBuf>,

@@ -86,4 +86,6 @@ pub struct EngineSettings {
     pub lsd: bool,
     /// Message stream encryption, dialling and accepting.
     pub encryption: crate::mse::EncryptionPolicy,
+    /// The address or network interface every peer, tracker and DHT socket uses.
+    pub bind: crate::net::Binding,
 }

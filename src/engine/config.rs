@@ -1,6 +1,6 @@
 //! How a session is set up.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -9,6 +9,7 @@ use super::command::EngineSettings;
 use crate::dht::Dht;
 use crate::lsd::Lsd;
 use crate::mse::EncryptionPolicy;
+use crate::net::{Binding, Reach};
 use crate::sync::RwLockExt;
 
 /// The routers a DHT node bootstraps from when nothing else is set (the well-known public
@@ -28,7 +29,8 @@ pub struct SessionConfig {
     /// Load every torrent saved in `state_dir` at start (the desktop app); the CLI only resumes
     /// the torrent it is given.
     pub restore_saved: bool,
-    pub listen_ip: IpAddr,
+    /// The address or network interface every peer, tracker and DHT socket uses.
+    pub bind: Binding,
     /// Preferred port; the next free one is used if it is taken (0: any port).
     pub listen_port: u16,
     pub max_peers_per_torrent: usize,
@@ -66,7 +68,7 @@ impl SessionConfig {
         Self {
             state_dir,
             restore_saved: true,
-            listen_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            bind: Binding::Any,
             listen_port: 6881,
             max_peers_per_torrent: 50,
             max_connections: 500,
@@ -97,6 +99,7 @@ impl SessionConfig {
         self.dht = settings.dht.clone();
         self.lsd = settings.lsd;
         self.encryption = settings.encryption;
+        self.bind = settings.bind.clone();
     }
 
     /// The platform's data folder for Rivulet, e.g. `~/.local/share/rivulet`.
@@ -109,8 +112,10 @@ impl SessionConfig {
 /// The settings every torrent reads live, so a change applies without a restart.
 #[derive(Debug)]
 pub(crate) struct LiveSettings {
-    /// The address peers are accepted on (fixed for the session's life).
-    listen_ip: IpAddr,
+    /// What the session's binding means now: where sockets listen and dial from.
+    reach: RwLock<Reach>,
+    /// The global IPv6 address announced to trackers (BEP 7), when there is one.
+    public_ipv6: RwLock<Option<Ipv6Addr>>,
     pub listen_port: AtomicU16,
     pub max_peers: AtomicUsize,
     pub upload_slots: AtomicUsize,
@@ -134,9 +139,10 @@ impl Drop for ConnectionSlot {
 }
 
 impl LiveSettings {
-    pub fn new(listen_port: u16, config: &SessionConfig) -> Self {
+    pub fn new(listen_port: u16, reach: Reach, config: &SessionConfig) -> Self {
         Self {
-            listen_ip: config.listen_ip,
+            reach: RwLock::new(reach),
+            public_ipv6: RwLock::new(None),
             listen_port: AtomicU16::new(listen_port),
             max_peers: AtomicUsize::new(config.max_peers_per_torrent),
             upload_slots: AtomicUsize::new(config.upload_slots),
@@ -196,9 +202,33 @@ impl LiveSettings {
         self.listen_port.load(Ordering::Relaxed)
     }
 
-    /// Where peers reach us: the listen address and port.
-    pub fn listen_addr(&self) -> std::net::SocketAddr {
-        std::net::SocketAddr::new(self.listen_ip, self.listen_port())
+    /// Where peers reach us: the listen address (IPv4 first) and port.
+    pub fn listen_addr(&self) -> SocketAddr {
+        let ip = self
+            .reach()
+            .listen_ips()
+            .first()
+            .copied()
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        SocketAddr::new(ip, self.listen_port())
+    }
+
+    /// What the binding means now.
+    pub fn reach(&self) -> Reach {
+        self.reach.read_locked().clone()
+    }
+
+    pub fn set_reach(&self, reach: Reach) {
+        *self.reach.write_locked() = reach;
+    }
+
+    /// The global IPv6 address to announce, when there is one.
+    pub fn public_ipv6(&self) -> Option<Ipv6Addr> {
+        *self.public_ipv6.read_locked()
+    }
+
+    pub fn set_public_ipv6(&self, ip: Option<Ipv6Addr>) {
+        *self.public_ipv6.write_locked() = ip;
     }
 
     pub fn max_peers(&self) -> usize {

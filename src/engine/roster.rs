@@ -272,8 +272,15 @@ impl PeerRoster {
     }
 
     /// A connection ended. A dialled peer may be dialled again later (never, while complete,
-    /// if both sides were seeds); an inbound one's address has an ephemeral port: forgotten.
-    pub fn closed(&mut self, key: PeerKey, both_seeds: bool, now: Instant) -> Option<PeerBook> {
+    /// if both sides were seeds), at once if `by_stop` (we closed it as the torrent stopped);
+    /// an inbound one's address has an ephemeral port: forgotten.
+    pub fn closed(
+        &mut self,
+        key: PeerKey,
+        both_seeds: bool,
+        by_stop: bool,
+        now: Instant,
+    ) -> Option<PeerBook> {
         if self.optimistic == Some(key) {
             self.optimistic = None;
         }
@@ -282,7 +289,11 @@ impl PeerRoster {
             let known = self.known.entry(book.addr).or_default();
             known.seed |= both_seeds;
             // A peer shunned while connected stays shunned.
-            let redial = now + REDIAL_AFTER_CLOSE;
+            let redial = if by_stop {
+                now
+            } else {
+                now + REDIAL_AFTER_CLOSE
+            };
             known.next_try = Some(known.next_try.map_or(redial, |t| t.max(redial)));
         }
         Some(book)
@@ -522,9 +533,9 @@ mod tests {
         let now = Instant::now();
         roster.connected(1, book(addr(1, PORT), 1, false));
         roster.connected(2, book(addr(2, 50_000), 2, true));
-        assert!(roster.closed(1, true, now).is_some());
-        assert!(roster.closed(2, false, now).is_some());
-        assert!(roster.closed(2, false, now).is_none(), "closed once");
+        assert!(roster.closed(1, true, false, now).is_some());
+        assert!(roster.closed(2, false, false, now).is_some());
+        assert!(roster.closed(2, false, false, now).is_none(), "closed once");
         assert_eq!(roster.books().count(), 0);
         let later = now + REDIAL_AFTER_CLOSE;
         assert!(
@@ -563,7 +574,7 @@ mod tests {
             roster.admit(SocketAddr::new(liar.ip(), 9), id(7), id(0), true, 50, now),
             Err(Refusal::Banned)
         );
-        roster.closed(1, false, now);
+        roster.closed(1, false, false, now);
         assert!(
             roster
                 .pick_dials(now + Duration::from_secs(3600), false, 50, 500)

@@ -25,6 +25,8 @@ pub enum TorrentState {
     /// Complete and not seeding.
     Finished,
     Paused,
+    /// Waiting for the network: the text says why ("network interface wg0 is down").
+    Offline(String),
     Error(TorrentError),
 }
 
@@ -45,6 +47,7 @@ impl TorrentState {
             TorrentState::Seeding => "Seeding",
             TorrentState::Finished => "Finished",
             TorrentState::Paused => "Paused",
+            TorrentState::Offline(_) => "Offline",
             TorrentState::Error(_) => "Error",
         }
     }
@@ -221,6 +224,8 @@ pub struct SessionSnapshot {
     pub creating: Vec<CreationSnapshot>,
     /// The DHT node, while one runs.
     pub dht: Option<crate::dht::DhtStats>,
+    /// Why the network cannot be used, while the bound interface is down.
+    pub network_down: Option<String>,
 }
 
 /// Things that happened, for notifications and scripts.

@@ -56,6 +56,8 @@ pub struct Settings {
     pub start_at_login: bool,
     /// Message stream encryption with peers.
     pub encryption: crate::mse::EncryptionPolicy,
+    /// The network interface (`wg0`) or address every connection uses; empty: any.
+    pub network_interface: String,
 }
 
 impl Default for Settings {
@@ -91,6 +93,7 @@ impl Default for Settings {
             close_to_tray: true,
             start_at_login: false,
             encryption: crate::mse::EncryptionPolicy::default(),
+            network_interface: String::new(),
         }
     }
 }
@@ -149,6 +152,8 @@ impl Settings {
             dht: self.dht_enabled.then(|| self.dht_routers.clone()),
             lsd: self.lsd_enabled,
             encryption: self.encryption,
+            // The settings dialog saves only a binding that parses.
+            bind: self.network_interface.parse().unwrap_or_default(),
         }
     }
 

@@ -110,7 +110,24 @@ impl SettingsDialog {
                         ui.radio_value(policy, EncryptionPolicy::Disabled, "Off");
                     });
                     ui.end_row();
+                    let label = ui.label("Network interface");
+                    ui.add(
+                        egui::TextEdit::singleline(&mut self.draft.network_interface)
+                            .hint_text("any")
+                            .desired_width(160.0),
+                    )
+                    .labelled_by(label.id)
+                    .on_hover_text(
+                        "Use only this network interface (wg0, tun0…) or address for peers, \
+                         trackers and the DHT. While it is down, torrents wait; nothing falls \
+                         back to another interface. Empty: any.",
+                    );
+                    ui.end_row();
                 });
+            let binding = self.draft.network_interface.parse::<crate::net::Binding>();
+            if let Err(e) = &binding {
+                ui.colored_label(ui.visuals().error_fg_color, e.to_string());
+            }
             ui.checkbox(
                 &mut self.draft.seed_when_done,
                 "Seed when done (default for new torrents)",
@@ -192,7 +209,10 @@ impl SettingsDialog {
                 );
             });
             ui.horizontal(|ui| {
-                if ui.button("Save").clicked() {
+                if ui
+                    .add_enabled(binding.is_ok(), egui::Button::new("Save"))
+                    .clicked()
+                {
                     let mut settings = self.draft.clone();
                     settings.download_dir = self.download_dir.trim().into();
                     settings.dht_routers = self

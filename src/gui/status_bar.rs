@@ -12,7 +12,12 @@ impl StatusBar {
             ui.label(format!("Down {}", units::rate(snapshot.down_rate)));
             ui.label(format!("Up {}", units::rate(snapshot.up_rate)));
             ui.separator();
-            ui.label(format!("Port {}", snapshot.listen_port));
+            match &snapshot.network_down {
+                Some(reason) => ui
+                    .colored_label(ui.visuals().error_fg_color, "Network down")
+                    .on_hover_text(reason),
+                None => ui.label(format!("Port {}", snapshot.listen_port)),
+            };
             ui.separator();
             match &snapshot.dht {
                 Some(dht) => ui
@@ -64,6 +69,7 @@ pub fn counts(snapshot: &SessionSnapshot) -> String {
             TorrentState::Seeding => "seeding",
             TorrentState::Finished => "finished",
             TorrentState::Paused => "paused",
+            TorrentState::Offline(_) => "offline",
             TorrentState::Error(_) => "errored",
         };
         match counts.iter_mut().find(|(l, _)| *l == label) {

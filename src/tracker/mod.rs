@@ -51,6 +51,8 @@ pub struct AnnounceRequest {
     pub numwant: u32,
     pub key: u32,
     pub tracker_id: Option<String>,
+    /// Our global IPv6 address, for a tracker reached over IPv4 (BEP 7).
+    pub ipv6: Option<std::net::Ipv6Addr>,
 }
 
 /// A torrent's swarm as a scrape reports it.
@@ -78,5 +80,6 @@ pub(crate) fn sample_request() -> AnnounceRequest {
         numwant: 50,
         key: 0xbeef,
         tracker_id: None,
+        ipv6: None,
     }
 }

@@ -230,7 +230,7 @@ pub fn session(state_dir: &Path, upload_limit: u64) -> SessionHandle {
         .try_init();
     let mut config = SessionConfig::with_state_dir(state_dir.to_path_buf());
     config.restore_saved = false;
-    config.listen_ip = Ipv4Addr::LOCALHOST.into();
+    config.bind = rivulet::net::Binding::Address(Ipv4Addr::LOCALHOST.into());
     config.listen_port = 0;
     config.upload_limit = upload_limit;
     Session::start(config, None).unwrap()
@@ -321,7 +321,7 @@ fn poll_torrent(
 pub fn session_with_state(state_dir: &Path, restore: bool) -> SessionHandle {
     let mut config = SessionConfig::with_state_dir(state_dir.to_path_buf());
     config.restore_saved = restore;
-    config.listen_ip = Ipv4Addr::LOCALHOST.into();
+    config.bind = rivulet::net::Binding::Address(Ipv4Addr::LOCALHOST.into());
     config.listen_port = 0;
     Session::start(config, None).unwrap()
 }

@@ -369,6 +369,9 @@ impl MagnetActor {
                 self.roster.learn(&peers, self.params.live.listen_addr());
                 self.connect_more();
             }
+            // While the network is down, dials and announces fail with its reason; the fetch
+            // goes on when it is back.
+            TorrentCommand::Network(_) => {}
             TorrentCommand::AddTracker(url) => {
                 if self.list.add(url) {
                     self.trackers_changed().await;
@@ -518,7 +521,7 @@ impl MagnetActor {
                 }
                 self.links.remove(&key);
                 self.fetch.peer_gone(key);
-                if let Some(book) = self.roster.closed(key, false, now) {
+                if let Some(book) = self.roster.closed(key, false, !self.is_active(), now) {
                     tracing::debug!(magnet = %self.name, addr = %book.addr, reason, "peer closed");
                 }
                 self.ask(now);
@@ -650,12 +653,11 @@ impl MagnetActor {
             live.connections_free(),
         );
         for addr in dial {
-            let policy = live.encryption();
             crate::engine::peer::dial(
                 addr,
                 self.id,
                 self.params.our_id,
-                policy,
+                live.clone(),
                 self.events_tx.clone(),
             );
         }

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc::UnboundedSender;
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::transport::PeerStream;
@@ -16,9 +17,9 @@ use super::{
     Connection, HANDSHAKE_TIMEOUT, MAX_PIPELINE, MAX_QUEUED_REQUESTS, PeerError, PeerMessages,
     our_messages,
 };
+use crate::engine::config::LiveSettings;
 use crate::engine::torrent::TorrentEvent;
 use crate::ids::{InfoHash, PeerId};
-use crate::mse::EncryptionPolicy;
 use crate::wire::{
     ALLOWED_FAST_COUNT, EXTENSION_HANDSHAKE_ID, ExtensionHandshake, HANDSHAKE_LEN, Handshake,
     Message, allowed_fast_set,
@@ -33,15 +34,16 @@ pub(crate) async fn read_handshake(stream: &mut PeerStream) -> Result<Handshake,
     Ok(Handshake::decode(&buf)?)
 }
 
-/// Dials `addr` (encrypted or not, as `policy` says) and exchanges handshakes; gives the
-/// peer's id and what it speaks.
+/// Dials `addr` (encrypted or not, and from which address, as `live` says) and exchanges
+/// handshakes; gives the peer's id and what it speaks.
 pub(crate) async fn connect(
     addr: SocketAddr,
     info_hash: InfoHash,
     our_id: PeerId,
-    policy: EncryptionPolicy,
+    live: &LiveSettings,
 ) -> Result<(PeerStream, Handshake), PeerError> {
-    let mut stream = PeerStream::dial(addr, &info_hash, policy).await?;
+    let source = live.reach().source_for(addr.ip())?;
+    let mut stream = PeerStream::dial(addr, source, &info_hash, live.encryption()).await?;
     stream
         .send(&mut Handshake::new(info_hash, our_id).encode())
         .await?;
@@ -61,11 +63,11 @@ pub(crate) fn dial(
     addr: SocketAddr,
     info_hash: InfoHash,
     our_id: PeerId,
-    policy: EncryptionPolicy,
+    live: Arc<LiveSettings>,
     events: UnboundedSender<TorrentEvent>,
 ) {
     tokio::spawn(async move {
-        let event = match connect(addr, info_hash, our_id, policy).await {
+        let event = match connect(addr, info_hash, our_id, &live).await {
             Ok((stream, handshake)) => TorrentEvent::Handshaken {
                 stream,
                 addr,

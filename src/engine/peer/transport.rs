@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
@@ -73,24 +73,25 @@ impl PeerStream {
         )
     }
 
-    /// Dials `addr` for `info_hash` as `policy` says: MSE first (and, with `Prefer`, a plain
-    /// connection again if the peer would not have it), or plain.
+    /// Dials `addr` (from `source`, when given) for `info_hash` as `policy` says: MSE first
+    /// (and, with `Prefer`, a plain connection again if the peer would not have it), or plain.
     pub async fn dial(
         addr: SocketAddr,
+        source: Option<IpAddr>,
         info_hash: &InfoHash,
         policy: EncryptionPolicy,
     ) -> Result<Self, PeerError> {
         let Some(offer) = policy.offer() else {
-            return Ok(Self::new(connect(addr).await?, None));
+            return Ok(Self::new(connect(addr, source).await?, None));
         };
-        let mut tcp = connect(addr).await?;
+        let mut tcp = connect(addr, source).await?;
         let attempt =
             tokio::time::timeout(HANDSHAKE_TIMEOUT, initiate(&mut tcp, info_hash, offer)).await;
         match attempt {
             Ok(Ok(established)) => Ok(Self::new(tcp, Some(established))),
             Ok(Err(e)) if policy == EncryptionPolicy::Prefer => {
                 tracing::debug!(%addr, error = %e, "encrypted handshake failed; dialling in the clear");
-                Ok(Self::new(connect(addr).await?, None))
+                Ok(Self::new(connect(addr, source).await?, None))
             }
             Ok(Err(e)) => Err(PeerError::Encryption(e)),
             Err(_) => Err(PeerError::Timeout),
@@ -140,8 +141,8 @@ impl PeerStream {
     }
 }
 
-async fn connect(addr: SocketAddr) -> Result<TcpStream, PeerError> {
-    let tcp = tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(addr))
+async fn connect(addr: SocketAddr, source: Option<IpAddr>) -> Result<TcpStream, PeerError> {
+    let tcp = tokio::time::timeout(HANDSHAKE_TIMEOUT, crate::net::connect(addr, source))
         .await
         .map_err(|_| PeerError::Timeout)??;
     tcp.set_nodelay(true)?;

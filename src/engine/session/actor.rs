@@ -9,14 +9,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::net::TcpListener;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::{oneshot, watch};
 
 use super::Waker;
 use super::inbound::{Handshaken, Handshakes};
 use super::removals::Removals;
-use crate::dht::{Dht, DhtConfig};
 use crate::engine::command::EngineSettings;
 use crate::engine::command::{AddMagnet, AddSource, AddTorrent, Command};
 use crate::engine::config::{LiveSettings, SessionConfig};
@@ -30,9 +28,9 @@ use crate::engine::snapshot::{Event, SessionSnapshot};
 use crate::engine::torrent::{self, TorrentCommand, TorrentEvent, TorrentHandle, TorrentParams};
 use crate::engine::tracker::host::TrackerHost;
 use crate::ids::{InfoHash, PeerId};
-use crate::lsd::Lsd;
 use crate::magnet::MagnetLink;
 use crate::metainfo::{Metainfo, TorrentFileError, read_torrent_file};
+use crate::net::Listeners;
 use crate::storage::FilePool;
 use crate::storage::disk::Disk;
 use crate::sync::MutexExt;
@@ -100,7 +98,7 @@ struct Handover {
 }
 
 impl SessionActor {
-    pub(super) async fn run(mut self, inbox: SessionInbox, mut listener: TcpListener) {
+    pub(super) async fn run(mut self, inbox: SessionInbox, mut listeners: Option<Listeners>) {
         let SessionInbox {
             mut commands,
             mut torrent_events,
@@ -109,9 +107,10 @@ impl SessionActor {
             mut removals_ended,
             mut fetched,
         } = inbox;
-        tracing::info!(port = self.listen_port, "listening for peers");
+        self.log_listening(listeners.as_ref());
         let mut free_space_tick = tokio::time::interval(FREE_SPACE_EVERY);
-        let (tracker, ip) = (self.config.tracker, self.config.listen_ip);
+        let mut network_tick = tokio::time::interval(super::network::CHECK_EVERY);
+        let (tracker, ip) = (self.config.tracker, self.config.bind.server_ip());
         self.tracker_host.apply(tracker, ip).await;
         self.apply_dht().await;
         self.apply_lsd();
@@ -125,9 +124,7 @@ impl SessionActor {
                 command = commands.recv() => match command {
                     Some(Command::Shutdown) | None => break,
                     Some(Command::ApplySettings(settings)) => {
-                        if let Some(rebound) = self.apply(settings).await {
-                            listener = rebound;
-                        }
+                        self.apply(settings, &mut listeners).await;
                     }
                     Some(command) => self.handle(command).await,
                 },
@@ -139,7 +136,7 @@ impl SessionActor {
                     }
                 }
                 Some(done) = fetched.recv() => self.on_fetched(done).await,
-                accepted = listener.accept() => match accepted {
+                accepted = super::network::accept(listeners.as_ref()) => match accepted {
                     Ok((stream, addr)) => {
                         let policy = self.live.encryption();
                         handshakes.accept(stream, addr, &self.keys, policy, self.inbound_tx.clone());
@@ -157,6 +154,7 @@ impl SessionActor {
                 }
                 _ = tick.tick() => self.publish(),
                 _ = free_space_tick.tick() => self.measure_free_space().await,
+                _ = network_tick.tick() => self.check_network(&mut listeners).await,
             }
         }
         self.shutdown().await;
@@ -199,6 +197,7 @@ impl SessionActor {
             tracker,
             creating,
             dht,
+            network_down: self.live.reach().down().map(str::to_string),
         };
         self.snapshot_tx.send_replace(Arc::new(snapshot));
         self.wake();
@@ -273,8 +272,9 @@ impl SessionActor {
         }
     }
 
-    /// Applies settings; returns the new listener when the listen port changed.
-    async fn apply(&mut self, settings: EngineSettings) -> Option<TcpListener> {
+    /// Applies settings: a new port or binding moves the listen sockets.
+    async fn apply(&mut self, settings: EngineSettings, listeners: &mut Option<Listeners>) {
+        let rebind = settings.listen_port != self.listen_port || settings.bind != self.config.bind;
         self.config.apply_settings(&settings);
         let config = &self.config;
         self.down_limit.set_rate(config.download_limit);
@@ -289,7 +289,7 @@ impl SessionActor {
         self.files.set_capacity(config.max_open_files);
         if self
             .tracker_host
-            .apply(config.tracker, config.listen_ip)
+            .apply(config.tracker, config.bind.server_ip())
             .await
         {
             self.dirty.store(true, Ordering::Relaxed);
@@ -298,82 +298,14 @@ impl SessionActor {
             self.download_dir = settings.download_dir;
             self.measure_free_space().await;
         }
-        self.apply_lsd();
-        if settings.listen_port == self.listen_port {
+        if rebind {
+            self.listen_port = settings.listen_port;
+            let reach = self.config.bind.resolve();
+            self.network_changed(reach, listeners).await;
+        } else {
+            self.apply_lsd();
             self.apply_dht().await;
-            return None;
         }
-        let rebound = self.rebind().await;
-        self.apply_dht().await;
-        rebound
-    }
-
-    async fn rebind(&mut self) -> Option<TcpListener> {
-        match super::bind(&self.config).await {
-            Ok(listener) => {
-                self.listen_port = listener
-                    .local_addr()
-                    .map_or(self.config.listen_port, |a| a.port());
-                self.live
-                    .listen_port
-                    .store(self.listen_port, Ordering::Relaxed);
-                self.dirty.store(true, Ordering::Relaxed);
-                tracing::info!(port = self.listen_port, "listening for peers");
-                Some(listener)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "keeping the old listen port");
-                None
-            }
-        }
-    }
-
-    /// Starts, stops or moves the DHT node so that it runs as the configuration says, on the
-    /// listen port's number over UDP.
-    async fn apply_dht(&mut self) {
-        let running = self.live.dht();
-        let wanted = self.config.dht.clone();
-        let same = match (&running, &wanted) {
-            (None, None) => true,
-            (Some(dht), Some(routers)) => {
-                dht.local_addr().port() == self.listen_port && *routers == self.dht_routers
-            }
-            _ => false,
-        };
-        if same {
-            return;
-        }
-        if let Some(dht) = running {
-            self.live.set_dht(None);
-            dht.shutdown().await;
-        }
-        if let Some(routers) = wanted {
-            let config = DhtConfig {
-                bind: SocketAddr::new(self.config.listen_ip, self.listen_port),
-                bootstrap: routers.clone(),
-                state_file: Some(self.config.state_dir.join("dht.dat")),
-            };
-            match Dht::start(config).await {
-                Ok(dht) => self.live.set_dht(Some(dht)),
-                Err(e) => tracing::warn!(error = %e, "the DHT could not start"),
-            }
-            self.dht_routers = routers;
-        }
-        self.dirty.store(true, Ordering::Relaxed);
-    }
-
-    /// Starts or stops local service discovery as the configuration says. Torrents register
-    /// when they start.
-    fn apply_lsd(&mut self) {
-        match (self.live.lsd(), self.config.lsd) {
-            (None, true) => match Lsd::start(self.config.listen_ip) {
-                Ok(lsd) => self.live.set_lsd(Some(lsd)),
-                Err(e) => tracing::warn!(error = %e, "local service discovery could not start"),
-            },
-            (Some(_), false) => self.live.set_lsd(None),
-            _ => return,
-        }
-        self.dirty.store(true, Ordering::Relaxed);
     }
 
     async fn measure_free_space(&mut self) {

@@ -5,16 +5,15 @@
 
 mod actor;
 mod inbound;
+mod network;
 mod removals;
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::watch;
 
@@ -25,6 +24,7 @@ use super::limiter::RateLimiter;
 use super::snapshot::{Event, SessionSnapshot};
 use super::tracker::host::TrackerHost;
 use crate::ids::PeerId;
+use crate::net::{Listeners, Reach};
 use crate::storage::FilePool;
 use crate::storage::disk::Disk;
 use crate::tracker::TrackerClient;
@@ -43,8 +43,8 @@ pub type Waker = Arc<dyn Fn() + Send + Sync>;
 pub enum SessionError {
     #[error("cannot create the state folder {0}: {1}")]
     StateDir(PathBuf, std::io::Error),
-    #[error("cannot listen on {0}: {1}")]
-    Listen(SocketAddr, std::io::Error),
+    #[error("cannot listen on port {0}: {1}")]
+    Listen(u16, std::io::Error),
     #[error("cannot start the engine: {0}")]
     Runtime(String),
 }
@@ -130,12 +130,16 @@ impl Session {
             .enable_all()
             .build()
             .map_err(|e| SessionError::Runtime(e.to_string()))?;
-        let listener = runtime.block_on(bind(&config))?;
-        let listen_port = listener
-            .local_addr()
-            .map(|a| a.port())
-            .unwrap_or(config.listen_port);
+        let reach = config.bind.resolve();
+        let listeners = {
+            let _inside = runtime.enter();
+            listen(&reach, config.listen_port)?
+        };
+        let listen_port = listeners
+            .as_ref()
+            .map_or(config.listen_port, Listeners::port);
         let trackers = TrackerClient::new().map_err(|e| SessionError::Runtime(e.to_string()))?;
+        trackers.set_reach(&reach);
         let (commands_tx, commands) = mpsc::unbounded_channel();
         let (events_tx, events) = mpsc::unbounded_channel();
         let (snapshot_tx, snapshots) = watch::channel(Arc::new(SessionSnapshot {
@@ -167,7 +171,7 @@ impl Session {
             files: Arc::new(FilePool::new(config_for_live.max_open_files)),
             next_key: Arc::new(AtomicU64::new(1)),
             listen_port,
-            live: Arc::new(LiveSettings::new(listen_port, &config_for_live)),
+            live: Arc::new(LiveSettings::new(listen_port, reach, &config_for_live)),
             download_dir: config_for_live.download_dir.clone(),
             free_space: None,
             tracker_host: TrackerHost::default(),
@@ -190,7 +194,7 @@ impl Session {
                     removals_ended,
                     fetched,
                 };
-                runtime.block_on(actor.run(inbox, listener));
+                runtime.block_on(actor.run(inbox, listeners));
                 runtime.shutdown_timeout(Duration::from_secs(1));
             })
             .map_err(|e| SessionError::Runtime(e.to_string()))?;
@@ -204,20 +208,13 @@ impl Session {
     }
 }
 
-/// Binds the preferred port, or the next free one of the ten after it.
-pub(super) async fn bind(config: &SessionConfig) -> Result<TcpListener, SessionError> {
-    let first = SocketAddr::new(config.listen_ip, config.listen_port);
-    let mut last_error = None;
-    let tries = if config.listen_port == 0 { 1 } else { 10 };
-    for offset in 0..tries {
-        let addr = SocketAddr::new(config.listen_ip, config.listen_port.saturating_add(offset));
-        match TcpListener::bind(addr).await {
-            Ok(listener) => return Ok(listener),
-            Err(e) => last_error = Some(e),
-        }
+/// Listens where `reach` says on the preferred port, or the next free one of the ten after
+/// it; nowhere while the binding is down.
+pub(super) fn listen(reach: &Reach, port: u16) -> Result<Option<Listeners>, SessionError> {
+    if reach.down().is_some() {
+        return Ok(None);
     }
-    Err(SessionError::Listen(
-        first,
-        last_error.unwrap_or_else(|| std::io::Error::other("no port")),
-    ))
+    Listeners::bind(&reach.listen_ips(), port)
+        .map(Some)
+        .map_err(|e| SessionError::Listen(port, e))
 }

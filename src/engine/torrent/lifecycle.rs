@@ -70,6 +70,8 @@ pub(super) struct Lifecycle {
     state: State,
     paused: bool,
     seeding: bool,
+    /// Why the network cannot be used (the bound interface is down): the swarm waits.
+    offline: Option<String>,
 }
 
 impl Lifecycle {
@@ -84,6 +86,7 @@ impl Lifecycle {
             state,
             paused,
             seeding,
+            offline: None,
         }
     }
 
@@ -100,7 +103,7 @@ impl Lifecycle {
     }
 
     fn wants_swarm(&self, complete: bool) -> bool {
-        !self.paused && (!complete || self.seeding)
+        !self.paused && self.offline.is_none() && (!complete || self.seeding)
     }
 
     /// What to do now, given whether every piece is verified.
@@ -125,6 +128,11 @@ impl Lifecycle {
                 State::Stopped
             };
         }
+    }
+
+    /// The network went down (with why), or came back (`None`).
+    pub fn set_offline(&mut self, offline: Option<String>) {
+        self.offline = offline;
     }
 
     pub fn set_seeding(&mut self, seeding: bool) {
@@ -242,6 +250,13 @@ impl Lifecycle {
                 job.progress.load(Ordering::Relaxed) as f32 / piece_count.max(1) as f32,
             ),
             _ if self.paused => TorrentState::Paused,
+            State::Stopped | State::Stopping { .. } if !complete || self.seeding => {
+                match &self.offline {
+                    Some(reason) => TorrentState::Offline(reason.clone()),
+                    None if complete => TorrentState::Seeding,
+                    None => TorrentState::Downloading,
+                }
+            }
             // (While resume data is confirmed, the torrent shows what it will most likely be.)
             State::NeedsCheck => TorrentState::Checking(0.0),
             _ if !complete => TorrentState::Downloading,
@@ -379,6 +394,31 @@ mod tests {
         life.check_done(true);
         life.set_paused(false);
         assert_eq!(life.next_step(false), Step::StartCheck);
+    }
+
+    #[test]
+    fn the_swarm_waits_while_the_network_is_down() {
+        let mut life = Lifecycle::new(false, true, false);
+        life.check_started(CheckJob::default());
+        life.check_done(false);
+        assert_eq!(life.next_step(false), Step::Activate);
+        life.activated(None);
+        life.set_offline(Some("network interface wg0 is down".into()));
+        assert_eq!(life.next_step(false), Step::Stop);
+        assert!(life.begin_stop().is_some());
+        life.stopped();
+        assert_eq!(life.next_step(false), Step::Nothing);
+        assert_eq!(
+            life.shown(false, 10),
+            TorrentState::Offline("network interface wg0 is down".into())
+        );
+        // Paused shows as paused, whatever the network.
+        life.set_paused(true);
+        assert_eq!(life.shown(false, 10), TorrentState::Paused);
+        life.set_paused(false);
+        life.set_offline(None);
+        assert_eq!(life.next_step(false), Step::Activate);
+        assert_eq!(life.shown(true, 10), TorrentState::Seeding);
     }
 
     #[test]

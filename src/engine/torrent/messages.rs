@@ -87,6 +87,8 @@ pub(crate) enum TorrentCommand {
     SetSeeding(bool),
     /// Addresses to dial, from the user.
     AddPeers(Vec<SocketAddr>),
+    /// The network went down (with why) or came back (`None`).
+    Network(Option<String>),
     AddTracker(String),
     RemoveTracker(String),
     Remove {

@@ -149,7 +149,8 @@ pub(crate) fn spawn(mut params: TorrentParams) -> TorrentHandle {
         list.watch_urls(),
         events_tx.clone(),
     );
-    let life = Lifecycle::new(params.paused, params.seeding, usable);
+    let mut life = Lifecycle::new(params.paused, params.seeding, usable);
+    life.set_offline(params.live.reach().down().map(str::to_string));
     let mut roster = PeerRoster::default();
     roster.learn(&params.peers, params.live.listen_addr());
     let saver = ResumeSaver::new(
@@ -288,6 +289,10 @@ impl Torrent {
                 self.saver.changed();
                 self.advance().await;
             }
+            TorrentCommand::Network(offline) => {
+                self.life.set_offline(offline);
+                self.advance().await;
+            }
             TorrentCommand::AddPeers(peers) => {
                 self.roster.learn(&peers, self.params.live.listen_addr());
                 if self.life.is_active() {
@@ -359,7 +364,9 @@ impl Torrent {
                     both_seeds,
                 } => {
                     self.shared.peers().remove(&key);
-                    if let Some(book) = self.roster.closed(key, both_seeds, Instant::now()) {
+                    let by_stop = !self.life.is_active();
+                    if let Some(book) = self.roster.closed(key, both_seeds, by_stop, Instant::now())
+                    {
                         tracing::debug!(torrent = %self.shared.meta.name, addr = %book.addr, reason, "peer closed");
                     }
                 }

@@ -92,12 +92,11 @@ impl super::Torrent {
         );
         for addr in dial {
             let (info_hash, our_id) = (self.shared.meta.info_hash, self.shared.our_id);
-            let policy = self.params.live.encryption();
             peer::dial(
                 addr,
                 info_hash,
                 our_id,
-                policy,
+                self.params.live.clone(),
                 self.inbox.events_tx.clone(),
             );
         }

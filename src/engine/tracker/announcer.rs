@@ -348,6 +348,7 @@ impl Announcer {
             },
             key: rounds.key,
             tracker_id: rounds.tracker_id.clone(),
+            ipv6: self.live.public_ipv6(),
         }
     }
 

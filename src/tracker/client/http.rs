@@ -5,27 +5,44 @@ use super::{
     parse_announce_response, parse_scrape_response,
 };
 use crate::ids::InfoHash;
+use crate::net::Reach;
+use crate::sync::RwLockExt;
+use std::sync::{Arc, RwLock};
 
 /// Largest response body read from a tracker.
 const MAX_BODY: usize = 2 * 1024 * 1024;
 
-/// A reusable HTTP tracker client (one connection pool for every torrent).
+/// A reusable HTTP tracker client (one connection pool for every torrent; its clones share
+/// it, and a new binding replaces it for all of them).
 #[derive(Clone)]
 pub struct HttpTracker {
+    bound: Arc<RwLock<Bound>>,
+}
+
+/// The client of the current binding, or why there is none.
+struct Bound {
     client: reqwest::Client,
+    down: Option<String>,
 }
 
 impl HttpTracker {
     pub fn new() -> Result<Self, TrackerError> {
-        let client = reqwest::Client::builder()
-            .timeout(ANNOUNCE_TIMEOUT)
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .user_agent(concat!("Rivulet/", env!("CARGO_PKG_VERSION")))
-            .no_proxy()
-            .build()
-            .map_err(|e| TrackerError::Unreachable(e.to_string()))?;
-        Ok(Self { client })
+        Ok(Self {
+            bound: Arc::new(RwLock::new(Bound {
+                client: client_from(None)?,
+                down: None,
+            })),
+        })
+    }
+
+    /// Requests leave from the address `reach` gives from now on; none while it is down.
+    pub fn set_reach(&self, reach: &Reach) -> Result<(), TrackerError> {
+        let client = client_from(reach.http_source())?;
+        *self.bound.write_locked() = Bound {
+            client,
+            down: reach.down().map(str::to_string),
+        };
+        Ok(())
     }
 
     pub async fn announce(
@@ -65,7 +82,14 @@ impl HttpTracker {
 
     /// The body of a successful GET, bounded in size.
     async fn get(&self, full: &str) -> Result<Vec<u8>, TrackerError> {
-        let mut response = self.client.get(full).send().await.map_err(describe)?;
+        let request = {
+            let bound = self.bound.read_locked();
+            if let Some(reason) = &bound.down {
+                return Err(TrackerError::Unreachable(reason.clone()));
+            }
+            bound.client.get(full)
+        };
+        let mut response = request.send().await.map_err(describe)?;
         if !response.status().is_success() {
             return Err(TrackerError::HttpStatus(response.status().as_u16()));
         }
@@ -78,6 +102,19 @@ impl HttpTracker {
         }
         Ok(body)
     }
+}
+
+/// A client whose connections leave from `source` (any address when `None`).
+fn client_from(source: Option<std::net::IpAddr>) -> Result<reqwest::Client, TrackerError> {
+    reqwest::Client::builder()
+        .timeout(ANNOUNCE_TIMEOUT)
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .user_agent(concat!("Rivulet/", env!("CARGO_PKG_VERSION")))
+        .no_proxy()
+        .local_address(source)
+        .build()
+        .map_err(|e| TrackerError::Unreachable(e.to_string()))
 }
 
 /// `…/announce…` → `…/scrape…`; `None` when the tracker has no scrape URL.
@@ -131,6 +168,10 @@ pub(super) fn announce_url(base: &str, req: &AnnounceRequest) -> String {
         url.push_str("&trackerid=");
         url.push_str(&crate::percent::encode(id.as_bytes()));
     }
+    if let Some(ip) = req.ipv6 {
+        url.push_str("&ipv6=");
+        url.push_str(&crate::percent::encode(ip.to_string().as_bytes()));
+    }
     url
 }
 
@@ -173,5 +214,12 @@ mod tests {
         );
         assert!(url.contains("&compact=1&numwant=50&key=0000beef&event=started"));
         assert!(announce_url("http://t/a?x=1", &req).starts_with("http://t/a?x=1&info_hash="));
+        assert!(!url.contains("ipv6="));
+        let req = AnnounceRequest {
+            ipv6: Some("2a01:4f8::1".parse().unwrap()),
+            ..req
+        };
+        let url = announce_url("http://127.0.0.1:1/announce", &req);
+        assert!(url.ends_with("&ipv6=2a01%3A4f8%3A%3A1"), "{url}");
     }
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::{AnnounceRequest, SwarmCounts};
 use crate::ids::InfoHash;
+use crate::net::Reach;
 
 /// An announce failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,6 +76,15 @@ impl TrackerClient {
         } else {
             self.http.scrape(url, ids).await
         }
+    }
+
+    /// Every announce and scrape leaves from the address `reach` gives from now on (none
+    /// while it is down: they fail with its reason).
+    pub fn set_reach(&self, reach: &Reach) {
+        if let Err(e) = self.http.set_reach(reach) {
+            tracing::warn!(error = %e, "the HTTP tracker client keeps its old binding");
+        }
+        self.udp.set_reach(reach.clone());
     }
 
     /// Whether a scrape URL exists for this announce URL.

@@ -10,6 +10,7 @@ use tokio::net::UdpSocket;
 
 use super::{AnnounceResponse, TrackerError};
 use crate::ids::InfoHash;
+use crate::net::Reach;
 use crate::sync::MutexExt;
 use crate::tracker::{AnnounceEvent, AnnounceRequest, SwarmCounts};
 
@@ -29,6 +30,8 @@ const CONNECTION_ID_LIFETIME: Duration = Duration::from_secs(60);
 pub struct UdpTracker {
     base_timeout: Duration,
     connections: Mutex<HashMap<SocketAddr, (u64, Instant)>>,
+    /// Where requests leave from.
+    reach: Mutex<Reach>,
 }
 
 impl Default for UdpTracker {
@@ -43,7 +46,13 @@ impl UdpTracker {
         Self {
             base_timeout: base,
             connections: Mutex::new(HashMap::new()),
+            reach: Mutex::new(Reach::Any),
         }
+    }
+
+    /// Requests leave from the address `reach` gives from now on; none while it is down.
+    pub fn set_reach(&self, reach: Reach) {
+        *self.reach.locked() = reach;
     }
 
     pub async fn announce(
@@ -108,10 +117,15 @@ impl UdpTracker {
         build: impl Fn(u64, u32) -> Vec<u8>,
     ) -> Result<(Vec<u8>, bool), TrackerError> {
         let tracker = resolve(url).await?;
-        let bind: SocketAddr = if tracker.is_ipv4() {
-            (Ipv4Addr::UNSPECIFIED, 0).into()
-        } else {
-            (Ipv6Addr::UNSPECIFIED, 0).into()
+        let source = self
+            .reach
+            .locked()
+            .source_for(tracker.ip())
+            .map_err(unreachable)?;
+        let bind: SocketAddr = match (source, tracker.is_ipv4()) {
+            (Some(ip), _) => (ip, 0).into(),
+            (None, true) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+            (None, false) => (Ipv6Addr::UNSPECIFIED, 0).into(),
         };
         let socket = UdpSocket::bind(bind).await.map_err(unreachable)?;
         socket.connect(tracker).await.map_err(unreachable)?;

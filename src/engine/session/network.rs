@@ -1,0 +1,146 @@
+//! The session's network: watching what its binding means ([`Reach`]: an interface coming
+//! and going, its addresses changing), and moving with it the listen sockets, the DHT node,
+//! local discovery, the trackers' source address and every torrent (which stops, showing why,
+//! while the binding is down, and starts again when it is back).
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+use super::actor::SessionActor;
+use crate::dht::{Dht, DhtConfig};
+use crate::engine::torrent::TorrentCommand;
+use crate::lsd::Lsd;
+use crate::net::{Listeners, Reach};
+
+/// How often the interfaces are looked at (a binding going down is seen within this).
+pub(super) const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// The next inbound connection; never, while nothing listens.
+pub(super) async fn accept(listeners: Option<&Listeners>) -> io::Result<(TcpStream, SocketAddr)> {
+    match listeners {
+        Some(listeners) => listeners.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl SessionActor {
+    /// Looks at the interfaces: the IPv6 address to announce, and whether the binding moved.
+    pub(super) async fn check_network(&mut self, listeners: &mut Option<Listeners>) {
+        let reach = self.config.bind.resolve();
+        let public_ipv6 = match &reach {
+            Reach::Any => crate::net::public_ipv6(),
+            Reach::Bound { v6, .. } => v6.filter(crate::net::is_global_ipv6),
+            Reach::Down(_) => None,
+        };
+        self.live.set_public_ipv6(public_ipv6);
+        if reach != self.live.reach() {
+            self.network_changed(reach, listeners).await;
+        }
+    }
+
+    /// The binding means something else now: everything that uses the network follows.
+    pub(super) async fn network_changed(
+        &mut self,
+        reach: Reach,
+        listeners: &mut Option<Listeners>,
+    ) {
+        match reach.down() {
+            Some(reason) => tracing::warn!(reason, "network down: every torrent waits"),
+            None => tracing::info!(?reach, "network up"),
+        }
+        self.live.set_reach(reach.clone());
+        self.trackers.set_reach(&reach);
+        *listeners = None;
+        if reach.down().is_none() {
+            // The port peers and trackers know, unless it is taken now.
+            match Listeners::bind(&reach.listen_ips(), self.listen_port) {
+                Ok(bound) => {
+                    self.listen_port = bound.port();
+                    self.live
+                        .listen_port
+                        .store(self.listen_port, Ordering::Relaxed);
+                    *listeners = Some(bound);
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot listen for peers"),
+            }
+            self.log_listening(listeners.as_ref());
+        }
+        // Local discovery joins the group on one interface: start it afresh.
+        self.live.set_lsd(None);
+        self.apply_lsd();
+        self.apply_dht().await;
+        let offline = reach.down().map(str::to_string);
+        for torrent in self.torrents.values() {
+            let _ = torrent
+                .commands
+                .send(TorrentCommand::Network(offline.clone()));
+        }
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    pub(super) fn log_listening(&self, listeners: Option<&Listeners>) {
+        match listeners {
+            Some(l) => tracing::info!(addrs = ?l.local_addrs(), "listening for peers"),
+            None => tracing::warn!(reason = self.live.reach().down(), "not listening for peers"),
+        }
+    }
+
+    /// Where the DHT node listens: the binding's IPv4 address, on the listen port's number.
+    fn dht_addr(&self) -> Option<SocketAddr> {
+        let ip = self.live.reach().ipv4()?;
+        Some(SocketAddr::new(ip.into(), self.listen_port))
+    }
+
+    /// Starts, stops or moves the DHT node so that it runs as the configuration says, on the
+    /// listen port's number over UDP.
+    pub(super) async fn apply_dht(&mut self) {
+        let running = self.live.dht();
+        let wanted = self.config.dht.clone();
+        let same = match (&running, &wanted) {
+            (None, None) => true,
+            (Some(dht), Some(routers)) => {
+                Some(dht.local_addr()) == self.dht_addr() && *routers == self.dht_routers
+            }
+            _ => false,
+        };
+        if same {
+            return;
+        }
+        if let Some(dht) = running {
+            self.live.set_dht(None);
+            dht.shutdown().await;
+        }
+        if let (Some(routers), Some(bind)) = (wanted, self.dht_addr()) {
+            let config = DhtConfig {
+                bind,
+                bootstrap: routers.clone(),
+                state_file: Some(self.config.state_dir.join("dht.dat")),
+            };
+            match Dht::start(config).await {
+                Ok(dht) => self.live.set_dht(Some(dht)),
+                Err(e) => tracing::warn!(error = %e, "the DHT could not start"),
+            }
+            self.dht_routers = routers;
+        }
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// Starts or stops local service discovery as the configuration says. Torrents register
+    /// when they start.
+    pub(super) fn apply_lsd(&mut self) {
+        let ipv4 = self.config.lsd.then(|| self.live.reach().ipv4()).flatten();
+        match (self.live.lsd(), ipv4) {
+            (None, Some(ip)) => match Lsd::start(ip.into()) {
+                Ok(lsd) => self.live.set_lsd(Some(lsd)),
+                Err(e) => tracing::warn!(error = %e, "local service discovery could not start"),
+            },
+            (Some(_), None) => self.live.set_lsd(None),
+            _ => return,
+        }
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+}
