@@ -11,6 +11,8 @@ Commands:
   wlwait PORT SECS HASH...          until the tracker accepts announces for every hash
   waitseed PORT HASH SECS           until the tracker's scrape counts a seeder
   waitpeer PORT HASH PEERPORT SECS  until the tracker hands out 127.0.0.1:PEERPORT
+  peers PORT HASH                   "ip port" lines: the peers (and BEP 7 peers6) the tracker
+                                    hands a probe leecher
   scrape_counts PORT HASH           "complete incomplete"
   scrapewait PORT HASH SECS PAUSE CONDITION...
                                     until the scrape counts meet every CONDITION (e.g.
@@ -22,10 +24,14 @@ Commands:
   tsettings CONFDIR PORT            transmission settings.json for loopback
   timefile FILE                     "wall cpu rss_mib" from a `/usr/bin/time -v` report
   proccpu PID                       "cpu_seconds peak_rss_mib" of a live process (/proc)
+
+The tracker is on 127.0.0.1, or on TRACKER_HOST (e.g. [::1]) when that is set.
 """
 import os, re, sys, socket, hashlib, time, filecmp, json, operator, random, urllib.request, urllib.parse
+import ipaddress
 
 MIB = 1 << 20
+TRACKER_HOST = os.environ.get('TRACKER_HOST', '127.0.0.1')
 
 
 # ---------------------------------------------------------------- bencode
@@ -82,13 +88,13 @@ def get(url):
 
 def announce(port, h, event, left=0):
     # a probe peer on port 9; always followed by event=stopped so it leaves no trace
-    return get('http://127.0.0.1:%d/announce?info_hash=%s&peer_id=-PROBE-0000000000000'
+    return get('http://%s:%d/announce?info_hash=%s&peer_id=-PROBE-0000000000000'
                '&port=9&uploaded=0&downloaded=0&left=%d&compact=1&numwant=200&event=%s'
-               % (port, q(h), left, event))
+               % (TRACKER_HOST, port, q(h), left, event))
 
 
 def scrape(port, h):
-    d = get('http://127.0.0.1:%d/scrape?info_hash=%s' % (port, q(h)))
+    d = get('http://%s:%d/scrape?info_hash=%s' % (TRACKER_HOST, port, q(h)))
     f = d.get(b'files', {}).get(bytes.fromhex(h)) or {}
     return f.get(b'complete', 0), f.get(b'incomplete', 0)
 
@@ -108,8 +114,11 @@ def compact_peers(d):
     p = d.get(b'peers', b'')
     if isinstance(p, list):          # dictionary model
         return [(x.get(b'ip', b'').decode(), x.get(b'port', 0)) for x in p]
-    return [('%d.%d.%d.%d' % tuple(p[k:k+4]), int.from_bytes(p[k+4:k+6], 'big'))
-            for k in range(0, len(p) - 5, 6)]
+    p6 = d.get(b'peers6', b'')       # BEP 7: 16-byte addresses
+    return ([('%d.%d.%d.%d' % tuple(p[k:k+4]), int.from_bytes(p[k+4:k+6], 'big'))
+             for k in range(0, len(p) - 5, 6)]
+            + [(str(ipaddress.IPv6Address(p6[k:k+16])), int.from_bytes(p6[k+16:k+18], 'big'))
+               for k in range(0, len(p6) - 17, 18)])
 
 
 def wait_for(deadline, pause, probe):
@@ -332,6 +341,13 @@ def main(argv):
         last = wait_for(deadline, 0.3, listed)
         if last is not None:
             sys.exit('tracker does not list 127.0.0.1:%d for %s (%s)' % (peer, h, last))
+    elif cmd == 'peers':
+        # the peers the tracker hands a probe leecher for the hash, as ip port lines
+        port, h = int(a[0]), a[1]
+        d = announce(port, h, 'started', left=1)
+        announce(port, h, 'stopped', left=1)
+        for ip, p in compact_peers(d):
+            print(ip, p)
     elif cmd == 'scrape_counts':
         print('%d %d' % scrape(int(a[0]), a[1]))
     elif cmd == 'scrapewait':

@@ -19,7 +19,8 @@ Run with Debian's interpreter: /usr/bin/python3 ltdrive.py COMMAND ...
       as libtorrent 2 and qBittorrent make by default; with `padded`, a v1-only torrent with
       the same padding files.
 
-Every session is created with all its settings at once: it listens on 127.0.0.1:PORT only,
+Every session is created with all its settings at once: it listens on 127.0.0.1:PORT only
+(LT_LISTEN=::1: on [::1]:PORT only),
 DHT, LSD, UPnP and NAT-PMP are off, several connections per IP are allowed (every peer is
 127.0.0.1), SSRF mitigation is off (the tracker is on 127.0.0.1). Peers use TCP only (uTP
 off: loopback uTP would measure libtorrent's uTP, not the peer); encryption keeps
@@ -32,6 +33,8 @@ import json, os, signal, sys, time
 import libtorrent as lt
 
 MIB = 1 << 20
+# The one address the session listens and dials on (LT_LISTEN, e.g. ::1 for IPv6 cases).
+LISTEN = os.environ.get('LT_LISTEN', '127.0.0.1')
 
 
 def settings(port, seed):
@@ -39,8 +42,8 @@ def settings(port, seed):
     if seed:
         s.update(lt.high_performance_seed())
     s.update({
-        'listen_interfaces': '127.0.0.1:%d' % port,
-        'outgoing_interfaces': '127.0.0.1',
+        'listen_interfaces': '%s:%d' % (LISTEN if '.' in LISTEN else '[%s]' % LISTEN, port),
+        'outgoing_interfaces': LISTEN,
         'enable_dht': False,
         'enable_lsd': False,
         'enable_upnp': False,

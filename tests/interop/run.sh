@@ -157,13 +157,15 @@ seed_transmission() {
 RIV_LIMITED=()
 # RIV_NET: extra options for every rivulet seed and download a case starts (empty: none).
 RIV_NET=()
+# RIV_BIND: the address every rivulet seed and download binds to.
+RIV_BIND=127.0.0.1
 
 # seed_rivulet PORT [DIR] : seeds from DIR (default $C/src)
 seed_rivulet() {
     local port=$1 dir=${2:-$C/src}
     mkdir -p "$C/state-seed"
     bg "$(remaining)" "$C/rivulet-seed.log" ${RIV_LIMITED[@]+"${RIV_LIMITED[@]}"} "$RIV" seed "$T" \
-        "$dir" --port "$port" --bind 127.0.0.1 --state-dir "$C/state-seed" ${RIV_NET[@]+"${RIV_NET[@]}"}
+        "$dir" --port "$port" --bind "$RIV_BIND" --state-dir "$C/state-seed" ${RIV_NET[@]+"${RIV_NET[@]}"}
     RIVULET_SEED_PID=$BG_PID
 }
 
@@ -184,7 +186,7 @@ start_leech_rivulet() {
     local port=$1 out=$2 tag=$3
     mkdir -p "$C/state-leech$tag"
     bg "$(remaining)" "$C/rivulet-leech$tag.log" ${RIV_LIMITED[@]+"${RIV_LIMITED[@]}"} "$RIV" \
-        download "${LEECH_T:-$T}" -o "$out" --port "$port" --bind 127.0.0.1 --state-dir "$C/state-leech$tag" \
+        download "${LEECH_T:-$T}" -o "$out" --port "$port" --bind "$RIV_BIND" --state-dir "$C/state-leech$tag" \
         ${RIV_NET[@]+"${RIV_NET[@]}"}
 }
 
@@ -435,16 +437,17 @@ case_rivulet_scrape_opentracker() {   # BEP 48 (HTTP) and BEP 15 (UDP) scrape ag
 
 # ---- Rivulet's own tracker (`rivulet tracker`) with real clients
 # with_rivulet_tracker CASE_BODY... : runs the rest of the case with TRACKER_PORT and ANNOUNCE
-# pointing at a fresh `rivulet tracker` (open, 5 s interval) instead of opentracker.
+# pointing at a fresh `rivulet tracker` (open, 5 s interval) instead of opentracker, on
+# 127.0.0.1 (or on TRACKER_HOST, e.g. [::1], when set).
 with_rivulet_tracker() {
-    local TRACKER_PORT ANNOUNCE
+    local TRACKER_PORT ANNOUNCE host=${TRACKER_HOST:-127.0.0.1}
     read -r TRACKER_PORT < <(py freeports 1)
-    ANNOUNCE="http://127.0.0.1:$TRACKER_PORT/announce"
+    ANNOUNCE="http://$host:$TRACKER_PORT/announce"
     bg "$(remaining)" "$C/rivulet-tracker.log" "$RIV" tracker --port "$TRACKER_PORT" \
-        --bind 127.0.0.1 --open --interval 5
+        --bind "$(tr -d '[]' <<<"$host")" --open --interval 5
     py wlwait "$TRACKER_PORT" 15 0000000000000000000000000000000000000000 \
         || { echo "rivulet tracker did not come up"; return 1; }
-    echo "rivulet tracker on 127.0.0.1:$TRACKER_PORT"
+    echo "rivulet tracker on $host:$TRACKER_PORT"
     "$@"
 }
 
@@ -526,6 +529,30 @@ case_libtorrent_seed_rivulet_leech_rc4() { encrypted_transfer libtorrent rivulet
 case_rivulet_seed_libtorrent_rc4() { encrypted_transfer rivulet libtorrent rc4; }
 case_libtorrent_seed_rivulet_leech_obfuscated() { encrypted_transfer libtorrent rivulet plaintext; }
 case_rivulet_seed_libtorrent_obfuscated() { encrypted_transfer rivulet libtorrent plaintext; }
+
+# ipv6_transfer SEEDER LEECHER : 64 MiB over ::1 alone. Rivulet's tracker listens on [::1] and
+# hands out peers6 (BEP 7); every client listens and dials on ::1 only (Rivulet --bind ::1,
+# libtorrent's listen and outgoing interfaces, aria2 --interface=::1), so the transfer can
+# only have been over IPv6. The tracker must list the seeder in peers6, and Rivulet must log
+# its peer as [::1].
+ipv6_transfer() {
+    local seeder=$1 leecher=$2 TRACKER_HOST='[::1]' LT_LISTEN=::1 RIV_BIND=::1
+    export TRACKER_HOST LT_LISTEN
+    local ARIA_COMMON=("${ARIA_COMMON[@]/--disable-ipv6=true/--disable-ipv6=false}")
+    ARIA_COMMON=("${ARIA_COMMON[@]/--interface=127.0.0.1/--interface=::1}")
+    with_rivulet_tracker eval '
+        make_torrent single64 mktorrent -l 18 && transfer "$seeder" "$leecher" || return 1
+        py peers "$TRACKER_PORT" "$HASH" >"$C/tracker-peers"
+        echo "the tracker lists: $(tr "\n" " " <"$C/tracker-peers")"
+        grep -q "^::1 " "$C/tracker-peers" || { echo "no ::1 peer in peers6"; return 1; }'
+    [ $? -eq 0 ] || return 1
+    grep -h -m 1 "peer connected.*addr=\[::1\]" "$C"/rivulet-*.log \
+        || { echo "Rivulet logged no peer on ::1"; return 1; }
+}
+case_libtorrent_seed_rivulet_leech_ipv6() { ipv6_transfer libtorrent rivulet; }
+case_rivulet_seed_libtorrent_ipv6() { ipv6_transfer rivulet libtorrent; }
+case_aria2_seed_rivulet_leech_ipv6() { ipv6_transfer aria2 rivulet; }
+case_rivulet_seed_aria2_ipv6() { ipv6_transfer rivulet aria2; }
 
 case_dht_with_libtorrent_both_ways() {
     unshare -rn true 2>/dev/null || { echo "no network namespace can be had here"; return 1; }
@@ -673,6 +700,10 @@ CASES=(
     rivulet_seed_libtorrent_rc4
     libtorrent_seed_rivulet_leech_obfuscated
     rivulet_seed_libtorrent_obfuscated
+    libtorrent_seed_rivulet_leech_ipv6
+    rivulet_seed_libtorrent_ipv6
+    aria2_seed_rivulet_leech_ipv6
+    rivulet_seed_aria2_ipv6
 )
 
 PASSED=0
