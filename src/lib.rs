@@ -36,6 +36,7 @@ pub mod metainfo;
 pub mod mse;
 pub mod net;
 pub mod percent;
+pub mod portmap;
 pub mod storage;
 mod sync;
 pub mod tracker;

@@ -121,14 +121,24 @@ fn torrent(n: u8, name: &str) -> TorrentSnapshot {
             last_announce: None,
             next_announce: None,
         }],
-        peers: vec![rivulet::engine::PeerSnapshot {
-            addr: "127.0.0.1:51413".parse().unwrap(),
-            client: "Transmission 3.0".into(),
-            flags: "DU".into(),
-            down_rate: 1 << 20,
-            up_rate: 0,
-            progress: 1.0,
-        }],
+        peers: vec![
+            rivulet::engine::PeerSnapshot {
+                addr: "127.0.0.1:51413".parse().unwrap(),
+                client: "Transmission 3.0".into(),
+                flags: "DU".into(),
+                down_rate: 1 << 20,
+                up_rate: 0,
+                progress: 1.0,
+            },
+            rivulet::engine::PeerSnapshot {
+                addr: "[2001:db8::7]:6881".parse().unwrap(),
+                client: "libtorrent 2.0.11".into(),
+                flags: "dUIE".into(),
+                down_rate: 0,
+                up_rate: 1 << 20,
+                progress: 0.5,
+            },
+        ],
         files: vec![rivulet::engine::FileProgress {
             path: PathBuf::from(format!("{name}/inner-file.bin")),
             length: 10 << 20,
@@ -413,6 +423,11 @@ fn selection_and_detail_tabs() {
     click_lowest(&mut harness, "Peers");
     harness.run_steps(2);
     assert!(harness.query_by_label("Transmission 3.0").is_some());
+    assert!(harness.query_by_label("127.0.0.1:51413").is_some());
+    assert!(
+        harness.query_by_label("[2001:db8::7]:6881").is_some(),
+        "an IPv6 peer, bracketed"
+    );
     click_lowest(&mut harness, "Trackers");
     harness.run_steps(2);
     assert!(
@@ -1185,4 +1200,98 @@ fn save_settings_after_clicking(harness: &mut Harness<'_, RivuletApp>, labels: &
     harness.run_steps(1);
     harness.get_by_label("Save").click();
     harness.run_steps(2);
+}
+
+/// Port mapping: the switch reaches the engine, and the status bar says what the router did.
+#[test]
+fn port_mapping_switch_and_its_status() {
+    let (mut harness, rig) = rig();
+    assert!(harness.state().settings.port_mapping);
+    save_settings_after_clicking(
+        &mut harness,
+        &["Open the listen port at the router (UPnP / NAT-PMP)"],
+    );
+    let commands = rig.engine.take();
+    assert!(
+        matches!(commands.as_slice(), [Command::ApplySettings(s)] if !s.port_mapping),
+        "{commands:?}"
+    );
+    use rivulet::portmap::{MappingProtocol, MappingStatus};
+    for (status, shown) in [
+        (
+            MappingStatus::Mapped {
+                via: MappingProtocol::Upnp,
+                external_port: 6881,
+                external_ip: None,
+            },
+            "port 6881 open via UPnP",
+        ),
+        (
+            MappingStatus::Failed {
+                reason: "no gateway found".into(),
+            },
+            "not mapped: no gateway found",
+        ),
+    ] {
+        let mut snapshot = (*rig.engine.snapshot.lock().unwrap()).as_ref().clone();
+        snapshot.port_mapping = Some(status);
+        *rig.engine.snapshot.lock().unwrap() = Arc::new(snapshot);
+        harness.run_steps(2);
+        assert!(harness.query_by_label(shown).is_some(), "{shown}");
+    }
+}
+
+/// The network interface setting: a name reaches the engine as a binding; text that is no
+/// interface name or address is explained and cannot be saved; a bound interface that is
+/// down shows in the status bar and on the torrent's row.
+#[test]
+fn the_network_interface_setting_and_a_down_interface() {
+    let (mut harness, rig) = rig();
+    let set_interface = |harness: &mut Harness<'_, RivuletApp>, text: &str| {
+        harness.get_by_label("Settings").click();
+        harness.run_steps(4);
+        harness.get_by_label("Network interface").focus();
+        harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+        harness.get_by_label("Network interface").type_text(text);
+        harness.run_steps(2);
+    };
+    set_interface(&mut harness, "wg0/x");
+    assert!(
+        harness
+            .query_by_label("\"wg0/x\" is neither an IP address nor a network interface name")
+            .is_some()
+    );
+    harness.get_by_label("Save").click();
+    harness.run_steps(2);
+    assert!(
+        rig.engine.take().is_empty(),
+        "an invalid binding is not saved"
+    );
+    harness.get_by_label("Cancel").click();
+    harness.run_steps(2);
+    set_interface(&mut harness, "wg0");
+    harness.get_by_label("Save").click();
+    harness.run_steps(2);
+    let commands = rig.engine.take();
+    assert!(
+        matches!(commands.as_slice(), [Command::ApplySettings(s)]
+            if s.bind == rivulet::net::Binding::Interface("wg0".into())),
+        "{commands:?}"
+    );
+
+    let reason = "network interface wg0 is down";
+    let mut snapshot = (*rig.engine.snapshot.lock().unwrap()).as_ref().clone();
+    snapshot.network_down = Some(reason.into());
+    let mut waiting = torrent(1, "waiting.iso");
+    waiting.state = TorrentState::Offline(reason.into());
+    snapshot.torrents = vec![Arc::new(waiting)];
+    *rig.engine.snapshot.lock().unwrap() = Arc::new(snapshot);
+    harness.run_steps(2);
+    assert!(harness.query_by_label("Network down").is_some());
+    assert!(
+        harness
+            .query_by_label(&format!("Offline · {reason}"))
+            .is_some(),
+        "the row says why"
+    );
 }

@@ -401,6 +401,7 @@ fn created_torrent_is_seeded_through_the_engines_tracker() {
         lsd: false,
         encryption: Default::default(),
         bind: rivulet::net::Binding::Address(std::net::Ipv4Addr::LOCALHOST.into()),
+        port_mapping: false,
     }));
     let start = Instant::now();
     let port = loop {

@@ -69,6 +69,7 @@ pub fn run(
     config.dht = net.dht();
     config.lsd = net.lsd();
     config.encryption = net.encryption;
+    config.port_mapping = net.port_mapping();
     let mut session = Session::start(config, None)?;
     eprintln!("{name}: listening on port {}", session.listen_port());
     session.send(add.command(save_dir, seed));
@@ -178,6 +179,7 @@ impl Progress {
     fn update(&mut self, t: &Arc<TorrentSnapshot>) {
         let state = match &t.state {
             TorrentState::Error(e) => format!("Error: {e}"),
+            TorrentState::Offline(reason) => format!("Offline: {reason}"),
             TorrentState::Checking(p) => format!("Checking {:.0}%", p * 100.0),
             other => other.label().to_string(),
         };

@@ -114,6 +114,10 @@ pub struct NetArgs {
     /// address.
     #[arg(long)]
     pub no_lsd: bool,
+    /// Do not map the listen port at the router (UPnP IGD, NAT-PMP). It is off anyway when
+    /// --bind is a loopback address.
+    #[arg(long)]
+    pub no_port_mapping: bool,
     /// A DHT router to bootstrap from, HOST:PORT (repeatable). Default: the public routers,
     /// or none when --bind is a loopback address (they cannot be reached from it).
     #[arg(long, value_name = "HOST:PORT")]
@@ -124,6 +128,11 @@ pub struct NetArgs {
 }
 
 impl NetArgs {
+    /// Whether to map the listen port at the router.
+    pub fn port_mapping(&self) -> bool {
+        !self.no_port_mapping && !self.bind.is_loopback()
+    }
+
     /// Whether to run local service discovery.
     pub fn lsd(&self) -> bool {
         !self.no_lsd && !self.bind.is_loopback()

@@ -88,4 +88,6 @@ pub struct EngineSettings {
     pub encryption: crate::mse::EncryptionPolicy,
     /// The address or network interface every peer, tracker and DHT socket uses.
     pub bind: crate::net::Binding,
+    /// Map the listen port at the home router (UPnP IGD or NAT-PMP).
+    pub port_mapping: bool,
 }

@@ -10,6 +10,7 @@ use crate::dht::Dht;
 use crate::lsd::Lsd;
 use crate::mse::EncryptionPolicy;
 use crate::net::{Binding, Reach};
+use crate::portmap::PortMapperConfig;
 use crate::sync::RwLockExt;
 
 /// The routers a DHT node bootstraps from when nothing else is set (the well-known public
@@ -60,6 +61,12 @@ pub struct SessionConfig {
     /// Message stream encryption, dialling and accepting. Off (plain only) by default in the
     /// library, as the DHT and LSD are; the app and the CLI prefer it.
     pub encryption: EncryptionPolicy,
+    /// Map the listen port (TCP, and UDP for the DHT) at the home router with UPnP IGD or
+    /// NAT-PMP. Off by default in the library; the app and the CLI turn it on.
+    pub port_mapping: bool,
+    /// How the port mapper works (leases, retries, where gateways are looked for); the session
+    /// sets the port and the source address.
+    pub port_mapper: PortMapperConfig,
 }
 
 impl SessionConfig {
@@ -82,6 +89,8 @@ impl SessionConfig {
             dht: None,
             lsd: false,
             encryption: EncryptionPolicy::Disabled,
+            port_mapping: false,
+            port_mapper: PortMapperConfig::new(0),
         }
     }
 
@@ -100,6 +109,7 @@ impl SessionConfig {
         self.lsd = settings.lsd;
         self.encryption = settings.encryption;
         self.bind = settings.bind.clone();
+        self.port_mapping = settings.port_mapping;
     }
 
     /// The platform's data folder for Rivulet, e.g. `~/.local/share/rivulet`.

@@ -226,6 +226,8 @@ pub struct SessionSnapshot {
     pub dht: Option<crate::dht::DhtStats>,
     /// Why the network cannot be used, while the bound interface is down.
     pub network_down: Option<String>,
+    /// The listen port's mapping at the router, while port mapping is on.
+    pub port_mapping: Option<crate::portmap::MappingStatus>,
 }
 
 /// Things that happened, for notifications and scripts.

@@ -58,6 +58,8 @@ pub struct Settings {
     pub encryption: crate::mse::EncryptionPolicy,
     /// The network interface (`wg0`) or address every connection uses; empty: any.
     pub network_interface: String,
+    /// Map the listen port at the router (UPnP IGD or NAT-PMP).
+    pub port_mapping: bool,
 }
 
 impl Default for Settings {
@@ -94,6 +96,7 @@ impl Default for Settings {
             start_at_login: false,
             encryption: crate::mse::EncryptionPolicy::default(),
             network_interface: String::new(),
+            port_mapping: true,
         }
     }
 }
@@ -154,6 +157,7 @@ impl Settings {
             encryption: self.encryption,
             // The settings dialog saves only a binding that parses.
             bind: self.network_interface.parse().unwrap_or_default(),
+            port_mapping: self.port_mapping,
         }
     }
 

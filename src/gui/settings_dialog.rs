@@ -165,6 +165,14 @@ impl SettingsDialog {
                 });
             });
             ui.checkbox(
+                &mut self.draft.port_mapping,
+                "Open the listen port at the router (UPnP / NAT-PMP)",
+            )
+            .on_hover_text(
+                "Asks the home router to forward the listen port, so that peers can connect \
+                 to Rivulet too. Removed again when Rivulet quits.",
+            );
+            ui.checkbox(
                 &mut self.draft.lsd_enabled,
                 "Local discovery: find peers on this network",
             )

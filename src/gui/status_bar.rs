@@ -2,6 +2,7 @@
 //! tracker.
 
 use crate::engine::{SessionSnapshot, TorrentState, TrackerHostState};
+use crate::portmap::MappingStatus;
 use crate::units;
 
 pub struct StatusBar;
@@ -18,6 +19,21 @@ impl StatusBar {
                     .on_hover_text(reason),
                 None => ui.label(format!("Port {}", snapshot.listen_port)),
             };
+            match &snapshot.port_mapping {
+                Some(status @ MappingStatus::Mapped { external_ip, .. }) => {
+                    let label = ui.label(status.to_string());
+                    if let Some(ip) = external_ip {
+                        label.on_hover_text(format!("The router's address: {ip}"));
+                    }
+                }
+                Some(status) => {
+                    ui.weak(status.to_string()).on_hover_text(
+                        "Rivulet still connects out to peers; only peers behind routers of \
+                         their own cannot connect in.",
+                    );
+                }
+                None => {}
+            }
             ui.separator();
             match &snapshot.dht {
                 Some(dht) => ui

@@ -184,6 +184,13 @@ fn row_cells(row: &mut egui_extras::TableRow<'_, '_>, t: &TorrentSnapshot) {
                 ui.colored_label(ui.visuals().error_fg_color, text)
                     .on_hover_text(error.to_string());
             }
+            TorrentState::Offline(_) => {
+                ui.colored_label(ui.visuals().warn_fg_color, text)
+                    .on_hover_text(
+                        "The network interface Rivulet is bound to (Settings) is down; the \
+                     torrent goes on when it is back.",
+                    );
+            }
             _ => {
                 ui.label(text);
             }
@@ -239,6 +246,7 @@ pub fn status_text(t: &TorrentSnapshot) -> String {
         },
         TorrentState::Downloading if t.seeding_enabled => "Downloading · then seed".into(),
         TorrentState::Paused if t.progress >= 1.0 && t.seeding_enabled => "Paused · seed".into(),
+        TorrentState::Offline(reason) => format!("Offline · {reason}"),
         other => other.label().into(),
     }
 }

@@ -77,6 +77,8 @@ pub(super) struct SessionActor {
     pub(super) dht_routers: Vec<String>,
     /// What encrypted handshakes are matched against: every torrent and magnet link here.
     pub(super) keys: TorrentKeys,
+    /// The listen port's mapping at the router, while port mapping is on.
+    pub(super) port_mapper: Option<super::network::MappedPort>,
 }
 
 /// What reaches the session loop: commands from the front end, and reports from its tasks.
@@ -114,6 +116,7 @@ impl SessionActor {
         self.tracker_host.apply(tracker, ip).await;
         self.apply_dht().await;
         self.apply_lsd();
+        self.apply_port_mapping().await;
         if self.config.restore_saved {
             self.restore().await;
         }
@@ -175,9 +178,13 @@ impl SessionActor {
         let tracker = self.tracker_host.state();
         let creating = self.creations.snapshots();
         let dht = self.live.dht().map(|d| d.stats());
+        let port_mapping = self.port_mapper.as_ref().map(|m| m.status());
         let unchanged = {
             let last = self.snapshot_tx.borrow();
-            last.tracker == tracker && last.creating == creating && last.dht == dht
+            last.tracker == tracker
+                && last.creating == creating
+                && last.dht == dht
+                && last.port_mapping == port_mapping
         };
         if !self.dirty.swap(false, Ordering::Relaxed) && unchanged {
             return;
@@ -198,6 +205,7 @@ impl SessionActor {
             creating,
             dht,
             network_down: self.live.reach().down().map(str::to_string),
+            port_mapping,
         };
         self.snapshot_tx.send_replace(Arc::new(snapshot));
         self.wake();
@@ -305,6 +313,7 @@ impl SessionActor {
         } else {
             self.apply_lsd();
             self.apply_dht().await;
+            self.apply_port_mapping().await;
         }
     }
 
@@ -692,6 +701,9 @@ impl SessionActor {
     }
 
     async fn shutdown(&mut self) {
+        if let Some(mapped) = self.port_mapper.take() {
+            mapped.stop().await;
+        }
         if let Some(dht) = self.live.dht() {
             self.live.set_dht(None);
             dht.shutdown().await;

@@ -182,6 +182,7 @@ impl Session {
             fetched_tx,
             fetch_stops: HashMap::new(),
             dht_routers: Vec::new(),
+            port_mapper: None,
         };
         let thread = std::thread::Builder::new()
             .name("rivulet-session".into())

@@ -15,6 +15,25 @@ use crate::dht::{Dht, DhtConfig};
 use crate::engine::torrent::TorrentCommand;
 use crate::lsd::Lsd;
 use crate::net::{Listeners, Reach};
+use crate::portmap::{MappingStatus, PortMapper};
+
+/// The port mapper of one port from one source address.
+pub(super) struct MappedPort {
+    mapper: PortMapper,
+    port: u16,
+    source: std::net::Ipv4Addr,
+}
+
+impl MappedPort {
+    pub(super) fn status(&self) -> MappingStatus {
+        self.mapper.status().borrow().clone()
+    }
+
+    /// Removes the mapping at the router (bounded by the mapper's own deadline).
+    pub(super) async fn stop(self) {
+        self.mapper.stop().await;
+    }
+}
 
 /// How often the interfaces are looked at (a binding going down is seen within this).
 pub(super) const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -73,11 +92,43 @@ impl SessionActor {
         self.live.set_lsd(None);
         self.apply_lsd();
         self.apply_dht().await;
+        self.apply_port_mapping().await;
         let offline = reach.down().map(str::to_string);
         for torrent in self.torrents.values() {
             let _ = torrent
                 .commands
                 .send(TorrentCommand::Network(offline.clone()));
+        }
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// Starts, stops or moves the port mapping so that the listen port is mapped (from the
+    /// binding's IPv4 address) while port mapping is on and the network is up.
+    pub(super) async fn apply_port_mapping(&mut self) {
+        let wanted = self
+            .live
+            .reach()
+            .ipv4()
+            .filter(|_| self.config.port_mapping && self.listen_port != 0)
+            .map(|source| (self.listen_port, source));
+        let running = self.port_mapper.as_ref().map(|m| (m.port, m.source));
+        if wanted == running {
+            return;
+        }
+        if let Some(mapped) = self.port_mapper.take() {
+            mapped.stop().await;
+        }
+        if let Some((port, source)) = wanted {
+            let config = crate::portmap::PortMapperConfig {
+                port,
+                source,
+                ..self.config.port_mapper.clone()
+            };
+            self.port_mapper = Some(MappedPort {
+                mapper: PortMapper::spawn(config),
+                port,
+                source,
+            });
         }
         self.dirty.store(true, Ordering::Relaxed);
     }

@@ -14,7 +14,7 @@ pub fn ui(ui: &mut egui::Ui, t: &TorrentSnapshot) {
         .id_salt("peers")
         .striped(true)
         .resizable(true)
-        .column(Column::initial(170.0))
+        .column(Column::initial(230.0))
         .column(Column::initial(150.0))
         .columns(Column::auto().at_least(60.0), 4)
         .header(20.0, |mut h| {
