@@ -6,30 +6,16 @@
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::Path;
 use std::process::Command as Process;
 use std::time::{Duration, Instant};
 
 use common::netns::in_loopback_namespace;
 use common::*;
 use rivulet::create::{CreateOptions, CreateProgress, create_torrent};
-use rivulet::engine::{Command, Session, SessionConfig, SessionHandle, TorrentState};
+use rivulet::engine::{Command, TorrentState};
 use rivulet::metainfo::Metainfo;
 use rivulet::net::Binding;
 use rivulet::tracker::server::{Access, RunningTracker, TrackerConfig};
-
-fn session_on(state: &Path, bind: Binding, upload_limit: u64) -> SessionHandle {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    let mut config = SessionConfig::with_state_dir(state.to_path_buf());
-    config.restore_saved = false;
-    config.bind = bind;
-    config.listen_port = 0;
-    config.upload_limit = upload_limit;
-    Session::start(config, None).unwrap()
-}
 
 /// Whether this machine can listen on `::1`.
 fn has_ipv6_loopback() -> bool {
@@ -55,7 +41,7 @@ fn a_swarm_on_ipv6_meets_through_peers6() {
     let torrent = torrent_for(&data.path().join("six.bin"), 64 * 1024, &url);
     let seed_state = tempfile::tempdir().unwrap();
     let six = Binding::Address(Ipv6Addr::LOCALHOST.into());
-    let seeder = session_on(seed_state.path(), six.clone(), 512 * 1024);
+    let seeder = session_bound(seed_state.path(), six.clone(), 512 * 1024);
     add(&seeder, &torrent, data.path(), true);
     wait_for(&seeder, Duration::from_secs(20), "the seeder", |t| {
         t.state == TorrentState::Seeding
@@ -63,7 +49,7 @@ fn a_swarm_on_ipv6_meets_through_peers6() {
 
     let leech_state = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let leecher = session_on(leech_state.path(), six, 0);
+    let leecher = session_bound(leech_state.path(), six, 0);
     add(&leecher, &torrent, out.path(), false);
     let downloading = wait_for(&leecher, Duration::from_secs(30), "an IPv6 peer", |t| {
         !t.peers.is_empty()
@@ -101,7 +87,7 @@ fn one_port_serves_peers_of_both_families() {
     )
     .unwrap();
     let seed_state = tempfile::tempdir().unwrap();
-    let seeder = session_on(seed_state.path(), Binding::Any, 0);
+    let seeder = session_bound(seed_state.path(), Binding::Any, 0);
     add(&seeder, &torrent, data.path(), true);
     wait_for(&seeder, Duration::from_secs(20), "the seeder", |t| {
         t.state == TorrentState::Seeding
@@ -114,7 +100,7 @@ fn one_port_serves_peers_of_both_families() {
     ] {
         let state = tempfile::tempdir().unwrap();
         let out = tempfile::tempdir().unwrap();
-        let leecher = session_on(state.path(), Binding::Address(ip), 0);
+        let leecher = session_bound(state.path(), Binding::Address(ip), 0);
         add(&leecher, &torrent, out.path(), false);
         leecher.send(Command::AddPeers(id, vec![SocketAddr::new(ip, port)]));
         wait_for(&leecher, Duration::from_secs(30), "the download", |t| {
@@ -169,7 +155,7 @@ fn a_torrent_waits_while_its_interface_is_down() {
     write_files(data.path(), &[("vpn.bin", 4 * 1024 * 1024)]);
     let torrent = torrent_for(&data.path().join("vpn.bin"), 64 * 1024, &url);
     let seed_state = tempfile::tempdir().unwrap();
-    let seeder = session_on(
+    let seeder = session_bound(
         seed_state.path(),
         Binding::Interface("rvseed".into()),
         512 * 1024,
@@ -181,7 +167,7 @@ fn a_torrent_waits_while_its_interface_is_down() {
 
     let leech_state = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let leecher = session_on(leech_state.path(), Binding::Interface("rv0".into()), 0);
+    let leecher = session_bound(leech_state.path(), Binding::Interface("rv0".into()), 0);
     add(&leecher, &torrent, out.path(), false);
     let connected = wait_for(&leecher, Duration::from_secs(30), "a peer over rv0", |t| {
         !t.peers.is_empty() && t.progress > 0.05

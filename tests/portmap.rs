@@ -48,6 +48,28 @@ async fn wait_status(
     }
 }
 
+/// A mapper whose only gateway is the UPnP one at `ssdp` (NAT-PMP goes unanswered); keep the
+/// silent socket alive with it.
+async fn upnp_mapper(ssdp: SocketAddr, discovery: Duration) -> (PortMapper, UdpSocket) {
+    let no_natpmp = silent().await;
+    let config = config(ssdp, no_natpmp.local_addr().unwrap(), discovery);
+    (PortMapper::spawn(config), no_natpmp)
+}
+
+/// A mapper whose only gateway is the NAT-PMP one at `gateway` (UPnP goes unanswered).
+async fn natpmp_mapper(gateway: SocketAddr, discovery: Duration) -> (PortMapper, UdpSocket) {
+    let no_upnp = silent().await;
+    let config = config(no_upnp.local_addr().unwrap(), gateway, discovery);
+    (PortMapper::spawn(config), no_upnp)
+}
+
+/// The status bar's text once the mapping has failed.
+async fn refusal(status: &mut watch::Receiver<MappingStatus>) -> String {
+    wait_status(status, "the refusal", Duration::from_secs(5), is_failed)
+        .await
+        .to_string()
+}
+
 fn is_mapped(status: &MappingStatus) -> bool {
     matches!(status, MappingStatus::Mapped { .. })
 }
@@ -99,12 +121,7 @@ fn natpmp_maps(requests: &[MapRequest], opcode: u8, deleting: bool) -> Vec<MapRe
 #[tokio::test]
 async fn upnp_maps_tcp_and_udp_renews_at_half_the_lease_and_deletes_on_stop() {
     let igd = FakeIgd::start(fake_igd::Behaviour::Accept).await;
-    let no_natpmp = silent().await;
-    let mapper = PortMapper::spawn(config(
-        igd.ssdp,
-        no_natpmp.local_addr().unwrap(),
-        Duration::from_secs(1),
-    ));
+    let (mapper, _no_natpmp) = upnp_mapper(igd.ssdp, Duration::from_secs(1)).await;
     let mut status = mapper.status();
     assert_eq!(*status.borrow(), MappingStatus::Searching);
 
@@ -171,12 +188,7 @@ async fn upnp_maps_tcp_and_udp_renews_at_half_the_lease_and_deletes_on_stop() {
 #[tokio::test]
 async fn a_upnp_refusal_shows_in_the_status_and_is_retried() {
     let igd = FakeIgd::start(fake_igd::Behaviour::RefuseFirstAdds(1)).await;
-    let no_natpmp = silent().await;
-    let mapper = PortMapper::spawn(config(
-        igd.ssdp,
-        no_natpmp.local_addr().unwrap(),
-        Duration::from_millis(500),
-    ));
+    let (mapper, _no_natpmp) = upnp_mapper(igd.ssdp, Duration::from_millis(500)).await;
     let mut status = mapper.status();
 
     let failed = wait_status(
@@ -224,23 +236,11 @@ async fn a_upnp_refusal_shows_in_the_status_and_is_retried() {
 #[tokio::test]
 async fn a_upnp_gateway_refusing_udp_is_left_no_tcp_mapping() {
     let igd = FakeIgd::start(fake_igd::Behaviour::RefuseUdp).await;
-    let no_natpmp = silent().await;
-    let mapper = PortMapper::spawn(config(
-        igd.ssdp,
-        no_natpmp.local_addr().unwrap(),
-        Duration::from_millis(500),
-    ));
+    let (mapper, _no_natpmp) = upnp_mapper(igd.ssdp, Duration::from_millis(500)).await;
     let mut status = mapper.status();
 
-    let failed = wait_status(
-        &mut status,
-        "the refusal",
-        Duration::from_secs(5),
-        is_failed,
-    )
-    .await;
     assert_eq!(
-        failed.to_string(),
+        refusal(&mut status).await,
         "not mapped: the gateway refused: the port is mapped to another device (718)"
     );
     let actions = igd.actions();
@@ -262,23 +262,11 @@ async fn a_upnp_gateway_refusing_udp_is_left_no_tcp_mapping() {
 #[tokio::test]
 async fn a_natpmp_gateway_refusing_udp_is_left_no_tcp_mapping() {
     let gateway = FakeNatPmp::start(fake_natpmp::Behaviour::RefuseUdp(4)).await;
-    let no_upnp = silent().await;
-    let mapper = PortMapper::spawn(config(
-        no_upnp.local_addr().unwrap(),
-        gateway.addr,
-        Duration::from_millis(500),
-    ));
+    let (mapper, _no_upnp) = natpmp_mapper(gateway.addr, Duration::from_millis(500)).await;
     let mut status = mapper.status();
 
-    let failed = wait_status(
-        &mut status,
-        "the refusal",
-        Duration::from_secs(5),
-        is_failed,
-    )
-    .await;
     assert_eq!(
-        failed.to_string(),
+        refusal(&mut status).await,
         "not mapped: the gateway refused: nat-pmp server out of resources"
     );
     let requests = gateway.requests();
@@ -290,12 +278,7 @@ async fn a_natpmp_gateway_refusing_udp_is_left_no_tcp_mapping() {
 #[tokio::test]
 async fn a_upnp_gateway_that_takes_only_permanent_mappings_gets_them() {
     let igd = FakeIgd::start(fake_igd::Behaviour::PermanentOnly).await;
-    let no_natpmp = silent().await;
-    let mapper = PortMapper::spawn(config(
-        igd.ssdp,
-        no_natpmp.local_addr().unwrap(),
-        Duration::from_secs(1),
-    ));
+    let (mapper, _no_natpmp) = upnp_mapper(igd.ssdp, Duration::from_secs(1)).await;
     let mut status = mapper.status();
 
     wait_status(
@@ -405,23 +388,11 @@ async fn natpmp_maps_when_no_upnp_answers_renews_at_half_the_granted_lifetime_an
 #[tokio::test]
 async fn a_natpmp_refusal_shows_in_the_status_and_is_retried() {
     let gateway = FakeNatPmp::start(fake_natpmp::Behaviour::Refuse(2)).await;
-    let no_upnp = silent().await;
-    let mapper = PortMapper::spawn(config(
-        no_upnp.local_addr().unwrap(),
-        gateway.addr,
-        Duration::from_millis(500),
-    ));
+    let (mapper, _no_upnp) = natpmp_mapper(gateway.addr, Duration::from_millis(500)).await;
     let mut status = mapper.status();
 
-    let failed = wait_status(
-        &mut status,
-        "the refusal",
-        Duration::from_secs(5),
-        is_failed,
-    )
-    .await;
     assert_eq!(
-        failed.to_string(),
+        refusal(&mut status).await,
         "not mapped: the gateway refused: not authorized"
     );
     let requests = gateway
@@ -536,12 +507,7 @@ async fn stopping_during_the_search_returns_at_once() {
 #[tokio::test]
 async fn dropping_the_handle_aborts_the_task_and_leaves_the_mapping_to_its_lease() {
     let igd = FakeIgd::start(fake_igd::Behaviour::Accept).await;
-    let no_natpmp = silent().await;
-    let mapper = PortMapper::spawn(config(
-        igd.ssdp,
-        no_natpmp.local_addr().unwrap(),
-        Duration::from_secs(1),
-    ));
+    let (mapper, _no_natpmp) = upnp_mapper(igd.ssdp, Duration::from_secs(1)).await;
     let mut status = mapper.status();
     wait_status(
         &mut status,

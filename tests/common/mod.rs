@@ -224,13 +224,27 @@ pub fn torrent_for(path: &Path, piece_length: u64, tracker: &str) -> Vec<u8> {
 
 /// A session listening on 127.0.0.1 with its state in `state_dir`.
 pub fn session(state_dir: &Path, upload_limit: u64) -> SessionHandle {
+    session_bound(
+        state_dir,
+        rivulet::net::Binding::Address(Ipv4Addr::LOCALHOST.into()),
+        upload_limit,
+    )
+}
+
+/// A session bound to `bind` (on a port of the system's choice) with its state in
+/// `state_dir`.
+pub fn session_bound(
+    state_dir: &Path,
+    bind: rivulet::net::Binding,
+    upload_limit: u64,
+) -> SessionHandle {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
     let mut config = SessionConfig::with_state_dir(state_dir.to_path_buf());
     config.restore_saved = false;
-    config.bind = rivulet::net::Binding::Address(Ipv4Addr::LOCALHOST.into());
+    config.bind = bind;
     config.listen_port = 0;
     config.upload_limit = upload_limit;
     Session::start(config, None).unwrap()
