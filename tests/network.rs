@@ -208,3 +208,55 @@ fn a_torrent_waits_while_its_interface_is_down() {
     eprintln!("completed {:?} after rv0 came back", start.elapsed());
     assert_same_tree(data.path(), out.path());
 }
+
+/// A new binding from the settings ends the connections made from the old address, and the
+/// download goes on from the new one.
+#[test]
+fn a_new_binding_moves_the_connections() {
+    let data = tempfile::tempdir().unwrap();
+    write_files(data.path(), &[("moved.bin", 2 * 1024 * 1024)]);
+    let torrent = torrent_for(&data.path().join("moved.bin"), 64 * 1024, "");
+    let (_seed_state, seeder) = start_seeder(&torrent, data.path(), 256 * 1024);
+    let id = Metainfo::from_bytes(&torrent).unwrap().info_hash;
+    let seeder_addr = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), seeder.listen_port());
+    let from = |host: u8| IpAddr::from(Ipv4Addr::new(127, 0, 0, host));
+
+    let state = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let leecher = session_bound(state.path(), Binding::Address(from(2)), 0);
+    add(&leecher, &torrent, out.path(), false);
+    leecher.send(Command::AddPeers(id, vec![seeder_addr]));
+    wait_for(
+        &seeder,
+        Duration::from_secs(20),
+        "the leecher from .2",
+        |t| t.peers.iter().any(|p| p.addr.ip() == from(2)),
+    );
+
+    leecher.send(Command::ApplySettings(rivulet::engine::EngineSettings {
+        listen_port: leecher.listen_port(),
+        max_peers_per_torrent: 50,
+        upload_slots: 4,
+        download_limit: 0,
+        upload_limit: 0,
+        max_open_files: rivulet::storage::DEFAULT_OPEN_FILES,
+        download_dir: None,
+        tracker: None,
+        dht: None,
+        lsd: false,
+        encryption: Default::default(),
+        bind: Binding::Address(from(3)),
+        port_mapping: false,
+    }));
+    let moved = wait_for(
+        &seeder,
+        Duration::from_secs(20),
+        "the leecher from .3",
+        |t| !t.peers.is_empty() && t.peers.iter().all(|p| p.addr.ip() == from(3)),
+    );
+    assert!(moved.peers.iter().all(|p| p.addr.ip() != from(2)));
+    wait_for(&leecher, Duration::from_secs(60), "the download", |t| {
+        t.progress >= 1.0
+    });
+    assert_same_tree(data.path(), out.path());
+}

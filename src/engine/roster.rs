@@ -87,6 +87,8 @@ pub(crate) struct PeerRoster {
     optimistic: Option<PeerKey>,
     last_choke: Option<Instant>,
     last_optimistic: Option<Instant>,
+    /// Connections we are closing because the torrent stops: dialled again at once.
+    closing_to_stop: HashSet<PeerKey>,
 }
 
 impl PeerRoster {
@@ -271,16 +273,17 @@ impl PeerRoster {
         self.peers.insert(key, book);
     }
 
+    /// The torrent stops: every connection now open is being closed by us, and its peer did
+    /// nothing to wait for.
+    pub fn stopping(&mut self) {
+        self.closing_to_stop.extend(self.peers.keys().copied());
+    }
+
     /// A connection ended. A dialled peer may be dialled again later (never, while complete,
-    /// if both sides were seeds), at once if `by_stop` (we closed it as the torrent stopped);
-    /// an inbound one's address has an ephemeral port: forgotten.
-    pub fn closed(
-        &mut self,
-        key: PeerKey,
-        both_seeds: bool,
-        by_stop: bool,
-        now: Instant,
-    ) -> Option<PeerBook> {
+    /// if both sides were seeds), at once if we closed it to stop; an inbound one's address
+    /// has an ephemeral port: forgotten.
+    pub fn closed(&mut self, key: PeerKey, both_seeds: bool, now: Instant) -> Option<PeerBook> {
+        let by_stop = self.closing_to_stop.remove(&key);
         if self.optimistic == Some(key) {
             self.optimistic = None;
         }
@@ -533,9 +536,9 @@ mod tests {
         let now = Instant::now();
         roster.connected(1, book(addr(1, PORT), 1, false));
         roster.connected(2, book(addr(2, 50_000), 2, true));
-        assert!(roster.closed(1, true, false, now).is_some());
-        assert!(roster.closed(2, false, false, now).is_some());
-        assert!(roster.closed(2, false, false, now).is_none(), "closed once");
+        assert!(roster.closed(1, true, now).is_some());
+        assert!(roster.closed(2, false, now).is_some());
+        assert!(roster.closed(2, false, now).is_none(), "closed once");
         assert_eq!(roster.books().count(), 0);
         let later = now + REDIAL_AFTER_CLOSE;
         assert!(
@@ -546,6 +549,22 @@ mod tests {
             roster.pick_dials(later, false, 50, 500),
             vec![addr(1, PORT)],
             "the inbound peer's ephemeral port is not dialled"
+        );
+    }
+
+    #[test]
+    fn peers_we_closed_to_stop_are_dialled_again_at_once() {
+        let mut roster = PeerRoster::default();
+        let now = Instant::now();
+        roster.connected(1, book(addr(1, PORT), 1, false));
+        roster.stopping();
+        roster.connected(2, book(addr(2, PORT), 2, false));
+        roster.closed(1, false, now);
+        roster.closed(2, false, now);
+        assert_eq!(
+            roster.pick_dials(now, false, 50, 500),
+            vec![addr(1, PORT)],
+            "closed by our stop: at once; closed otherwise: after the redial delay"
         );
     }
 
@@ -574,7 +593,7 @@ mod tests {
             roster.admit(SocketAddr::new(liar.ip(), 9), id(7), id(0), true, 50, now),
             Err(Refusal::Banned)
         );
-        roster.closed(1, false, false, now);
+        roster.closed(1, false, now);
         assert!(
             roster
                 .pick_dials(now + Duration::from_secs(3600), false, 50, 500)

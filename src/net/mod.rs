@@ -4,8 +4,9 @@
 //! and dialling out from the bound address.
 //!
 //! Every peer, tracker and DHT socket takes its local address from [`Reach`], so nothing
-//! falls back to another interface when the bound one goes away: dials fail with the reason
-//! instead.
+//! falls back to another address when the bound interface goes away: dials fail with the
+//! reason instead. (Binding is by source address, not `SO_BINDTODEVICE`: which interface a
+//! packet leaves by is the routing table's choice for that source.)
 
 mod interfaces;
 mod listen;
@@ -77,8 +78,8 @@ pub struct BindingError(String);
 pub enum Reach {
     /// Any address: the system picks the source of each connection.
     Any,
-    /// Only these local addresses (one per family at most); a peer of a family without one
-    /// is not dialled.
+    /// Only these local addresses (one per family at most); dialling a peer of a family
+    /// without one fails at once.
     Bound {
         v4: Option<Ipv4Addr>,
         v6: Option<Ipv6Addr>,
@@ -172,22 +173,27 @@ impl Binding {
         }
     }
 
-    /// What the binding means now, from the system's interfaces.
-    pub fn resolve(&self) -> Reach {
-        match self {
+    /// What the binding means now, from the system's interfaces; an error when they cannot
+    /// be listed (then nothing is known, which is not the same as down).
+    pub fn resolve(&self) -> io::Result<Reach> {
+        Ok(match self {
             Binding::Any => Reach::Any,
             Binding::Address(ip) if ip.is_unspecified() || ip.is_loopback() => bound_to(*ip),
-            Binding::Address(ip) => match interfaces::has_address(*ip) {
-                Ok(true) => bound_to(*ip),
-                Ok(false) => Reach::Down(format!("address {ip} is on no network interface")),
-                Err(e) => Reach::Down(format!("cannot list the network interfaces: {e}")),
+            Binding::Address(ip) => match interfaces::has_address(*ip)? {
+                true => bound_to(*ip),
+                false => Reach::Down(format!("address {ip} is on no network interface")),
             },
-            Binding::Interface(name) => match interfaces::addresses_of(name) {
-                Ok(Some((v4, v6))) => Reach::Bound { v4, v6 },
-                Ok(None) => Reach::Down(format!("network interface {name} is down")),
-                Err(e) => Reach::Down(format!("cannot list the network interfaces: {e}")),
+            Binding::Interface(name) => match interfaces::addresses_of(name)? {
+                Some((v4, v6)) => Reach::Bound { v4, v6 },
+                None => Reach::Down(format!("network interface {name} is down")),
             },
-        }
+        })
+    }
+
+    /// What the binding means at start: a failed lookup counts as down, with its reason.
+    pub fn resolve_or_down(&self) -> Reach {
+        self.resolve()
+            .unwrap_or_else(|e| Reach::Down(format!("cannot list the network interfaces: {e}")))
     }
 }
 
@@ -279,17 +285,17 @@ mod tests {
             Reach::Any.source_for(Ipv6Addr::LOCALHOST.into()).unwrap(),
             None
         );
-        assert_eq!(Binding::Any.resolve(), Reach::Any);
+        assert_eq!(Binding::Any.resolve().unwrap(), Reach::Any);
     }
 
     #[test]
     fn a_missing_interface_is_down() {
-        let reach = Binding::Interface("rvnosuch0".into()).resolve();
+        let reach = Binding::Interface("rvnosuch0".into()).resolve().unwrap();
         assert_eq!(reach.down(), Some("network interface rvnosuch0 is down"));
-        let reach = Binding::Address(Ipv4Addr::new(192, 0, 2, 77).into()).resolve();
+        let reach = Binding::Address(Ipv4Addr::new(192, 0, 2, 77).into()).resolve_or_down();
         assert!(reach.down().is_some());
         assert_eq!(
-            Binding::Address(Ipv4Addr::LOCALHOST.into()).resolve(),
+            Binding::Address(Ipv4Addr::LOCALHOST.into()).resolve_or_down(),
             Reach::Bound {
                 v4: Some(Ipv4Addr::LOCALHOST),
                 v6: None

@@ -154,6 +154,8 @@ struct MagnetActor {
     last_search: Instant,
     /// The task bringing local discovery's peers, while registered.
     lsd: Option<tokio::task::AbortHandle>,
+    /// The network is down (the bound interface is gone): the fetch waits, as when paused.
+    offline: bool,
 }
 
 /// Starts the actor of a magnet link.
@@ -201,6 +203,7 @@ pub(crate) fn spawn(params: MagnetParams) -> TorrentHandle {
         started: Instant::now(),
         last_search: Instant::now(),
         lsd: None,
+        offline: params.live.reach().down().is_some(),
         params,
     };
     actor.publish();
@@ -245,7 +248,7 @@ impl MagnetActor {
     }
 
     fn is_active(&self) -> bool {
-        matches!(self.phase, Phase::Fetching) && !self.params.saved.paused
+        matches!(self.phase, Phase::Fetching) && !self.params.saved.paused && !self.offline
     }
 
     /// Starts announcing and dialling, unless paused or done.
@@ -339,6 +342,7 @@ impl MagnetActor {
             let _ = announcer.send(AnnounceSignal::Stop(done));
             self.last_stopping = Some(stopped);
         }
+        self.roster.stopping();
         for link in self.links.values() {
             let _ = link.commands.send(FetchCommand::Disconnect);
         }
@@ -369,9 +373,13 @@ impl MagnetActor {
                 self.roster.learn(&peers, self.params.live.listen_addr());
                 self.connect_more();
             }
-            // While the network is down, dials and announces fail with its reason; the fetch
-            // goes on when it is back.
-            TorrentCommand::Network(_) => {}
+            // While the network is down the fetch waits; it starts again (from wherever the
+            // binding now is) when it is back.
+            TorrentCommand::Network(offline) => {
+                self.deactivate();
+                self.offline = offline.is_some();
+                self.activate();
+            }
             TorrentCommand::AddTracker(url) => {
                 if self.list.add(url) {
                     self.trackers_changed().await;
@@ -521,7 +529,7 @@ impl MagnetActor {
                 }
                 self.links.remove(&key);
                 self.fetch.peer_gone(key);
-                if let Some(book) = self.roster.closed(key, false, !self.is_active(), now) {
+                if let Some(book) = self.roster.closed(key, false, now) {
                     tracing::debug!(magnet = %self.name, addr = %book.addr, reason, "peer closed");
                 }
                 self.ask(now);

@@ -282,7 +282,8 @@ impl SessionActor {
 
     /// Applies settings: a new port or binding moves the listen sockets.
     async fn apply(&mut self, settings: EngineSettings, listeners: &mut Option<Listeners>) {
-        let rebind = settings.listen_port != self.listen_port || settings.bind != self.config.bind;
+        let new_port = settings.listen_port != self.config.listen_port;
+        let new_binding = settings.bind != self.config.bind;
         self.config.apply_settings(&settings);
         let config = &self.config;
         self.down_limit.set_rate(config.download_limit);
@@ -306,9 +307,12 @@ impl SessionActor {
             self.download_dir = settings.download_dir;
             self.measure_free_space().await;
         }
-        if rebind {
+        if new_port && !new_binding {
+            self.move_port(settings.listen_port, listeners).await;
+        }
+        if new_binding {
+            let reach = self.config.bind.resolve_or_down();
             self.listen_port = settings.listen_port;
-            let reach = self.config.bind.resolve();
             self.network_changed(reach, listeners).await;
         } else {
             self.apply_lsd();

@@ -130,7 +130,7 @@ impl Session {
             .enable_all()
             .build()
             .map_err(|e| SessionError::Runtime(e.to_string()))?;
-        let reach = config.bind.resolve();
+        let reach = config.bind.resolve_or_down();
         let listeners = {
             let _inside = runtime.enter();
             listen(&reach, config.listen_port)?

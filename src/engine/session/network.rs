@@ -49,7 +49,14 @@ pub(super) async fn accept(listeners: Option<&Listeners>) -> io::Result<(TcpStre
 impl SessionActor {
     /// Looks at the interfaces: the IPv6 address to announce, and whether the binding moved.
     pub(super) async fn check_network(&mut self, listeners: &mut Option<Listeners>) {
-        let reach = self.config.bind.resolve();
+        let reach = match self.config.bind.resolve() {
+            Ok(reach) => reach,
+            Err(e) => {
+                // Out of descriptors for a moment, say: nothing is known, so nothing changes.
+                tracing::debug!(error = %e, "cannot list the network interfaces");
+                return;
+            }
+        };
         let public_ipv6 = match &reach {
             Reach::Any => crate::net::public_ipv6(),
             Reach::Bound { v6, .. } => v6.filter(crate::net::is_global_ipv6),
@@ -58,6 +65,11 @@ impl SessionActor {
         self.live.set_public_ipv6(public_ipv6);
         if reach != self.live.reach() {
             self.network_changed(reach, listeners).await;
+        } else if listeners.is_none() && reach.down().is_none() {
+            // Up, but the last bind failed (an address still being configured): try again.
+            self.listen(&reach, listeners);
+            self.apply_dht().await;
+            self.apply_port_mapping().await;
         }
     }
 
@@ -71,28 +83,20 @@ impl SessionActor {
             Some(reason) => tracing::warn!(reason, "network down: every torrent waits"),
             None => tracing::info!(?reach, "network up"),
         }
+        let before = self.live.reach();
         self.live.set_reach(reach.clone());
         self.trackers.set_reach(&reach);
         *listeners = None;
-        if reach.down().is_none() {
-            // The port peers and trackers know, unless it is taken now.
-            match Listeners::bind(&reach.listen_ips(), self.listen_port) {
-                Ok(bound) => {
-                    self.listen_port = bound.port();
-                    self.live
-                        .listen_port
-                        .store(self.listen_port, Ordering::Relaxed);
-                    *listeners = Some(bound);
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot listen for peers"),
-            }
-            self.log_listening(listeners.as_ref());
+        self.listen(&reach, listeners);
+        // Local discovery joins the group on one interface: start it afresh when that moved.
+        if before.ipv4() != reach.ipv4() {
+            self.live.set_lsd(None);
         }
-        // Local discovery joins the group on one interface: start it afresh.
-        self.live.set_lsd(None);
         self.apply_lsd();
         self.apply_dht().await;
         self.apply_port_mapping().await;
+        // Every torrent hears of it: down, back, or moved (its connections from the old
+        // addresses end).
         let offline = reach.down().map(str::to_string);
         for torrent in self.torrents.values() {
             let _ = torrent
@@ -131,6 +135,55 @@ impl SessionActor {
             });
         }
         self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// Listens where `reach` says, on the port peers and trackers know (the next free one if
+    /// it is taken now); nowhere while down, or when the bind fails (retried on the next
+    /// look at the interfaces).
+    fn listen(&mut self, reach: &Reach, listeners: &mut Option<Listeners>) {
+        if reach.down().is_some() {
+            return;
+        }
+        match Listeners::bind(&reach.listen_ips(), self.listen_port) {
+            Ok(bound) => {
+                self.listen_port = bound.port();
+                self.live
+                    .listen_port
+                    .store(self.listen_port, Ordering::Relaxed);
+                *listeners = Some(bound);
+                self.dirty.store(true, Ordering::Relaxed);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for peers"),
+        }
+        self.log_listening(listeners.as_ref());
+    }
+
+    /// A new listen port from the settings: the sockets move to it, or stay where they are
+    /// if it cannot be had.
+    pub(super) async fn move_port(&mut self, port: u16, listeners: &mut Option<Listeners>) {
+        let reach = self.live.reach();
+        if reach.down().is_some() || listeners.is_none() {
+            // Nothing listens now: the next bind takes the new port.
+            self.listen_port = port;
+            return;
+        }
+        if port == self.listen_port {
+            return;
+        }
+        match Listeners::bind(&reach.listen_ips(), port) {
+            Ok(bound) => {
+                self.listen_port = bound.port();
+                self.live
+                    .listen_port
+                    .store(self.listen_port, Ordering::Relaxed);
+                *listeners = Some(bound);
+                self.log_listening(listeners.as_ref());
+                self.dirty.store(true, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!(port, error = %e, "keeping the old listen port");
+            }
+        }
     }
 
     pub(super) fn log_listening(&self, listeners: Option<&Listeners>) {

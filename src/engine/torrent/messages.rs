@@ -87,7 +87,8 @@ pub(crate) enum TorrentCommand {
     SetSeeding(bool),
     /// Addresses to dial, from the user.
     AddPeers(Vec<SocketAddr>),
-    /// The network went down (with why) or came back (`None`).
+    /// The network went down (with why), or is up (`None`) after coming back or moving to
+    /// other addresses.
     Network(Option<String>),
     AddTracker(String),
     RemoveTracker(String),

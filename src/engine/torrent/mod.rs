@@ -290,6 +290,11 @@ impl Torrent {
                 self.advance().await;
             }
             TorrentCommand::Network(offline) => {
+                // Down, or moved to other addresses: connections made from the old ones end,
+                // and the swarm starts again from the new ones (if up).
+                if self.life.is_active() {
+                    self.stop().await;
+                }
                 self.life.set_offline(offline);
                 self.advance().await;
             }
@@ -364,9 +369,7 @@ impl Torrent {
                     both_seeds,
                 } => {
                     self.shared.peers().remove(&key);
-                    let by_stop = !self.life.is_active();
-                    if let Some(book) = self.roster.closed(key, both_seeds, by_stop, Instant::now())
-                    {
+                    if let Some(book) = self.roster.closed(key, both_seeds, Instant::now()) {
                         tracing::debug!(torrent = %self.shared.meta.name, addr = %book.addr, reason, "peer closed");
                     }
                 }

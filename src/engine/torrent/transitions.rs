@@ -106,6 +106,7 @@ impl super::Torrent {
             let _ = announcer.send(AnnounceSignal::Stop(done));
             self.trackers.last_stopping = Some(wait);
         }
+        self.roster.stopping();
         for link in self.shared.peers().values() {
             let _ = link.tx.send(PeerCommand::Disconnect);
         }

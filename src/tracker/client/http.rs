@@ -7,6 +7,7 @@ use super::{
 use crate::ids::InfoHash;
 use crate::net::Reach;
 use crate::sync::RwLockExt;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, RwLock};
 
 /// Largest response body read from a tracker.
@@ -22,6 +23,8 @@ pub struct HttpTracker {
 /// The client of the current binding, or why there is none.
 struct Bound {
     client: reqwest::Client,
+    /// The address requests leave from (`None`: any).
+    source: Option<IpAddr>,
     down: Option<String>,
 }
 
@@ -30,6 +33,7 @@ impl HttpTracker {
         Ok(Self {
             bound: Arc::new(RwLock::new(Bound {
                 client: client_from(None)?,
+                source: None,
                 down: None,
             })),
         })
@@ -37,11 +41,16 @@ impl HttpTracker {
 
     /// Requests leave from the address `reach` gives from now on; none while it is down.
     pub fn set_reach(&self, reach: &Reach) -> Result<(), TrackerError> {
-        let client = client_from(reach.http_source())?;
-        *self.bound.write_locked() = Bound {
-            client,
-            down: reach.down().map(str::to_string),
-        };
+        let source = reach.http_source();
+        let client = client_from(source);
+        let mut bound = self.bound.write_locked();
+        bound.source = source;
+        bound.down = reach.down().map(str::to_string);
+        match client {
+            Ok(client) => bound.client = client,
+            // Never the old client's address: nothing goes out until a client is made.
+            Err(e) => bound.down = Some(format!("no tracker client for this address: {e}")),
+        }
         Ok(())
     }
 
@@ -87,6 +96,18 @@ impl HttpTracker {
             if let Some(reason) = &bound.down {
                 return Err(TrackerError::Unreachable(reason.clone()));
             }
+            // A literal address skips the resolver: one of the other family would leave
+            // unbound, from any interface.
+            if let (Some(source), Ok(url)) = (bound.source, reqwest::Url::parse(full)) {
+                let literal = url
+                    .host_str()
+                    .and_then(|h| h.trim_matches(['[', ']']).parse::<IpAddr>().ok());
+                if let Some(ip) = literal.filter(|ip| ip.is_ipv4() != source.is_ipv4()) {
+                    return Err(TrackerError::Unreachable(format!(
+                        "{ip} cannot be reached from the bound address {source}"
+                    )));
+                }
+            }
             bound.client.get(full)
         };
         let mut response = request.send().await.map_err(describe)?;
@@ -104,9 +125,17 @@ impl HttpTracker {
     }
 }
 
-/// A client whose connections leave from `source` (any address when `None`).
-fn client_from(source: Option<std::net::IpAddr>) -> Result<reqwest::Client, TrackerError> {
-    reqwest::Client::builder()
+/// A client whose connections leave from `source` (any address when `None`; otherwise host
+/// names resolve to `source`'s family alone, as a connection to the other would leave
+/// unbound).
+fn client_from(source: Option<IpAddr>) -> Result<reqwest::Client, TrackerError> {
+    let builder = match source {
+        Some(ip) => {
+            reqwest::Client::builder().dns_resolver(Arc::new(OneFamily { v4: ip.is_ipv4() }))
+        }
+        None => reqwest::Client::builder(),
+    };
+    builder
         .timeout(ANNOUNCE_TIMEOUT)
         .connect_timeout(std::time::Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::limited(5))
@@ -115,6 +144,28 @@ fn client_from(source: Option<std::net::IpAddr>) -> Result<reqwest::Client, Trac
         .local_address(source)
         .build()
         .map_err(|e| TrackerError::Unreachable(e.to_string()))
+}
+
+/// The system's resolver, keeping the addresses of one family.
+struct OneFamily {
+    v4: bool,
+}
+
+impl reqwest::dns::Resolve for OneFamily {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let (host, v4) = (name.as_str().to_string(), self.v4);
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| a.is_ipv4() == v4)
+                .collect();
+            if addrs.is_empty() {
+                let family = if v4 { "IPv4" } else { "IPv6" };
+                return Err(format!("{host} has no {family} address").into());
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 /// `…/announce…` → `…/scrape…`; `None` when the tracker has no scrape URL.
@@ -179,6 +230,34 @@ pub(super) fn announce_url(base: &str, req: &AnnounceRequest) -> String {
 mod tests {
     use super::*;
     use crate::ids::InfoHash;
+
+    #[tokio::test]
+    async fn bound_requests_never_leave_unbound_or_while_down() {
+        let client = HttpTracker::new().unwrap();
+        let v4_only = Reach::Bound {
+            v4: Some(std::net::Ipv4Addr::LOCALHOST),
+            v6: None,
+        };
+        client.set_reach(&v4_only).unwrap();
+        let request = crate::tracker::sample_request();
+        let error = client.announce("http://[::1]:9/announce", &request).await;
+        assert!(
+            matches!(&error, Err(TrackerError::Unreachable(e)) if e.contains("cannot be reached from the bound address 127.0.0.1")),
+            "{error:?}"
+        );
+        client
+            .set_reach(&Reach::Down("network interface wg0 is down".into()))
+            .unwrap();
+        let error = client
+            .announce("http://127.0.0.1:9/announce", &request)
+            .await;
+        assert_eq!(
+            error.err(),
+            Some(TrackerError::Unreachable(
+                "network interface wg0 is down".into()
+            ))
+        );
+    }
 
     #[test]
     fn scrape_urls_follow_bep_48() {

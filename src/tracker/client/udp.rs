@@ -116,12 +116,8 @@ impl UdpTracker {
         action: u32,
         build: impl Fn(u64, u32) -> Vec<u8>,
     ) -> Result<(Vec<u8>, bool), TrackerError> {
-        let tracker = resolve(url).await?;
-        let source = self
-            .reach
-            .locked()
-            .source_for(tracker.ip())
-            .map_err(unreachable)?;
+        let reach = self.reach.locked().clone();
+        let (tracker, source) = resolve(url, &reach).await?;
         let bind: SocketAddr = match (source, tracker.is_ipv4()) {
             (Some(ip), _) => (ip, 0).into(),
             (None, true) => (Ipv4Addr::UNSPECIFIED, 0).into(),
@@ -219,17 +215,24 @@ fn unreachable(e: std::io::Error) -> TrackerError {
 }
 
 /// `udp://host:port/announce` → the tracker's address.
-async fn resolve(url: &str) -> Result<SocketAddr, TrackerError> {
+/// `udp://host:port/announce` → the first of the tracker's addresses that `reach` can send
+/// to, and the source address to send from.
+async fn resolve(url: &str, reach: &Reach) -> Result<(SocketAddr, Option<IpAddr>), TrackerError> {
     let rest = url
         .strip_prefix("udp://")
         .ok_or_else(|| TrackerError::UnsupportedUrl(url.into()))?;
     let host_port = rest.split(['/', '?']).next().unwrap_or_default();
-    let mut addrs = tokio::net::lookup_host(host_port)
+    let addrs = tokio::net::lookup_host(host_port)
         .await
         .map_err(|e| TrackerError::Unreachable(format!("cannot resolve {host_port}: {e}")))?;
-    addrs
-        .next()
-        .ok_or_else(|| TrackerError::Unreachable(format!("{host_port} has no address")))
+    let mut last_error = TrackerError::Unreachable(format!("{host_port} has no address"));
+    for addr in addrs {
+        match reach.source_for(addr.ip()) {
+            Ok(source) => return Ok((addr, source)),
+            Err(e) => last_error = unreachable(e),
+        }
+    }
+    Err(last_error)
 }
 
 fn parse_header(reply: &[u8]) -> Option<(u32, u32)> {
