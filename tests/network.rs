@@ -233,21 +233,10 @@ fn a_new_binding_moves_the_connections() {
         |t| t.peers.iter().any(|p| p.addr.ip() == from(2)),
     );
 
-    leecher.send(Command::ApplySettings(rivulet::engine::EngineSettings {
-        listen_port: leecher.listen_port(),
-        max_peers_per_torrent: 50,
-        upload_slots: 4,
-        download_limit: 0,
-        upload_limit: 0,
-        max_open_files: rivulet::storage::DEFAULT_OPEN_FILES,
-        download_dir: None,
-        tracker: None,
-        dht: None,
-        lsd: false,
-        encryption: Default::default(),
-        bind: Binding::Address(from(3)),
-        port_mapping: false,
-    }));
+    leecher.send(Command::ApplySettings(engine_settings(
+        leecher.listen_port(),
+        Binding::Address(from(3)),
+    )));
     let moved = wait_for(
         &seeder,
         Duration::from_secs(20),

@@ -63,6 +63,11 @@ async fn natpmp_mapper(gateway: SocketAddr, discovery: Duration) -> (PortMapper,
     (PortMapper::spawn(config), no_upnp)
 }
 
+/// The status once the port is mapped.
+async fn wait_mapped(status: &mut watch::Receiver<MappingStatus>) -> MappingStatus {
+    wait_status(status, "the mapping", Duration::from_secs(5), is_mapped).await
+}
+
 /// The status bar's text once the mapping has failed.
 async fn refusal(status: &mut watch::Receiver<MappingStatus>) -> String {
     wait_status(status, "the refusal", Duration::from_secs(5), is_failed)
@@ -125,13 +130,7 @@ async fn upnp_maps_tcp_and_udp_renews_at_half_the_lease_and_deletes_on_stop() {
     let mut status = mapper.status();
     assert_eq!(*status.borrow(), MappingStatus::Searching);
 
-    let mapped = wait_status(
-        &mut status,
-        "the mapping",
-        Duration::from_secs(5),
-        is_mapped,
-    )
-    .await;
+    let mapped = wait_mapped(&mut status).await;
     let external_ip: IpAddr = fake_igd::EXTERNAL_IP.parse().unwrap();
     let expected = MappingStatus::Mapped {
         via: MappingProtocol::Upnp,
@@ -281,13 +280,7 @@ async fn a_upnp_gateway_that_takes_only_permanent_mappings_gets_them() {
     let (mapper, _no_natpmp) = upnp_mapper(igd.ssdp, Duration::from_secs(1)).await;
     let mut status = mapper.status();
 
-    wait_status(
-        &mut status,
-        "the mapping",
-        Duration::from_secs(5),
-        is_mapped,
-    )
-    .await;
+    wait_mapped(&mut status).await;
     let actions = igd.actions();
     let leases = |protocol| {
         adds(&actions, protocol)
@@ -319,13 +312,7 @@ async fn natpmp_maps_when_no_upnp_answers_renews_at_half_the_granted_lifetime_an
     let mapper = PortMapper::spawn(config);
     let mut status = mapper.status();
 
-    let mapped = wait_status(
-        &mut status,
-        "the mapping",
-        Duration::from_secs(5),
-        is_mapped,
-    )
-    .await;
+    let mapped = wait_mapped(&mut status).await;
     let external_port = PORT + fake_natpmp::PORT_SHIFT;
     let external_ip = Some(IpAddr::from(fake_natpmp::EXTERNAL_IP));
     assert_eq!(
@@ -509,13 +496,7 @@ async fn dropping_the_handle_aborts_the_task_and_leaves_the_mapping_to_its_lease
     let igd = FakeIgd::start(fake_igd::Behaviour::Accept).await;
     let (mapper, _no_natpmp) = upnp_mapper(igd.ssdp, Duration::from_secs(1)).await;
     let mut status = mapper.status();
-    wait_status(
-        &mut status,
-        "the mapping",
-        Duration::from_secs(5),
-        is_mapped,
-    )
-    .await;
+    wait_mapped(&mut status).await;
 
     drop(mapper);
     let closed = tokio::time::timeout(Duration::from_secs(1), status.changed()).await;

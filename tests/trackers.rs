@@ -386,22 +386,14 @@ fn created_torrent_is_seeded_through_the_engines_tracker() {
     let state = tempfile::tempdir().unwrap();
     let mut host = session_with_state(state.path(), false);
     host.send(Command::ApplySettings(EngineSettings {
-        listen_port: host.listen_port(),
-        max_peers_per_torrent: 50,
-        upload_slots: 4,
-        download_limit: 0,
-        upload_limit: 0,
-        max_open_files: rivulet::storage::DEFAULT_OPEN_FILES,
-        download_dir: None,
         tracker: Some(TrackerSettings {
             port: 0,
             open: false,
         }),
-        dht: None,
-        lsd: false,
-        encryption: Default::default(),
-        bind: rivulet::net::Binding::Address(std::net::Ipv4Addr::LOCALHOST.into()),
-        port_mapping: false,
+        ..engine_settings(
+            host.listen_port(),
+            rivulet::net::Binding::Address(std::net::Ipv4Addr::LOCALHOST.into()),
+        )
     }));
     let start = Instant::now();
     let port = loop {

@@ -420,3 +420,26 @@ pub fn process_rss_mib() -> f64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kib| kib / 1024.0)
 }
+
+/// The settings a test session applies: its port, the binding, and everything else off
+/// (no DHT, LSD, tracker, port mapping or limits).
+pub fn engine_settings(
+    listen_port: u16,
+    bind: rivulet::net::Binding,
+) -> rivulet::engine::EngineSettings {
+    rivulet::engine::EngineSettings {
+        listen_port,
+        max_peers_per_torrent: 50,
+        upload_slots: 4,
+        download_limit: 0,
+        upload_limit: 0,
+        max_open_files: rivulet::storage::DEFAULT_OPEN_FILES,
+        download_dir: None,
+        tracker: None,
+        dht: None,
+        lsd: false,
+        encryption: Default::default(),
+        bind,
+        port_mapping: false,
+    }
+}
