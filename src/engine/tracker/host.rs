@@ -96,11 +96,16 @@ mod tests {
     /// before the new ones bind.
     #[tokio::test]
     async fn restarts_on_the_same_port() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        // Below the ephemeral range (32768 and up), so that no socket another test binds to
+        // port 0 can take the port while the tracker restarts.
+        let free = |port: u16| {
+            std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+                && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        };
+        let port = std::iter::repeat_with(|| rand::random_range(20_000..30_000))
+            .take(100)
+            .find(|p| free(*p))
+            .expect("a free port below the ephemeral range");
         let ip = IpAddr::from([127, 0, 0, 1]);
         let mut host = TrackerHost::default();
         assert!(
