@@ -308,7 +308,7 @@ impl SessionActor {
             self.measure_free_space().await;
         }
         if new_port && !new_binding {
-            self.move_port(settings.listen_port, listeners).await;
+            self.move_port(settings.listen_port, listeners);
         }
         if new_binding {
             let reach = self.config.bind.resolve_or_down();

@@ -144,23 +144,15 @@ impl SessionActor {
         if reach.down().is_some() {
             return;
         }
-        match Listeners::bind(&reach.listen_ips(), self.listen_port) {
-            Ok(bound) => {
-                self.listen_port = bound.port();
-                self.live
-                    .listen_port
-                    .store(self.listen_port, Ordering::Relaxed);
-                *listeners = Some(bound);
-                self.dirty.store(true, Ordering::Relaxed);
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot listen for peers"),
+        if let Err(e) = self.bind_on(reach, self.listen_port, listeners) {
+            tracing::warn!(error = %e, "cannot listen for peers");
+            self.log_listening(listeners.as_ref());
         }
-        self.log_listening(listeners.as_ref());
     }
 
     /// A new listen port from the settings: the sockets move to it, or stay where they are
     /// if it cannot be had.
-    pub(super) async fn move_port(&mut self, port: u16, listeners: &mut Option<Listeners>) {
+    pub(super) fn move_port(&mut self, port: u16, listeners: &mut Option<Listeners>) {
         let reach = self.live.reach();
         if reach.down().is_some() || listeners.is_none() {
             // Nothing listens now: the next bind takes the new port.
@@ -170,20 +162,28 @@ impl SessionActor {
         if port == self.listen_port {
             return;
         }
-        match Listeners::bind(&reach.listen_ips(), port) {
-            Ok(bound) => {
-                self.listen_port = bound.port();
-                self.live
-                    .listen_port
-                    .store(self.listen_port, Ordering::Relaxed);
-                *listeners = Some(bound);
-                self.log_listening(listeners.as_ref());
-                self.dirty.store(true, Ordering::Relaxed);
-            }
-            Err(e) => {
-                tracing::warn!(port, error = %e, "keeping the old listen port");
-            }
+        if let Err(e) = self.bind_on(&reach, port, listeners) {
+            tracing::warn!(port, error = %e, "keeping the old listen port");
         }
+    }
+
+    /// Listens where `reach` says on `port` (or the next free one) and makes those sockets
+    /// the session's; on failure the old ones stay.
+    fn bind_on(
+        &mut self,
+        reach: &Reach,
+        port: u16,
+        listeners: &mut Option<Listeners>,
+    ) -> std::io::Result<()> {
+        let bound = Listeners::bind(&reach.listen_ips(), port)?;
+        self.listen_port = bound.port();
+        self.live
+            .listen_port
+            .store(self.listen_port, Ordering::Relaxed);
+        *listeners = Some(bound);
+        self.log_listening(listeners.as_ref());
+        self.dirty.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     pub(super) fn log_listening(&self, listeners: Option<&Listeners>) {

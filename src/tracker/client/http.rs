@@ -39,8 +39,9 @@ impl HttpTracker {
         })
     }
 
-    /// Requests leave from the address `reach` gives from now on; none while it is down.
-    pub fn set_reach(&self, reach: &Reach) -> Result<(), TrackerError> {
+    /// Requests leave from the address `reach` gives from now on; none while it is down (or
+    /// while no client for that address could be made: the reason is then the error).
+    pub fn set_reach(&self, reach: &Reach) {
         let source = reach.http_source();
         let client = client_from(source);
         let mut bound = self.bound.write_locked();
@@ -51,7 +52,6 @@ impl HttpTracker {
             // Never the old client's address: nothing goes out until a client is made.
             Err(e) => bound.down = Some(format!("no tracker client for this address: {e}")),
         }
-        Ok(())
     }
 
     pub async fn announce(
@@ -238,16 +238,14 @@ mod tests {
             v4: Some(std::net::Ipv4Addr::LOCALHOST),
             v6: None,
         };
-        client.set_reach(&v4_only).unwrap();
+        client.set_reach(&v4_only);
         let request = crate::tracker::sample_request();
         let error = client.announce("http://[::1]:9/announce", &request).await;
         assert!(
             matches!(&error, Err(TrackerError::Unreachable(e)) if e.contains("cannot be reached from the bound address 127.0.0.1")),
             "{error:?}"
         );
-        client
-            .set_reach(&Reach::Down("network interface wg0 is down".into()))
-            .unwrap();
+        client.set_reach(&Reach::Down("network interface wg0 is down".into()));
         let error = client
             .announce("http://127.0.0.1:9/announce", &request)
             .await;

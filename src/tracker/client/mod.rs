@@ -81,9 +81,7 @@ impl TrackerClient {
     /// Every announce and scrape leaves from the address `reach` gives from now on (none
     /// while it is down: they fail with its reason).
     pub fn set_reach(&self, reach: &Reach) {
-        if let Err(e) = self.http.set_reach(reach) {
-            tracing::warn!(error = %e, "the HTTP tracker client keeps its old binding");
-        }
+        self.http.set_reach(reach);
         self.udp.set_reach(reach.clone());
     }
 
