@@ -121,6 +121,9 @@ fn main() {
         listen_port: 0,
         // Never a public router from a test or a benchmark.
         dht_enabled: false,
+        // The app's engine stays on loopback and never looks for a router.
+        port_mapping: false,
+        network_interface: "127.0.0.1".into(),
         lsd_enabled: false,
         ..Settings::default()
     };

@@ -43,6 +43,9 @@ fn gui_drives_a_real_download_to_completion() {
         seed_when_done: false,
         // Never a public router from a test or a benchmark.
         dht_enabled: false,
+        // The app's engine stays on loopback and never looks for a router.
+        port_mapping: false,
+        network_interface: "127.0.0.1".into(),
         lsd_enabled: false,
         ..Settings::default()
     };
@@ -127,6 +130,9 @@ fn closed_to_the_tray_it_keeps_seeding_and_quit_stops_it() {
     let settings = Settings {
         close_to_tray: true,
         dht_enabled: false,
+        // The app's engine stays on loopback and never looks for a router.
+        port_mapping: false,
+        network_interface: "127.0.0.1".into(),
         lsd_enabled: false,
         ..Settings::default()
     };
