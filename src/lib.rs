@@ -41,4 +41,5 @@ pub mod storage;
 mod sync;
 pub mod tracker;
 pub mod units;
+pub mod utp;
 pub mod wire;
