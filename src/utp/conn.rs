@@ -642,6 +642,11 @@ impl Conn {
         self.unsent.len() < SEND_BUFFER || self.state == State::Closed
     }
 
+    /// Bytes received and not read yet.
+    pub fn unread(&self) -> usize {
+        self.readable_bytes
+    }
+
     /// Whether a read would return something now (data, EOF or an error).
     pub fn readable(&self) -> bool {
         self.readable_bytes > 0 || self.eof || self.state == State::Closed

@@ -1,0 +1,327 @@
+//! [`UtpStream`]: a uTP connection as a byte stream (`AsyncRead` + `AsyncWrite`), so that
+//! encryption and the peer protocol run over it exactly as over TCP. It can be split into a
+//! reading and a writing half; dropping the writing side sends a FIN, as TCP's shutdown does.
+//!
+//! [`Entry`] is what the socket task and the stream share: the connection behind a lock, the
+//! wakers of the tasks waiting on it, and the UDP socket it sends on.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::UdpSocket;
+use tokio::sync::oneshot;
+
+use super::conn::{Conn, ReadOutcome, WriteOutcome};
+use super::packet::Packet;
+use crate::sync::MutexExt;
+
+/// How long a connection nobody holds any more waits for the peer's FIN.
+const ABANDONED: Duration = Duration::from_secs(60);
+
+/// One connection, shared by the socket task and its stream handles.
+pub(super) struct Entry {
+    state: Mutex<EntryState>,
+    socket: Arc<UdpSocket>,
+    peer: SocketAddr,
+}
+
+struct EntryState {
+    conn: Conn,
+    read_waker: Option<Waker>,
+    write_waker: Option<Waker>,
+    /// Told when a dial connects or fails.
+    connected: Option<oneshot::Sender<Result<(), io::ErrorKind>>>,
+    /// Stream handles that read, and that write.
+    readers: u8,
+    writers: u8,
+    closed_at: Option<Instant>,
+    abandoned_at: Option<Instant>,
+    datagram: Vec<u8>,
+}
+
+impl Entry {
+    pub(super) fn new(
+        conn: Conn,
+        socket: Arc<UdpSocket>,
+        peer: SocketAddr,
+        connected: Option<oneshot::Sender<Result<(), io::ErrorKind>>>,
+    ) -> Self {
+        Self {
+            state: Mutex::new(EntryState {
+                conn,
+                read_waker: None,
+                write_waker: None,
+                connected,
+                readers: 0,
+                writers: 0,
+                closed_at: None,
+                abandoned_at: None,
+                datagram: Vec::with_capacity(1500),
+            }),
+            socket,
+            peer,
+        }
+    }
+
+    pub(super) fn on_packet(&self, packet: &Packet<'_>, now: Instant) {
+        let mut state = self.state.locked();
+        state.conn.on_packet(packet, now);
+        if state.readers == 0 && state.writers == 0 && state.conn.unread() > 0 {
+            // Data for a connection nobody reads: answered with a RESET, as TCP would.
+            state.conn.reset();
+        }
+    }
+
+    /// Sends what the connection has to send, and wakes whoever can go on.
+    pub(super) fn flush(&self, now: Instant) {
+        let mut state = self.state.locked();
+        self.flush_locked(&mut state, now);
+    }
+
+    fn flush_locked(&self, state: &mut EntryState, now: Instant) {
+        let EntryState { conn, datagram, .. } = state;
+        while conn.poll_transmit(now, datagram) {
+            if let Err(e) = self.socket.try_send_to(datagram, self.peer)
+                && e.kind() != io::ErrorKind::WouldBlock
+            {
+                tracing::trace!(peer = %self.peer, error = %e, "uTP send failed");
+            }
+        }
+        if state.conn.readable()
+            && let Some(waker) = state.read_waker.take()
+        {
+            waker.wake();
+        }
+        if state.conn.writable()
+            && let Some(waker) = state.write_waker.take()
+        {
+            waker.wake();
+        }
+        if state.conn.is_connected() || state.conn.is_closed() {
+            if let Some(tx) = state.connected.take() {
+                let result = match state.conn.error() {
+                    Some(e) => Err(e),
+                    None if state.conn.is_connected() => Ok(()),
+                    None => Err(io::ErrorKind::ConnectionRefused),
+                };
+                let _ = tx.send(result);
+            }
+        }
+    }
+
+    /// Runs the connection's timers; true when it is done and can be forgotten.
+    pub(super) fn on_tick(&self, now: Instant, linger: Duration) -> bool {
+        let mut state = self.state.locked();
+        state.conn.on_tick(now);
+        self.flush_locked(&mut state, now);
+        let held = state.readers > 0 || state.writers > 0;
+        if state.conn.is_closed() {
+            let closed_at = *state.closed_at.get_or_insert(now);
+            // A clean close lingers to answer a peer that missed our last ACK.
+            let lingered = state.conn.error().is_some() || now.duration_since(closed_at) >= linger;
+            return !held && lingered;
+        }
+        !held
+            && state
+                .abandoned_at
+                .is_some_and(|at| now.duration_since(at) >= ABANDONED)
+    }
+
+    fn hold(&self, reads: bool, writes: bool) {
+        let mut state = self.state.locked();
+        state.readers += u8::from(reads);
+        state.writers += u8::from(writes);
+    }
+
+    fn release(&self, reads: bool, writes: bool) {
+        let mut state = self.state.locked();
+        state.readers -= u8::from(reads);
+        state.writers -= u8::from(writes);
+        if writes && state.writers == 0 {
+            state.conn.close();
+        }
+        if state.readers == 0 && state.writers == 0 {
+            state.abandoned_at = Some(Instant::now());
+        }
+        self.flush_locked(&mut state, Instant::now());
+    }
+
+    fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let mut state = self.state.locked();
+        let outcome = state.conn.read(buf.initialize_unfilled());
+        match outcome {
+            ReadOutcome::Data(n) => {
+                buf.advance(n);
+                // Reading may have reopened the window: the peer hears at once.
+                self.flush_locked(&mut state, Instant::now());
+                Poll::Ready(Ok(()))
+            }
+            ReadOutcome::Eof => Poll::Ready(Ok(())),
+            ReadOutcome::Failed(kind) => Poll::Ready(Err(kind.into())),
+            ReadOutcome::Pending => {
+                state.read_waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    fn poll_write(&self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        let mut state = self.state.locked();
+        match state.conn.write(data) {
+            WriteOutcome::Accepted(n) => {
+                self.flush_locked(&mut state, Instant::now());
+                Poll::Ready(Ok(n))
+            }
+            WriteOutcome::Failed(kind) => Poll::Ready(Err(kind.into())),
+            WriteOutcome::Pending => {
+                state.write_waker = Some(cx.waker().clone());
+                self.flush_locked(&mut state, Instant::now());
+                Poll::Pending
+            }
+        }
+    }
+
+    fn shutdown(&self) {
+        let mut state = self.state.locked();
+        state.conn.close();
+        self.flush_locked(&mut state, Instant::now());
+    }
+}
+
+/// A uTP connection as a byte stream.
+pub struct UtpStream {
+    entry: Arc<Entry>,
+}
+
+impl std::fmt::Debug for UtpStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UtpStream")
+            .field("peer", &self.entry.peer)
+            .finish()
+    }
+}
+
+impl UtpStream {
+    pub(super) fn new(entry: Arc<Entry>) -> Self {
+        entry.hold(true, true);
+        Self { entry }
+    }
+
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.entry.peer
+    }
+
+    /// The connection's figures now.
+    pub fn stats(&self) -> super::conn::ConnStats {
+        self.entry.state.locked().conn.stats()
+    }
+
+    /// A reading and a writing half, for two tasks.
+    pub fn into_split(self) -> (UtpReadHalf, UtpWriteHalf) {
+        self.entry.hold(true, true);
+        let halves = (
+            UtpReadHalf {
+                entry: self.entry.clone(),
+            },
+            UtpWriteHalf {
+                entry: self.entry.clone(),
+            },
+        );
+        // Dropping `self` now lets go of its own hold; the halves keep theirs.
+        halves
+    }
+}
+
+impl Drop for UtpStream {
+    fn drop(&mut self) {
+        self.entry.release(true, true);
+    }
+}
+
+impl AsyncRead for UtpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.entry.poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for UtpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.entry.poll_write(cx, data)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.entry.shutdown();
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The reading half of a [`UtpStream`].
+pub struct UtpReadHalf {
+    entry: Arc<Entry>,
+}
+
+impl Drop for UtpReadHalf {
+    fn drop(&mut self) {
+        self.entry.release(true, false);
+    }
+}
+
+impl AsyncRead for UtpReadHalf {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.entry.poll_read(cx, buf)
+    }
+}
+
+/// The writing half of a [`UtpStream`]; dropping it sends a FIN after what was written.
+pub struct UtpWriteHalf {
+    entry: Arc<Entry>,
+}
+
+impl Drop for UtpWriteHalf {
+    fn drop(&mut self) {
+        self.entry.release(false, true);
+    }
+}
+
+impl AsyncWrite for UtpWriteHalf {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.entry.poll_write(cx, data)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.entry.shutdown();
+        Poll::Ready(Ok(()))
+    }
+}
