@@ -126,6 +126,7 @@ fn torrent(n: u8, name: &str) -> TorrentSnapshot {
                 addr: "127.0.0.1:51413".parse().unwrap(),
                 client: "Transmission 3.0".into(),
                 flags: "DU".into(),
+                utp: false,
                 down_rate: 1 << 20,
                 up_rate: 0,
                 progress: 1.0,
@@ -133,7 +134,8 @@ fn torrent(n: u8, name: &str) -> TorrentSnapshot {
             rivulet::engine::PeerSnapshot {
                 addr: "[2001:db8::7]:6881".parse().unwrap(),
                 client: "libtorrent 2.0.11".into(),
-                flags: "dUIE".into(),
+                flags: "dUIEP".into(),
+                utp: true,
                 down_rate: 0,
                 up_rate: 1 << 20,
                 progress: 0.5,
@@ -428,6 +430,11 @@ fn selection_and_detail_tabs() {
         harness.query_by_label("[2001:db8::7]:6881").is_some(),
         "an IPv6 peer, bracketed"
     );
+    assert!(
+        harness.query_by_label("uTP").is_some(),
+        "the transport of each peer"
+    );
+    assert!(harness.query_by_label("TCP").is_some());
     click_lowest(&mut harness, "Trackers");
     harness.run_steps(2);
     assert!(
@@ -1186,6 +1193,22 @@ fn the_encryption_setting_reaches_the_engine() {
     assert!(
         matches!(commands.as_slice(), [Command::ApplySettings(s)]
             if s.encryption == rivulet::mse::EncryptionPolicy::Require),
+        "{commands:?}"
+    );
+}
+
+#[test]
+fn the_transport_setting_reaches_the_engine() {
+    let (mut harness, rig) = rig();
+    assert_eq!(
+        harness.state().settings.transport,
+        rivulet::net::TransportMode::UtpFirst
+    );
+    save_settings_after_clicking(&mut harness, &["TCP only"]);
+    let commands = rig.engine.take();
+    assert!(
+        matches!(commands.as_slice(), [Command::ApplySettings(s)]
+            if s.transport == rivulet::net::TransportMode::TcpOnly),
         "{commands:?}"
     );
 }

@@ -70,6 +70,7 @@ pub fn run(
     config.lsd = net.lsd();
     config.encryption = net.encryption;
     config.port_mapping = net.port_mapping();
+    config.transport = net.transport;
     let mut session = Session::start(config, None)?;
     eprintln!("{name}: listening on port {}", session.listen_port());
     session.send(add.command(save_dir, seed));

@@ -25,6 +25,8 @@ use super::lookup::{Lookup, QUERY_TIMEOUT};
 use super::persist;
 use super::routing::{Insert, K, RoutingTable};
 use super::store::{PeerStore, Tokens};
+use crate::utp::DhtChannel;
+use crate::utp::socket::Datagram;
 
 /// Queries of ours awaiting an answer.
 pub const MAX_PENDING: usize = 256;
@@ -102,13 +104,25 @@ impl std::fmt::Debug for Dht {
 }
 
 impl Dht {
-    /// Binds the socket, reads the saved state and starts the node on the current runtime.
+    /// Binds a socket of its own on `config.bind`, reads the saved state and starts the node
+    /// on the current runtime.
     pub async fn start(config: DhtConfig) -> std::io::Result<Dht> {
-        // One socket: a std handle sends (a datagram never waits: a full buffer drops it), its
-        // clone on the runtime receives.
-        let sender = std::net::UdpSocket::bind(config.bind)?;
-        sender.set_nonblocking(true)?;
-        let socket = UdpSocket::from_std(sender.try_clone()?)?;
+        let socket = UdpSocket::bind(config.bind).await?;
+        Self::start_on(config, Arc::new(socket), None).await
+    }
+
+    /// Starts the node on the session's UDP socket, which it shares with uTP: it sends on
+    /// it, and what arrives for it comes through the channel's inbox (`config.bind` is not
+    /// used).
+    pub async fn start_shared(config: DhtConfig, channel: DhtChannel) -> std::io::Result<Dht> {
+        Self::start_on(config, channel.socket, Some(channel.inbox)).await
+    }
+
+    async fn start_on(
+        config: DhtConfig,
+        socket: Arc<UdpSocket>,
+        shared_inbox: Option<mpsc::Receiver<Datagram>>,
+    ) -> std::io::Result<Dht> {
         let local_addr = socket.local_addr()?;
         let saved = match config.state_file.clone() {
             Some(path) => tokio::task::spawn_blocking(move || persist::load(&path))
@@ -127,8 +141,8 @@ impl Dht {
         let (commands, inbox) = mpsc::unbounded_channel();
         let (stats_tx, stats) = watch::channel(DhtStats::default());
         let node = Node {
-            socket: Arc::new(socket),
-            sender,
+            socket,
+            shared_inbox,
             table,
             store: PeerStore::default(),
             tokens: Tokens::new(now),
@@ -233,8 +247,10 @@ struct Queued {
 }
 
 struct Node {
+    /// Sends (a datagram never waits: a full buffer drops it) and, unless shared, receives.
     socket: Arc<UdpSocket>,
-    sender: std::net::UdpSocket,
+    /// What arrives for the node when the socket is shared with uTP.
+    shared_inbox: Option<mpsc::Receiver<Datagram>>,
     table: RoutingTable,
     store: PeerStore,
     tokens: Tokens,
@@ -261,6 +277,24 @@ struct Node {
     last_save: Instant,
 }
 
+/// The next datagram for the node: from its own socket, or from the shared socket's inbox
+/// (`None` once that closed).
+async fn receive(
+    socket: &UdpSocket,
+    shared_inbox: Option<&mut mpsc::Receiver<Datagram>>,
+    buf: &mut [u8],
+) -> Option<std::io::Result<(usize, SocketAddr)>> {
+    match shared_inbox {
+        None => Some(socket.recv_from(buf).await),
+        Some(inbox) => {
+            let (datagram, from) = inbox.recv().await?;
+            let len = datagram.len().min(buf.len());
+            buf[..len].copy_from_slice(&datagram[..len]);
+            Some(Ok((len, from)))
+        }
+    }
+}
+
 impl Node {
     async fn run(mut self, mut inbox: UnboundedReceiver<DhtCommand>) {
         self.routers = resolve(&self.router_names).await;
@@ -269,16 +303,22 @@ impl Node {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let socket = self.socket.clone();
+        let mut shared_inbox = self.shared_inbox.take();
         loop {
             tokio::select! {
-                received = socket.recv_from(&mut buf) => match received {
-                    Ok((len, from)) => {
+                received = receive(&socket, shared_inbox.as_mut(), &mut buf) => match received {
+                    None => {
+                        // The shared socket is gone (the listen sockets moved): so is the node.
+                        self.save().await;
+                        return;
+                    }
+                    Some(Ok((len, from))) => {
                         self.stats.bytes_in += len as u64;
                         if let Some(datagram) = buf.get(..len) {
                             self.on_datagram(datagram, from, Instant::now());
                         }
                     }
-                    Err(e) => {
+                    Some(Err(e)) => {
                         // ICMP errors (a node gone) surface here on some systems: not fatal.
                         tracing::trace!(error = %e, "DHT receive failed");
                     }
@@ -724,7 +764,7 @@ impl Node {
         if self.budget(now) < bytes.len() as f64 {
             return false;
         }
-        match self.sender.send_to(&bytes, addr) {
+        match self.socket.try_send_to(&bytes, addr) {
             Ok(n) => {
                 self.budget -= n as f64;
                 self.stats.bytes_out += n as u64;

@@ -90,4 +90,6 @@ pub struct EngineSettings {
     pub bind: crate::net::Binding,
     /// Map the listen port at the home router (UPnP IGD or NAT-PMP).
     pub port_mapping: bool,
+    /// Which transports peers are dialled over.
+    pub transport: crate::net::TransportMode,
 }

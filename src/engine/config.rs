@@ -9,9 +9,10 @@ use super::command::EngineSettings;
 use crate::dht::Dht;
 use crate::lsd::Lsd;
 use crate::mse::EncryptionPolicy;
-use crate::net::{Binding, Reach};
+use crate::net::{Binding, Dialer, Reach, TransportMode};
 use crate::portmap::PortMapperConfig;
 use crate::sync::RwLockExt;
+use crate::utp::UtpSocket;
 
 /// The routers a DHT node bootstraps from when nothing else is set (the well-known public
 /// ones). Tests never use them: they set loopback routers, or no DHT at all.
@@ -64,6 +65,9 @@ pub struct SessionConfig {
     /// Map the listen port (TCP, and UDP for the DHT) at the home router with UPnP IGD or
     /// NAT-PMP. Off by default in the library; the app and the CLI turn it on.
     pub port_mapping: bool,
+    /// Which transports peers are dialled over (TCP, uTP). TCP only by default in the
+    /// library; the app and the CLI dial uTP first, as libtorrent does.
+    pub transport: TransportMode,
     /// How the port mapper works (leases, retries, where gateways are looked for); the session
     /// sets the port and the source address.
     pub port_mapper: PortMapperConfig,
@@ -90,6 +94,7 @@ impl SessionConfig {
             lsd: false,
             encryption: EncryptionPolicy::Disabled,
             port_mapping: false,
+            transport: TransportMode::TcpOnly,
             port_mapper: PortMapperConfig::new(0),
         }
     }
@@ -110,6 +115,7 @@ impl SessionConfig {
         self.encryption = settings.encryption;
         self.bind = settings.bind.clone();
         self.port_mapping = settings.port_mapping;
+        self.transport = settings.transport;
     }
 
     /// The platform's data folder for Rivulet, e.g. `~/.local/share/rivulet`.
@@ -137,6 +143,11 @@ pub(crate) struct LiveSettings {
     /// Local service discovery, while it runs.
     lsd: RwLock<Option<Lsd>>,
     encryption: RwLock<EncryptionPolicy>,
+    transport: RwLock<TransportMode>,
+    /// The uTP endpoint on the listen port, while the session listens.
+    utp: RwLock<Option<UtpSocket>>,
+    /// Dials peers, remembering which do not answer over uTP.
+    pub dialer: Dialer,
 }
 
 /// One peer connection counted against the session's cap; released when dropped.
@@ -161,7 +172,34 @@ impl LiveSettings {
             dht: RwLock::new(None),
             lsd: RwLock::new(None),
             encryption: RwLock::new(config.encryption),
+            transport: RwLock::new(config.transport),
+            utp: RwLock::new(None),
+            dialer: Dialer::default(),
         }
+    }
+
+    /// Which transports peers are dialled over.
+    pub fn transport(&self) -> TransportMode {
+        *self.transport.read_locked()
+    }
+
+    pub fn set_transport(&self, mode: TransportMode) {
+        *self.transport.write_locked() = mode;
+        if let Some(utp) = self.utp() {
+            utp.set_accepting(mode.accepts_utp());
+        }
+    }
+
+    /// The uTP endpoint, while the session listens.
+    pub fn utp(&self) -> Option<UtpSocket> {
+        self.utp.read_locked().clone()
+    }
+
+    pub fn set_utp(&self, utp: Option<UtpSocket>) {
+        if let Some(utp) = &utp {
+            utp.set_accepting(self.transport().accepts_utp());
+        }
+        *self.utp.write_locked() = utp;
     }
 
     /// How connections are encrypted, dialling and accepting.

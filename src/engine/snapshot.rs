@@ -68,8 +68,10 @@ pub struct PeerSnapshot {
     /// The client, decoded from its peer id.
     pub client: String,
     /// qBittorrent-style flags: D/d we download / want to, U/u we upload / they want to,
-    /// I incoming connection, E encrypted (RC4).
+    /// I incoming connection, E encrypted (RC4), P over uTP.
     pub flags: String,
+    /// Whether the connection runs over uTP (else TCP).
+    pub utp: bool,
     pub down_rate: u64,
     pub up_rate: u64,
     /// Their share of the torrent, 0.0 to 1.0.

@@ -60,6 +60,8 @@ pub struct Settings {
     pub network_interface: String,
     /// Map the listen port at the router (UPnP IGD or NAT-PMP).
     pub port_mapping: bool,
+    /// Which transports peers are dialled over.
+    pub transport: crate::net::TransportMode,
 }
 
 impl Default for Settings {
@@ -97,6 +99,7 @@ impl Default for Settings {
             encryption: crate::mse::EncryptionPolicy::default(),
             network_interface: String::new(),
             port_mapping: true,
+            transport: crate::net::TransportMode::UtpFirst,
         }
     }
 }
@@ -158,6 +161,7 @@ impl Settings {
             // The settings dialog saves only a binding that parses.
             bind: self.network_interface.parse().unwrap_or_default(),
             port_mapping: self.port_mapping,
+            transport: self.transport,
         }
     }
 

@@ -110,6 +110,18 @@ impl SettingsDialog {
                         ui.radio_value(policy, EncryptionPolicy::Disabled, "Off");
                     });
                     ui.end_row();
+                    ui.label("Peer transport").on_hover_text(
+                        "How peers are dialled. uTP (over UDP) yields to your other traffic \
+                         and reaches peers behind some NATs; a peer that does not answer over \
+                         uTP is dialled over TCP. Peers may connect over either, except with \
+                         TCP only.",
+                    );
+                    ui.horizontal(|ui| {
+                        for mode in crate::net::TransportMode::ALL {
+                            ui.radio_value(&mut self.draft.transport, mode, mode.label());
+                        }
+                    });
+                    ui.end_row();
                     let label = ui.label("Network interface");
                     ui.add(
                         egui::TextEdit::singleline(&mut self.draft.network_interface)

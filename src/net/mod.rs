@@ -10,6 +10,7 @@
 
 mod interfaces;
 mod listen;
+mod transport;
 
 use std::fmt;
 use std::io;
@@ -20,6 +21,7 @@ use tokio::net::{TcpSocket, TcpStream};
 
 pub use interfaces::{is_global_ipv6, public_ipv6};
 pub use listen::Listeners;
+pub use transport::{Dialer, Transport, TransportMode, TransportReader, TransportWriter};
 
 /// What the user binds Rivulet's sockets to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

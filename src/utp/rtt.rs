@@ -8,21 +8,12 @@ const INITIAL: Duration = Duration::from_secs(1);
 const FLOOR: Duration = Duration::from_millis(500);
 const CEILING: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RttEstimator {
     /// Smoothed round-trip time and its mean deviation, once a sample arrived.
     smoothed: Option<(Duration, Duration)>,
     /// Timeouts in a row, each doubling the timeout.
     backoff: u32,
-}
-
-impl Default for RttEstimator {
-    fn default() -> Self {
-        Self {
-            smoothed: None,
-            backoff: 0,
-        }
-    }
 }
 
 impl RttEstimator {

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,8 @@ const SOCKET_BUFFER: usize = 4 << 20;
 
 /// A connection's key: the peer's address and the id its packets carry.
 type Key = (SocketAddr, u16);
+/// A datagram and where it came from.
+pub type Datagram = (Vec<u8>, SocketAddr);
 
 /// A running uTP endpoint; cheap to clone. The tasks stop when the last clone is dropped.
 #[derive(Clone)]
@@ -81,7 +83,7 @@ impl Drop for Tasks {
 /// The DHT's share of the socket: sending on it, and the datagrams that were for it.
 pub struct DhtChannel {
     pub socket: Arc<UdpSocket>,
-    pub inbox: mpsc::Receiver<(Vec<u8>, SocketAddr)>,
+    pub inbox: mpsc::Receiver<Datagram>,
 }
 
 pub(super) struct Shared {
@@ -89,8 +91,10 @@ pub(super) struct Shared {
     conns: Mutex<HashMap<Key, Arc<Entry>>>,
     accepted: mpsc::Sender<(UtpStream, SocketAddr)>,
     accept_queue: tokio::sync::Mutex<mpsc::Receiver<(UtpStream, SocketAddr)>>,
-    dht: Mutex<Option<mpsc::Sender<(Vec<u8>, SocketAddr)>>>,
+    dht: Mutex<Option<mpsc::Sender<Datagram>>>,
     syn_tokens: Mutex<(f64, Instant)>,
+    /// Whether peers' SYNs are answered (else ignored: the session dials TCP only).
+    accepting: AtomicBool,
     /// The clock every connection's timestamps count from.
     epoch: Instant,
     id: u64,
@@ -119,6 +123,7 @@ impl UtpSocket {
             accept_queue: tokio::sync::Mutex::new(accept_queue),
             dht: Mutex::new(None),
             syn_tokens: Mutex::new((SYN_BURST, Instant::now())),
+            accepting: AtomicBool::new(true),
             epoch: Instant::now(),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         });
@@ -163,6 +168,11 @@ impl UtpSocket {
         let (tx, inbox) = mpsc::channel(DHT_QUEUE);
         *self.shared.dht.locked() = Some(tx);
         Some(DhtChannel { socket, inbox })
+    }
+
+    /// Whether peers may connect (their SYNs are ignored otherwise).
+    pub fn set_accepting(&self, accepting: bool) {
+        self.shared.accepting.store(accepting, Ordering::Relaxed);
     }
 
     /// Connections open now.
@@ -286,7 +296,8 @@ impl Shared {
             return Some(entry.clone());
         }
         let from_ip = from.ip();
-        let admitted = conns.len() < MAX_CONNECTIONS
+        let admitted = self.accepting.load(Ordering::Relaxed)
+            && conns.len() < MAX_CONNECTIONS
             && conns.keys().filter(|(a, _)| a.ip() == from_ip).count() < MAX_PER_IP
             && self.take_syn_token(now)
             && self.accepted.capacity() > 0;

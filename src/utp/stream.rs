@@ -102,15 +102,15 @@ impl Entry {
         {
             waker.wake();
         }
-        if state.conn.is_connected() || state.conn.is_closed() {
-            if let Some(tx) = state.connected.take() {
-                let result = match state.conn.error() {
-                    Some(e) => Err(e),
-                    None if state.conn.is_connected() => Ok(()),
-                    None => Err(io::ErrorKind::ConnectionRefused),
-                };
-                let _ = tx.send(result);
-            }
+        if (state.conn.is_connected() || state.conn.is_closed())
+            && let Some(tx) = state.connected.take()
+        {
+            let result = match state.conn.error() {
+                Some(e) => Err(e),
+                None if state.conn.is_connected() => Ok(()),
+                None => Err(io::ErrorKind::ConnectionRefused),
+            };
+            let _ = tx.send(result);
         }
     }
 

@@ -441,5 +441,6 @@ pub fn engine_settings(
         encryption: Default::default(),
         bind,
         port_mapping: false,
+        transport: rivulet::net::TransportMode::TcpOnly,
     }
 }

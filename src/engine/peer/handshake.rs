@@ -42,8 +42,7 @@ pub(crate) async fn connect(
     our_id: PeerId,
     live: &LiveSettings,
 ) -> Result<(PeerStream, Handshake), PeerError> {
-    let source = live.reach().source_for(addr.ip())?;
-    let mut stream = PeerStream::dial(addr, source, &info_hash, live.encryption()).await?;
+    let mut stream = PeerStream::dial(addr, &info_hash, live).await?;
     stream
         .send(&mut Handshake::new(info_hash, our_id).encode())
         .await?;

@@ -151,6 +151,8 @@ pub(crate) struct PeerStats {
     pub listen_port: AtomicU16,
     /// RC4 (MSE) runs under the connection.
     pub encrypted: AtomicBool,
+    /// The connection runs over uTP (else TCP).
+    pub utp: AtomicBool,
 }
 
 impl Default for PeerStats {
@@ -167,6 +169,7 @@ impl Default for PeerStats {
             client: std::sync::OnceLock::new(),
             listen_port: AtomicU16::new(0),
             encrypted: AtomicBool::new(false),
+            utp: AtomicBool::new(false),
         }
     }
 }
@@ -272,8 +275,10 @@ impl Connection {
             mut reader,
             mut writer,
             encrypted,
+            utp,
         } = stream;
         stats.encrypted.store(encrypted, Ordering::Relaxed);
+        stats.utp.store(utp, Ordering::Relaxed);
         if reply_handshake {
             writer
                 .send(&mut Handshake::new(shared.meta.info_hash, shared.our_id).encode())

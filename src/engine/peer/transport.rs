@@ -1,5 +1,6 @@
-//! The byte stream under the peer protocol: a TCP connection, plain or RC4-encrypted after an
-//! MSE handshake, split into a reading and a writing half that the connection's tasks own.
+//! The byte stream under the peer protocol: a TCP or uTP connection ([`Transport`]), plain or
+//! RC4-encrypted after an MSE handshake, split into a reading and a writing half that the
+//! connection's tasks own.
 //!
 //! Dialling tries MSE first or not as the [`EncryptionPolicy`] says (and dials again in the
 //! clear when a `Prefer` handshake fails); an inbound connection is told apart by its first 20
@@ -7,21 +8,21 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 
 use rc4::{Rc4, StreamCipher};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::{HANDSHAKE_TIMEOUT, PeerError};
+use crate::engine::config::LiveSettings;
 use crate::ids::InfoHash;
 use crate::mse::EncryptionPolicy;
 use crate::mse::handshake::{Established, initiate, respond};
 use crate::mse::keys::req2;
+use crate::net::{Transport, TransportReader, TransportWriter};
 use crate::sync::RwLockExt;
 
 /// The start of every plain BitTorrent handshake.
@@ -33,11 +34,14 @@ pub(crate) struct PeerStream {
     pub writer: PeerWriter,
     /// Whether RC4 runs under the peer protocol.
     pub encrypted: bool,
+    /// Whether the connection runs over uTP (else TCP).
+    pub utp: bool,
 }
 
 impl PeerStream {
-    fn new(tcp: TcpStream, established: Option<Established>) -> Self {
-        let (read, write) = tcp.into_split();
+    fn new(transport: Transport, established: Option<Established>) -> Self {
+        let utp = transport.is_utp();
+        let (read, write) = transport.into_split();
         let (ciphers, received) = match established {
             Some(e) => (e.ciphers, e.received),
             None => (None, Vec::new()),
@@ -49,6 +53,7 @@ impl PeerStream {
         };
         Self {
             encrypted: encrypt.is_some(),
+            utp,
             reader: PeerReader {
                 half: read,
                 cipher: decrypt,
@@ -63,9 +68,9 @@ impl PeerStream {
     }
 
     /// A plain connection whose first bytes were already read.
-    fn plain_with(tcp: TcpStream, read: Vec<u8>) -> Self {
+    fn plain_with(transport: Transport, read: Vec<u8>) -> Self {
         Self::new(
-            tcp,
+            transport,
             Some(Established {
                 ciphers: None,
                 received: read,
@@ -73,25 +78,29 @@ impl PeerStream {
         )
     }
 
-    /// Dials `addr` (from `source`, when given) for `info_hash` as `policy` says: MSE first
-    /// (and, with `Prefer`, a plain connection again if the peer would not have it), or plain.
+    /// Dials `addr` for `info_hash` as `live` says: over TCP or uTP, from the bound address,
+    /// MSE first (and, with `Prefer`, a plain connection again if the peer would not have
+    /// it), or plain.
     pub async fn dial(
         addr: SocketAddr,
-        source: Option<IpAddr>,
         info_hash: &InfoHash,
-        policy: EncryptionPolicy,
+        live: &LiveSettings,
     ) -> Result<Self, PeerError> {
+        let policy = live.encryption();
         let Some(offer) = policy.offer() else {
-            return Ok(Self::new(connect(addr, source).await?, None));
+            return Ok(Self::new(connect(addr, live).await?, None));
         };
-        let mut tcp = connect(addr, source).await?;
-        let attempt =
-            tokio::time::timeout(HANDSHAKE_TIMEOUT, initiate(&mut tcp, info_hash, offer)).await;
+        let mut transport = connect(addr, live).await?;
+        let attempt = tokio::time::timeout(
+            HANDSHAKE_TIMEOUT,
+            initiate(&mut transport, info_hash, offer),
+        )
+        .await;
         match attempt {
-            Ok(Ok(established)) => Ok(Self::new(tcp, Some(established))),
+            Ok(Ok(established)) => Ok(Self::new(transport, Some(established))),
             Ok(Err(e)) if policy == EncryptionPolicy::Prefer => {
                 tracing::debug!(%addr, error = %e, "encrypted handshake failed; dialling in the clear");
-                Ok(Self::new(connect(addr, source).await?, None))
+                Ok(Self::new(connect(addr, live).await?, None))
             }
             Ok(Err(e)) => Err(PeerError::Encryption(e)),
             Err(_) => Err(PeerError::Timeout),
@@ -101,13 +110,13 @@ impl PeerStream {
     /// Takes an inbound connection as `policy` says: a plain handshake, or the receiving side
     /// of MSE for one of the torrents in `keys`. Runs under the handshake's deadline.
     pub async fn accept(
-        mut tcp: TcpStream,
+        mut transport: Transport,
         keys: &TorrentKeys,
         policy: EncryptionPolicy,
     ) -> Result<Self, PeerError> {
         let exchange = async {
             let mut first = [0u8; 20];
-            tcp.read_exact(&mut first).await?;
+            transport.read_exact(&mut first).await?;
             if &first == PLAIN_START {
                 return if policy.accepts_plain() {
                     Ok(None)
@@ -122,14 +131,14 @@ impl PeerStream {
                     "an encrypted handshake, and encryption is off",
                 ));
             };
-            let (established, _) = respond(&mut tcp, &first, |m| keys.find(m), allow)
+            let (established, _) = respond(&mut transport, &first, |m| keys.find(m), allow)
                 .await
                 .map_err(PeerError::Encryption)?;
             Ok(Some(established))
         };
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange).await {
-            Ok(Ok(None)) => Ok(Self::plain_with(tcp, PLAIN_START.to_vec())),
-            Ok(Ok(Some(established))) => Ok(Self::new(tcp, Some(established))),
+            Ok(Ok(None)) => Ok(Self::plain_with(transport, PLAIN_START.to_vec())),
+            Ok(Ok(Some(established))) => Ok(Self::new(transport, Some(established))),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(PeerError::Timeout),
         }
@@ -141,17 +150,29 @@ impl PeerStream {
     }
 }
 
-async fn connect(addr: SocketAddr, source: Option<IpAddr>) -> Result<TcpStream, PeerError> {
-    let tcp = tokio::time::timeout(HANDSHAKE_TIMEOUT, crate::net::connect(addr, source))
-        .await
-        .map_err(|_| PeerError::Timeout)??;
-    tcp.set_nodelay(true)?;
-    Ok(tcp)
+/// A TCP or uTP connection to `addr`, as the session's transport setting says.
+async fn connect(addr: SocketAddr, live: &LiveSettings) -> Result<Transport, PeerError> {
+    let source = live.reach().source_for(addr.ip())?;
+    let utp = live.utp();
+    let dialled = live
+        .dialer
+        .dial(
+            addr,
+            source,
+            live.transport(),
+            utp.as_ref(),
+            HANDSHAKE_TIMEOUT,
+        )
+        .await;
+    dialled.map_err(|e| match e.kind() {
+        io::ErrorKind::TimedOut => PeerError::Timeout,
+        _ => PeerError::Io(e),
+    })
 }
 
 /// The reading half: decrypts what arrives, after handing out what came with the handshake.
 pub(crate) struct PeerReader {
-    half: OwnedReadHalf,
+    half: TransportReader,
     cipher: Option<Box<Rc4>>,
     /// Payload read during the handshake, already plain.
     early: Vec<u8>,
@@ -188,7 +209,7 @@ impl AsyncRead for PeerReader {
 
 /// The writing half: encrypts in place, then writes.
 pub(crate) struct PeerWriter {
-    half: OwnedWriteHalf,
+    half: TransportWriter,
     cipher: Option<Box<Rc4>>,
 }
 

@@ -75,6 +75,8 @@ pub(super) struct SessionActor {
     pub(super) fetch_stops: HashMap<InfoHash, oneshot::Receiver<()>>,
     /// The routers the running DHT node was started with.
     pub(super) dht_routers: Vec<String>,
+    /// The uTP socket the DHT node shares (its id), while one runs.
+    pub(super) dht_socket: Option<u64>,
     /// What encrypted handshakes are matched against: every torrent and magnet link here.
     pub(super) keys: TorrentKeys,
     /// The listen port's mapping at the router, while port mapping is on.
@@ -295,6 +297,7 @@ impl SessionActor {
             .upload_slots
             .store(config.upload_slots, Ordering::Relaxed);
         self.live.set_encryption(config.encryption);
+        self.live.set_transport(config.transport);
         self.files.set_capacity(config.max_open_files);
         if self
             .tracker_host

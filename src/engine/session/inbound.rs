@@ -5,11 +5,11 @@
 //! slot is taken, the connection that has waited longest is closed to make room, so that
 //! connections held open without a word (slowloris) never lock a real peer out.
 
+use crate::net::Transport;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use tokio::net::TcpStream;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::AbortHandle;
 
@@ -85,7 +85,7 @@ impl Handshakes {
     /// its address already has [`MAX_PENDING_PER_IP`] waiting.
     pub fn accept(
         &self,
-        tcp: TcpStream,
+        transport: Transport,
         addr: SocketAddr,
         keys: &TorrentKeys,
         policy: EncryptionPolicy,
@@ -104,7 +104,7 @@ impl Handshakes {
             let _place = place;
             // One deadline for the whole: MSE (if any) and the handshake.
             let met = tokio::time::timeout(peer::HANDSHAKE_TIMEOUT, async {
-                let mut stream = PeerStream::accept(tcp, &keys, policy).await?;
+                let mut stream = PeerStream::accept(transport, &keys, policy).await?;
                 let handshake = peer::read_handshake(&mut stream).await?;
                 Ok::<_, peer::PeerError>((stream, handshake))
             })

@@ -152,6 +152,8 @@ impl Session {
         let (removals_ended_tx, removals_ended) = mpsc::unbounded_channel();
         let (fetched_tx, fetched) = mpsc::unbounded_channel();
         let config_for_live = config.clone();
+        let live = Arc::new(LiveSettings::new(listen_port, reach, &config_for_live));
+        live.set_utp(listeners.as_ref().map(|l| l.utp().clone()));
         let actor = SessionActor {
             down_limit: Arc::new(RateLimiter::new(config.download_limit)),
             up_limit: Arc::new(RateLimiter::new(config.upload_limit)),
@@ -171,7 +173,7 @@ impl Session {
             files: Arc::new(FilePool::new(config_for_live.max_open_files)),
             next_key: Arc::new(AtomicU64::new(1)),
             listen_port,
-            live: Arc::new(LiveSettings::new(listen_port, reach, &config_for_live)),
+            live,
             download_dir: config_for_live.download_dir.clone(),
             free_space: None,
             tracker_host: TrackerHost::default(),
@@ -182,6 +184,7 @@ impl Session {
             fetched_tx,
             fetch_stops: HashMap::new(),
             dht_routers: Vec::new(),
+            dht_socket: None,
             port_mapper: None,
         };
         let thread = std::thread::Builder::new()

@@ -8,13 +8,11 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
-
 use super::actor::SessionActor;
 use crate::dht::{Dht, DhtConfig};
 use crate::engine::torrent::TorrentCommand;
 use crate::lsd::Lsd;
-use crate::net::{Listeners, Reach};
+use crate::net::{Listeners, Reach, Transport};
 use crate::portmap::{MappingStatus, PortMapper};
 
 /// The port mapper of one port from one source address.
@@ -39,7 +37,7 @@ impl MappedPort {
 pub(super) const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// The next inbound connection; never, while nothing listens.
-pub(super) async fn accept(listeners: Option<&Listeners>) -> io::Result<(TcpStream, SocketAddr)> {
+pub(super) async fn accept(listeners: Option<&Listeners>) -> io::Result<(Transport, SocketAddr)> {
     match listeners {
         Some(listeners) => listeners.accept().await,
         None => std::future::pending().await,
@@ -87,6 +85,7 @@ impl SessionActor {
         self.live.set_reach(reach.clone());
         self.trackers.set_reach(&reach);
         *listeners = None;
+        self.live.set_utp(None);
         self.listen(&reach, listeners);
         // Local discovery joins the group on one interface: start it afresh when that moved.
         if before.ipv4() != reach.ipv4() {
@@ -176,6 +175,7 @@ impl SessionActor {
         listeners: &mut Option<Listeners>,
     ) -> std::io::Result<()> {
         let bound = Listeners::bind(&reach.listen_ips(), port)?;
+        self.live.set_utp(Some(bound.utp().clone()));
         self.listen_port = bound.port();
         self.live
             .listen_port
@@ -193,21 +193,16 @@ impl SessionActor {
         }
     }
 
-    /// Where the DHT node listens: the binding's IPv4 address, on the listen port's number.
-    fn dht_addr(&self) -> Option<SocketAddr> {
-        let ip = self.live.reach().ipv4()?;
-        Some(SocketAddr::new(ip.into(), self.listen_port))
-    }
-
     /// Starts, stops or moves the DHT node so that it runs as the configuration says, on the
-    /// listen port's number over UDP.
+    /// listen port's IPv4 UDP socket, which it shares with uTP.
     pub(super) async fn apply_dht(&mut self) {
         let running = self.live.dht();
         let wanted = self.config.dht.clone();
+        let utp = self.live.utp().filter(|u| u.ipv4_addr().is_some());
         let same = match (&running, &wanted) {
             (None, None) => true,
-            (Some(dht), Some(routers)) => {
-                Some(dht.local_addr()) == self.dht_addr() && *routers == self.dht_routers
+            (Some(_), Some(routers)) => {
+                utp.as_ref().map(|u| u.id()) == self.dht_socket && *routers == self.dht_routers
             }
             _ => false,
         };
@@ -218,14 +213,20 @@ impl SessionActor {
             self.live.set_dht(None);
             dht.shutdown().await;
         }
-        if let (Some(routers), Some(bind)) = (wanted, self.dht_addr()) {
+        self.dht_socket = None;
+        if let (Some(routers), Some(utp)) = (wanted, utp)
+            && let (Some(bind), Some(channel)) = (utp.ipv4_addr(), utp.attach_dht())
+        {
             let config = DhtConfig {
                 bind,
                 bootstrap: routers.clone(),
                 state_file: Some(self.config.state_dir.join("dht.dat")),
             };
-            match Dht::start(config).await {
-                Ok(dht) => self.live.set_dht(Some(dht)),
+            match Dht::start_shared(config, channel).await {
+                Ok(dht) => {
+                    self.live.set_dht(Some(dht));
+                    self.dht_socket = Some(utp.id());
+                }
                 Err(e) => tracing::warn!(error = %e, "the DHT could not start"),
             }
             self.dht_routers = routers;

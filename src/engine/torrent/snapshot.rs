@@ -117,7 +117,7 @@ pub(super) fn file_progress(meta: &Metainfo, have: &Bitfield) -> Vec<FileProgres
 }
 
 /// qBittorrent-style flags: D/d we download / want to, U/u we upload / they want to,
-/// I incoming, E encrypted (MSE with RC4).
+/// I incoming, E encrypted (MSE with RC4), P over uTP.
 fn flags(book: &PeerBook) -> String {
     let s = &book.stats;
     let load = |b: &AtomicBool| b.load(Ordering::Relaxed);
@@ -129,6 +129,7 @@ fn flags(book: &PeerBook) -> String {
         (load(&s.am_choking) && load(&s.peer_interested), 'u'),
         (book.inbound, 'I'),
         (load(&s.encrypted), 'E'),
+        (load(&s.utp), 'P'),
     ]
     .into_iter()
     .filter_map(|(on, c)| on.then_some(c))
@@ -151,6 +152,7 @@ pub(crate) fn peer_snapshots<'a>(
                 .cloned()
                 .unwrap_or_else(|| p.peer_id.client()),
             flags: flags(p),
+            utp: p.stats.utp.load(Ordering::Relaxed),
             down_rate: p.down.rate(),
             up_rate: p.up.rate(),
             progress: p.stats.pieces.load(Ordering::Relaxed) as f32 / count,

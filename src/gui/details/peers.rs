@@ -1,4 +1,4 @@
-//! Peers tab: every connection with its client, flags, rates and progress.
+//! Peers tab: every connection with its client, transport, flags, rates and progress.
 
 use egui_extras::{Column, TableBuilder};
 
@@ -16,9 +16,17 @@ pub fn ui(ui: &mut egui::Ui, t: &TorrentSnapshot) {
         .resizable(true)
         .column(Column::initial(230.0))
         .column(Column::initial(150.0))
-        .columns(Column::auto().at_least(60.0), 4)
+        .columns(Column::auto().at_least(60.0), 5)
         .header(20.0, |mut h| {
-            for title in ["Address", "Client", "Flags", "Down", "Up", "Progress"] {
+            for title in [
+                "Address",
+                "Client",
+                "Transport",
+                "Flags",
+                "Down",
+                "Up",
+                "Progress",
+            ] {
                 h.col(|ui| {
                     ui.strong(title);
                 });
@@ -36,8 +44,12 @@ pub fn ui(ui: &mut egui::Ui, t: &TorrentSnapshot) {
                     ui.label(&p.client);
                 });
                 row.col(|ui| {
+                    ui.label(if p.utp { "uTP" } else { "TCP" });
+                });
+                row.col(|ui| {
                     ui.monospace(&p.flags).on_hover_text(
-                        "D downloading, d we want to, U uploading, u they want to, I incoming, E encrypted",
+                        "D downloading, d we want to, U uploading, u they want to, I incoming, \
+                         E encrypted, P uTP",
                     );
                 });
                 row.col(|ui| {

@@ -441,13 +441,15 @@ fn close_sends_a_fin_after_the_data_and_ends_when_both_sides_are_done() {
     assert_eq!(conn.read(&mut [0u8; 4]), ReadOutcome::Eof);
 }
 
+/// A datagram on the virtual wire: arrival, order sent, towards b, bytes.
+type InFlight = Reverse<(Instant, u64, bool, Vec<u8>)>;
+
 /// Two connections over a virtual link, in virtual time.
 struct Sim {
     now: Instant,
     a: Conn,
     b: Conn,
-    /// Datagrams on the way: (arrival, order, towards b, bytes).
-    wire: BinaryHeap<Reverse<(Instant, u64, bool, Vec<u8>)>>,
+    wire: BinaryHeap<InFlight>,
     sent: u64,
     rng: StdRng,
     loss: f64,
