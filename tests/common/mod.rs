@@ -4,6 +4,8 @@
 
 pub mod fakes;
 pub mod netns;
+pub mod shaped_link;
+pub mod udp_relay;
 pub mod window;
 
 use std::collections::HashMap;
