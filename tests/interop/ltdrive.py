@@ -112,17 +112,19 @@ def rate(b):
 def peers_line(h):
     out = []
     for p in h.get_peer_info():
-        out.append('%s:%d %r down %s requests in flight %d, queued to send %d%s%s%s' % (
-            p.ip[0], p.ip[1], p.client, rate(p.payload_down_speed), p.download_queue_length,
+        # peer_info::utp_socket (1 << 17) is not exported by the 2.0 bindings.
+        out.append('%s:%d %r transport=%s down %s requests in flight %d, queued to send %d%s%s%s' % (
+            p.ip[0], p.ip[1], p.client, 'utp' if p.flags & (1 << 17) else 'tcp',
+            rate(p.payload_down_speed), p.download_queue_length,
             p.upload_queue_length, ' choked-by-peer' if p.flags & lt.peer_info.remote_choked else '',
             ' snubbed' if p.flags & lt.peer_info.snubbed else '',
             ' interesting' if p.flags & lt.peer_info.interesting else ''))
     return out
 
 
-def note_encryption(h, seen):
+def note_connection(h, seen):
     """Logs once per peer how its connection is protected (MSE: RC4, or plaintext after an
-    obfuscated handshake; or a plain handshake)."""
+    obfuscated handshake; or a plain handshake) and its transport (TCP or uTP)."""
     for p in h.get_peer_info():
         key = (p.ip[0], p.ip[1])
         if key in seen or p.flags & (lt.peer_info.connecting | lt.peer_info.handshake):
@@ -134,7 +136,9 @@ def note_encryption(h, seen):
             how = 'plaintext after an encrypted handshake'
         else:
             how = 'plain handshake'
-        log('peer %s:%d %r: %s' % (p.ip[0], p.ip[1], p.client, how))
+        # peer_info::utp_socket (1 << 17) is not exported by the 2.0 bindings.
+        transport = 'utp' if p.flags & (1 << 17) else 'tcp'
+        log('peer %s:%d %r: %s, transport=%s' % (p.ip[0], p.ip[1], p.client, how, transport))
 
 
 STOP = False
@@ -156,7 +160,7 @@ def seed(torrent, parent, port):
     seen = set()
     while not STOP:
         drain(ses)
-        note_encryption(h, seen)
+        note_connection(h, seen)
         st = h.status()
         if st.errc.value():
             log('error: %s' % st.errc.message())
@@ -203,7 +207,7 @@ def leech(torrent, out, port, limit, stall):
     seen = set()
     while True:
         drain(ses)
-        note_encryption(h, seen)
+        note_connection(h, seen)
         st = h.status()
         now = time.monotonic()
         if st.errc.value():

@@ -549,6 +549,24 @@ ipv6_transfer() {
     grep -h -m 1 "peer connected.*addr=\[::1\]" "$C"/rivulet-*.log \
         || { echo "Rivulet logged no peer on ::1"; return 1; }
 }
+# utp_transfer SEEDER LEECHER : 64 MiB over uTP alone. libtorrent has TCP off both ways
+# (enable_outgoing_tcp, enable_incoming_tcp) and uTP on; Rivulet dials uTP only
+# (--transport utp). libtorrent's log must show its peer on uTP, and never on TCP.
+utp_transfer() {
+    local seeder=$1 leecher=$2
+    local LT_SETTINGS='{"enable_outgoing_utp": true, "enable_incoming_utp": true, "enable_outgoing_tcp": false, "enable_incoming_tcp": false}'
+    export LT_SETTINGS
+    local RIV_NET=(--transport utp)
+    make_torrent single64 mktorrent -l 18 && transfer "$seeder" "$leecher" || return 1
+    local side=leech
+    [ "$seeder" = libtorrent ] && side=seed
+    grep -m 3 "transport=" "$C/libtorrent-$side.log"
+    grep -q "transport=utp" "$C/libtorrent-$side.log" || { echo "libtorrent saw no uTP peer"; return 1; }
+    ! grep -q "transport=tcp" "$C/libtorrent-$side.log" || { echo "libtorrent saw a TCP peer"; return 1; }
+}
+case_libtorrent_seed_rivulet_leech_utp() { utp_transfer libtorrent rivulet; }
+case_rivulet_seed_libtorrent_utp() { utp_transfer rivulet libtorrent; }
+
 case_libtorrent_seed_rivulet_leech_ipv6() { ipv6_transfer libtorrent rivulet; }
 case_rivulet_seed_libtorrent_ipv6() { ipv6_transfer rivulet libtorrent; }
 case_aria2_seed_rivulet_leech_ipv6() { ipv6_transfer aria2 rivulet; }
@@ -704,6 +722,8 @@ CASES=(
     rivulet_seed_libtorrent_ipv6
     aria2_seed_rivulet_leech_ipv6
     rivulet_seed_aria2_ipv6
+    libtorrent_seed_rivulet_leech_utp
+    rivulet_seed_libtorrent_utp
 )
 
 PASSED=0
