@@ -4,6 +4,13 @@
 //! 3000 bytes a round trip, as libtorrent), above it the window shrinks, so a TCP flow
 //! through the same queue takes the bandwidth and a video call keeps its latency.
 //!
+//! The decrease is LEDBAT++'s (draft-irtf-iccrg-ledbat-plus-plus): multiplicative, by the
+//! window times how far the delay is above the target, at most half the window per round
+//! trip. RFC 6817's linear decrease (the mirror of the increase) gives back a large window at
+//! a few kilobytes a round trip: measured through a 20 Mbit/s link with a 300 ms buffer, uTP
+//! kept 40% of the link beside a TCP flow for half a minute with it, and twice the target's
+//! delay on its own.
+//!
 //! As in libtorrent, the window starts in slow start (doubling each round trip) until the
 //! delay reaches the target or a packet is lost; a loss halves it at most every 100 ms, a
 //! timeout brings it down to one packet.
@@ -138,32 +145,28 @@ impl Ledbat {
             return;
         }
         let target = TARGET.as_secs_f64();
-        let delay_factor = (target - delay.as_secs_f64()) / target;
         let window_factor = (acked as f64 / flight_before as f64).min(1.0);
-        let mut linear = GAIN_BYTES_PER_RTT * window_factor * delay_factor;
-        // Growing only counts when the window was what held the sender back.
-        let limited = flight_before as f64 + acked as f64 + self.mss > self.cwnd;
-        if !limited && linear > 0.0 {
-            linear = 0.0;
-        }
-        if self.slow_start {
-            if delay >= TARGET {
+        if delay >= TARGET {
+            // Above the target: back off in proportion to the window and the excess delay.
+            let excess = delay.as_secs_f64() / target - 1.0;
+            let cut = (self.cwnd * excess).min(self.cwnd / 2.0) * window_factor;
+            if self.slow_start {
                 self.slow_start = false;
                 self.ssthresh = Some(self.cwnd);
-                self.cwnd += linear;
-            } else {
-                let grown = self.cwnd
-                    + if limited {
-                        (acked as f64).max(linear)
-                    } else {
-                        0.0
-                    };
-                if self.ssthresh.is_some_and(|t| grown > t) {
-                    self.slow_start = false;
-                }
-                self.cwnd = grown;
             }
-        } else {
+            self.cwnd = (self.cwnd - cut).clamp(self.mss, self.max);
+            return;
+        }
+        let delay_factor = (target - delay.as_secs_f64()) / target;
+        let linear = GAIN_BYTES_PER_RTT * window_factor * delay_factor;
+        // Growing only counts when the window was what held the sender back.
+        let limited = flight_before as f64 + acked as f64 + self.mss > self.cwnd;
+        if self.slow_start && limited {
+            self.cwnd += (acked as f64).max(linear);
+            if self.ssthresh.is_some_and(|t| self.cwnd > t) {
+                self.slow_start = false;
+            }
+        } else if limited {
             self.cwnd += linear;
         }
         self.cwnd = self.cwnd.clamp(self.mss, self.max);
@@ -273,9 +276,14 @@ mod tests {
             let w = ledbat.window();
             ledbat.on_ack(w, w, ms(0));
         }
+        // Twice the target's delay: half the window, over a round trip.
         let w = ledbat.window();
-        ledbat.on_ack(w, w, ms(200));
-        assert_eq!(ledbat.window(), w - 3000);
+        ledbat.on_ack(w / 2, w, ms(200));
+        assert_eq!(ledbat.window(), w - w / 4);
+        // 20 ms above it: a fifth of it.
+        let w = ledbat.window();
+        ledbat.on_ack(w, w, ms(120));
+        assert_eq!(ledbat.window(), w - w / 5);
         for _ in 0..100 {
             let w = ledbat.window();
             ledbat.on_ack(w, w, ms(300));
@@ -296,7 +304,7 @@ mod tests {
         let w = ledbat.window();
         ledbat.on_ack(w, w, ms(100));
         assert!(!ledbat.in_slow_start());
-        assert_eq!(ledbat.window(), w);
+        assert_eq!(ledbat.window(), w, "at the target exactly: no change");
     }
 
     #[test]
