@@ -55,6 +55,7 @@ async fn drain(mut stream: impl tokio::io::AsyncRead + Unpin, counter: Arc<Atomi
 }
 
 #[test]
+#[ignore = "a separate CI step: 50 seconds of measured traffic, run alone"]
 fn ledbat_yields_to_tcp_and_keeps_the_queue_near_its_target() {
     let name = "ledbat_yields_to_tcp_and_keeps_the_queue_near_its_target";
     if !netns::in_loopback_namespace(name) {

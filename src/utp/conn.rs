@@ -18,10 +18,12 @@ use super::ledbat::{DelayHistory, Ledbat};
 use super::packet::{HEADER_LEN, Header, Packet, PacketType, encode, seq_before};
 use super::rtt::RttEstimator;
 
-/// Bytes the application may queue ahead of what is packetized.
-pub const SEND_BUFFER: usize = 256 * 1024;
-/// Bytes received and not yet read (in order or waiting for a gap) that a connection holds.
+/// Bytes received and not yet read (in order or waiting for a gap) that a connection holds
+/// at most, and the largest congestion window; less when many connections share the
+/// socket's memory budget ([`Conn::set_memory_limit`]).
 pub const RECV_WINDOW: usize = 1024 * 1024;
+/// The least of it, however many connections there are.
+pub const MIN_WINDOW: usize = 64 * 1024;
 /// Packets the reorder buffer reaches ahead of the next expected one.
 const MAX_REORDER: u16 = 2048;
 /// Packets in flight at most (well within half the sequence space).
@@ -122,6 +124,8 @@ pub struct Conn {
     epoch: Instant,
     max_datagram: usize,
 
+    /// The receive window and congestion window cap; a quarter of it for the send buffer.
+    memory_limit: usize,
     unsent: BytesMut,
     outgoing: VecDeque<Outgoing>,
     /// Packets taken for lost, to be sent again as the window allows.
@@ -179,6 +183,7 @@ impl Conn {
             peer_syn: None,
             epoch,
             max_datagram,
+            memory_limit: RECV_WINDOW,
             unsent: BytesMut::new(),
             outgoing: VecDeque::new(),
             resend: VecDeque::new(),
@@ -525,7 +530,7 @@ impl Conn {
         if ahead == 0 || ahead >= 0x8000 {
             return; // a duplicate: the ACK it gets repairs a lost one
         }
-        if ahead > MAX_REORDER || self.buffered() + payload.len() > RECV_WINDOW {
+        if ahead > MAX_REORDER || self.buffered() + payload.len() > self.memory_limit {
             return; // beyond the window: dropped unacknowledged, the sender slows
         }
         if ahead > 1 {
@@ -581,7 +586,7 @@ impl Conn {
     }
 
     fn window_left(&self) -> usize {
-        RECV_WINDOW.saturating_sub(self.buffered())
+        self.memory_limit.saturating_sub(self.buffered())
     }
 
     /// Copies received bytes into `buf`.
@@ -620,6 +625,17 @@ impl Conn {
         ReadOutcome::Data(copied)
     }
 
+    /// Bounds what the connection holds: `limit` bytes received and unread, `limit` in
+    /// flight, a quarter of it waiting to be sent (clamped to [`MIN_WINDOW`]..[`RECV_WINDOW`]).
+    pub fn set_memory_limit(&mut self, limit: usize) {
+        self.memory_limit = limit.clamp(MIN_WINDOW, RECV_WINDOW);
+        self.cc.set_max(self.memory_limit);
+    }
+
+    fn send_buffer(&self) -> usize {
+        self.memory_limit / 4
+    }
+
     /// Queues bytes to send, as many as the send buffer takes.
     pub fn write(&mut self, data: &[u8]) -> WriteOutcome {
         if let Some(e) = self.error {
@@ -628,7 +644,7 @@ impl Conn {
         if self.state == State::Closed || self.close_requested {
             return WriteOutcome::Failed(io::ErrorKind::BrokenPipe);
         }
-        let room = SEND_BUFFER.saturating_sub(self.unsent.len());
+        let room = self.send_buffer().saturating_sub(self.unsent.len());
         if room == 0 {
             return WriteOutcome::Pending;
         }
@@ -639,7 +655,7 @@ impl Conn {
 
     /// Whether a write would take bytes now.
     pub fn writable(&self) -> bool {
-        self.unsent.len() < SEND_BUFFER || self.state == State::Closed
+        self.unsent.len() < self.send_buffer() || self.state == State::Closed
     }
 
     /// Bytes received and not read yet.

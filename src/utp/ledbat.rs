@@ -129,6 +129,12 @@ impl Ledbat {
         }
     }
 
+    /// A new cap on the window (it shrinks to it at once).
+    pub fn set_max(&mut self, max: usize) {
+        self.max = max as f64;
+        self.cwnd = self.cwnd.min(self.max);
+    }
+
     /// Bytes that may be in flight.
     pub fn window(&self) -> usize {
         self.cwnd as usize

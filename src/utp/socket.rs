@@ -47,6 +47,9 @@ const ACCEPT_QUEUE: usize = 64;
 const DHT_QUEUE: usize = 1024;
 /// How long a closed connection is kept to answer a peer that missed our last ACK.
 const LINGER: Duration = Duration::from_secs(10);
+/// What all connections may hold received and unread, shared out evenly (each also keeps as
+/// much in flight and a quarter of it unsent: at most 2.25 times this in all).
+const MEMORY_BUDGET: usize = 64 << 20;
 /// Socket buffers asked of the kernel (it may give less).
 const SOCKET_BUFFER: usize = 4 << 20;
 
@@ -203,13 +206,14 @@ impl UtpSocket {
                 }
             };
             let now = Instant::now();
-            let conn = Conn::connect(
+            let mut conn = Conn::connect(
                 recv_id,
                 rand::random(),
                 now,
                 self.shared.epoch,
                 max_datagram,
             );
+            conn.set_memory_limit(memory_share(conns.len() + 1));
             let (tx, rx) = oneshot::channel();
             let entry = Arc::new(Entry::new(conn, socket, peer, Some(tx)));
             conns.insert((peer, recv_id), entry.clone());
@@ -235,6 +239,11 @@ impl UtpSocket {
             .await
             .ok_or_else(|| io::Error::other("the uTP socket closed"))
     }
+}
+
+/// Each connection's share of the memory budget when there are `connections`.
+fn memory_share(connections: usize) -> usize {
+    MEMORY_BUDGET / connections.max(1)
 }
 
 fn max_datagram(peer: SocketAddr) -> usize {
@@ -305,13 +314,14 @@ impl Shared {
             tracing::debug!(%from, "uTP SYN ignored: at a limit");
             return None;
         }
-        let conn = Conn::accept(
+        let mut conn = Conn::accept(
             &syn.header,
             rand::random(),
             now,
             self.epoch,
             max_datagram(from),
         );
+        conn.set_memory_limit(memory_share(conns.len() + 1));
         let entry = Arc::new(Entry::new(conn, socket.clone(), from, None));
         conns.insert(key, entry.clone());
         drop(conns);
@@ -388,8 +398,9 @@ async fn tick(shared: Arc<Shared>) {
             .map(|(k, e)| (*k, e.clone()))
             .collect();
         let mut done = Vec::new();
+        let share = memory_share(entries.len());
         for (key, entry) in entries {
-            if entry.on_tick(now, LINGER) {
+            if entry.on_tick(now, LINGER, share) {
                 done.push(key);
             }
         }

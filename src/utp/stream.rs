@@ -114,9 +114,11 @@ impl Entry {
         }
     }
 
-    /// Runs the connection's timers; true when it is done and can be forgotten.
-    pub(super) fn on_tick(&self, now: Instant, linger: Duration) -> bool {
+    /// Runs the connection's timers and gives it `memory` bytes as its share; true when it
+    /// is done and can be forgotten.
+    pub(super) fn on_tick(&self, now: Instant, linger: Duration, memory: usize) -> bool {
         let mut state = self.state.locked();
+        state.conn.set_memory_limit(memory);
         state.conn.on_tick(now);
         self.flush_locked(&mut state, now);
         let held = state.readers > 0 || state.writers > 0;

@@ -30,7 +30,13 @@ pub fn run_again_under_unshare(flags: &str, name: &str, needs: &str) {
     let output = Command::new("unshare")
         .arg(flags)
         .arg(exe)
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            name,
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(IN_NAMESPACE, "1")
         .output()
         .expect("unshare runs");

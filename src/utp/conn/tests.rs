@@ -390,6 +390,35 @@ fn data_beyond_the_receive_window_is_dropped_unacknowledged() {
 }
 
 #[test]
+fn a_smaller_memory_share_shrinks_the_windows_and_the_send_buffer() {
+    let now = Instant::now();
+    let (mut conn, _) = dialled(now);
+    conn.set_memory_limit(MIN_WINDOW);
+    assert_eq!(
+        conn.write(&vec![0u8; RECV_WINDOW]),
+        WriteOutcome::Accepted(MIN_WINDOW / 4)
+    );
+    let chunk = vec![1u8; 1000];
+    let mut seq = 1000u16;
+    for _ in 0..100 {
+        deliver(
+            &mut conn,
+            &peer_packet(PacketType::Data, 7, seq, 500, None, &chunk),
+            now,
+        );
+        seq = seq.wrapping_add(1);
+    }
+    assert_eq!(
+        conn.unread(),
+        MIN_WINDOW / 1000 * 1000,
+        "the rest was dropped"
+    );
+    let ack = drain(&mut conn, now);
+    assert!((header(ack.last().unwrap()).wnd_size as usize) < 1000);
+    assert!(conn.stats().window <= MIN_WINDOW);
+}
+
+#[test]
 fn nagle_keeps_one_small_packet_in_flight() {
     let now = Instant::now();
     let (mut conn, first) = dialled(now);
