@@ -1,28 +1,4 @@
 #!/usr/bin/env bash
-# What RC4 (MSE) costs: 1 GiB over loopback, Rivulet seeding to Rivulet, --encryption require
-# against --encryption disabled, alternating, 3 runs each; the download's wall time and the CPU
-# of both sides. Run from the repository root after `cargo build --release` (or set RIV).
-set -eu
-RIV=${RIV:-$PWD/target/release/rivulet}
-W=${WORK:-/tmp/rivulet-encryption-bench}
-rm -rf $W && mkdir -p $W/src
-head -c $((1024*1024*1024)) /dev/urandom > $W/src/big.bin
-$RIV tracker --port 7399 --open --bind 127.0.0.1 > $W/tracker.log 2>&1 & tr=$!
-sleep 0.5
-$RIV create $W/src/big.bin -o $W/big.torrent --tracker http://127.0.0.1:7399/announce --piece-length 1048576 > /dev/null
-cat $W/src/big.bin > /dev/null
-for round in 1 2 3; do
-  for mode in require disabled; do
-    rm -rf $W/out $W/ls $W/ss; mkdir -p $W/out
-    /usr/bin/time -f "%e %U %S" -o $W/seed.time $RIV seed $W/big.torrent $W/src --bind 127.0.0.1 --port 7400 --state-dir $W/ss --encryption $mode --no-dht --no-lsd > $W/seed.log 2>&1 & sd=$!
-    sleep 2
-    /usr/bin/time -f "%e %U %S" -o $W/leech.time $RIV download $W/big.torrent -o $W/out --bind 127.0.0.1 --port 7401 --state-dir $W/ls --encryption $mode --no-dht --no-lsd > $W/leech.log 2>&1
-    spid=$(pgrep -f "^$RIV seed .*--port 7400")
-    scpu=$(awk '{printf "%.2f", ($14 + $15) / 100}' /proc/$spid/stat)
-    kill -INT $spid; wait $sd || true
-    read lw lu ls < $W/leech.time
-    echo "$mode round $round: download ${lw} s wall, leecher CPU $(echo "$lu + $ls" | bc) s, seeder CPU $scpu s"
-  done
-done
-kill $tr
-rm -rf $W
+# What RC4 (MSE) costs: 1 GiB over loopback with --encryption require against disabled
+# (see benches/loopback_ab.sh). Run from the repository root after `cargo build --release`.
+exec "$(dirname "$0")/loopback_ab.sh" rc4 "--encryption require" plain "--encryption disabled"

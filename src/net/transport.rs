@@ -219,7 +219,9 @@ impl Dialer {
                 Ok(stream) => Ok(Transport::Utp(stream)),
                 Err(e) => {
                     tracing::debug!(%peer, error = %e, "no uTP answer: dialling over TCP");
-                    self.remember_without_utp(peer);
+                    if e.kind() != io::ErrorKind::WouldBlock {
+                        self.remember_without_utp(peer);
+                    }
                     tcp.await
                 }
             },

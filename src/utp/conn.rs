@@ -591,6 +591,19 @@ impl Conn {
 
     /// Copies received bytes into `buf`.
     pub fn read(&mut self, buf: &mut [u8]) -> ReadOutcome {
+        let mut copied = 0;
+        self.read_with(|chunk| {
+            let n = chunk.len().min(buf.len() - copied);
+            buf[copied..copied + n].copy_from_slice(&chunk[..n]);
+            copied += n;
+            n
+        })
+    }
+
+    /// Hands received bytes to `take`, chunk by chunk, until it takes less than a whole
+    /// chunk; `take` returns how many bytes of the chunk it took. (A reader's buffer need
+    /// not be zeroed first, as `read` would need.)
+    pub fn read_with(&mut self, mut take: impl FnMut(&[u8]) -> usize) -> ReadOutcome {
         if self.readable_bytes == 0 {
             return if self.eof {
                 ReadOutcome::Eof
@@ -603,26 +616,23 @@ impl Conn {
             };
         }
         let was_shut = self.window_left() < self.mss();
-        let mut copied = 0;
-        while copied < buf.len() {
-            let Some(front) = self.readable.front() else {
-                break;
-            };
+        let mut taken = 0;
+        while let Some(front) = self.readable.front() {
             let rest = &front[self.read_offset..];
-            let n = rest.len().min(buf.len() - copied);
-            buf[copied..copied + n].copy_from_slice(&rest[..n]);
-            copied += n;
+            let n = take(rest).min(rest.len());
+            taken += n;
             self.read_offset += n;
-            if self.read_offset == front.len() {
-                self.readable.pop_front();
-                self.read_offset = 0;
+            if self.read_offset < front.len() {
+                break;
             }
+            self.readable.pop_front();
+            self.read_offset = 0;
         }
-        self.readable_bytes -= copied;
+        self.readable_bytes -= taken;
         if was_shut && self.window_left() >= self.mss() {
             self.needs_ack = true; // tells the peer the window opened
         }
-        ReadOutcome::Data(copied)
+        ReadOutcome::Data(taken)
     }
 
     /// Bounds what the connection holds: `limit` bytes received and unread, `limit` in

@@ -38,9 +38,10 @@ const MAX_DATAGRAM_V6: usize = 1380;
 pub const MAX_CONNECTIONS: usize = 500;
 /// Connections from one address at most.
 const MAX_PER_IP: usize = 32;
-/// New inbound connections a second (the rest ignored), and the burst allowed.
-const SYNS_PER_SECOND: f64 = 50.0;
-const SYN_BURST: f64 = 100.0;
+/// New connections a second, inbound (the rest ignored) and outbound each (the rest fail at
+/// once), and the burst allowed.
+const ATTEMPTS_PER_SECOND: f64 = 50.0;
+const ATTEMPT_BURST: f64 = 100.0;
 /// Inbound connections waiting for the session to take them.
 const ACCEPT_QUEUE: usize = 64;
 /// DHT datagrams waiting for the DHT node.
@@ -95,7 +96,8 @@ pub(super) struct Shared {
     accepted: mpsc::Sender<(UtpStream, SocketAddr)>,
     accept_queue: tokio::sync::Mutex<mpsc::Receiver<(UtpStream, SocketAddr)>>,
     dht: Mutex<Option<mpsc::Sender<Datagram>>>,
-    syn_tokens: Mutex<(f64, Instant)>,
+    inbound_attempts: Mutex<Attempts>,
+    outbound_attempts: Mutex<Attempts>,
     /// Whether peers' SYNs are answered (else ignored: the session dials TCP only).
     accepting: AtomicBool,
     /// The clock every connection's timestamps count from.
@@ -125,7 +127,8 @@ impl UtpSocket {
             accepted,
             accept_queue: tokio::sync::Mutex::new(accept_queue),
             dht: Mutex::new(None),
-            syn_tokens: Mutex::new((SYN_BURST, Instant::now())),
+            inbound_attempts: Mutex::new(Attempts::new()),
+            outbound_attempts: Mutex::new(Attempts::new()),
             accepting: AtomicBool::new(true),
             epoch: Instant::now(),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -194,8 +197,14 @@ impl UtpSocket {
         let max_datagram = max_datagram(peer);
         let (entry, connected) = {
             let mut conns = self.shared.conns.locked();
-            if conns.len() >= MAX_CONNECTIONS {
-                return Err(io::Error::other("too many uTP connections"));
+            if conns.len() >= MAX_CONNECTIONS
+                || !self.shared.outbound_attempts.locked().take(Instant::now())
+            {
+                // Not the peer's fault: a dial over TCP may go ahead.
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "too many uTP connections or attempts",
+                ));
             }
             // Packets for the connection arrive with this id: one no connection with the
             // peer uses yet.
@@ -308,7 +317,7 @@ impl Shared {
         let admitted = self.accepting.load(Ordering::Relaxed)
             && conns.len() < MAX_CONNECTIONS
             && conns.keys().filter(|(a, _)| a.ip() == from_ip).count() < MAX_PER_IP
-            && self.take_syn_token(now)
+            && self.inbound_attempts.locked().take(now)
             && self.accepted.capacity() > 0;
         if !admitted {
             tracing::debug!(%from, "uTP SYN ignored: at a limit");
@@ -335,14 +344,28 @@ impl Shared {
         }
         Some(entry)
     }
+}
 
-    fn take_syn_token(&self, now: Instant) -> bool {
-        let mut tokens = self.syn_tokens.locked();
-        let (count, at) = &mut *tokens;
-        *count = (*count + now.duration_since(*at).as_secs_f64() * SYNS_PER_SECOND).min(SYN_BURST);
-        *at = now;
-        if *count >= 1.0 {
-            *count -= 1.0;
+/// Connection attempts allowed now: a token bucket of [`ATTEMPTS_PER_SECOND`].
+struct Attempts {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Attempts {
+    fn new() -> Self {
+        Self {
+            tokens: ATTEMPT_BURST,
+            at: Instant::now(),
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let earned = now.saturating_duration_since(self.at).as_secs_f64() * ATTEMPTS_PER_SECOND;
+        self.tokens = (self.tokens + earned).min(ATTEMPT_BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
             true
         } else {
             false

@@ -158,10 +158,13 @@ impl Entry {
             return Poll::Ready(Ok(()));
         }
         let mut state = self.state.locked();
-        let outcome = state.conn.read(buf.initialize_unfilled());
+        let outcome = state.conn.read_with(|chunk| {
+            let n = chunk.len().min(buf.remaining());
+            buf.put_slice(&chunk[..n]);
+            n
+        });
         match outcome {
-            ReadOutcome::Data(n) => {
-                buf.advance(n);
+            ReadOutcome::Data(_) => {
                 // Reading may have reopened the window: the peer hears at once.
                 self.flush_locked(&mut state, Instant::now());
                 Poll::Ready(Ok(()))
