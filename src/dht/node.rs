@@ -107,23 +107,25 @@ impl Dht {
     /// Binds a socket of its own on `config.bind`, reads the saved state and starts the node
     /// on the current runtime.
     pub async fn start(config: DhtConfig) -> std::io::Result<Dht> {
-        let socket = UdpSocket::bind(config.bind).await?;
-        Self::start_on(config, Arc::new(socket), None).await
+        let sender = std::net::UdpSocket::bind(config.bind)?;
+        sender.set_nonblocking(true)?;
+        let receiver = UdpSocket::from_std(sender.try_clone()?)?;
+        Self::start_on(config, Arc::new(sender), Inbound::Own(receiver)).await
     }
 
     /// Starts the node on the session's UDP socket, which it shares with uTP: it sends on
     /// it, and what arrives for it comes through the channel's inbox (`config.bind` is not
     /// used).
     pub async fn start_shared(config: DhtConfig, channel: DhtChannel) -> std::io::Result<Dht> {
-        Self::start_on(config, channel.socket, Some(channel.inbox)).await
+        Self::start_on(config, channel.sender, Inbound::Shared(channel.inbox)).await
     }
 
     async fn start_on(
         config: DhtConfig,
-        socket: Arc<UdpSocket>,
-        shared_inbox: Option<mpsc::Receiver<Datagram>>,
+        sender: Arc<std::net::UdpSocket>,
+        inbound: Inbound,
     ) -> std::io::Result<Dht> {
-        let local_addr = socket.local_addr()?;
+        let local_addr = sender.local_addr()?;
         let saved = match config.state_file.clone() {
             Some(path) => tokio::task::spawn_blocking(move || persist::load(&path))
                 .await
@@ -141,8 +143,8 @@ impl Dht {
         let (commands, inbox) = mpsc::unbounded_channel();
         let (stats_tx, stats) = watch::channel(DhtStats::default());
         let node = Node {
-            socket,
-            shared_inbox,
+            sender,
+            inbound: Some(inbound),
             table,
             store: PeerStore::default(),
             tokens: Tokens::new(now),
@@ -247,10 +249,11 @@ struct Queued {
 }
 
 struct Node {
-    /// Sends (a datagram never waits: a full buffer drops it) and, unless shared, receives.
-    socket: Arc<UdpSocket>,
-    /// What arrives for the node when the socket is shared with uTP.
-    shared_inbox: Option<mpsc::Receiver<Datagram>>,
+    /// Sends: a std handle, so every send is tried at once (a datagram never waits: a full
+    /// buffer drops it).
+    sender: Arc<std::net::UdpSocket>,
+    /// Where datagrams arrive, until `run` takes it.
+    inbound: Option<Inbound>,
     table: RoutingTable,
     store: PeerStore,
     tokens: Tokens,
@@ -277,16 +280,22 @@ struct Node {
     last_save: Instant,
 }
 
-/// The next datagram for the node: from its own socket, or from the shared socket's inbox
-/// (`None` once that closed).
+/// Where a node's datagrams arrive.
+enum Inbound {
+    /// Its own socket (the sending handle's clone, on the runtime).
+    Own(UdpSocket),
+    /// What the session's UDP socket, shared with uTP, sorts out for the DHT.
+    Shared(mpsc::Receiver<Datagram>),
+}
+
+/// The next datagram for the node (`None` once the shared socket's inbox closed).
 async fn receive(
-    socket: &UdpSocket,
-    shared_inbox: Option<&mut mpsc::Receiver<Datagram>>,
+    inbound: &mut Inbound,
     buf: &mut [u8],
 ) -> Option<std::io::Result<(usize, SocketAddr)>> {
-    match shared_inbox {
-        None => Some(socket.recv_from(buf).await),
-        Some(inbox) => {
+    match inbound {
+        Inbound::Own(socket) => Some(socket.recv_from(buf).await),
+        Inbound::Shared(inbox) => {
             let (datagram, from) = inbox.recv().await?;
             let len = datagram.len().min(buf.len());
             buf[..len].copy_from_slice(&datagram[..len]);
@@ -302,11 +311,12 @@ impl Node {
         let mut buf = vec![0u8; MAX_DATAGRAM];
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let socket = self.socket.clone();
-        let mut shared_inbox = self.shared_inbox.take();
+        let Some(mut inbound) = self.inbound.take() else {
+            return;
+        };
         loop {
             tokio::select! {
-                received = receive(&socket, shared_inbox.as_mut(), &mut buf) => match received {
+                received = receive(&mut inbound, &mut buf) => match received {
                     None => {
                         // The shared socket is gone (the listen sockets moved): so is the node.
                         self.save().await;
@@ -337,7 +347,7 @@ impl Node {
                         self.save().await;
                         // The socket is closed before the caller hears: a new node may bind
                         // the same port at once.
-                        drop(socket);
+                        drop(inbound);
                         drop(self);
                         let _ = done.send(());
                         return;
@@ -764,7 +774,7 @@ impl Node {
         if self.budget(now) < bytes.len() as f64 {
             return false;
         }
-        match self.socket.try_send_to(&bytes, addr) {
+        match self.sender.send_to(&bytes, addr) {
             Ok(n) => {
                 self.budget -= n as f64;
                 self.stats.bytes_out += n as u64;

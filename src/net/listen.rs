@@ -124,6 +124,13 @@ impl Listeners {
     }
 }
 
+impl Drop for Listeners {
+    /// The UDP sockets close with the TCP ones: uTP connections end, and the DHT's share stops.
+    fn drop(&mut self) {
+        self.utp.close();
+    }
+}
+
 /// A listening, non-blocking socket on `addr`, IPv6 ones for IPv6 alone.
 fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
@@ -187,8 +194,15 @@ mod tests {
         let dialler =
             UtpSocket::start(vec![std::net::UdpSocket::bind("127.0.0.1:0").unwrap()]).unwrap();
         let to = listeners.utp().ipv4_addr().unwrap();
-        let (dialled, accepted) = tokio::join!(dialler.connect(to), listeners.accept());
-        dialled.unwrap();
+        let dial = async {
+            // The session hears of a uTP connection once the peer has sent something.
+            let mut stream = dialler.connect(to).await.unwrap();
+            tokio::io::AsyncWriteExt::write_all(&mut stream, b"hello")
+                .await
+                .unwrap();
+            stream
+        };
+        let (_dialled, accepted) = tokio::join!(dial, listeners.accept());
         assert!(accepted.unwrap().0.is_utp());
         // UDP taken, TCP free: the next port, for both.
         let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();

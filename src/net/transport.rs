@@ -305,17 +305,22 @@ mod tests {
         let peer = theirs.ipv4_addr().unwrap();
         let accepting = tokio::spawn(async move { theirs.accept().await.map(|_| ()) });
         let dialer = Dialer::default();
-        let dialled = dialer
+        let ours = utp_socket();
+        let mut dialled = dialer
             .dial(
                 peer,
                 None,
                 TransportMode::UtpFirst,
-                Some(&utp_socket()),
+                Some(&ours),
                 Duration::from_secs(5),
             )
             .await
             .unwrap();
         assert!(dialled.is_utp());
+        // The peer's session hears of the connection once something arrives.
+        tokio::io::AsyncWriteExt::write_all(&mut dialled, b"hello")
+            .await
+            .unwrap();
         accepting.await.unwrap().unwrap();
     }
 }

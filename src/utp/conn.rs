@@ -33,9 +33,11 @@ const MAX_OUTSTANDING: usize = 4096;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// The SYN is sent again once, this long after the first.
 const SYN_RESEND: Duration = Duration::from_secs(1);
-/// Transmissions of one packet before the connection is given up (a FIN: fewer).
-const MAX_TRANSMISSIONS: u8 = 6;
-const MAX_FIN_TRANSMISSIONS: u8 = 3;
+/// Retransmission timeouts in a row with nothing at all heard from the peer before the
+/// connection is given up (after our FIN: fewer). A peer that answers, even with a closed
+/// window, keeps the connection: only silence ends it.
+const MAX_SILENT_TIMEOUTS: u8 = 6;
+const MAX_SILENT_FIN_TIMEOUTS: u8 = 3;
 /// An idle connection sends an ACK this often, so that NATs keep its mapping.
 const KEEPALIVE: Duration = Duration::from_secs(29);
 /// Room kept in each data packet for a selective ACK of 32 packets.
@@ -140,6 +142,10 @@ pub struct Conn {
     /// Packets from here on were sent after the last window cut.
     loss_seq: u16,
     rto_at: Option<Instant>,
+    /// Retransmission timeouts since the peer last sent anything.
+    silent_timeouts: u8,
+    /// Bytes of payload in `outgoing` (sent and not acknowledged cumulatively).
+    outgoing_bytes: usize,
     connect_deadline: Option<Instant>,
     last_sent: Instant,
     close_requested: bool,
@@ -196,6 +202,8 @@ impl Conn {
             fast_resent: None,
             loss_seq: seq_nr,
             rto_at: None,
+            silent_timeouts: 0,
+            outgoing_bytes: 0,
             connect_deadline: None,
             last_sent: now,
             close_requested: false,
@@ -345,7 +353,15 @@ impl Conn {
             return;
         }
         let last_sent = self.seq_nr.wrapping_sub(1);
-        if seq_before(last_sent, header.ack_nr) {
+        // The acknowledgement must lie between the last one (just before the oldest packet
+        // out) and the last packet sent; one further back is old news, one ahead is bogus.
+        let oldest = self
+            .outgoing
+            .front()
+            .map_or(last_sent, |f| f.seq.wrapping_sub(1));
+        let behind = last_sent.wrapping_sub(header.ack_nr);
+        let current_ack = behind <= last_sent.wrapping_sub(oldest);
+        if !current_ack && behind >= 0x8000 {
             return; // acknowledges what was never sent
         }
         if self.state == State::SynSent {
@@ -363,7 +379,10 @@ impl Conn {
             self.delays.add(header.timestamp_diff_us, now);
         }
         self.rtt.answered();
-        self.take_ack(packet, now);
+        self.silent_timeouts = 0;
+        if current_ack {
+            self.take_ack(packet, now);
+        }
         self.peer_window = header.wnd_size as usize;
         match header.kind {
             PacketType::Data => self.receive(header.seq_nr, packet.payload),
@@ -389,6 +408,7 @@ impl Conn {
                 break;
             };
             progressed = true;
+            self.outgoing_bytes -= done.payload.len();
             if done.in_flight {
                 self.flight -= done.size();
             }
@@ -486,7 +506,9 @@ impl Conn {
                 lost.push(index);
             }
         }
-        for index in lost.into_iter().rev().take(MAX_SACK_RESENDS) {
+        // The oldest holes, the oldest ending first in line (`mark_lost` queues at the front).
+        let oldest: Vec<usize> = lost.into_iter().rev().take(MAX_SACK_RESENDS).collect();
+        for index in oldest.into_iter().rev() {
             self.mark_lost(index, now);
         }
         acked
@@ -530,7 +552,12 @@ impl Conn {
         if ahead == 0 || ahead >= 0x8000 {
             return; // a duplicate: the ACK it gets repairs a lost one
         }
-        if ahead > MAX_REORDER || self.buffered() + payload.len() > self.memory_limit {
+        // The next packet in order is always taken when others wait behind it: it only moves
+        // them on to the reader (refusing it would stall the stream, as they are acknowledged
+        // and never sent again).
+        let fills_a_hole = ahead == 1 && !self.reorder.is_empty();
+        let over = self.buffered() + payload.len() > self.memory_limit;
+        if ahead > MAX_REORDER || (over && !fills_a_hole) {
             return; // beyond the window: dropped unacknowledged, the sender slows
         }
         if ahead > 1 {
@@ -723,19 +750,20 @@ impl Conn {
         if now < at {
             return;
         }
-        let Some(oldest) = self.outgoing.iter().find(|o| !o.sacked) else {
+        if !self.outgoing.iter().any(|o| !o.sacked) {
             self.rto_at = None;
             self.cc.on_idle();
             return;
-        };
-        let limit = if oldest.kind == PacketType::Fin {
-            MAX_FIN_TRANSMISSIONS
+        }
+        self.silent_timeouts = self.silent_timeouts.saturating_add(1);
+        let limit = if self.fin_queued {
+            MAX_SILENT_FIN_TIMEOUTS
         } else {
-            MAX_TRANSMISSIONS
+            MAX_SILENT_TIMEOUTS
         };
-        if oldest.transmissions >= limit {
-            if oldest.kind == PacketType::Fin {
-                self.state = State::Closed; // closed by us; the peer may never have heard
+        if self.silent_timeouts >= limit {
+            if self.fin_queued && self.eof {
+                self.state = State::Closed; // both sides done; the peer missed our last word
             } else {
                 self.fail(io::ErrorKind::TimedOut);
             }
@@ -760,6 +788,7 @@ impl Conn {
 
     fn push_outgoing(&mut self, kind: PacketType, payload: Bytes) -> u16 {
         let seq = self.seq_nr;
+        self.outgoing_bytes += payload.len();
         self.outgoing.push_back(Outgoing {
             seq,
             kind,
@@ -846,7 +875,12 @@ impl Conn {
 
     /// Makes the next data packet from the send buffer, if the windows and Nagle allow one.
     fn packetize(&mut self) -> Option<usize> {
-        if self.unsent.is_empty() || self.outgoing.len() >= MAX_OUTSTANDING {
+        // What waits for an acknowledgement (selectively acknowledged packets too) stays
+        // within the connection's memory share.
+        if self.unsent.is_empty()
+            || self.outgoing.len() >= MAX_OUTSTANDING
+            || self.outgoing_bytes >= self.memory_limit
+        {
             return None;
         }
         let size = self.unsent.len().min(self.mss());

@@ -24,7 +24,8 @@ use super::packet::{Packet, PacketType, is_utp};
 use super::stream::{Entry, UtpStream};
 use crate::sync::MutexExt;
 
-/// The largest datagram read.
+/// The largest datagram taken (libtorrent sends at most 1,500 bytes); a longer one is
+/// dropped, never cut short.
 const RECV_BUFFER: usize = 2048;
 /// Datagrams read in one go before the ACKs they call for are sent.
 const BATCH: usize = 64;
@@ -44,6 +45,10 @@ const ATTEMPTS_PER_SECOND: f64 = 50.0;
 const ATTEMPT_BURST: f64 = 100.0;
 /// Inbound connections waiting for the session to take them.
 const ACCEPT_QUEUE: usize = 64;
+/// Inbound connections whose peer has not sent data yet (a SYN's source address can be
+/// forged; data acknowledging our random sequence number cannot be), and how long one may wait.
+const MAX_HALF_OPEN: usize = 64;
+const HALF_OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// DHT datagrams waiting for the DHT node.
 const DHT_QUEUE: usize = 1024;
 /// How long a closed connection is kept to answer a peer that missed our last ACK.
@@ -86,12 +91,15 @@ impl Drop for Tasks {
 
 /// The DHT's share of the socket: sending on it, and the datagrams that were for it.
 pub struct DhtChannel {
-    pub socket: Arc<UdpSocket>,
+    pub sender: Arc<std::net::UdpSocket>,
     pub inbox: mpsc::Receiver<Datagram>,
 }
 
 pub(super) struct Shared {
-    sockets: Vec<Arc<UdpSocket>>,
+    /// The sockets, as std handles to send on: every send is tried at once (tokio's
+    /// `try_send_to` gives up without trying until the reactor has seen the socket writable).
+    /// Each socket's receiving handle belongs to its task.
+    sockets: Vec<Arc<std::net::UdpSocket>>,
     conns: Mutex<HashMap<Key, Arc<Entry>>>,
     accepted: mpsc::Sender<(UtpStream, SocketAddr)>,
     accept_queue: tokio::sync::Mutex<mpsc::Receiver<(UtpStream, SocketAddr)>>,
@@ -111,18 +119,22 @@ impl UtpSocket {
     /// Takes over bound UDP sockets (one per address family) and starts reading them on the
     /// current runtime.
     pub fn start(sockets: Vec<std::net::UdpSocket>) -> io::Result<Self> {
-        let mut tokio_sockets = Vec::with_capacity(sockets.len());
+        let mut senders = Vec::with_capacity(sockets.len());
+        let mut receivers = Vec::with_capacity(sockets.len());
         for socket in sockets {
             socket.set_nonblocking(true)?;
             let socket = socket2::Socket::from(socket);
             // Best effort: a small buffer only means more loss under load.
             let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
             let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
-            tokio_sockets.push(Arc::new(UdpSocket::from_std(socket.into())?));
+            let socket = std::net::UdpSocket::from(socket);
+            let sender = Arc::new(socket.try_clone()?);
+            receivers.push((UdpSocket::from_std(socket)?, sender.clone()));
+            senders.push(sender);
         }
         let (accepted, accept_queue) = mpsc::channel(ACCEPT_QUEUE);
         let shared = Arc::new(Shared {
-            sockets: tokio_sockets,
+            sockets: senders,
             conns: Mutex::new(HashMap::new()),
             accepted,
             accept_queue: tokio::sync::Mutex::new(accept_queue),
@@ -134,8 +146,8 @@ impl UtpSocket {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         });
         let mut tasks = Vec::new();
-        for socket in &shared.sockets {
-            tasks.push(tokio::spawn(receive(shared.clone(), socket.clone())));
+        for (receiver, sender) in receivers {
+            tasks.push(tokio::spawn(receive(shared.clone(), receiver, sender)));
         }
         tasks.push(tokio::spawn(tick(shared.clone())));
         Ok(Self {
@@ -165,7 +177,7 @@ impl UtpSocket {
     /// Hands the DHT node its share of the IPv4 socket; a node attached before loses its
     /// inbox (and stops).
     pub fn attach_dht(&self) -> Option<DhtChannel> {
-        let socket = self
+        let sender = self
             .shared
             .sockets
             .iter()
@@ -173,12 +185,25 @@ impl UtpSocket {
             .clone();
         let (tx, inbox) = mpsc::channel(DHT_QUEUE);
         *self.shared.dht.locked() = Some(tx);
-        Some(DhtChannel { socket, inbox })
+        Some(DhtChannel { sender, inbox })
     }
 
     /// Whether peers may connect (their SYNs are ignored otherwise).
     pub fn set_accepting(&self, accepting: bool) {
         self.shared.accepting.store(accepting, Ordering::Relaxed);
+    }
+
+    /// Ends every connection (their readers and writers see an error) and stops the tasks;
+    /// what the DHT shares stops with it. Called when the listen sockets move or close.
+    pub fn close(&self) {
+        for task in &self._tasks.0 {
+            task.abort();
+        }
+        *self.shared.dht.locked() = None;
+        let entries: Vec<Arc<Entry>> = self.shared.conns.locked().drain().map(|(_, e)| e).collect();
+        for entry in entries {
+            entry.abort();
+        }
     }
 
     /// Connections open now.
@@ -264,7 +289,7 @@ fn max_datagram(peer: SocketAddr) -> usize {
 }
 
 impl Shared {
-    fn socket_for(&self, ip: IpAddr) -> Option<Arc<UdpSocket>> {
+    fn socket_for(&self, ip: IpAddr) -> Option<Arc<std::net::UdpSocket>> {
         self.sockets
             .iter()
             .find(|s| s.local_addr().is_ok_and(|a| a.is_ipv4() == ip.is_ipv4()))
@@ -274,7 +299,7 @@ impl Shared {
     /// One datagram from `from`; returns the connection it was for, if any.
     fn on_datagram(
         &self,
-        socket: &Arc<UdpSocket>,
+        socket: &Arc<std::net::UdpSocket>,
         datagram: &[u8],
         from: SocketAddr,
         now: Instant,
@@ -295,12 +320,21 @@ impl Shared {
         }
         let entry = self.conns.locked().get(&(from, header.conn_id)).cloned()?;
         entry.on_packet(&packet, now);
+        if entry.confirm_inbound()
+            && self
+                .accepted
+                .try_send((UtpStream::new(entry.clone()), from))
+                .is_err()
+        {
+            // The session is not taking connections fast enough: this one goes.
+            entry.abort();
+        }
         Some(entry)
     }
 
     fn on_syn(
         &self,
-        socket: &Arc<UdpSocket>,
+        socket: &Arc<std::net::UdpSocket>,
         syn: &Packet<'_>,
         from: SocketAddr,
         now: Instant,
@@ -317,8 +351,8 @@ impl Shared {
         let admitted = self.accepting.load(Ordering::Relaxed)
             && conns.len() < MAX_CONNECTIONS
             && conns.keys().filter(|(a, _)| a.ip() == from_ip).count() < MAX_PER_IP
-            && self.inbound_attempts.locked().take(now)
-            && self.accepted.capacity() > 0;
+            && conns.values().filter(|e| e.is_half_open()).count() < MAX_HALF_OPEN
+            && self.inbound_attempts.locked().take(now);
         if !admitted {
             tracing::debug!(%from, "uTP SYN ignored: at a limit");
             return None;
@@ -332,16 +366,8 @@ impl Shared {
         );
         conn.set_memory_limit(memory_share(conns.len() + 1));
         let entry = Arc::new(Entry::new(conn, socket.clone(), from, None));
+        entry.await_inbound_data(now);
         conns.insert(key, entry.clone());
-        drop(conns);
-        if self
-            .accepted
-            .try_send((UtpStream::new(entry.clone()), from))
-            .is_err()
-        {
-            self.conns.locked().remove(&key);
-            return None;
-        }
         Some(entry)
     }
 }
@@ -374,8 +400,8 @@ impl Attempts {
 }
 
 /// Reads one socket: batches of datagrams, then the ACKs they call for.
-async fn receive(shared: Arc<Shared>, socket: Arc<UdpSocket>) {
-    let mut buf = vec![0u8; RECV_BUFFER];
+async fn receive(shared: Arc<Shared>, socket: UdpSocket, sender: Arc<std::net::UdpSocket>) {
+    let mut buf = vec![0u8; RECV_BUFFER + 1];
     let mut touched: Vec<Arc<Entry>> = Vec::with_capacity(BATCH);
     loop {
         if let Err(e) = socket.readable().await {
@@ -386,10 +412,10 @@ async fn receive(shared: Arc<Shared>, socket: Arc<UdpSocket>) {
             match socket.try_recv_from(&mut buf) {
                 Ok((len, from)) => {
                     let now = Instant::now();
-                    let Some(datagram) = buf.get(..len) else {
-                        continue;
+                    let Some(datagram) = buf.get(..len).filter(|_| len <= RECV_BUFFER) else {
+                        continue; // too long: it may have been cut
                     };
-                    if let Some(entry) = shared.on_datagram(&socket, datagram, from, now)
+                    if let Some(entry) = shared.on_datagram(&sender, datagram, from, now)
                         && !touched.iter().any(|t| Arc::ptr_eq(t, &entry))
                     {
                         touched.push(entry);
@@ -423,7 +449,7 @@ async fn tick(shared: Arc<Shared>) {
         let mut done = Vec::new();
         let share = memory_share(entries.len());
         for (key, entry) in entries {
-            if entry.on_tick(now, LINGER, share) {
+            if entry.on_tick(now, LINGER, share) || entry.half_open_since(now) > HALF_OPEN_TIMEOUT {
                 done.push(key);
             }
         }
@@ -500,10 +526,52 @@ mod tests {
         assert_eq!(bytes, b"d1:y1:qe");
         assert_eq!(from, peer.local_addr().unwrap());
         // The DHT answers on the same socket.
-        dht.socket.send_to(b"d1:y1:re", from).await.unwrap();
+        dht.sender.send_to(b"d1:y1:re", from).unwrap();
         let mut buf = [0u8; 64];
         let (n, _) = peer.recv_from(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"d1:y1:re");
+    }
+
+    #[tokio::test]
+    async fn a_syn_without_data_is_answered_but_never_accepted() {
+        let b = bound();
+        let spoofer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut syn = Vec::new();
+        let header = crate::utp::packet::Header {
+            kind: PacketType::Syn,
+            conn_id: 500,
+            timestamp_us: 0,
+            timestamp_diff_us: 0,
+            wnd_size: 0,
+            seq_nr: 7,
+            ack_nr: 0,
+        };
+        crate::utp::packet::encode(&header, None, &[], &mut syn);
+        spoofer.send_to(&syn, b.ipv4_addr().unwrap()).await.unwrap();
+        let mut reply = [0u8; 64];
+        let (n, _) = spoofer.recv_from(&mut reply).await.unwrap();
+        assert_eq!(
+            Packet::decode(&reply[..n]).unwrap().header.kind,
+            PacketType::State
+        );
+        let accepted = tokio::time::timeout(Duration::from_millis(500), b.accept()).await;
+        assert!(accepted.is_err(), "no data, no connection for the session");
+        assert_eq!(b.connections(), 1, "held half-open until its deadline");
+    }
+
+    #[tokio::test]
+    async fn closing_the_socket_ends_its_streams() {
+        let (a, b) = (bound(), bound());
+        let b_addr = b.ipv4_addr().unwrap();
+        let accepting = tokio::spawn(async move { b.accept().await.map(|(s, _)| (s, b)) });
+        let mut stream = a.connect(b_addr).await.unwrap();
+        stream.write_all(b"hello").await.unwrap();
+        let (_theirs, _b) = accepting.await.unwrap().unwrap();
+        a.close();
+        let mut buf = [0u8; 8];
+        let read = tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await;
+        assert!(read.expect("the reader is woken").is_err());
+        assert_eq!(a.connections(), 0);
     }
 
     #[tokio::test]
@@ -515,7 +583,8 @@ mod tests {
             drop(stream);
             b
         });
-        let stream = a.connect(b_addr).await.unwrap();
+        let mut stream = a.connect(b_addr).await.unwrap();
+        stream.write_all(b"hello").await.unwrap();
         let b = accepting.await.unwrap();
         drop(stream);
         tokio::time::timeout(Duration::from_secs(15), async {

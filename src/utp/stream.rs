@@ -13,7 +13,6 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
 
 use super::conn::{Conn, ReadOutcome, WriteOutcome};
@@ -26,7 +25,7 @@ const ABANDONED: Duration = Duration::from_secs(60);
 /// One connection, shared by the socket task and its stream handles.
 pub(super) struct Entry {
     state: Mutex<EntryState>,
-    socket: Arc<UdpSocket>,
+    socket: Arc<std::net::UdpSocket>,
     peer: SocketAddr,
 }
 
@@ -41,13 +40,16 @@ struct EntryState {
     writers: u8,
     closed_at: Option<Instant>,
     abandoned_at: Option<Instant>,
+    /// An inbound connection not yet handed to the session: since when it waits for the
+    /// peer's first data.
+    half_open_since: Option<Instant>,
     datagram: Vec<u8>,
 }
 
 impl Entry {
     pub(super) fn new(
         conn: Conn,
-        socket: Arc<UdpSocket>,
+        socket: Arc<std::net::UdpSocket>,
         peer: SocketAddr,
         connected: Option<oneshot::Sender<Result<(), io::ErrorKind>>>,
     ) -> Self {
@@ -61,6 +63,7 @@ impl Entry {
                 writers: 0,
                 closed_at: None,
                 abandoned_at: None,
+                half_open_since: None,
                 datagram: Vec::with_capacity(1500),
             }),
             socket,
@@ -71,10 +74,48 @@ impl Entry {
     pub(super) fn on_packet(&self, packet: &Packet<'_>, now: Instant) {
         let mut state = self.state.locked();
         state.conn.on_packet(packet, now);
-        if state.readers == 0 && state.writers == 0 && state.conn.unread() > 0 {
+        let held = state.readers > 0 || state.writers > 0;
+        if !held && state.half_open_since.is_none() && state.conn.unread() > 0 {
             // Data for a connection nobody reads: answered with a RESET, as TCP would.
             state.conn.reset();
         }
+    }
+
+    /// Marks an inbound connection as waiting for the peer's first data.
+    pub(super) fn await_inbound_data(&self, now: Instant) {
+        self.state.locked().half_open_since = Some(now);
+    }
+
+    pub(super) fn is_half_open(&self) -> bool {
+        self.state.locked().half_open_since.is_some()
+    }
+
+    /// How long an inbound connection has waited for the peer's first data (zero once it
+    /// came, or for one we dialled).
+    pub(super) fn half_open_since(&self, now: Instant) -> Duration {
+        self.state
+            .locked()
+            .half_open_since
+            .map_or(Duration::ZERO, |at| now.saturating_duration_since(at))
+    }
+
+    /// True, once, when an inbound connection's peer has sent data: it is real (its first
+    /// packets acknowledged our random sequence number) and goes to the session.
+    pub(super) fn confirm_inbound(&self) -> bool {
+        let mut state = self.state.locked();
+        let confirmed = state.half_open_since.is_some() && state.conn.unread() > 0;
+        if confirmed {
+            state.half_open_since = None;
+        }
+        confirmed
+    }
+
+    /// Ends the connection at once: a RESET to the peer, an error for its reader and writer.
+    pub(super) fn abort(&self) {
+        let mut state = self.state.locked();
+        state.conn.reset();
+        state.half_open_since = None;
+        self.flush_locked(&mut state, Instant::now());
     }
 
     /// Sends what the connection has to send, and wakes whoever can go on.
@@ -86,7 +127,7 @@ impl Entry {
     fn flush_locked(&self, state: &mut EntryState, now: Instant) {
         let EntryState { conn, datagram, .. } = state;
         while conn.poll_transmit(now, datagram) {
-            if let Err(e) = self.socket.try_send_to(datagram, self.peer)
+            if let Err(e) = self.socket.send_to(datagram, self.peer)
                 && e.kind() != io::ErrorKind::WouldBlock
             {
                 tracing::trace!(peer = %self.peer, error = %e, "uTP send failed");

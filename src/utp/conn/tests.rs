@@ -343,7 +343,7 @@ fn timeouts_resend_the_oldest_packet_back_off_and_give_up() {
     let (mut conn, first, _) = sending(now, 4);
     let mut at = now;
     let mut waits = Vec::new();
-    for _ in 1..MAX_TRANSMISSIONS {
+    for _ in 1..MAX_SILENT_TIMEOUTS {
         let deadline = conn.next_deadline().unwrap();
         waits.push((deadline - at).as_millis());
         at = deadline;
@@ -357,6 +357,108 @@ fn timeouts_resend_the_oldest_packet_back_off_and_give_up() {
     assert_eq!(waits, [500, 1000, 2000, 4000, 8000]);
     conn.on_tick(conn.next_deadline().unwrap());
     assert_eq!(conn.error(), Some(io::ErrorKind::TimedOut));
+}
+
+#[test]
+fn a_peer_that_answers_with_a_closed_window_is_probed_not_given_up() {
+    let now = Instant::now();
+    let (mut conn, first, _) = sending(now, 4);
+    let mut at = now;
+    for _ in 0..20 {
+        at = conn.next_deadline().unwrap();
+        conn.on_tick(at);
+        assert!(!drain(&mut conn, at).is_empty(), "a probe");
+        // The peer reads nothing: it answers, with no room.
+        let mut full = peer_packet(PacketType::State, 7, 1000, first.wrapping_sub(1), None, &[]);
+        full[12..16].copy_from_slice(&0u32.to_be_bytes());
+        deliver(&mut conn, &full, at + ms(1));
+    }
+    assert_eq!(conn.error(), None, "{:?} later, still connected", at - now);
+}
+
+#[test]
+fn the_packet_that_fills_a_hole_is_taken_past_the_memory_limit() {
+    let now = Instant::now();
+    let (mut conn, _) = dialled(now);
+    conn.set_memory_limit(MIN_WINDOW);
+    let chunk = vec![3u8; 1300];
+    // 1000 is missing; 1001.. fill the reorder buffer up to the limit.
+    let mut seq = 1001u16;
+    while conn.buffered() + chunk.len() <= MIN_WINDOW {
+        deliver(
+            &mut conn,
+            &peer_packet(PacketType::Data, 7, seq, 500, None, &chunk),
+            now,
+        );
+        seq += 1;
+    }
+    deliver(
+        &mut conn,
+        &peer_packet(PacketType::Data, 7, 1000, 500, None, &chunk),
+        now,
+    );
+    let ack = drain(&mut conn, now);
+    assert_eq!(
+        header(ack.last().unwrap()).ack_nr,
+        seq - 1,
+        "everything moved on"
+    );
+}
+
+#[test]
+fn an_acknowledgement_half_the_sequence_space_away_is_ignored() {
+    let now = Instant::now();
+    let (mut conn, first) = dialled(now);
+    conn.write(b"x");
+    conn.close();
+    drain(&mut conn, now);
+    let bogus = first.wrapping_add(1).wrapping_add(0x8000);
+    deliver(
+        &mut conn,
+        &peer_packet(PacketType::State, 7, 1000, bogus, None, &[]),
+        now,
+    );
+    assert!(!conn.is_flushed(), "the FIN is not acknowledged by that");
+}
+
+#[test]
+fn a_selective_ack_resends_the_oldest_holes_first() {
+    let now = Instant::now();
+    let (mut conn, first, _) = sending(now, 12);
+    conn.rtt.sample(ms(5));
+    // Holes at first+1 and first+3; first+2 and first+4..=first+8 arrived.
+    let sack = peer_packet(
+        PacketType::State,
+        7,
+        1000,
+        first,
+        Some(&[0b0111_1101, 0, 0, 0]),
+        &[],
+    );
+    deliver(&mut conn, &sack, now + ms(10));
+    let resent: Vec<u16> = drain(&mut conn, now + ms(10))
+        .iter()
+        .map(|p| header(p).seq_nr)
+        .collect();
+    assert_eq!(resent[..2], [first + 1, first + 3]);
+}
+
+#[test]
+fn a_fin_never_acknowledged_before_the_peer_finished_is_an_error() {
+    let now = Instant::now();
+    let (mut conn, _) = dialled(now);
+    conn.close();
+    drain(&mut conn, now);
+    while !conn.is_closed() {
+        let at = conn.next_deadline().unwrap();
+        conn.on_tick(at);
+        drain(&mut conn, at);
+    }
+    assert_eq!(conn.error(), Some(io::ErrorKind::TimedOut));
+    assert_eq!(
+        conn.read(&mut [0u8; 4]),
+        ReadOutcome::Failed(io::ErrorKind::TimedOut)
+    );
 }
 
 #[test]
