@@ -175,10 +175,11 @@ impl Entry {
                 .is_some_and(|at| now.duration_since(at) >= ABANDONED)
     }
 
-    fn hold(&self, reads: bool, writes: bool) {
+    /// A stream takes hold: one reading and one writing half.
+    fn hold(&self) {
         let mut state = self.state.locked();
-        state.readers += u8::from(reads);
-        state.writers += u8::from(writes);
+        state.readers += 1;
+        state.writers += 1;
     }
 
     fn release(&self, reads: bool, writes: bool) {
@@ -242,53 +243,43 @@ impl Entry {
     }
 }
 
-/// A uTP connection as a byte stream.
+/// A uTP connection as a byte stream: its reading and writing halves together.
 pub struct UtpStream {
-    entry: Arc<Entry>,
+    read: UtpReadHalf,
+    write: UtpWriteHalf,
 }
 
 impl std::fmt::Debug for UtpStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UtpStream")
-            .field("peer", &self.entry.peer)
+            .field("peer", &self.peer_addr())
             .finish()
     }
 }
 
 impl UtpStream {
     pub(super) fn new(entry: Arc<Entry>) -> Self {
-        entry.hold(true, true);
-        Self { entry }
+        entry.hold();
+        Self {
+            read: UtpReadHalf {
+                entry: entry.clone(),
+            },
+            write: UtpWriteHalf { entry },
+        }
     }
 
     pub fn peer_addr(&self) -> SocketAddr {
-        self.entry.peer
+        self.read.entry.peer
     }
 
     /// The connection's figures now.
     pub fn stats(&self) -> super::conn::ConnStats {
-        self.entry.state.locked().conn.stats()
+        self.read.entry.state.locked().conn.stats()
     }
 
     /// A reading and a writing half, for two tasks.
     pub fn into_split(self) -> (UtpReadHalf, UtpWriteHalf) {
-        self.entry.hold(true, true);
-        let halves = (
-            UtpReadHalf {
-                entry: self.entry.clone(),
-            },
-            UtpWriteHalf {
-                entry: self.entry.clone(),
-            },
-        );
-        // Dropping `self` now lets go of its own hold; the halves keep theirs.
-        halves
-    }
-}
-
-impl Drop for UtpStream {
-    fn drop(&mut self) {
-        self.entry.release(true, true);
+        (self.read, self.write)
     }
 }
 
@@ -298,7 +289,7 @@ impl AsyncRead for UtpStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.entry.poll_read(cx, buf)
+        Pin::new(&mut self.get_mut().read).poll_read(cx, buf)
     }
 }
 
@@ -308,16 +299,15 @@ impl AsyncWrite for UtpStream {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.entry.poll_write(cx, data)
+        Pin::new(&mut self.get_mut().write).poll_write(cx, data)
     }
 
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().write).poll_flush(cx)
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.entry.shutdown();
-        Poll::Ready(Ok(()))
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().write).poll_shutdown(cx)
     }
 }
 

@@ -304,37 +304,36 @@ fn duplicate_data_packets_are_not_duplicate_acks() {
     assert!(sent.iter().all(|p| header(p).kind == PacketType::State));
 }
 
+/// What a connection with `packets` full packets in flight sends again when the peer
+/// acknowledges the first one and, selectively, the packets of `mask` (bit 0: first + 2).
+fn resent_after_sack(packets: usize, mask: u8) -> (u16, Vec<u16>) {
+    let now = Instant::now();
+    let (mut conn, first, _) = sending(now, packets);
+    conn.rtt.sample(ms(5));
+    let sack = peer_packet(
+        PacketType::State,
+        7,
+        1000,
+        first,
+        Some(&[mask, 0, 0, 0]),
+        &[],
+    );
+    deliver(&mut conn, &sack, now + ms(10));
+    let resent = drain(&mut conn, now + ms(10))
+        .iter()
+        .map(|p| header(p).seq_nr)
+        .collect();
+    (first, resent)
+}
+
 #[test]
 fn a_selective_ack_resends_a_hole_with_three_later_packets_acknowledged() {
-    let now = Instant::now();
-    let (mut conn, first, _) = sending(now, 8);
-    conn.rtt.sample(ms(5));
-    // first arrived; first+1 is missing; first+2..=first+4 arrived: bits 0..=2 of ack+2.
-    let sack = peer_packet(
-        PacketType::State,
-        7,
-        1000,
-        first,
-        Some(&[0b111, 0, 0, 0]),
-        &[],
-    );
-    deliver(&mut conn, &sack, now + ms(10));
-    let resent = drain(&mut conn, now + ms(10));
-    assert_eq!(resent.len(), 1);
-    assert_eq!(header(&resent[0]).seq_nr, first + 1);
+    // first + 1 is missing; first + 2 ..= first + 4 arrived.
+    let (first, resent) = resent_after_sack(8, 0b111);
+    assert_eq!(resent, [first + 1]);
     // Two later packets only: not yet a loss.
-    let (mut conn, first, _) = sending(now, 8);
-    conn.rtt.sample(ms(5));
-    let sack = peer_packet(
-        PacketType::State,
-        7,
-        1000,
-        first,
-        Some(&[0b11, 0, 0, 0]),
-        &[],
-    );
-    deliver(&mut conn, &sack, now + ms(10));
-    assert!(drain(&mut conn, now + ms(10)).is_empty());
+    let (_, resent) = resent_after_sack(8, 0b11);
+    assert!(resent.is_empty());
 }
 
 #[test]
@@ -423,23 +422,8 @@ fn an_acknowledgement_half_the_sequence_space_away_is_ignored() {
 
 #[test]
 fn a_selective_ack_resends_the_oldest_holes_first() {
-    let now = Instant::now();
-    let (mut conn, first, _) = sending(now, 12);
-    conn.rtt.sample(ms(5));
-    // Holes at first+1 and first+3; first+2 and first+4..=first+8 arrived.
-    let sack = peer_packet(
-        PacketType::State,
-        7,
-        1000,
-        first,
-        Some(&[0b0111_1101, 0, 0, 0]),
-        &[],
-    );
-    deliver(&mut conn, &sack, now + ms(10));
-    let resent: Vec<u16> = drain(&mut conn, now + ms(10))
-        .iter()
-        .map(|p| header(p).seq_nr)
-        .collect();
+    // Holes at first + 1 and first + 3; first + 2 and first + 4 ..= first + 8 arrived.
+    let (first, resent) = resent_after_sack(12, 0b0111_1101);
     assert_eq!(resent[..2], [first + 1, first + 3]);
 }
 
