@@ -103,6 +103,7 @@ fn main() {
             save_dir: downloads.path().to_path_buf(),
             paused: false,
             seed: false,
+            plan: Default::default(),
         }));
     }
     for i in ACTIVE..TORRENTS {
@@ -111,6 +112,7 @@ fn main() {
             save_dir: downloads.path().to_path_buf(),
             paused: true,
             seed: true,
+            plan: Default::default(),
         }));
     }
     wait("the torrents to be added", || {

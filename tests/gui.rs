@@ -90,10 +90,14 @@ fn torrent(n: u8, name: &str) -> TorrentSnapshot {
         piece_length: 1 << 18,
         piece_count: 40,
         verified_bytes: 5 << 20,
+        wanted_size: 10 << 20,
+        wanted_verified: 5 << 20,
         progress: 0.5,
         state: TorrentState::Downloading,
         paused: false,
         seeding_enabled: true,
+        sequential: false,
+        first_last_first: false,
         down_rate: 1 << 20,
         up_rate: 1 << 10,
         downloaded: 5 << 20,
@@ -145,6 +149,7 @@ fn torrent(n: u8, name: &str) -> TorrentSnapshot {
             path: PathBuf::from(format!("{name}/inner-file.bin")),
             length: 10 << 20,
             verified_bytes: 5 << 20,
+            priority: rivulet::engine::FilePriority::Normal,
         }],
         pieces: {
             let mut have = Bitfield::new(40);
@@ -624,6 +629,7 @@ fn a_fetching_row_then_the_add_dialog_once_the_metadata_is_in() {
             save_dir: rig._dir.path().join("downloads"),
             paused: false,
             seed: true,
+            select_only: None,
         });
     };
     confirm(&rig);

@@ -237,6 +237,7 @@ fn a_torrent_added_paused_is_saved_at_once() {
         save_dir: out.path().to_path_buf(),
         paused: true,
         seed: true,
+        plan: Default::default(),
     }));
     let resume = state
         .path()

@@ -314,6 +314,7 @@ fn scrape_shows_the_swarm_of_a_paused_torrent() {
         save_dir: out.path().to_path_buf(),
         paused: true,
         seed: false,
+        plan: Default::default(),
     }));
     let t = wait_for(&s, Duration::from_secs(10), "a scrape", |t| {
         t.swarm_seeders == Some(1)

@@ -138,6 +138,7 @@ impl Source {
                 save_dir,
                 paused: false,
                 seed,
+                plan: Default::default(),
             }),
             Source::Magnet(uri) => Command::AddMagnet(AddMagnet {
                 uri,

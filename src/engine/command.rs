@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::creator::CreateTorrent;
 use super::tracker::host::TrackerSettings;
+use super::wanted::{DownloadPlan, FilePriority};
 use crate::ids::InfoHash;
 
 /// Where a torrent to add comes from.
@@ -20,6 +21,8 @@ pub struct AddTorrent {
     pub paused: bool,
     /// Keep seeding once complete.
     pub seed: bool,
+    /// Which files, and in which order.
+    pub plan: DownloadPlan,
 }
 
 /// A magnet link to add: its metadata is fetched from peers first.
@@ -47,6 +50,16 @@ pub enum Command {
     Pause(InfoHash),
     Resume(InfoHash),
     SetSeeding(InfoHash, bool),
+    /// Sets the priority of a torrent's files (numbered as `TorrentSnapshot::files`).
+    SetFilePriority {
+        id: InfoHash,
+        files: Vec<usize>,
+        priority: FilePriority,
+    },
+    /// Pieces in order, for playing while downloading.
+    SetSequential(InfoHash, bool),
+    /// The first and last pieces of each wanted file first, for previews.
+    SetFirstLastFirst(InfoHash, bool),
     /// Peers to try for a torrent (or a magnet link), as if a tracker had named them.
     AddPeers(InfoHash, Vec<std::net::SocketAddr>),
     /// Adds a tracker URL (as a tier of its own) to a torrent.

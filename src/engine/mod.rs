@@ -22,6 +22,7 @@ mod snapshot;
 mod strikes;
 mod torrent;
 mod tracker;
+mod wanted;
 
 pub use command::{AddMagnet, AddSource, AddTorrent, Command, EngineSettings};
 pub use config::{PUBLIC_DHT_ROUTERS, SessionConfig};
@@ -35,3 +36,4 @@ pub use snapshot::{
 };
 pub use tracker::host::{TrackerHostState, TrackerSettings};
 pub use tracker::list::{TrackerUrlError, validate_tracker_url};
+pub use wanted::{DownloadPlan, FilePriority};

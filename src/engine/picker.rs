@@ -1,7 +1,9 @@
 //! [`Picker`]: which blocks to ask which peer for, and the buffers of pieces being assembled.
 //!
 //! Policy: blocks of pieces already started come first (so pieces finish and can be shared);
-//! new pieces are chosen rarest-first with a random tie-break; once every missing block is
+//! new pieces are chosen by priority (from the files they hold, `engine::wanted`; pieces of
+//! skipped files never), then, in sequential order, by window of [`SEQUENTIAL_WINDOW`] pieces,
+//! then rarest-first with a random tie-break; once every missing block is
 //! requested, endgame lets a second peer ask for blocks still in flight, and the first copy to
 //! arrive wins (the others are cancelled). A budget caps the bytes held in piece buffers; when
 //! it is full and a peer needs a new piece, a started piece nobody is fetching (its peers left,
@@ -20,6 +22,13 @@ pub type PeerKey = u64;
 
 /// Most peers asked for the same block in endgame.
 const ENDGAME_DUPLICATES: usize = 2;
+/// In sequential order, pieces are taken window by window, rarest first within a window: a
+/// piece only the slowest peer has does not hold the others up, and playback stays close.
+pub const SEQUENTIAL_WINDOW: u32 = 8;
+/// The priority of a piece nobody wants (its files are all skipped).
+const SKIPPED: u8 = 0;
+/// Every piece's priority until a plan says otherwise (`FilePriority::Normal`).
+const NORMAL: u8 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Block {
@@ -58,6 +67,15 @@ pub struct Picker {
     total_length: u64,
     have: Bitfield,
     have_bytes: u64,
+    /// Each piece's priority (0: not wanted).
+    priority: Vec<u8>,
+    /// The highest priority of a piece still missing.
+    top_priority: u8,
+    sequential: bool,
+    /// Wanted pieces still missing, and the wanted pieces' bytes and those verified.
+    wanted_missing: u32,
+    wanted_bytes: u64,
+    have_wanted_bytes: u64,
     /// Pieces handed to the disk for verification.
     verifying: Bitfield,
     availability: Vec<u32>,
@@ -75,6 +93,12 @@ impl Picker {
             total_length,
             have: Bitfield::new(piece_count),
             have_bytes: 0,
+            priority: vec![NORMAL; piece_count as usize],
+            top_priority: NORMAL,
+            sequential: false,
+            wanted_missing: piece_count,
+            wanted_bytes: total_length,
+            have_wanted_bytes: 0,
             verifying: Bitfield::new(piece_count),
             availability: vec![0; piece_count as usize],
             partial: HashMap::new(),
@@ -118,8 +142,19 @@ impl Picker {
         self.have_bytes
     }
 
+    /// Every piece is verified.
     pub fn is_complete(&self) -> bool {
         self.have.is_full()
+    }
+
+    /// Every wanted piece is verified (all of them when no file is skipped).
+    pub fn is_finished(&self) -> bool {
+        self.wanted_missing == 0
+    }
+
+    /// Bytes of the wanted pieces, and of those verified.
+    pub fn wanted_bytes(&self) -> (u64, u64) {
+        (self.wanted_bytes, self.have_wanted_bytes)
     }
 
     /// Replaces what we have (after checking data on disk or loading resume data).
@@ -127,6 +162,45 @@ impl Picker {
         self.have_bytes = have.ones().map(|i| self.piece_len(i)).sum();
         self.have = have;
         self.discard_partials();
+        self.count_wanted();
+    }
+
+    /// Takes each piece's priority (`DownloadPlan::piece_priorities`; 0 is never picked)
+    /// and whether pieces go in order. Started pieces are finished either way.
+    pub fn set_plan(&mut self, priority: Vec<u8>, sequential: bool) {
+        if priority.len() == self.priority.len() {
+            self.priority = priority;
+        }
+        self.sequential = sequential;
+        self.count_wanted();
+    }
+
+    fn count_wanted(&mut self) {
+        let (mut missing, mut bytes, mut have_bytes, mut top) = (0, 0, 0, SKIPPED);
+        for (i, &p) in self.priority.iter().enumerate() {
+            if p == SKIPPED {
+                continue;
+            }
+            let i = i as u32;
+            bytes += self.piece_len(i);
+            if self.have.get(i) {
+                have_bytes += self.piece_len(i);
+            } else {
+                missing += 1;
+                top = top.max(p);
+            }
+        }
+        self.wanted_missing = missing;
+        self.wanted_bytes = bytes;
+        self.have_wanted_bytes = have_bytes;
+        self.top_priority = top;
+    }
+
+    fn priority(&self, index: u32) -> u8 {
+        self.priority
+            .get(index as usize)
+            .copied()
+            .unwrap_or(SKIPPED)
     }
 
     /// A piece buffer of `len` bytes; its old contents do not matter, every block overwrites it.
@@ -203,11 +277,11 @@ impl Picker {
 
     /// Whether the peer has a piece we still need.
     pub fn wants_any_of(&self, peer_has: &Bitfield) -> bool {
-        !self.is_complete() && peer_has.ones().any(|i| !self.have.get(i))
+        !self.is_finished() && peer_has.ones().any(|i| self.wants(i))
     }
 
     pub fn wants(&self, index: u32) -> bool {
-        index < self.have.len() && !self.have.get(index)
+        index < self.have.len() && !self.have.get(index) && self.priority(index) != SKIPPED
     }
 
     /// Appends up to `want` blocks for `peer` to request to `out`.
@@ -331,30 +405,42 @@ impl Picker {
     }
 
     fn is_candidate(&self, i: u32) -> bool {
-        !self.have.get(i) && !self.verifying.get(i) && !self.partial.contains_key(&i)
+        self.wants(i) && !self.verifying.get(i) && !self.partial.contains_key(&i)
     }
 
     fn has_unstarted_piece(&self) -> bool {
         (0..self.piece_count()).any(|i| self.is_candidate(i))
     }
 
-    /// The least available piece the peer has and nobody has started, ties broken at random.
+    /// The piece to start next among those the peer has and nobody has started: the highest
+    /// priority, in sequential order the earliest window, then the least available, ties
+    /// broken at random.
     fn rarest_new_piece(&self, peer_has: &Bitfield) -> Option<u32> {
         let count = self.piece_count();
         if count == 0 {
             return None;
         }
         let offset = rand::rng().random_range(0..count);
-        let mut best: Option<(u32, u32)> = None;
+        let window = |i: u32| {
+            if self.sequential {
+                i / SEQUENTIAL_WINDOW
+            } else {
+                0
+            }
+        };
+        // Smaller is better; nothing beats the top priority's first window at availability 1.
+        let key = |i: u32, a: u32| (u8::MAX - self.priority(i), window(i), a);
+        let mut best: Option<(u32, (u8, u32, u32))> = None;
         for k in 0..count {
             let i = (offset + k) % count;
             if !peer_has.get(i) || !self.is_candidate(i) {
                 continue;
             }
             let a = self.availability.get(i as usize).copied().unwrap_or(0);
-            if best.is_none_or(|(_, best_a)| a < best_a) {
-                best = Some((i, a));
-                if a <= 1 {
+            let key = key(i, a);
+            if best.is_none_or(|(_, best_key)| key < best_key) {
+                best = Some((i, key));
+                if !self.sequential && self.priority(i) >= self.top_priority && a <= 1 {
                     break;
                 }
             }
@@ -429,6 +515,10 @@ impl Picker {
         self.buffered = self.buffered.saturating_sub(self.piece_len(index));
         if ok && self.have.set(index) {
             self.have_bytes += self.piece_len(index);
+            if self.priority(index) != SKIPPED {
+                self.have_wanted_bytes += self.piece_len(index);
+                self.wanted_missing = self.wanted_missing.saturating_sub(1);
+            }
         }
     }
 }
@@ -614,5 +704,84 @@ mod tests {
         p.pick(1, &all, 100, &mut out);
         assert_eq!(out.len(), 4, "two pieces of two blocks fit the budget");
         assert_eq!(p.buffered_bytes(), PIECE * 2);
+    }
+
+    /// Picks whole pieces one at a time from a peer that has everything, completing each.
+    fn pick_order(p: &mut Picker, count: u32) -> Vec<u32> {
+        let all = Bitfield::full(count);
+        let mut order = Vec::new();
+        loop {
+            let mut out = Vec::new();
+            p.pick(1, &all, 2, &mut out);
+            let Some(first) = out.first() else {
+                return order;
+            };
+            let index = first.index;
+            for block in out {
+                let data = vec![0u8; block.length as usize];
+                if let BlockOutcome::Stored {
+                    complete: Some(done),
+                    ..
+                } = p.on_block(1, block, &data)
+                {
+                    p.piece_verified(done.index, true);
+                }
+            }
+            order.push(index);
+        }
+    }
+
+    #[test]
+    fn skipped_pieces_are_never_picked_and_higher_priorities_come_first() {
+        let mut p = picker(6);
+        p.set_plan(vec![1, 0, 3, 2, 0, 3], false);
+        assert_eq!(p.wanted_bytes(), (4 * PIECE - 100, 0));
+        let mut skipped_only = Bitfield::new(6);
+        skipped_only.set(1);
+        skipped_only.set(4);
+        assert!(
+            !p.wants_any_of(&skipped_only),
+            "no interest in skipped pieces"
+        );
+        let order = pick_order(&mut p, 6);
+        assert_eq!(order.len(), 4);
+        let mut high: Vec<u32> = order[..2].to_vec();
+        high.sort_unstable();
+        assert_eq!(high, vec![2, 5], "high first");
+        assert_eq!(&order[2..], &[3, 0], "then normal, then low");
+        assert!(p.is_finished() && !p.is_complete());
+        assert_eq!(p.wanted_bytes(), (4 * PIECE - 100, 4 * PIECE - 100));
+
+        // Wanted again: not finished until it comes.
+        p.set_plan(vec![1, 2, 3, 2, 0, 3], false);
+        assert!(!p.is_finished());
+        assert_eq!(pick_order(&mut p, 6), vec![1]);
+        assert!(p.is_finished());
+    }
+
+    #[test]
+    fn sequential_order_goes_window_by_window() {
+        let count = SEQUENTIAL_WINDOW * 4;
+        let mut p = Picker::new(count, PIECE, PIECE * count as u64, u64::MAX);
+        p.set_plan(vec![NORMAL; count as usize], true);
+        let mut common = Bitfield::full(count);
+        common.clear(5);
+        common.clear(SEQUENTIAL_WINDOW * 3);
+        p.add_availability(&common);
+        let order = pick_order(&mut p, count);
+        assert_eq!(order.len(), count as usize);
+        for (n, &index) in order.iter().enumerate() {
+            assert_eq!(
+                index / SEQUENTIAL_WINDOW,
+                n as u32 / SEQUENTIAL_WINDOW,
+                "piece {index} came {n}th: {order:?}"
+            );
+        }
+        assert_eq!(order[0], 5, "rarest first within the window");
+        let late = SEQUENTIAL_WINDOW * 3;
+        assert_eq!(
+            order[late as usize], late,
+            "the rarest piece of a later window waits for it, then comes first"
+        );
     }
 }

@@ -10,6 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::bencode::{self, Value};
+use crate::engine::wanted::{DownloadPlan, FilePriority};
 use crate::ids::InfoHash;
 use crate::storage::FileStamp;
 
@@ -28,6 +29,8 @@ pub struct ResumeData {
     pub added_at: u64,
     /// The tracker tiers as the user edited them; `None` while they are the torrent's own.
     pub trackers: Option<Vec<Vec<String>>>,
+    /// File priorities and download order.
+    pub plan: DownloadPlan,
 }
 
 /// A magnet link added and not yet running as a torrent: fetching its metadata, or (with
@@ -293,6 +296,12 @@ fn encode(d: &ResumeData) -> Vec<u8> {
     if let Some(tiers) = &d.trackers {
         entries.push(("trackers", encode_tiers(tiers)));
     }
+    if !d.plan.priorities.is_empty() {
+        let codes = d.plan.priorities.iter().map(|p| int(p.code().into()));
+        entries.push(("file_priorities", Value::List(codes.collect())));
+    }
+    entries.push(("sequential", int(d.plan.sequential as u64)));
+    entries.push(("first_last_first", int(d.plan.first_last_first as u64)));
     Value::dict(entries).encode()
 }
 
@@ -334,8 +343,28 @@ fn decode(bytes: &[u8]) -> Result<ResumeData, String> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let trackers = v.get("trackers").map(decode_tiers).transpose()?;
+    let priorities = match v.get("file_priorities") {
+        None => Vec::new(),
+        Some(list) => list
+            .as_list()
+            .ok_or("bad file_priorities")?
+            .iter()
+            .map(|p| {
+                p.as_int()
+                    .and_then(|n| u8::try_from(n).ok())
+                    .and_then(FilePriority::from_code)
+                    .ok_or("bad file priority")
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let flag = |k: &str| v.get(k).and_then(Value::as_int).is_some_and(|n| n != 0);
     Ok(ResumeData {
         trackers,
+        plan: DownloadPlan {
+            priorities,
+            sequential: flag("sequential"),
+            first_last_first: flag("first_last_first"),
+        },
         save_dir,
         paused: int("paused")? != 0,
         seeding: int("seeding")? != 0,
@@ -367,6 +396,11 @@ mod tests {
             downloaded: 10,
             uploaded: 20,
             added_at: 1_700_000_000,
+            plan: DownloadPlan {
+                priorities: vec![FilePriority::Skip, FilePriority::High],
+                sequential: true,
+                first_last_first: false,
+            },
             trackers: Some(vec![
                 vec!["udp://a.example:80/announce".into()],
                 vec![

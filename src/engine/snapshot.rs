@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use super::creator::CreationSnapshot;
 use super::outcome::{AddError, CreateFailure, TorrentError, TrackerStatus, TrackersSummary};
 use super::tracker::host::TrackerHostState;
+use super::wanted::FilePriority;
 use crate::bitfield::Bitfield;
 use crate::ids::InfoHash;
 
@@ -59,6 +60,7 @@ pub struct FileProgress {
     pub path: PathBuf,
     pub length: u64,
     pub verified_bytes: u64,
+    pub priority: FilePriority,
 }
 
 /// One connected peer.
@@ -156,12 +158,20 @@ pub struct TorrentSnapshot {
     pub piece_length: u64,
     pub piece_count: u32,
     pub verified_bytes: u64,
-    /// 0.0 to 1.0.
+    /// Bytes of the pieces wanted (those of skipped files left out; all when none is), and
+    /// of those verified.
+    pub wanted_size: u64,
+    pub wanted_verified: u64,
+    /// Of the wanted data, 0.0 to 1.0.
     pub progress: f32,
     pub state: TorrentState,
     pub paused: bool,
     /// Keep seeding once complete.
     pub seeding_enabled: bool,
+    /// Pieces in order (rarest first within a small window).
+    pub sequential: bool,
+    /// The first and last pieces of each wanted file first.
+    pub first_last_first: bool,
     /// Bytes per second.
     pub down_rate: u64,
     pub up_rate: u64,
@@ -268,6 +278,8 @@ pub enum Event {
         save_dir: PathBuf,
         paused: bool,
         seed: bool,
+        /// The link's BEP 53 `so`: the files it selects, to pre-select them.
+        select_only: Option<Vec<std::ops::RangeInclusive<u32>>>,
     },
     Error {
         id: InfoHash,

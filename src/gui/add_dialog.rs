@@ -143,6 +143,7 @@ impl AddDialog {
                             save_dir: settings.save_dir(),
                             paused: settings.start_paused,
                             seed: settings.seed_when_done,
+                            plan: Default::default(),
                         });
                         continue;
                     }
@@ -294,6 +295,7 @@ impl AddDialog {
                 save_dir: save_dir.to_path_buf(),
                 paused: self.start_paused,
                 seed: self.seed_when_done,
+                plan: Default::default(),
             })
             .collect();
         Some(AddChoice {

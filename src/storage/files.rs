@@ -5,9 +5,11 @@ use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
+use super::parts::PartsFile;
 use super::pool::FilePool;
 use crate::metainfo::Metainfo;
 use crate::sync::MutexExt;
@@ -50,6 +52,15 @@ struct StorageFile {
     /// False for padding files (read as zeros, never written) and symbolic links (BEP 47).
     on_disk: bool,
     executable: bool,
+    /// Skipped and not on disk: its share of the pieces it has in common with wanted files
+    /// lives in the parts file, and the file itself is never created.
+    parked: AtomicBool,
+}
+
+impl StorageFile {
+    fn is_parked(&self) -> bool {
+        self.parked.load(Ordering::Relaxed)
+    }
 }
 
 /// Makes one file's written data durable: `File::sync_data` (`fdatasync`), or a test's stand-in.
@@ -63,6 +74,9 @@ pub struct Storage {
     /// This storage's number in the pool.
     owner: u64,
     total_length: u64,
+    piece_length: u64,
+    parts: Mutex<PartsFile>,
+    parts_path: PathBuf,
     /// One piece write at a time: concurrent writes to one file only fight over its inode lock.
     write_lock: Mutex<()>,
     /// Files written since they were last made durable.
@@ -81,14 +95,23 @@ impl Storage {
                 offset: f.offset,
                 on_disk: f.is_on_disk(),
                 executable: f.attr.executable,
+                parked: AtomicBool::new(false),
             })
             .collect();
+        let parts = PartsFile::new(
+            save_dir.join(format!(".{}.parts", meta.info_hash.to_hex())),
+            meta.piece_count(),
+            meta.piece_length,
+        );
         Self {
             root: save_dir.to_path_buf(),
             files,
             owner: pool.owner(),
             pool,
             total_length: meta.total_length,
+            piece_length: meta.piece_length,
+            parts_path: parts.path().to_path_buf(),
+            parts: Mutex::new(parts),
             write_lock: Mutex::new(()),
             unsynced: Mutex::default(),
             syncer: Arc::new(|_, file| file.sync_data()),
@@ -141,10 +164,14 @@ impl Storage {
                 done += len as usize;
                 continue;
             }
-            let file = self.open(i, true)?;
             let chunk = &data[done..done + len as usize];
-            write_all_at(&file, chunk, file_offset).map_err(|e| self.io_error(i, e))?;
-            self.unsynced.locked().insert(i);
+            if self.files[i].is_parked() {
+                self.write_parts(self.files[i].offset + file_offset, chunk)?;
+            } else {
+                let file = self.open(i, true)?;
+                write_all_at(&file, chunk, file_offset).map_err(|e| self.io_error(i, e))?;
+                self.unsynced.locked().insert(i);
+            }
             done += len as usize;
         }
         Ok(())
@@ -155,7 +182,12 @@ impl Storage {
     /// take back. A file that fails stays listed for the next call.
     pub fn sync_written(&self) -> Result<(), StorageError> {
         let files = std::mem::take(&mut *self.unsynced.locked());
-        let mut failed = None;
+        let mut failed = self
+            .parts
+            .locked()
+            .sync()
+            .err()
+            .map(|e| self.parts_error(e));
         for &i in &files {
             let synced = self.open(i, false).and_then(|file| {
                 (self.syncer)(&self.files[i].path, &file).map_err(|e| self.io_error(i, e))
@@ -178,6 +210,10 @@ impl Storage {
                 chunk.fill(0);
                 continue;
             }
+            if self.files[i].is_parked() {
+                self.read_parts(self.files[i].offset + file_offset, chunk)?;
+                continue;
+            }
             let file = self.open(i, false)?;
             read_exact_at(&file, chunk, file_offset).map_err(|e| self.io_error(i, e))?;
         }
@@ -187,7 +223,7 @@ impl Storage {
     /// Creates the folders and the zero-length files, which no piece write ever touches.
     pub fn create_empty_files(&self) -> Result<(), StorageError> {
         for (i, f) in self.files_on_disk() {
-            if f.length == 0 {
+            if f.length == 0 && !f.is_parked() {
                 self.open(i, true)?;
             }
         }
@@ -196,13 +232,22 @@ impl Storage {
 
     /// Whether any of the torrent's files exists with data in it.
     pub fn any_data_on_disk(&self) -> bool {
-        self.files_on_disk()
-            .any(|(_, f)| fs::metadata(&f.path).is_ok_and(|m| m.len() > 0))
+        self.parts_path.exists()
+            || self
+                .files_on_disk()
+                .any(|(_, f)| fs::metadata(&f.path).is_ok_and(|m| m.len() > 0))
     }
 
     /// Whether every byte of `offset..offset+len` lies in files that are long enough.
     pub fn range_present(&self, offset: u64, len: u64) -> bool {
         self.spans(offset, len).all(|(i, file_offset, span)| {
+            let f = &self.files[i];
+            if f.is_parked() {
+                let start = f.offset + file_offset;
+                let mut parts = self.parts.locked();
+                return pieces_of(start, span, self.piece_length)
+                    .all(|(piece, _, _)| parts.has(piece).unwrap_or(false));
+            }
             !self.files[i].on_disk
                 || fs::metadata(&self.files[i].path).is_ok_and(|m| m.len() >= file_offset + span)
         })
@@ -214,7 +259,7 @@ impl Storage {
         let files = self.files.get(range).unwrap_or_default();
         files
             .iter()
-            .filter(|f| f.on_disk)
+            .filter(|f| f.on_disk && !f.is_parked())
             .find_map(|f| match fs::metadata(&f.path) {
                 Err(e) if f.length > 0 && e.kind() == io::ErrorKind::NotFound => {
                     Some(format!("{} is missing", f.path.display()))
@@ -234,7 +279,7 @@ impl Storage {
         self.files
             .iter()
             .map(|f| {
-                if !f.on_disk {
+                if !f.on_disk || f.is_parked() {
                     return None;
                 }
                 let m = fs::metadata(&f.path).ok()?;
@@ -260,6 +305,7 @@ impl Storage {
     /// Deletes the torrent's files and the folders it created that are left empty.
     pub fn delete_files(&self) {
         self.close_all();
+        self.parts.locked().delete();
         for (_, f) in self.files_on_disk() {
             let _ = fs::remove_file(&f.path);
             let mut dir = f.path.parent();
@@ -269,6 +315,89 @@ impl Storage {
                 }
                 dir = d.parent();
             }
+        }
+    }
+
+    /// Says which files are skipped (by index in the torrent's file list, padding included).
+    /// A skipped file not on disk is parked: its share of wanted pieces goes to the parts
+    /// file and it is never created; one already on disk keeps its data. A parked file wanted
+    /// again takes its bytes back from the parts file. Slots no parked file needs are freed.
+    pub fn set_skipped(&self, skipped: &[bool]) -> Result<(), StorageError> {
+        let _one_writer = self.write_lock.locked();
+        for (i, f) in self.files.iter().enumerate() {
+            let skip = skipped.get(i).copied().unwrap_or(false);
+            if skip && !f.is_parked() && f.on_disk && fs::symlink_metadata(&f.path).is_err() {
+                f.parked.store(true, Ordering::Relaxed);
+            } else if !skip && f.is_parked() {
+                self.unpark(i)?;
+                f.parked.store(false, Ordering::Relaxed);
+            }
+        }
+        let mut parts = self.parts.locked();
+        for piece in parts.pieces().map_err(|e| self.parts_error(e))? {
+            let start = piece as u64 * self.piece_length;
+            let needed = self
+                .spans(start, self.piece_length)
+                .any(|(i, _, _)| self.files[i].is_parked());
+            if !needed {
+                parts.release(piece).map_err(|e| self.parts_error(e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves file `i`'s bytes from the parts file into the file.
+    fn unpark(&self, i: usize) -> Result<(), StorageError> {
+        let f = &self.files[i];
+        let kept = self
+            .parts
+            .locked()
+            .pieces()
+            .map_err(|e| self.parts_error(e))?;
+        let mut buf = Vec::new();
+        for piece in kept {
+            let piece_start = piece as u64 * self.piece_length;
+            let start = piece_start.max(f.offset);
+            let end = (piece_start + self.piece_length).min(f.offset + f.length);
+            if start >= end {
+                continue;
+            }
+            buf.resize((end - start) as usize, 0);
+            self.read_parts(start, &mut buf)?;
+            let file = self.open(i, true)?;
+            write_all_at(&file, &buf, start - f.offset).map_err(|e| self.io_error(i, e))?;
+            self.unsynced.locked().insert(i);
+        }
+        Ok(())
+    }
+
+    fn write_parts(&self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
+        let mut parts = self.parts.locked();
+        if !self.parts_path.exists() {
+            fs::create_dir_all(&self.root).map_err(|e| self.parts_error(e))?;
+        }
+        for (piece, within, range) in pieces_of(offset, data.len() as u64, self.piece_length) {
+            parts
+                .write(piece, within, &data[range])
+                .map_err(|e| self.parts_error(e))?;
+        }
+        Ok(())
+    }
+
+    fn read_parts(&self, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
+        let mut parts = self.parts.locked();
+        for (piece, within, range) in pieces_of(offset, buf.len() as u64, self.piece_length) {
+            parts
+                .read(piece, within, &mut buf[range])
+                .map_err(|e| self.parts_error(e))?;
+        }
+        Ok(())
+    }
+
+    fn parts_error(&self, source: io::Error) -> StorageError {
+        StorageError::Io {
+            path: self.parts_path.clone(),
+            source,
         }
     }
 
@@ -322,6 +451,28 @@ impl Storage {
     }
 }
 
+/// Splits `len` bytes at torrent offset `offset` by piece: (piece, offset in the piece, the
+/// range of the bytes).
+fn pieces_of(
+    offset: u64,
+    len: u64,
+    piece_length: u64,
+) -> impl Iterator<Item = (u32, u64, std::ops::Range<usize>)> {
+    let piece_length = piece_length.max(1);
+    let mut done = 0u64;
+    std::iter::from_fn(move || {
+        if done >= len {
+            return None;
+        }
+        let at = offset + done;
+        let within = at % piece_length;
+        let n = (piece_length - within).min(len - done);
+        let range = done as usize..(done + n) as usize;
+        done += n;
+        Some(((at / piece_length) as u32, within, range))
+    })
+}
+
 /// Reserves the file's blocks up front (without changing its size), so writes land in
 /// allocated extents: less file-system work per write and no fragmentation. Best effort.
 #[cfg(target_os = "linux")]
@@ -363,17 +514,17 @@ fn open_options(write: bool, executable: bool) -> OpenOptions {
 }
 
 #[cfg(unix)]
-fn write_all_at(file: &File, data: &[u8], offset: u64) -> io::Result<()> {
+pub(super) fn write_all_at(file: &File, data: &[u8], offset: u64) -> io::Result<()> {
     std::os::unix::fs::FileExt::write_all_at(file, data, offset)
 }
 
 #[cfg(unix)]
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+pub(super) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
     std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
 }
 
 #[cfg(windows)]
-fn write_all_at(file: &File, mut data: &[u8], mut offset: u64) -> io::Result<()> {
+pub(super) fn write_all_at(file: &File, mut data: &[u8], mut offset: u64) -> io::Result<()> {
     use std::os::windows::fs::FileExt;
     while !data.is_empty() {
         let n = file.seek_write(data, offset)?;
@@ -387,7 +538,7 @@ fn write_all_at(file: &File, mut data: &[u8], mut offset: u64) -> io::Result<()>
 }
 
 #[cfg(windows)]
-fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+pub(super) fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
     use std::os::windows::fs::FileExt;
     while !buf.is_empty() {
         let n = file.seek_read(buf, offset)?;
@@ -416,18 +567,23 @@ mod tests {
                     offset,
                     on_disk: true,
                     executable: false,
+                    parked: AtomicBool::new(false),
                 };
                 offset += length;
                 f
             })
             .collect::<Vec<_>>();
         let pool = Arc::new(FilePool::default());
+        let parts = PartsFile::new(dir.join(".t.parts"), offset.div_ceil(4) as u32, 4);
         Storage {
             root: dir.to_path_buf(),
             files,
             owner: pool.owner(),
             pool,
             total_length: offset,
+            piece_length: 4,
+            parts_path: parts.path().to_path_buf(),
+            parts: Mutex::new(parts),
             write_lock: Mutex::new(()),
             unsynced: Mutex::default(),
             syncer: Arc::new(|_, file| file.sync_data()),
@@ -447,6 +603,49 @@ mod tests {
         s.read(2, &mut buf).unwrap();
         assert_eq!(&buf, b"cdef");
         assert!(s.range_present(0, 10));
+    }
+
+    #[test]
+    fn a_skipped_file_is_never_created_its_share_is_kept_in_the_parts_file_until_wanted() {
+        let dir = tempfile::tempdir().unwrap();
+        // Pieces of 4 bytes over files of 3, 6 and 3: pieces 0 and 2 are shared with f1.
+        let s = storage(dir.path(), &[3, 6, 3]);
+        s.set_skipped(&[false, true, false]).unwrap();
+        s.write(0, b"abcd").unwrap();
+        s.write(8, b"ijkl").unwrap();
+        assert!(
+            !dir.path().join("t/f1").exists(),
+            "the skipped file is never created"
+        );
+        assert_eq!(fs::read(dir.path().join("t/f0")).unwrap(), b"abc");
+        assert_eq!(fs::read(dir.path().join("t/f2")).unwrap(), b"jkl");
+        assert!(dir.path().join(".t.parts").exists());
+        let mut buf = [0u8; 4];
+        s.read(8, &mut buf).unwrap();
+        assert_eq!(&buf, b"ijkl", "a shared piece reads back whole");
+        assert!(s.range_present(0, 4) && s.range_present(8, 4));
+        assert!(
+            !s.range_present(4, 4),
+            "piece 1 lies in the skipped file alone"
+        );
+        assert!(s.read(4, &mut buf).unwrap_err().is_missing_data());
+        assert_eq!(s.stamps()[1], None);
+        assert_eq!(s.missing_or_short(0..3), None);
+
+        // Wanted again: its bytes move into the file, and the parts file goes.
+        s.set_skipped(&[false, false, false]).unwrap();
+        s.write(4, b"efgh").unwrap();
+        assert_eq!(fs::read(dir.path().join("t/f1")).unwrap(), b"defghi");
+        assert!(!dir.path().join(".t.parts").exists());
+        let mut all = [0u8; 12];
+        s.read(0, &mut all).unwrap();
+        assert_eq!(&all, b"abcdefghijkl");
+
+        // A skipped file already on disk keeps its data where it is.
+        s.set_skipped(&[true, false, false]).unwrap();
+        s.write(0, b"ABCD").unwrap();
+        assert_eq!(fs::read(dir.path().join("t/f0")).unwrap(), b"ABC");
+        assert!(!dir.path().join(".t.parts").exists());
     }
 
     #[cfg(unix)]

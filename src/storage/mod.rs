@@ -7,6 +7,7 @@
 pub mod check;
 pub mod disk;
 mod files;
+mod parts;
 mod pool;
 
 pub use files::{FileStamp, Storage, StorageError, Syncer};

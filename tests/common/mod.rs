@@ -258,6 +258,7 @@ pub fn add(session: &SessionHandle, torrent: &[u8], save_dir: &Path, seed: bool)
         save_dir: save_dir.to_path_buf(),
         paused: false,
         seed,
+        plan: Default::default(),
     }));
 }
 

@@ -369,6 +369,10 @@ impl MagnetActor {
                 self.params.saved.seeding = on;
                 self.save().await;
             }
+            // No files before the metadata: the link's `so` or the add dialog chooses them.
+            TorrentCommand::SetFilePriority(..)
+            | TorrentCommand::SetSequential(_)
+            | TorrentCommand::SetFirstLastFirst(_) => {}
             TorrentCommand::AddPeers(peers) => {
                 self.roster.learn(&peers, self.params.live.listen_addr());
                 self.connect_more();

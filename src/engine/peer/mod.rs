@@ -131,6 +131,9 @@ pub(crate) enum PeerCommand {
     Cancel(BlockRef),
     /// The torrent's peers (listen addresses and `ut_pex` flags), for the peer exchange.
     Pex(Arc<Vec<(SocketAddr, u8)>>),
+    /// Which pieces are wanted changed (file priorities, order): interest and requests are
+    /// looked at again.
+    WantedChanged,
     Disconnect,
 }
 
@@ -575,6 +578,11 @@ impl Connection {
                 }
             }
             PeerCommand::Pex(peers) => self.send_pex(Some(peers)),
+            PeerCommand::WantedChanged => {
+                let wanted = self.shared.picker().wants_any_of(&self.peer_has);
+                self.set_interested(wanted);
+                self.request_blocks();
+            }
             PeerCommand::Disconnect => return Err(PeerError::Disconnected),
         }
         Ok(())

@@ -27,6 +27,7 @@ use crate::engine::resume;
 use crate::engine::snapshot::{Event, SessionSnapshot};
 use crate::engine::torrent::{self, TorrentCommand, TorrentEvent, TorrentHandle, TorrentParams};
 use crate::engine::tracker::host::TrackerHost;
+use crate::engine::wanted::DownloadPlan;
 use crate::ids::{InfoHash, PeerId};
 use crate::magnet::MagnetLink;
 use crate::metainfo::{Metainfo, TorrentFileError, read_torrent_file};
@@ -99,6 +100,8 @@ struct Handover {
     peers: Vec<SocketAddr>,
     after_stop: Option<oneshot::Receiver<()>>,
     added_at: Option<u64>,
+    /// The magnet link's BEP 53 `so`: the files to download (a new torrent only).
+    select_only: Option<Vec<std::ops::RangeInclusive<u32>>>,
 }
 
 impl SessionActor {
@@ -220,6 +223,15 @@ impl SessionActor {
             Command::Pause(id) => self.tell(id, TorrentCommand::Pause),
             Command::Resume(id) => self.tell(id, TorrentCommand::Resume),
             Command::SetSeeding(id, on) => self.tell(id, TorrentCommand::SetSeeding(on)),
+            Command::SetFilePriority {
+                id,
+                files,
+                priority,
+            } => self.tell(id, TorrentCommand::SetFilePriority(files, priority)),
+            Command::SetSequential(id, on) => self.tell(id, TorrentCommand::SetSequential(on)),
+            Command::SetFirstLastFirst(id, on) => {
+                self.tell(id, TorrentCommand::SetFirstLastFirst(on))
+            }
             Command::AddPeers(id, peers) => self.tell(id, TorrentCommand::AddPeers(peers)),
             Command::AddTracker(id, url) => match crate::engine::validate_tracker_url(&url) {
                 Ok(()) => self.tell(id, TorrentCommand::AddTracker(url)),
@@ -271,6 +283,7 @@ impl SessionActor {
                         save_dir,
                         paused: false,
                         seed: true,
+                        plan: DownloadPlan::default(),
                     };
                     self.add(add, None, Handover::default()).await;
                 }
@@ -349,7 +362,7 @@ impl SessionActor {
     /// list takes the link's place.
     async fn add(
         &mut self,
-        add: AddTorrent,
+        mut add: AddTorrent,
         restored: Option<resume::ResumeData>,
         handover: Handover,
     ) {
@@ -368,6 +381,9 @@ impl SessionActor {
         };
         let id = meta.info_hash;
         let mut handover = handover;
+        if let Some(ranges) = handover.select_only.take() {
+            add.plan = DownloadPlan::only(meta.visible_files().count(), &ranges);
+        }
         if self.magnets.remove(&id) {
             // Its magnet link gives way: the fetch ends (its actor writes nothing more).
             if let Some(link) = self.torrents.remove(&id) {
@@ -407,6 +423,7 @@ impl SessionActor {
                     save_dir: add.save_dir.clone(),
                     paused: add.paused,
                     seeding: add.seed,
+                    plan: add.plan.clone(),
                     have: vec![0; meta.piece_count().div_ceil(8) as usize],
                     stamps: Vec::new(),
                     downloaded: 0,
@@ -442,6 +459,7 @@ impl SessionActor {
             .map(|r| r.added_at)
             .or(handover.added_at)
             .unwrap_or_else(now_unix);
+        let plan = resume.as_ref().map_or(add.plan, |r| r.plan.clone());
         let handle = torrent::spawn(TorrentParams {
             meta: meta.clone(),
             save_dir: add.save_dir,
@@ -463,6 +481,7 @@ impl SessionActor {
             dirty: self.dirty.clone(),
             peers: handover.peers,
             after_stop: handover.after_stop,
+            plan,
         });
         self.torrents.insert(id, handle);
         self.keys.insert(id);
@@ -584,6 +603,9 @@ impl SessionActor {
             }
         };
         self.emit(Event::MetadataFetched { id, name, took });
+        let select_only = MagnetLink::parse(&saved.uri)
+            .ok()
+            .and_then(|link| link.select_only);
         if saved.confirm {
             if let Some(stop) = announced_stop {
                 self.fetch_stops.insert(id, stop);
@@ -594,6 +616,7 @@ impl SessionActor {
                 save_dir: saved.save_dir,
                 paused: saved.paused,
                 seed: saved.seeding,
+                select_only,
             });
         }
         let add = AddTorrent {
@@ -601,11 +624,13 @@ impl SessionActor {
             save_dir: saved.save_dir,
             paused: saved.paused,
             seed: saved.seeding,
+            plan: DownloadPlan::default(),
         };
         let handover = Handover {
             peers,
             after_stop: announced_stop,
             added_at: Some(saved.added_at),
+            select_only,
         };
         self.add(add, None, handover).await;
     }
@@ -641,6 +666,7 @@ impl SessionActor {
                         save_dir: r.save_dir.clone(),
                         paused: r.paused,
                         seed: r.seeding,
+                        plan: r.plan.clone(),
                     };
                     self.add(add, Some(r), Handover::default()).await;
                 }
@@ -661,6 +687,7 @@ impl SessionActor {
                         save_dir: dir,
                         paused: false,
                         seed: true,
+                        plan: DownloadPlan::default(),
                     };
                     self.add(add, None, Handover::default()).await;
                 }
@@ -696,10 +723,12 @@ impl SessionActor {
                     save_dir: magnet.save_dir,
                     paused: magnet.paused,
                     seed: magnet.seeding,
+                    plan: DownloadPlan::default(),
                 };
                 self.magnets.insert(id);
                 let handover = Handover {
                     added_at: Some(magnet.added_at),
+                    select_only: link.select_only,
                     ..Handover::default()
                 };
                 self.add(add, None, handover).await;

@@ -81,6 +81,7 @@ mod tests {
             save_dir: "/downloads".into(),
             paused: false,
             seed: true,
+            plan: Default::default(),
         })
     }
 

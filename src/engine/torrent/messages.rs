@@ -21,6 +21,7 @@ use crate::engine::resume::ResumeData;
 use crate::engine::snapshot::{Event, PeerSource, TorrentSnapshot};
 use crate::engine::tracker::announcer::TrackerUpdate;
 use crate::engine::tracker::scraper::ScrapeUpdate;
+use crate::engine::wanted::{DownloadPlan, FilePriority};
 use crate::ids::PeerId;
 use crate::metainfo::Metainfo;
 use crate::storage::disk::{Disk, PieceOutcome};
@@ -85,6 +86,10 @@ pub(crate) enum TorrentCommand {
     Pause,
     Resume,
     SetSeeding(bool),
+    /// Files (numbered as users see them) and their new priority.
+    SetFilePriority(Vec<usize>, FilePriority),
+    SetSequential(bool),
+    SetFirstLastFirst(bool),
     /// Addresses to dial, from the user.
     AddPeers(Vec<SocketAddr>),
     /// The network went down (with why), or is up (`None`) after coming back or moving to
@@ -125,6 +130,8 @@ pub(crate) struct TorrentParams {
     pub peers: Vec<SocketAddr>,
     /// The `stopped` announces of a magnet link's fetch, which our `started` waits for.
     pub after_stop: Option<oneshot::Receiver<()>>,
+    /// Which files, and in which order (the resume data's, or the add's).
+    pub plan: DownloadPlan,
 }
 
 /// The session's handle on a running torrent actor.

@@ -48,6 +48,7 @@ use super::snapshot::Event;
 use super::tracker::announcer::AnnounceSignal;
 use super::tracker::list::TrackerList;
 use super::tracker::scraper::Scraper;
+use super::wanted::DownloadPlan;
 use crate::bitfield::Bitfield;
 use crate::storage::Storage;
 use crate::storage::disk::PieceOutcome;
@@ -116,6 +117,7 @@ pub(crate) fn spawn(mut params: TorrentParams) -> TorrentHandle {
         meta.total_length,
         params.piece_buffer_budget,
     );
+    picker.set_plan(params.plan.piece_priorities(&meta), params.plan.sequential);
     let resume = params.resume.take();
     let (downloaded, uploaded) = resume
         .as_ref()
@@ -202,6 +204,12 @@ pub(crate) fn spawn(mut params: TorrentParams) -> TorrentHandle {
 
 impl Torrent {
     async fn run(mut self) {
+        // Skipped files are parked before anything is written.
+        if !self.params.plan.wants_everything()
+            && let Err(e) = self.park_skipped_files().await
+        {
+            self.fail(e).await;
+        }
         if matches!(self.life.state(), lifecycle::State::ConfirmingResume) {
             // Resume data is trusted only if every file has the size and mtime it recorded.
             let storage = self.shared.storage.clone();
@@ -257,8 +265,57 @@ impl Torrent {
         }
     }
 
-    fn is_complete(&self) -> bool {
-        self.shared.picker().is_complete()
+    /// Every wanted piece is verified (the torrent's "Done").
+    fn is_finished(&self) -> bool {
+        self.shared.picker().is_finished()
+    }
+
+    /// Tells the storage which files are skipped (their share of pieces goes to the parts
+    /// file; one wanted again takes its bytes back), on the blocking pool.
+    async fn park_skipped_files(&mut self) -> Result<(), TorrentError> {
+        let storage = self.shared.storage.clone();
+        let skipped = self.params.plan.skipped_files(&self.shared.meta);
+        match tokio::task::spawn_blocking(move || storage.set_skipped(&skipped)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(TorrentError::from(&e)),
+            Err(e) => Err(TorrentError::Io {
+                path: self.params.save_dir.clone(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// Changes which files are wanted or the order pieces come in; it takes effect at once:
+    /// the picker, the peers' interest, and (once every wanted piece is in) completion.
+    async fn change_plan(&mut self, change: impl FnOnce(&mut DownloadPlan, usize)) {
+        let before = self.params.plan.clone();
+        change(
+            &mut self.params.plan,
+            self.shared.meta.visible_files().count(),
+        );
+        if self.params.plan == before {
+            return;
+        }
+        let meta = self.shared.meta.clone();
+        if self.params.plan.skipped_files(&meta) != before.skipped_files(&meta)
+            && let Err(e) = self.park_skipped_files().await
+        {
+            return self.fail(e).await;
+        }
+        let was_finished = self.is_finished();
+        self.shared.picker().set_plan(
+            self.params.plan.piece_priorities(&meta),
+            self.params.plan.sequential,
+        );
+        for link in self.shared.peers().values() {
+            let _ = link.tx.send(PeerCommand::WantedChanged);
+        }
+        self.saver.changed();
+        if !was_finished && self.is_finished() && self.life.data_known() {
+            self.on_complete().await;
+        } else {
+            self.advance().await;
+        }
     }
 
     /// Active with no peer connected or being dialled and no bytes moving: nothing in its
@@ -288,6 +345,16 @@ impl Torrent {
                 self.life.set_seeding(on);
                 self.saver.changed();
                 self.advance().await;
+            }
+            TorrentCommand::SetFilePriority(files, priority) => {
+                self.change_plan(|plan, count| plan.set_priority(count, &files, priority))
+                    .await;
+            }
+            TorrentCommand::SetSequential(on) => {
+                self.change_plan(|plan, _| plan.sequential = on).await;
+            }
+            TorrentCommand::SetFirstLastFirst(on) => {
+                self.change_plan(|plan, _| plan.first_last_first = on).await;
             }
             TorrentCommand::Network(offline) => {
                 // Down, or moved to other addresses: connections made from the old ones end,
@@ -463,9 +530,9 @@ impl Torrent {
             PieceOutcome::Written => {
                 let completed = {
                     let mut picker = self.shared.picker();
-                    let was_complete = picker.is_complete();
+                    let was_finished = picker.is_finished();
                     picker.piece_verified(index, true);
-                    !was_complete && picker.is_complete()
+                    !was_finished && picker.is_finished()
                 };
                 self.roster.piece_passed(&contributors);
                 for link in self.shared.peers().values() {
@@ -536,7 +603,7 @@ impl Torrent {
                 } else {
                     FILES_CHECK_EVERY
                 };
-                if self.is_complete()
+                if self.shared.picker().is_complete()
                     && now.duration_since(self.chores.last_files_check) >= files_every
                 {
                     self.chores.last_files_check = now;
@@ -566,11 +633,11 @@ impl Torrent {
     /// How long a quiet torrent may sleep: until its next chore, at most [`QUIET_SLEEP`].
     fn quiet_sleep(&self) -> Duration {
         let now = Instant::now();
-        let complete = self.is_complete();
+        let complete = self.shared.picker().is_complete();
         let chores = [
             complete.then(|| self.chores.last_files_check + QUIET_FILES_CHECK_EVERY),
             self.saver.due_at(),
-            self.roster.next_dial_at(complete, now),
+            self.roster.next_dial_at(self.is_finished(), now),
             (!self.shared.meta.private && self.params.live.dht().is_some())
                 .then(|| self.sources.next_dht()),
         ];
@@ -601,17 +668,20 @@ impl Torrent {
             uploaded: self.shared.uploaded.load(Ordering::Relaxed),
             added_at: self.params.added_at,
             trackers: self.trackers.list.saved(),
+            plan: self.params.plan.clone(),
         };
         self.saver.save(self.shared.storage.clone(), record).await;
     }
 
     fn snapshot(&mut self) -> super::snapshot::TorrentSnapshot {
         let meta = self.shared.meta.clone();
-        let (have, have_bytes, pieces_in_progress) = {
+        let (have, have_bytes, wanted, finished, pieces_in_progress) = {
             let picker = self.shared.picker();
             (
                 picker.have().clone(),
                 picker.have_bytes(),
+                picker.wanted_bytes(),
+                picker.is_finished(),
                 picker.in_progress(),
             )
         };
@@ -624,13 +694,15 @@ impl Torrent {
             meta: &meta,
             save_dir: self.params.save_dir.clone(),
             added_at: self.params.added_at,
-            state: self.life.shown(have.is_full(), meta.piece_count()),
+            state: self.life.shown(finished, meta.piece_count()),
             paused: self.life.paused(),
             seeding: self.life.seeding(),
             active: self.life.is_active(),
-            files: self.publisher.files(&meta, &have),
+            files: self.publisher.files(&meta, &have, &self.params.plan),
+            plan: &self.params.plan,
             have,
             have_bytes,
+            wanted,
             pieces_in_progress,
             downloaded: self.shared.downloaded.load(Ordering::Relaxed),
             uploaded: self.shared.uploaded.load(Ordering::Relaxed),

@@ -86,7 +86,7 @@ impl super::Torrent {
     pub(super) fn connect_more(&mut self) {
         let dial = self.roster.pick_dials(
             Instant::now(),
-            self.is_complete(),
+            self.is_finished(),
             self.params.live.max_peers(),
             self.params.live.connections_free(),
         );
@@ -212,7 +212,7 @@ impl super::Torrent {
     /// the rest.
     pub(super) fn choke_round(&mut self, now: Instant) {
         let slots = self.params.live.upload_slots();
-        if let Some(unchoke) = self.roster.choke_round(now, self.is_complete(), slots) {
+        if let Some(unchoke) = self.roster.choke_round(now, self.is_finished(), slots) {
             for (key, link) in self.shared.peers().iter() {
                 let _ = link.tx.send(if unchoke.contains(key) {
                     PeerCommand::Unchoke

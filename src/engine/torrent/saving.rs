@@ -35,6 +35,7 @@ pub(super) struct Record {
     pub uploaded: u64,
     pub added_at: u64,
     pub trackers: Option<Vec<Vec<String>>>,
+    pub plan: crate::engine::wanted::DownloadPlan,
 }
 
 pub(super) struct ResumeSaver {
@@ -113,6 +114,7 @@ impl ResumeSaver {
             uploaded: record.uploaded,
             added_at: record.added_at,
             trackers: record.trackers,
+            plan: record.plan,
         };
         let (state_dir, id) = (self.state_dir.clone(), self.id);
         let saved = tokio::task::spawn_blocking(move || {
@@ -150,6 +152,7 @@ mod tests {
             uploaded: 6,
             added_at: 7,
             trackers: None,
+            plan: Default::default(),
         }
     }
 
@@ -182,6 +185,7 @@ mod tests {
             uploaded: 2,
             added_at: 3,
             trackers: None,
+            plan: Default::default(),
         };
         let state = dir.path().join("state");
         let mut saver = ResumeSaver::new(state.clone(), meta.info_hash, 4, Some(loaded));

@@ -13,6 +13,7 @@ use crate::engine::roster::PeerBook;
 use crate::engine::snapshot::{
     FileProgress, PeerSnapshot, SourceSnapshot, TorrentSnapshot, TorrentState, TrackerSnapshot,
 };
+use crate::engine::wanted::{DownloadPlan, FilePriority};
 use crate::metainfo::Metainfo;
 use crate::sync::MutexExt;
 
@@ -28,6 +29,9 @@ pub(super) struct Parts<'a> {
     pub active: bool,
     pub have: Bitfield,
     pub have_bytes: u64,
+    /// Bytes of the wanted pieces, and of those verified.
+    pub wanted: (u64, u64),
+    pub plan: &'a DownloadPlan,
     pub pieces_in_progress: Vec<u32>,
     pub downloaded: u64,
     pub uploaded: u64,
@@ -50,7 +54,8 @@ pub(super) fn build(p: Parts<'_>) -> TorrentSnapshot {
     } else {
         (0, 0)
     };
-    let left = meta.total_length.saturating_sub(p.have_bytes);
+    let (wanted_size, wanted_verified) = p.wanted;
+    let left = wanted_size.saturating_sub(wanted_verified);
     TorrentSnapshot {
         id: meta.info_hash,
         name: meta.name.clone(),
@@ -59,10 +64,18 @@ pub(super) fn build(p: Parts<'_>) -> TorrentSnapshot {
         piece_length: meta.piece_length,
         piece_count: meta.piece_count(),
         verified_bytes: p.have_bytes,
-        progress: p.have_bytes as f32 / meta.total_length.max(1) as f32,
+        wanted_size,
+        wanted_verified,
+        progress: if wanted_size == 0 {
+            1.0
+        } else {
+            wanted_verified as f32 / wanted_size as f32
+        },
         state: p.state,
         paused: p.paused,
         seeding_enabled: p.seeding,
+        sequential: p.plan.sequential,
+        first_last_first: p.plan.first_last_first,
         down_rate,
         up_rate,
         downloaded: p.downloaded,
@@ -111,6 +124,7 @@ pub(super) fn file_progress(meta: &Metainfo, have: &Bitfield) -> Vec<FileProgres
                 path: f.path.clone(),
                 length: f.length,
                 verified_bytes: verified,
+                priority: FilePriority::Normal,
             }
         })
         .collect()
@@ -197,17 +211,27 @@ impl Publisher {
         self.slot.clone()
     }
 
-    /// Per-file progress for these verified pieces, from the cache while their count holds.
-    pub fn files(&mut self, meta: &Metainfo, have: &Bitfield) -> Vec<FileProgress> {
+    /// Per-file progress for these verified pieces (from the cache while their count
+    /// holds) and each file's priority.
+    pub fn files(
+        &mut self,
+        meta: &Metainfo,
+        have: &Bitfield,
+        plan: &DownloadPlan,
+    ) -> Vec<FileProgress> {
         let count = have.count_ones();
-        match &self.files {
+        let mut files = match &self.files {
             Some((cached, files)) if *cached == count => files.clone(),
             _ => {
                 let files = file_progress(meta, have);
                 self.files = Some((count, files.clone()));
                 files
             }
+        };
+        for (i, f) in files.iter_mut().enumerate() {
+            f.priority = plan.priority(i);
         }
+        files
     }
 
     pub fn changed(&mut self) {
@@ -241,8 +265,16 @@ mod tests {
         crate::metainfo::tests::two_files_meta(1000, 3000, 1024)
     }
 
+    static PLAN: DownloadPlan = DownloadPlan {
+        priorities: Vec::new(),
+        sequential: true,
+        first_last_first: false,
+    };
+
     fn parts(meta: &Metainfo, have: Bitfield) -> Parts<'_> {
         Parts {
+            wanted: (4000, 16),
+            plan: &PLAN,
             meta,
             save_dir: "/downloads".into(),
             added_at: 1,
@@ -294,6 +326,16 @@ mod tests {
         assert_eq!(s.ratio, 0.5);
         assert_eq!(s.progress, 16.0 / 4000.0);
         assert_eq!(s.next_announce, Some(SystemTime::UNIX_EPOCH));
+        assert!(s.sequential && !s.first_last_first);
+
+        // With a file skipped, progress and the ETA count the wanted data alone.
+        let skipping = build(Parts {
+            wanted: (1024, 512),
+            ..parts(&meta, Bitfield::new(meta.piece_count()))
+        });
+        assert_eq!(skipping.progress, 0.5);
+        assert_eq!(skipping.eta, Some(Duration::from_secs(512 / 8)));
+        assert_eq!(skipping.verified_bytes, 16);
 
         let stopped = build(Parts {
             active: false,

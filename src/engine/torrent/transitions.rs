@@ -25,7 +25,7 @@ const FILES_PER_LOOK: usize = 256;
 impl super::Torrent {
     /// Takes the step the life cycle asks for: a check, activity, or a stop.
     pub(super) async fn advance(&mut self) {
-        match self.life.next_step(self.is_complete()) {
+        match self.life.next_step(self.is_finished()) {
             Step::Nothing => {}
             Step::StartCheck => self.start_check(),
             Step::CancelCheck | Step::Stop => {
