@@ -123,7 +123,13 @@ impl MagnetLink {
                     }
                 }
                 "x.pe" => link.peers.push(parse_peer(&value()?)?),
-                "so" => link.select_only = Some(parse_selection(&value()?)?),
+                "so" => {
+                    let text = value()?;
+                    let ranges = parse_file_numbers(&text).ok_or_else(|| {
+                        MagnetError::bad("so", format!("{text:?} is not a list of file numbers"))
+                    })?;
+                    link.select_only = Some(ranges);
+                }
                 "xl" => {
                     let length = value()?
                         .parse()
@@ -242,18 +248,15 @@ fn parse_peer(text: &str) -> Result<PeerAddress, MagnetError> {
     })
 }
 
-/// BEP 53: `0,2,4-7`: file indices and inclusive ranges.
-fn parse_selection(text: &str) -> Result<Vec<RangeInclusive<u32>>, MagnetError> {
-    let bad = || MagnetError::bad("so", format!("{text:?} is not a list of file numbers"));
+/// BEP 53's `so` (and `download --only`): `0,2,4-7`, file numbers and inclusive ranges;
+/// `None` if it is not such a list.
+pub fn parse_file_numbers(text: &str) -> Option<Vec<RangeInclusive<u32>>> {
     text.split(',')
         .map(|part| {
             let (start, end) = part.split_once('-').unwrap_or((part, part));
-            let start: u32 = start.trim().parse().map_err(|_| bad())?;
-            let end: u32 = end.trim().parse().map_err(|_| bad())?;
-            if start > end {
-                return Err(bad());
-            }
-            Ok(start..=end)
+            let start: u32 = start.trim().parse().ok()?;
+            let end: u32 = end.trim().parse().ok()?;
+            (start <= end).then_some(start..=end)
         })
         .collect()
 }

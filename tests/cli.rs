@@ -77,10 +77,84 @@ fn create_then_info() {
     let text = String::from_utf8_lossy(&info.stdout);
     assert!(text.contains("name: folder"), "{text}");
     assert!(text.contains("pieces: 4 x 16.0 KiB"), "{text}");
-    assert!(text.contains("folder/b/c.bin"), "{text}");
+    assert!(
+        text.contains("  1: folder/b/c.bin"),
+        "files are numbered: {text}"
+    );
     assert!(text.contains("comment: hi"), "{text}");
     let meta = rivulet::metainfo::Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap();
     assert!(text.contains(&format!("info hash: {}", meta.info_hash)));
+}
+
+/// `download --only` takes the files `info` numbers, and nothing else; a number past the
+/// torrent's files is a clear error.
+#[test]
+fn download_only_some_files_sequentially() {
+    let tracker = TestTracker::start();
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            ("set/a.bin", 40_000),
+            ("set/b.bin", 100_000),
+            ("set/c.bin", 30_000),
+        ],
+    );
+    let torrent = dir.path().join("set.torrent");
+    std::fs::write(
+        &torrent,
+        torrent_for(&dir.path().join("set"), 16384, &tracker.url),
+    )
+    .unwrap();
+    let seeded = std::fs::read(&torrent).unwrap();
+    let (_seed_state, _seeder) = start_seeder(&seeded, dir.path(), 0);
+    let info = Command::new(BIN)
+        .arg("info")
+        .arg(&torrent)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(text.contains("  2: set/c.bin"), "{text}");
+
+    let out = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let download = |only: &str| {
+        Command::new(BIN)
+            .arg("download")
+            .arg(&torrent)
+            .arg("-o")
+            .arg(out.path())
+            .args(["--only", only, "--sequential"])
+            .args(["--port", "0", "--bind", "127.0.0.1", "--state-dir"])
+            .arg(state.path())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut past = download("0,3");
+    let status = wait_exit(&mut past, Duration::from_secs(10), "--only 0,3");
+    assert_eq!(status.code(), Some(2));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(past.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("there is no file 3"), "{stderr}");
+
+    let mut child = download("0,2");
+    wait_success(
+        &mut child,
+        Duration::from_secs(60),
+        "the download of files 0 and 2",
+    );
+    for f in ["set/a.bin", "set/c.bin"] {
+        assert_eq!(
+            std::fs::read(out.path().join(f)).unwrap(),
+            std::fs::read(dir.path().join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    assert!(
+        !out.path().join("set/b.bin").exists(),
+        "file 1 was not chosen"
+    );
 }
 
 /// `rivulet info 'magnet:?…'` prints what the link holds without fetching; a bad link is a
@@ -341,11 +415,19 @@ fn kill_at_next_resume_save(
 
 /// Waits for `child` to exit successfully within `within`.
 fn wait_success(child: &mut std::process::Child, within: Duration, what: &str) {
+    let status = wait_exit(child, within, what);
+    assert!(status.success(), "{what}: {status}");
+}
+
+fn wait_exit(
+    child: &mut std::process::Child,
+    within: Duration,
+    what: &str,
+) -> std::process::ExitStatus {
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "{what}: {status}");
-            return;
+            return status;
         }
         assert!(start.elapsed() < within, "{what} did not finish");
         std::thread::sleep(Duration::from_millis(50));

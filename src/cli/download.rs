@@ -4,6 +4,7 @@
 //! command again resumes.
 
 use std::io::IsTerminal;
+use std::ops::RangeInclusive;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,16 +13,25 @@ use anyhow::Context;
 
 use super::{BadInput, NetArgs, TrackerEdits};
 use crate::engine::{
-    AddMagnet, AddSource, AddTorrent, Command, Event, Session, SessionConfig, TorrentSnapshot,
-    TorrentState,
+    AddMagnet, AddSource, AddTorrent, Command, DownloadPlan, Event, Session, SessionConfig,
+    TorrentSnapshot, TorrentState,
 };
 use crate::magnet::MagnetLink;
 use crate::units;
+
+/// Which files a download takes, and in which order.
+#[derive(Debug, Default)]
+pub struct Choice {
+    /// `--only`: file numbers as `rivulet info` prints them.
+    pub only: Option<Vec<RangeInclusive<u32>>>,
+    pub sequential: bool,
+}
 
 pub fn run(
     torrent: &Path,
     dir: &Path,
     seed: bool,
+    choice: &Choice,
     net: &NetArgs,
     edits: &TrackerEdits,
 ) -> anyhow::Result<u8> {
@@ -33,14 +43,40 @@ pub fn run(
         .transpose()
         .map_err(|e| BadInput(e.to_string()))?;
     let (add, id, name, total) = match link {
-        Some((uri, link)) => {
+        Some((uri, mut link)) => {
             let name = link.name.clone().unwrap_or_else(|| link.info_hash.to_hex());
+            // The files are known once the metadata is: `--only` travels as BEP 53's `so`.
+            let uri = match &choice.only {
+                Some(ranges) => {
+                    link.select_only = Some(ranges.clone());
+                    link.to_string()
+                }
+                None => uri,
+            };
             (Source::Magnet(uri), link.info_hash, name, 0)
         }
         None => {
             let (bytes, meta) = super::load_torrent(torrent)?;
+            let count = meta.visible_files().count();
+            let mut plan = match &choice.only {
+                Some(ranges) => {
+                    if let Some(past) = ranges
+                        .iter()
+                        .map(|r| *r.end())
+                        .find(|&n| n as usize >= count)
+                    {
+                        return Err(BadInput(format!(
+                            "--only: there is no file {past}: the torrent has {count} (numbered from 0 by `rivulet info`)"
+                        ))
+                        .into());
+                    }
+                    DownloadPlan::only(count, ranges)
+                }
+                None => DownloadPlan::default(),
+            };
+            plan.sequential = choice.sequential;
             (
-                Source::Torrent(bytes),
+                Source::Torrent(bytes, plan),
                 meta.info_hash,
                 meta.name,
                 meta.total_length,
@@ -98,6 +134,10 @@ pub fn run(
                     Some(Event::Completed { name, .. }) => progress.note(&format!("{name}: complete, seeding")),
                     Some(Event::MetadataFetched { name, took, .. }) => {
                         progress.note(&format!("{name}: metadata in {:.4} s", took.as_secs_f64()));
+                        if choice.sequential {
+                            // Handled after the torrent takes the link's place.
+                            session.send(Command::SetSequential(id, true));
+                        }
                     }
                     Some(Event::AddFailed { error, .. }) => return Err(BadInput(error.to_string()).into()),
                     Some(Event::Error { error, .. }) => return Err(anyhow::Error::new(error)),
@@ -126,19 +166,19 @@ pub fn run(
 
 /// What the command adds.
 enum Source {
-    Torrent(Vec<u8>),
+    Torrent(Vec<u8>, DownloadPlan),
     Magnet(String),
 }
 
 impl Source {
     fn command(self, save_dir: std::path::PathBuf, seed: bool) -> Command {
         match self {
-            Source::Torrent(bytes) => Command::Add(AddTorrent {
+            Source::Torrent(bytes, plan) => Command::Add(AddTorrent {
                 source: AddSource::Bytes(bytes),
                 save_dir,
                 paused: false,
                 seed,
-                plan: Default::default(),
+                plan,
             }),
             Source::Magnet(uri) => Command::AddMagnet(AddMagnet {
                 uri,
@@ -187,8 +227,8 @@ impl Progress {
         };
         if let Some(bar) = &self.bar {
             // A magnet link's size is known once its metadata is.
-            bar.set_length(t.total_size);
-            bar.set_position(t.verified_bytes);
+            bar.set_length(t.wanted_size);
+            bar.set_position(t.wanted_verified);
             bar.set_message(state);
             return;
         }

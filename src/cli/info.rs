@@ -40,8 +40,9 @@ pub fn run(path: &Path) -> anyhow::Result<u8> {
         println!("created by: {by}");
     }
     println!("files: {}", meta.visible_files().count());
-    for f in meta.visible_files() {
-        println!("  {} ({})", f.path.display(), units::bytes(f.length));
+    // Numbered for `download --only` (and BEP 53's `so`).
+    for (i, f) in meta.visible_files().enumerate() {
+        println!("  {i}: {} ({})", f.path.display(), units::bytes(f.length));
     }
     Ok(0)
 }

@@ -65,6 +65,12 @@ pub enum CliCommand {
         /// Keep seeding once the download is complete.
         #[arg(long)]
         seed: bool,
+        /// Download only these files, by the numbers `rivulet info` prints: `0,2,4-7`.
+        #[arg(long, value_name = "FILES")]
+        only: Option<String>,
+        /// Download pieces in order (to play the file while it downloads).
+        #[arg(long)]
+        sequential: bool,
         #[command(flatten)]
         net: NetArgs,
         #[command(flatten)]
@@ -198,15 +204,38 @@ pub fn run(command: CliCommand) -> anyhow::Result<u8> {
             torrent,
             output,
             seed,
+            only,
+            sequential,
             net,
             trackers,
-        } => download::run(&torrent, &output, seed, &net, &trackers),
+        } => {
+            let choice = download::Choice {
+                only: only
+                    .map(|text| {
+                        crate::magnet::parse_file_numbers(&text).ok_or_else(|| {
+                            BadInput(format!(
+                                "--only {text:?}: not a list of file numbers like 0,2,4-7"
+                            ))
+                        })
+                    })
+                    .transpose()?,
+                sequential,
+            };
+            download::run(&torrent, &output, seed, &choice, &net, &trackers)
+        }
         CliCommand::Seed {
             torrent,
             dir,
             net,
             trackers,
-        } => download::run(&torrent, &dir, true, &net, &trackers),
+        } => download::run(
+            &torrent,
+            &dir,
+            true,
+            &download::Choice::default(),
+            &net,
+            &trackers,
+        ),
         CliCommand::Scrape { torrent } => scrape::run(&torrent),
         CliCommand::Tracker(args) => tracker::run(args),
     }
