@@ -1324,3 +1324,195 @@ fn the_network_interface_setting_and_a_down_interface() {
         "the row says why"
     );
 }
+
+/// A torrent of three files, two of them in a folder: `set/a/x.bin`, `set/a/y.bin`,
+/// `set/z.bin`.
+fn make_multi_file_torrent(dir: &Path) -> (PathBuf, Vec<u8>) {
+    common::write_files(
+        dir,
+        &[
+            ("set/a/x.bin", 20_000),
+            ("set/a/y.bin", 30_000),
+            ("set/z.bin", 10_000),
+        ],
+    );
+    let bytes = common::torrent_for(&dir.join("set"), 16384, "http://127.0.0.1:1/announce");
+    let path = dir.join("set.torrent");
+    std::fs::write(&path, &bytes).unwrap();
+    (path, bytes)
+}
+
+fn added_plans(rig: &Rig) -> Vec<rivulet::engine::DownloadPlan> {
+    rig.engine
+        .take()
+        .into_iter()
+        .filter_map(|c| match c {
+            Command::Add(a) => Some(a.plan),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_add_dialog_chooses_files_and_the_order() {
+    use rivulet::engine::FilePriority::{Normal, Skip};
+    let (mut harness, rig) = rig();
+    let src = tempfile::tempdir().unwrap();
+    let (path, bytes) = make_multi_file_torrent(src.path());
+    harness
+        .input_mut()
+        .dropped_files
+        .push(Arc::new(Dropped(path)));
+    harness.step();
+    wait_for_label(&mut harness, "Save to");
+    assert!(
+        harness
+            .query_by_label_contains("58.6 KiB of 58.6 KiB chosen")
+            .is_some()
+    );
+    harness.get_by_label("Select none").click();
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label_contains("0 B of 58.6 KiB chosen")
+            .is_some()
+    );
+    // The folder's checkbox takes every file in it; then one is unticked.
+    harness.get_by_label("📁 a").click();
+    harness.run_steps(2);
+    harness.get_by_label("x.bin").click();
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label_contains("29.3 KiB of 58.6 KiB chosen")
+            .is_some()
+    );
+    harness.get_by_label("Download in sequential order").click();
+    harness.get_by_label("First and last pieces first").click();
+    harness.run_steps(2);
+    harness.get_by_label("Add").click();
+    harness.run_steps(2);
+    let plans = added_plans(&rig);
+    let [plan] = plans.as_slice() else {
+        panic!("one add: {plans:?}")
+    };
+    assert_eq!(plan.priorities, vec![Skip, Normal, Skip]);
+    assert!(plan.sequential && plan.first_last_first);
+
+    // "Select all" after a change adds everything; a magnet link's `so` pre-selects.
+    let meta = rivulet::metainfo::Metainfo::from_bytes(&bytes).unwrap();
+    rig.engine.events.lock().unwrap().push(Event::ConfirmAdd {
+        id: meta.info_hash,
+        torrent: Arc::new(bytes.clone()),
+        save_dir: rig._dir.path().join("downloads"),
+        paused: false,
+        seed: true,
+        select_only: Some(vec![2..=2]),
+    });
+    harness.step();
+    wait_for_label(&mut harness, "Save to");
+    assert!(
+        harness
+            .query_by_label_contains("9.8 KiB of 58.6 KiB chosen")
+            .is_some()
+    );
+    harness.get_by_label("Add").click();
+    harness.run_steps(2);
+    let plans = added_plans(&rig);
+    assert_eq!(plans[0].priorities, vec![Skip, Skip, Normal]);
+    assert!(
+        !plans[0].sequential,
+        "the order is chosen again for each dialog"
+    );
+}
+
+#[test]
+fn the_files_tab_sets_priorities_of_files_and_folders() {
+    use rivulet::engine::FilePriority;
+    let (mut harness, rig) = rig();
+    let mut alpha = torrent(1, "alpha");
+    let second = rivulet::engine::FileProgress {
+        path: PathBuf::from("alpha/extras/making-of.mkv"),
+        length: 1 << 20,
+        verified_bytes: 0,
+        priority: FilePriority::Skip,
+    };
+    alpha.files.push(second);
+    rig.engine.set_torrents(vec![alpha]);
+    harness.run_steps(2);
+    harness.get_by_label("alpha").click();
+    harness.run_steps(2);
+    click_lowest(&mut harness, "Files");
+    harness.run_steps(2);
+    assert!(
+        harness.query_by_label("Skip").is_some(),
+        "the priority column"
+    );
+
+    harness.get_by_label("inner-file.bin").click_secondary();
+    harness.run_steps(2);
+    harness.get_by_label("Do not download").click();
+    harness.run_steps(2);
+    harness.get_by_label_contains("📁 extras").click_secondary();
+    harness.run_steps(2);
+    harness.get_by_label("High").click();
+    harness.run_steps(2);
+    harness.get_by_label("Skip").click();
+    harness.run_steps(2);
+    click_lowest(&mut harness, "Low");
+    harness.run_steps(2);
+    let commands = rig.engine.take();
+    let id = InfoHash([1; 20]);
+    assert!(
+        matches!(
+            commands.as_slice(),
+            [
+                Command::SetFilePriority { id: a, files: f1, priority: FilePriority::Skip },
+                Command::SetFilePriority { id: b, files: f2, priority: FilePriority::High },
+                Command::SetFilePriority { id: c, files: f3, priority: FilePriority::Low },
+            ] if *a == id && *b == id && *c == id && f1 == &[0] && f2 == &[1] && f3 == &[1]
+        ),
+        "{commands:?}"
+    );
+}
+
+#[test]
+fn the_row_menu_switches_the_download_order_and_eta_shows_only_while_downloading() {
+    let (mut harness, rig) = rig();
+    let mut seeding = torrent(1, "alpha");
+    seeding.state = TorrentState::Seeding;
+    seeding.eta = None;
+    let mut stalled = torrent(2, "beta");
+    stalled.eta = None;
+    rig.engine.set_torrents(vec![seeding, stalled]);
+    harness.run_steps(2);
+    assert_eq!(
+        harness.query_all_by_label("∞").count(),
+        1,
+        "∞ for the stalled download only, not the seeding torrent"
+    );
+    harness.get_by_label("beta").click_secondary();
+    harness.run_steps(3);
+    harness.get_by_label("Download in sequential order").click();
+    harness.run_steps(2);
+    // The row, not the details pane's name below it.
+    let rows = harness.get_all_by_label("beta").collect::<Vec<_>>();
+    rows.iter()
+        .min_by(|a, b| a.rect().center().y.total_cmp(&b.rect().center().y))
+        .unwrap()
+        .click_secondary();
+    drop(rows);
+    harness.run_steps(3);
+    harness.get_by_label("First and last pieces first").click();
+    harness.run_steps(2);
+    let beta = InfoHash([2; 20]);
+    let commands = rig.engine.take();
+    assert!(
+        matches!(
+            commands.as_slice(),
+            [Command::SetSequential(a, true), Command::SetFirstLastFirst(b, true)]
+                if *a == beta && *b == beta
+        ),
+        "{commands:?}"
+    );
+}

@@ -1,5 +1,6 @@
 //! Adding torrents: files are read and parsed on a helper thread, then a dialog shows each one
-//! (name, size, files) and asks where to save it and whether to start paused. A magnet link
+//! (name, size, its files as a tree with a checkbox each, select all / none) and asks where
+//! to save it, whether to start paused, and in which order to download. A magnet link
 //! added to be confirmed comes here too once its metadata is in; its row is in the list
 //! already, and cancelling removes it.
 
@@ -8,17 +9,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
-use crate::engine::{AddSource, AddTorrent};
+use std::ops::RangeInclusive;
+
+use crate::engine::{AddSource, AddTorrent, DownloadPlan, FilePriority};
 use crate::ids::InfoHash;
 use crate::metainfo::{Metainfo, TorrentFileError, read_torrent_file};
 use crate::units;
 
+use super::file_tree::FileTree;
 use super::notices::Notices;
 use super::platform::Desktop;
 use super::settings::Settings;
-
-/// Files listed in the dialog before "and N more".
-const FILES_SHOWN: usize = 200;
 
 /// A torrent ready to be added.
 pub struct Loaded {
@@ -26,6 +27,55 @@ pub struct Loaded {
     pub meta: Metainfo,
     /// It comes from a magnet link whose row is in the list.
     pub magnet: bool,
+    /// Whether each file (as users see them) is to be downloaded.
+    pub wanted: Vec<bool>,
+}
+
+impl Loaded {
+    fn new(
+        bytes: Vec<u8>,
+        meta: Metainfo,
+        magnet: bool,
+        select_only: Option<&[RangeInclusive<u32>]>,
+    ) -> Self {
+        let count = meta.visible_files().count();
+        let wanted = match select_only {
+            Some(ranges) => DownloadPlan::only(count, ranges)
+                .priorities
+                .iter()
+                .map(|&p| p != FilePriority::Skip)
+                .collect(),
+            None => vec![true; count],
+        };
+        Self {
+            bytes,
+            meta,
+            magnet,
+            wanted,
+        }
+    }
+
+    fn plan(&self, sequential: bool, first_last_first: bool) -> DownloadPlan {
+        let priorities = if self.wanted.iter().all(|&w| w) {
+            Vec::new()
+        } else {
+            self.wanted
+                .iter()
+                .map(|&w| {
+                    if w {
+                        FilePriority::Normal
+                    } else {
+                        FilePriority::Skip
+                    }
+                })
+                .collect()
+        };
+        DownloadPlan {
+            priorities,
+            sequential,
+            first_last_first,
+        }
+    }
 }
 
 enum LoadResult {
@@ -53,6 +103,8 @@ pub struct AddDialog {
     save_dir: String,
     start_paused: bool,
     seed_when_done: bool,
+    sequential: bool,
+    first_last_first: bool,
     folder_reply: Option<Receiver<Option<PathBuf>>>,
     open: bool,
     /// Files still being read on the helper thread.
@@ -69,6 +121,8 @@ impl AddDialog {
             save_dir: String::new(),
             start_paused: false,
             seed_when_done: true,
+            sequential: false,
+            first_last_first: false,
             folder_reply: None,
             open: false,
             loading: 0,
@@ -83,29 +137,33 @@ impl AddDialog {
             for path in paths {
                 let source = path.display().to_string();
                 let _ = tx.send(match read_torrent_file(&path) {
-                    Ok((bytes, meta)) => LoadResult::Ok(Box::new(Loaded {
-                        bytes,
-                        meta,
-                        magnet: false,
-                    })),
+                    Ok((bytes, meta)) => {
+                        LoadResult::Ok(Box::new(Loaded::new(bytes, meta, false, None)))
+                    }
                     Err(error) => LoadResult::Err { source, error },
                 });
             }
         });
     }
 
-    /// A magnet link's metadata is in: parsed on a helper thread, then shown like a file.
-    pub fn confirm_magnet(&mut self, torrent: Arc<Vec<u8>>) {
+    /// A magnet link's metadata is in: parsed on a helper thread, then shown like a file,
+    /// with the files its BEP 53 `so` names (if any) selected.
+    pub fn confirm_magnet(
+        &mut self,
+        torrent: Arc<Vec<u8>>,
+        select_only: Option<Vec<RangeInclusive<u32>>>,
+    ) {
         let tx = self.results_tx.clone();
         self.loading += 1;
         std::thread::spawn(move || {
             let bytes = torrent.as_ref().clone();
             let _ = tx.send(match Metainfo::from_bytes(&bytes) {
-                Ok(meta) => LoadResult::Ok(Box::new(Loaded {
+                Ok(meta) => LoadResult::Ok(Box::new(Loaded::new(
                     bytes,
                     meta,
-                    magnet: true,
-                })),
+                    true,
+                    select_only.as_deref(),
+                ))),
                 Err(e) => LoadResult::Err {
                     source: "the magnet link's metadata".into(),
                     error: TorrentFileError::Invalid(e),
@@ -139,11 +197,11 @@ impl AddDialog {
                     }
                     if !settings.ask_before_adding {
                         at_once.push(AddTorrent {
+                            plan: loaded.plan(false, false),
                             source: AddSource::Bytes(loaded.bytes),
                             save_dir: settings.save_dir(),
                             paused: settings.start_paused,
                             seed: settings.seed_when_done,
-                            plan: Default::default(),
                         });
                         continue;
                     }
@@ -151,6 +209,8 @@ impl AddDialog {
                         self.save_dir = settings.save_dir().display().to_string();
                         self.start_paused = settings.start_paused;
                         self.seed_when_done = settings.seed_when_done;
+                        self.sequential = false;
+                        self.first_last_first = false;
                     }
                     self.queue.push_back(*loaded);
                     self.open = true;
@@ -186,13 +246,14 @@ impl AddDialog {
         let mut choice = None;
         let modal = egui::Modal::new(egui::Id::unique("add-torrent")).show(ctx, |ui| {
             ui.set_width(520.0);
-            let Some(first) = self.queue.front() else {
+            let queued = self.queue.len();
+            let Some(first) = self.queue.front_mut() else {
                 return;
             };
             let meta = &first.meta;
             ui.heading("Add torrent");
-            if self.queue.len() > 1 {
-                ui.label(format!("1 of {}", self.queue.len()));
+            if queued > 1 {
+                ui.label(format!("1 of {queued}"));
             }
             egui::Grid::new("add-summary")
                 .num_columns(2)
@@ -211,25 +272,7 @@ impl AddDialog {
                     ui.monospace(meta.info_hash.to_hex());
                     ui.end_row();
                 });
-            egui::ScrollArea::vertical()
-                .max_height(160.0)
-                .show(ui, |ui| {
-                    for f in meta.visible_files().take(FILES_SHOWN) {
-                        ui.horizontal(|ui| {
-                            ui.label(f.path.display().to_string());
-                            ui.with_layout(
-                                egui::Layout::right_to_left(egui::Align::Center),
-                                |ui| {
-                                    ui.weak(units::bytes(f.length));
-                                },
-                            );
-                        });
-                    }
-                    let count = meta.visible_files().count();
-                    if count > FILES_SHOWN {
-                        ui.weak(format!("and {} more", count - FILES_SHOWN));
-                    }
-                });
+            files_ui(ui, meta, &mut first.wanted);
             ui.separator();
             ui.horizontal(|ui| {
                 let label = ui.label("Save to");
@@ -243,6 +286,10 @@ impl AddDialog {
             });
             ui.checkbox(&mut self.start_paused, "Start paused");
             ui.checkbox(&mut self.seed_when_done, "Seed when done");
+            ui.checkbox(&mut self.sequential, "Download in sequential order")
+                .on_hover_text("Pieces in order, to play a file while it downloads");
+            ui.checkbox(&mut self.first_last_first, "First and last pieces first")
+                .on_hover_text("The start and end of each file first, for previews");
             ui.horizontal(|ui| {
                 let save_dir = PathBuf::from(self.save_dir.trim());
                 let valid = !self.save_dir.trim().is_empty();
@@ -291,11 +338,11 @@ impl AddDialog {
             .queue
             .drain(..count.min(self.queue.len()))
             .map(|loaded| AddTorrent {
+                plan: loaded.plan(self.sequential, self.first_last_first),
                 source: AddSource::Bytes(loaded.bytes),
                 save_dir: save_dir.to_path_buf(),
                 paused: self.start_paused,
                 seed: self.seed_when_done,
-                plan: Default::default(),
             })
             .collect();
         Some(AddChoice {
@@ -304,6 +351,71 @@ impl AddDialog {
             declined: Vec::new(),
         })
     }
+}
+
+/// The torrent's files as a tree with a checkbox each (a folder's checks every file below
+/// it), select all / none, and the size chosen.
+fn files_ui(ui: &mut egui::Ui, meta: &Metainfo, wanted: &mut [bool]) {
+    let files: Vec<&crate::metainfo::FileEntry> = meta.visible_files().collect();
+    let chosen: u64 = files
+        .iter()
+        .zip(wanted.iter())
+        .filter(|(_, w)| **w)
+        .map(|(f, _)| f.length)
+        .sum();
+    ui.horizontal(|ui| {
+        if ui.button("Select all").clicked() {
+            wanted.fill(true);
+        }
+        if ui.button("Select none").clicked() {
+            wanted.fill(false);
+        }
+        ui.weak(format!(
+            "{} of {} chosen",
+            units::bytes(chosen),
+            units::bytes(meta.content_length())
+        ));
+    });
+    let tree = FileTree::new(files.iter().map(|f| f.path.as_path()));
+    egui::ScrollArea::vertical()
+        .max_height(200.0)
+        .show(ui, |ui| {
+            let cell = std::cell::RefCell::new(wanted);
+            tree.show(
+                ui,
+                "add-files",
+                &mut |ui, name, inside| {
+                    let mut wanted = cell.borrow_mut();
+                    let all = inside
+                        .iter()
+                        .all(|&i| wanted.get(i).copied().unwrap_or(false));
+                    let any = inside
+                        .iter()
+                        .any(|&i| wanted.get(i).copied().unwrap_or(false));
+                    let mut on = all;
+                    let checkbox = egui::Checkbox::new(&mut on, format!("📁 {name}"))
+                        .indeterminate(any && !all);
+                    if ui.add(checkbox).changed() {
+                        for &i in inside {
+                            if let Some(w) = wanted.get_mut(i) {
+                                *w = on;
+                            }
+                        }
+                    }
+                },
+                &mut |ui, i, name| {
+                    let mut wanted = cell.borrow_mut();
+                    if let Some(w) = wanted.get_mut(i) {
+                        ui.checkbox(w, name);
+                    }
+                    if let Some(f) = files.get(i) {
+                        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                            ui.weak(units::bytes(f.length));
+                        });
+                    }
+                },
+            );
+        });
 }
 
 impl Default for AddDialog {

@@ -282,7 +282,11 @@ impl RivuletApp {
                         .notices
                         .error(format!("Cannot create the torrent: {error}")),
                 },
-                Event::ConfirmAdd { torrent, .. } => self.add.confirm_magnet(torrent),
+                Event::ConfirmAdd {
+                    torrent,
+                    select_only,
+                    ..
+                } => self.add.confirm_magnet(torrent, select_only),
                 Event::Added { .. } | Event::Removed { .. } | Event::MetadataFetched { .. } => {}
             }
         }
@@ -474,6 +478,18 @@ impl RivuletApp {
             RowAction::ToggleSeed => ToolbarAction::Seed(!self.toolbar_state().seeding_on),
             RowAction::Remove => ToolbarAction::Remove,
             RowAction::OpenFolder => ToolbarAction::OpenFolder,
+            RowAction::Sequential(on) => {
+                for id in self.table.selection.ids().collect::<Vec<_>>() {
+                    self.engine.send(Command::SetSequential(id, on));
+                }
+                return;
+            }
+            RowAction::FirstLastFirst(on) => {
+                for id in self.table.selection.ids().collect::<Vec<_>>() {
+                    self.engine.send(Command::SetFirstLastFirst(id, on));
+                }
+                return;
+            }
             RowAction::CopyMagnet => {
                 if let Some(t) = self.selected().first() {
                     ctx.copy_text(t.magnet_link().to_string());

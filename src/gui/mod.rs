@@ -9,6 +9,7 @@ pub mod app;
 pub mod autostart;
 mod create_dialog;
 mod details;
+mod file_tree;
 mod history;
 mod magnet_dialog;
 mod notices;

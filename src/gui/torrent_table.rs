@@ -49,6 +49,9 @@ pub enum RowAction {
     Remove,
     OpenFolder,
     CopyMagnet,
+    /// Sequential order on or off, for the selected torrents.
+    Sequential(bool),
+    FirstLastFirst(bool),
 }
 
 pub struct TorrentTable {
@@ -130,8 +133,9 @@ impl TorrentTable {
                     let Some(t) = rows.get(row.index()) else {
                         return;
                     };
-                    row.set_selected(self.selection.contains(&t.id));
-                    row_cells(&mut row, t);
+                    let selected = self.selection.contains(&t.id);
+                    row.set_selected(selected);
+                    row_cells(&mut row, t, selected);
                     let response = row.response();
                     if response.clicked() {
                         let (ctrl, shift) = response
@@ -156,6 +160,24 @@ impl TorrentTable {
                                 ui.close();
                             }
                         }
+                        ui.separator();
+                        for (on, label, choice) in [
+                            (
+                                t.sequential,
+                                "Download in sequential order",
+                                RowAction::Sequential(!t.sequential),
+                            ),
+                            (
+                                t.first_last_first,
+                                "First and last pieces first",
+                                RowAction::FirstLastFirst(!t.first_last_first),
+                            ),
+                        ] {
+                            if ui.add(egui::Button::selectable(on, label)).clicked() {
+                                action = Some(choice);
+                                ui.close();
+                            }
+                        }
                     });
                 });
             });
@@ -163,7 +185,7 @@ impl TorrentTable {
     }
 }
 
-fn row_cells(row: &mut egui_extras::TableRow<'_, '_>, t: &TorrentSnapshot) {
+fn row_cells(row: &mut egui_extras::TableRow<'_, '_>, t: &TorrentSnapshot, selected: bool) {
     row.col(|ui| {
         ui.add(egui::Label::new(&t.name).truncate());
     });
@@ -171,11 +193,14 @@ fn row_cells(row: &mut egui_extras::TableRow<'_, '_>, t: &TorrentSnapshot) {
         ui.label(units::bytes(t.total_size));
     });
     row.col(|ui| {
-        ui.add(
-            egui::ProgressBar::new(t.progress)
-                .desired_width(110.0)
-                .text(format!("{:.1}%", t.progress * 100.0)),
-        );
+        let mut bar = egui::ProgressBar::new(t.progress)
+            .desired_width(110.0)
+            .text(format!("{:.1}%", t.progress * 100.0));
+        if selected {
+            // The bar's usual fill is the selection colour: on a selected row it would vanish.
+            bar = bar.fill(ui.visuals().selection.stroke.color.gamma_multiply(0.55));
+        }
+        ui.add(bar);
     });
     row.col(|ui| {
         let text = status_text(t);
@@ -212,7 +237,7 @@ fn row_cells(row: &mut egui_extras::TableRow<'_, '_>, t: &TorrentSnapshot) {
         ui.label(format!("{:.2}", t.ratio));
     });
     row.col(|ui| {
-        ui.label(t.eta.map(units::duration).unwrap_or_else(|| "∞".into()));
+        ui.label(eta_text(t));
     });
     row.col(|ui| {
         ui.label(units::date(t.added_at));
@@ -248,6 +273,15 @@ pub fn status_text(t: &TorrentSnapshot) -> String {
         TorrentState::Paused if t.progress >= 1.0 && t.seeding_enabled => "Paused · seed".into(),
         TorrentState::Offline(reason) => format!("Offline · {reason}"),
         other => other.label().into(),
+    }
+}
+
+/// The time left while downloading ("∞" with nothing coming in); blank otherwise.
+fn eta_text(t: &TorrentSnapshot) -> String {
+    match (t.eta, &t.state) {
+        (Some(eta), _) => units::duration(eta),
+        (None, TorrentState::Downloading) => "∞".into(),
+        (None, _) => String::new(),
     }
 }
 

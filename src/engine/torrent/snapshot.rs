@@ -49,10 +49,12 @@ pub(super) struct Parts<'a> {
 
 pub(super) fn build(p: Parts<'_>) -> TorrentSnapshot {
     let meta = p.meta;
-    let (down_rate, up_rate) = if p.active {
-        (p.down_rate, p.up_rate)
-    } else {
-        (0, 0)
+    // Once every wanted piece is in, nothing is downloaded: the meter's decay is not shown.
+    let done = matches!(p.state, TorrentState::Seeding | TorrentState::Finished);
+    let (down_rate, up_rate) = match (p.active, done) {
+        (true, false) => (p.down_rate, p.up_rate),
+        (true, true) => (0, p.up_rate),
+        (false, _) => (0, 0),
     };
     let (wanted_size, wanted_verified) = p.wanted;
     let left = wanted_size.saturating_sub(wanted_verified);
@@ -327,6 +329,15 @@ mod tests {
         assert_eq!(s.progress, 16.0 / 4000.0);
         assert_eq!(s.next_announce, Some(SystemTime::UNIX_EPOCH));
         assert!(s.sequential && !s.first_last_first);
+        let seeding = build(Parts {
+            state: TorrentState::Seeding,
+            ..parts(&meta, Bitfield::new(meta.piece_count()))
+        });
+        assert_eq!(
+            (seeding.down_rate, seeding.up_rate),
+            (0, 3),
+            "a finished torrent's download rate is 0 at once"
+        );
 
         // With a file skipped, progress and the ETA count the wanted data alone.
         let skipping = build(Parts {

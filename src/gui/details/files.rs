@@ -1,79 +1,84 @@
-//! Files tab: the torrent's folder tree with each file's size and progress.
+//! Files tab: the torrent's folder tree with each file's progress, size and priority. The
+//! priority button, or a right click on a file or folder, sets the priority (a folder's applies
+//! to every file below it).
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
 
-use crate::engine::{FileProgress, TorrentSnapshot};
+use crate::engine::{Command, FilePriority, TorrentSnapshot};
+use crate::gui::file_tree::{FileTree, priority_menu};
 use crate::units;
 
-/// A folder of the tree: sub-folders and the indices of its files.
-#[derive(Default)]
-struct Folder<'a> {
-    folders: BTreeMap<String, Folder<'a>>,
-    files: Vec<&'a FileProgress>,
+pub fn ui(ui: &mut egui::Ui, t: &TorrentSnapshot) -> Option<Command> {
+    let tree = FileTree::new(t.files.iter().map(|f| f.path.as_path()));
+    let chosen: RefCell<Option<(Vec<usize>, FilePriority)>> = RefCell::new(None);
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        tree.show(
+            ui,
+            "files-tab",
+            &mut |ui, name, files| {
+                let (length, verified) = files
+                    .iter()
+                    .filter_map(|&i| t.files.get(i))
+                    .fold((0, 0), |(l, v), f| (l + f.length, v + f.verified_bytes));
+                let label = ui.label(format!("📁 {name}  ({})", progress_text(length, verified)));
+                label.context_menu(|ui| {
+                    if let Some(p) = priority_menu(ui, common_priority(t, files)) {
+                        *chosen.borrow_mut() = Some((files.to_vec(), p));
+                    }
+                });
+            },
+            &mut |ui, i, name| {
+                let Some(file) = t.files.get(i) else {
+                    return;
+                };
+                let fraction = if file.length == 0 {
+                    1.0
+                } else {
+                    file.verified_bytes as f32 / file.length as f32
+                };
+                ui.add(
+                    egui::ProgressBar::new(fraction)
+                        .desired_width(90.0)
+                        .text(format!("{:.0}%", fraction * 100.0)),
+                );
+                ui.add_sized([70.0, 18.0], egui::Label::new(units::bytes(file.length)));
+                ui.menu_button(file.priority.label(), |ui| {
+                    if let Some(p) = priority_menu(ui, Some(file.priority)) {
+                        *chosen.borrow_mut() = Some((vec![i], p));
+                    }
+                })
+                .response
+                .on_hover_text("Priority");
+                let label = if file.priority == FilePriority::Skip {
+                    ui.weak(name)
+                } else {
+                    ui.label(name)
+                };
+                label.context_menu(|ui| {
+                    if let Some(p) = priority_menu(ui, Some(file.priority)) {
+                        *chosen.borrow_mut() = Some((vec![i], p));
+                    }
+                });
+            },
+        );
+    });
+    chosen
+        .into_inner()
+        .map(|(files, priority)| Command::SetFilePriority {
+            id: t.id,
+            files,
+            priority,
+        })
 }
 
-impl<'a> Folder<'a> {
-    fn totals(&self) -> (u64, u64) {
-        let mut total = self
-            .files
-            .iter()
-            .fold((0, 0), |(l, v), f| (l + f.length, v + f.verified_bytes));
-        for sub in self.folders.values() {
-            let (l, v) = sub.totals();
-            total.0 += l;
-            total.1 += v;
-        }
-        total
-    }
-}
-
-pub fn ui(ui: &mut egui::Ui, t: &TorrentSnapshot) {
-    let mut root = Folder::default();
-    for file in &t.files {
-        let parts: Vec<String> = file
-            .path
-            .iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect();
-        let mut folder = &mut root;
-        for dir in parts.iter().take(parts.len().saturating_sub(1)) {
-            folder = folder.folders.entry(dir.clone()).or_default();
-        }
-        folder.files.push(file);
-    }
-    egui::ScrollArea::vertical().show(ui, |ui| folder_ui(ui, &root, ""));
-}
-
-fn folder_ui(ui: &mut egui::Ui, folder: &Folder<'_>, path: &str) {
-    for (name, sub) in &folder.folders {
-        let (length, verified) = sub.totals();
-        let id = format!("{path}/{name}");
-        egui::CollapsingHeader::new(format!("📁 {name}  ({})", progress_text(length, verified)))
-            .id_salt(&id)
-            .default_open(true)
-            .show(ui, |ui| folder_ui(ui, sub, &id));
-    }
-    for file in &folder.files {
-        ui.horizontal(|ui| {
-            let name = file
-                .path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let fraction = if file.length == 0 {
-                1.0
-            } else {
-                file.verified_bytes as f32 / file.length as f32
-            };
-            ui.add(
-                egui::ProgressBar::new(fraction)
-                    .desired_width(90.0)
-                    .text(format!("{:.0}%", fraction * 100.0)),
-            );
-            ui.label(units::bytes(file.length));
-            ui.label(name);
-        });
-    }
+/// The priority every one of `files` has, if they agree.
+fn common_priority(t: &TorrentSnapshot, files: &[usize]) -> Option<FilePriority> {
+    let mut priorities = files
+        .iter()
+        .filter_map(|&i| t.files.get(i))
+        .map(|f| f.priority);
+    let first = priorities.next()?;
+    priorities.all(|p| p == first).then_some(first)
 }
 
 fn progress_text(length: u64, verified: u64) -> String {

@@ -45,7 +45,8 @@ impl Default for DetailsPane {
 }
 
 impl DetailsPane {
-    /// Draws the pane; returns what the user asked of the engine (the Trackers tab edits).
+    /// Draws the pane; returns what the user asked of the engine (the Trackers tab edits,
+    /// the Files tab's priorities).
     pub fn ui(
         &mut self,
         ui: &mut egui::Ui,
@@ -70,7 +71,7 @@ impl DetailsPane {
         };
         match self.tab {
             Tab::General => general::ui(ui, t),
-            Tab::Files => files::ui(ui, t),
+            Tab::Files => return files::ui(ui, t),
             Tab::Peers => peers::ui(ui, t),
             Tab::Trackers => return self.trackers.ui(ui, t),
             Tab::Pieces => pieces::ui(ui, t),
