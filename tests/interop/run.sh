@@ -628,6 +628,36 @@ case_many_files_under_256_descriptors() {
     fi
 }
 
+# files_skipped_transfer SEEDER : Rivulet downloads three files of `multi` from SEEDER with
+# `--only` (the numbers `rivulet info` prints); with 32 KiB pieces the files it skips share
+# pieces with those it takes. The chosen files must be identical and the others never created.
+files_skipped_transfer() {
+    local seeder=$1 sport lport rc only f
+    local chosen=(b_tiny.bin d_sub/deeper/e_odd.bin z_last.bin) skipped=(c_big.bin d_sub/g_block.bin)
+    make_torrent multi mktorrent -l 15 || return 1
+    only=$("$RIV" info "$T" | sed -nE 's#^  ([0-9]+): multi/(b_tiny\.bin|d_sub/deeper/e_odd\.bin|z_last\.bin) .*#\1#p' | paste -sd,)
+    [ "$(tr ',' '\n' <<<"$only" | grep -c .)" -eq 3 ] || { echo "cannot number the files: '$only'"; return 1; }
+    echo "rivulet takes files $only"
+    read -r sport lport < <(py freeports 2)
+    "seed_$seeder" "$sport" || return 1
+    py waitseed "$TRACKER_PORT" "$HASH" "$(( $(remaining) > 60 ? 60 : $(remaining) ))" || return 1
+    mkdir -p "$C/out"
+    local RIV_NET=(${RIV_NET[@]+"${RIV_NET[@]}"} --only "$only")
+    leech_rivulet "$lport"
+    rc=$?
+    echo "rivulet leecher exited with $rc after $(( $(date +%s) - CASE_START )) s"
+    [ $rc -eq 0 ] || return 1
+    for f in "${chosen[@]}"; do
+        cmp -s "$C/src/$NAME/$f" "$C/out/$NAME/$f" || { echo "$f differs or is missing"; return 1; }
+    done
+    for f in "${skipped[@]}"; do
+        [ ! -e "$C/out/$NAME/$f" ] || { echo "$f was created though skipped"; return 1; }
+    done
+    echo "the chosen files are identical; the skipped ones were never created"
+}
+case_libtorrent_seed_rivulet_leech_some_files() { files_skipped_transfer libtorrent; }
+case_aria2_seed_rivulet_leech_some_files() { files_skipped_transfer aria2; }
+
 case_rivulet_seed_three_leechers() {
     # one Rivulet seeder, three leechers at once (two libtorrent, one aria2), 64 MiB
     local sport p1 p2 p3 pids=() names=() i rc failed=0
@@ -724,6 +754,8 @@ CASES=(
     rivulet_seed_aria2_ipv6
     libtorrent_seed_rivulet_leech_utp
     rivulet_seed_libtorrent_utp
+    libtorrent_seed_rivulet_leech_some_files
+    aria2_seed_rivulet_leech_some_files
 )
 
 PASSED=0
