@@ -180,3 +180,127 @@ fn sequential_order_completes_pieces_from_the_start() {
     assert_same_tree(seed_dir.path(), out.path());
     eprintln!("sequential: at most {most_ahead} pieces ahead over {looks} looks");
 }
+
+#[test]
+fn a_queue_of_two_downloads_runs_six_torrents_two_at_a_time_in_queue_order() {
+    let tracker = TestTracker::start();
+    let seed_dir = tempfile::tempdir().unwrap();
+    let torrents: Vec<Vec<u8>> = (0..6)
+        .map(|i| {
+            let name = format!("part{i}.bin");
+            std::fs::write(seed_dir.path().join(&name), data(3 << 20, i + 10)).unwrap();
+            torrent_for(&seed_dir.path().join(&name), 256 * 1024, &tracker.url)
+        })
+        .collect();
+    let ids: Vec<_> = torrents
+        .iter()
+        .map(|t| Metainfo::from_bytes(t).unwrap().info_hash)
+        .collect();
+    // One seeder session for all six, at 8 MiB/s in all: a pair takes about a second.
+    let seeder_state = tempfile::tempdir().unwrap();
+    let seeder = session(seeder_state.path(), 8 << 20);
+    for t in &torrents {
+        add(&seeder, t, seed_dir.path(), true);
+    }
+    for &id in &ids {
+        wait_for_id(&seeder, id, Duration::from_secs(20), "seeding", |t| {
+            t.state == TorrentState::Seeding
+        });
+    }
+
+    let state = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let leecher = session(state.path(), 0);
+    leecher.send(Command::ApplySettings(rivulet::engine::EngineSettings {
+        queue: rivulet::engine::QueueSettings {
+            enabled: true,
+            max_downloads: 2,
+            max_seeds: 5,
+        },
+        ..engine_settings(
+            leecher.listen_port(),
+            rivulet::net::Binding::Address(std::net::Ipv4Addr::LOCALHOST.into()),
+        )
+    }));
+    for t in &torrents {
+        leecher.send(Command::Add(AddTorrent {
+            source: AddSource::Bytes(t.clone()),
+            save_dir: out.path().to_path_buf(),
+            paused: true,
+            seed: false,
+            plan: DownloadPlan::default(),
+        }));
+    }
+    for &id in &ids {
+        wait_for_id(&leecher, id, Duration::from_secs(10), "added", |t| {
+            t.state == TorrentState::Paused
+        });
+    }
+    // The last to the top of the queue, then all resumed: 5, 0, 1, 2, 3, 4.
+    leecher.send(Command::MoveInQueue(
+        vec![ids[5]],
+        rivulet::engine::QueueMove::Top,
+    ));
+    let start = std::time::Instant::now();
+    while leecher.snapshot().torrents.first().map(|t| t.id) != Some(ids[5]) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the move never showed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for &id in &ids {
+        leecher.send(Command::Resume(id));
+    }
+    let expected: Vec<usize> = vec![5, 0, 1, 2, 3, 4];
+    let mut started: Vec<usize> = Vec::new();
+    let mut most_at_once = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let snapshot = leecher.snapshot();
+        let listed: Vec<_> = snapshot.torrents.iter().map(|t| t.id).collect();
+        assert_eq!(
+            listed[0], ids[5],
+            "the session lists torrents in queue order"
+        );
+        let mut running = 0;
+        for t in snapshot.torrents.iter() {
+            let i = ids.iter().position(|&id| id == t.id).unwrap();
+            let moving = t.state == TorrentState::Downloading || t.verified_bytes > 0;
+            if t.state == TorrentState::Downloading {
+                running += 1;
+            }
+            if moving && !started.contains(&i) {
+                started.push(i);
+            }
+        }
+        most_at_once = most_at_once.max(running);
+        assert!(running <= 2, "{running} downloading at once");
+        if snapshot
+            .torrents
+            .iter()
+            .all(|t| t.state == TorrentState::Finished)
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not all finished: started {started:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(most_at_once, 2);
+    // Two start together: their order within a pair is the one of their first snapshot.
+    for pair in started.chunks(2).zip(expected.chunks(2)) {
+        let (mut got, mut want) = (pair.0.to_vec(), pair.1.to_vec());
+        got.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(got, want, "started in the order {started:?}");
+    }
+    for i in 0..6 {
+        same_file(
+            &seed_dir.path().join(format!("part{i}.bin")),
+            &out.path().join(format!("part{i}.bin")),
+        );
+    }
+}

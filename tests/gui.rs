@@ -96,6 +96,8 @@ fn torrent(n: u8, name: &str) -> TorrentSnapshot {
         state: TorrentState::Downloading,
         paused: false,
         seeding_enabled: true,
+        queued: false,
+        forced: false,
         sequential: false,
         first_last_first: false,
         down_rate: 1 << 20,
@@ -1513,6 +1515,64 @@ fn the_row_menu_switches_the_download_order_and_eta_shows_only_while_downloading
             [Command::SetSequential(a, true), Command::SetFirstLastFirst(b, true)]
                 if *a == beta && *b == beta
         ),
+        "{commands:?}"
+    );
+}
+
+#[test]
+fn the_row_menu_moves_torrents_in_the_queue_and_force_starts_them() {
+    let (mut harness, rig) = rig();
+    let mut queued = torrent(2, "beta");
+    queued.state = TorrentState::Queued;
+    queued.queued = true;
+    rig.engine.set_torrents(vec![torrent(1, "alpha"), queued]);
+    harness.run_steps(2);
+    assert!(
+        harness.query_by_label("Queued").is_some(),
+        "the Queued state"
+    );
+    harness.get_by_label("2").click(); // the "#" column: beta is second in the queue
+    harness.run_steps(2);
+    let open_menu = |harness: &mut Harness<'_, RivuletApp>| {
+        let rows = harness.get_all_by_label("beta").collect::<Vec<_>>();
+        rows.iter()
+            .min_by(|a, b| a.rect().center().y.total_cmp(&b.rect().center().y))
+            .unwrap()
+            .click_secondary();
+        drop(rows);
+        harness.run_steps(3);
+    };
+    open_menu(&mut harness);
+    harness.get_by_label("Queue").hover();
+    harness.run_steps(3);
+    harness.get_by_label("Move to top").click();
+    harness.run_steps(2);
+    open_menu(&mut harness);
+    harness.get_by_label("Force start").click();
+    harness.run_steps(2);
+    let beta = InfoHash([2; 20]);
+    let commands = rig.engine.take();
+    assert!(
+        matches!(
+            commands.as_slice(),
+            [
+                Command::MoveInQueue(ids, rivulet::engine::QueueMove::Top),
+                Command::ForceStart(b, true),
+            ] if ids == &[beta] && *b == beta
+        ),
+        "{commands:?}"
+    );
+}
+
+#[test]
+fn the_queue_settings_reach_the_engine() {
+    let (mut harness, rig) = rig();
+    assert!(harness.state().settings.queue_enabled);
+    save_settings_after_clicking(&mut harness, &["Queue torrents"]);
+    let commands = rig.engine.take();
+    assert!(
+        matches!(commands.as_slice(), [Command::ApplySettings(s)]
+            if !s.queue.enabled && s.queue.max_downloads == 3 && s.queue.max_seeds == 5),
         "{commands:?}"
     );
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use super::creator::CreateTorrent;
+use super::session::QueueSettings;
 use super::tracker::host::TrackerSettings;
 use super::wanted::{DownloadPlan, FilePriority};
 use crate::ids::InfoHash;
@@ -60,6 +61,10 @@ pub enum Command {
     SetSequential(InfoHash, bool),
     /// The first and last pieces of each wanted file first, for previews.
     SetFirstLastFirst(InfoHash, bool),
+    /// Runs the torrent whatever the queue says (on), or puts it back in the queue (off).
+    ForceStart(InfoHash, bool),
+    /// Moves torrents in the queue (their order is kept among themselves).
+    MoveInQueue(Vec<InfoHash>, QueueMove),
     /// Peers to try for a torrent (or a magnet link), as if a tracker had named them.
     AddPeers(InfoHash, Vec<std::net::SocketAddr>),
     /// Adds a tracker URL (as a tier of its own) to a torrent.
@@ -105,4 +110,15 @@ pub struct EngineSettings {
     pub port_mapping: bool,
     /// Which transports peers are dialled over.
     pub transport: crate::net::TransportMode,
+    /// How many torrents download and seed at once.
+    pub queue: QueueSettings,
+}
+
+/// Where to move torrents in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueMove {
+    Up,
+    Down,
+    Top,
+    Bottom,
 }

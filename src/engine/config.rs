@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use super::command::EngineSettings;
+use super::session::QueueSettings;
 use crate::dht::Dht;
 use crate::lsd::Lsd;
 use crate::mse::EncryptionPolicy;
@@ -68,6 +69,9 @@ pub struct SessionConfig {
     /// Which transports peers are dialled over (TCP, uTP). TCP only by default in the
     /// library; the app and the CLI dial uTP first, as libtorrent does.
     pub transport: TransportMode,
+    /// How many torrents download and seed at once. Off in the library (every torrent runs);
+    /// the app queues as libtorrent does (3 downloads, 5 seeds).
+    pub queue: QueueSettings,
     /// How the port mapper works (leases, retries, where gateways are looked for); the session
     /// sets the port and the source address.
     pub port_mapper: PortMapperConfig,
@@ -95,6 +99,10 @@ impl SessionConfig {
             encryption: EncryptionPolicy::Disabled,
             port_mapping: false,
             transport: TransportMode::TcpOnly,
+            queue: QueueSettings {
+                enabled: false,
+                ..QueueSettings::default()
+            },
             port_mapper: PortMapperConfig::new(0),
         }
     }
@@ -116,6 +124,7 @@ impl SessionConfig {
         self.bind = settings.bind.clone();
         self.port_mapping = settings.port_mapping;
         self.transport = settings.transport;
+        self.queue = settings.queue;
     }
 
     /// The platform's data folder for Rivulet, e.g. `~/.local/share/rivulet`.

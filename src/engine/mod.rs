@@ -24,12 +24,12 @@ mod torrent;
 mod tracker;
 mod wanted;
 
-pub use command::{AddMagnet, AddSource, AddTorrent, Command, EngineSettings};
+pub use command::{AddMagnet, AddSource, AddTorrent, Command, EngineSettings, QueueMove};
 pub use config::{PUBLIC_DHT_ROUTERS, SessionConfig};
 pub use creator::{CreateTorrent, CreationSnapshot};
 pub use outcome::{AddError, CreateFailure, TorrentError, TrackerStatus, TrackersSummary};
 pub use resume::write_atomically;
-pub use session::{Session, SessionError, SessionHandle, Waker};
+pub use session::{QueueSettings, Session, SessionError, SessionHandle, Waker};
 pub use snapshot::{
     Event, FileProgress, PeerSnapshot, PeerSource, SessionSnapshot, SourceSnapshot, SourceState,
     TorrentSnapshot, TorrentState, TrackerSnapshot,

@@ -31,6 +31,8 @@ pub struct ResumeData {
     pub trackers: Option<Vec<Vec<String>>>,
     /// File priorities and download order.
     pub plan: DownloadPlan,
+    /// Force-started: the queue leaves it running.
+    pub forced: bool,
 }
 
 /// A magnet link added and not yet running as a torrent: fetching its metadata, or (with
@@ -206,6 +208,23 @@ pub fn load_magnet(state_dir: &Path, id: InfoHash) -> Result<Option<SavedMagnet>
         .map_err(|why| ResumeError::Damaged(path, why))
 }
 
+fn queue_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("queue")
+}
+
+/// Saves the queue order: one info hash (hex) a line.
+pub fn save_queue(state_dir: &Path, order: &[InfoHash]) -> std::io::Result<()> {
+    let text: String = order.iter().map(|id| id.to_hex() + "\n").collect();
+    write_atomically(&queue_path(state_dir), text.as_bytes())
+}
+
+/// The saved queue order (lines that are not info hashes are skipped); empty if none.
+pub fn load_queue(state_dir: &Path) -> Vec<InfoHash> {
+    fs::read_to_string(queue_path(state_dir))
+        .map(|text| text.lines().filter_map(InfoHash::from_hex).collect())
+        .unwrap_or_default()
+}
+
 /// Forgets a saved magnet link (its torrent took its place).
 pub fn remove_magnet(state_dir: &Path, id: InfoHash) {
     let _ = fs::remove_file(magnet_path(state_dir, id));
@@ -302,6 +321,7 @@ fn encode(d: &ResumeData) -> Vec<u8> {
     }
     entries.push(("sequential", int(d.plan.sequential as u64)));
     entries.push(("first_last_first", int(d.plan.first_last_first as u64)));
+    entries.push(("forced", int(d.forced as u64)));
     Value::dict(entries).encode()
 }
 
@@ -365,6 +385,7 @@ fn decode(bytes: &[u8]) -> Result<ResumeData, String> {
             sequential: flag("sequential"),
             first_last_first: flag("first_last_first"),
         },
+        forced: flag("forced"),
         save_dir,
         paused: int("paused")? != 0,
         seeding: int("seeding")? != 0,
@@ -401,6 +422,7 @@ mod tests {
                 sequential: true,
                 first_last_first: false,
             },
+            forced: true,
             trackers: Some(vec![
                 vec!["udp://a.example:80/announce".into()],
                 vec![
@@ -473,6 +495,21 @@ mod tests {
             load(dir.path(), id),
             Err(ResumeError::Damaged(..))
         ));
+    }
+
+    #[test]
+    fn the_queue_order_round_trips_and_junk_lines_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(load_queue(dir.path()).is_empty());
+        let order = vec![InfoHash([3; 20]), InfoHash([1; 20])];
+        save_queue(dir.path(), &order).unwrap();
+        assert_eq!(load_queue(dir.path()), order);
+        fs::write(
+            queue_path(dir.path()),
+            "zz\n0303030303030303030303030303030303030303\n",
+        )
+        .unwrap();
+        assert_eq!(load_queue(dir.path()), vec![InfoHash([3; 20])]);
     }
 
     #[test]

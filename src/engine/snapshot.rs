@@ -26,6 +26,8 @@ pub enum TorrentState {
     /// Complete and not seeding.
     Finished,
     Paused,
+    /// Waiting for a slot: the session runs only so many downloads and seeds at once.
+    Queued,
     /// Waiting for the network: the text says why ("network interface wg0 is down").
     Offline(String),
     Error(TorrentError),
@@ -48,6 +50,7 @@ impl TorrentState {
             TorrentState::Seeding => "Seeding",
             TorrentState::Finished => "Finished",
             TorrentState::Paused => "Paused",
+            TorrentState::Queued => "Queued",
             TorrentState::Offline(_) => "Offline",
             TorrentState::Error(_) => "Error",
         }
@@ -168,6 +171,10 @@ pub struct TorrentSnapshot {
     pub paused: bool,
     /// Keep seeding once complete.
     pub seeding_enabled: bool,
+    /// Waiting for a slot in the session's queue (shown as `Queued` unless paused).
+    pub queued: bool,
+    /// Force-started: runs whatever the queue says.
+    pub forced: bool,
     /// Pieces in order (rarest first within a small window).
     pub sequential: bool,
     /// The first and last pieces of each wanted file first.

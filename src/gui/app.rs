@@ -478,6 +478,17 @@ impl RivuletApp {
             RowAction::ToggleSeed => ToolbarAction::Seed(!self.toolbar_state().seeding_on),
             RowAction::Remove => ToolbarAction::Remove,
             RowAction::OpenFolder => ToolbarAction::OpenFolder,
+            RowAction::Queue(to) => {
+                let ids = self.table.selection.ids().collect();
+                self.engine.send(Command::MoveInQueue(ids, to));
+                return;
+            }
+            RowAction::ForceStart(on) => {
+                for id in self.table.selection.ids().collect::<Vec<_>>() {
+                    self.engine.send(Command::ForceStart(id, on));
+                }
+                return;
+            }
             RowAction::Sequential(on) => {
                 for id in self.table.selection.ids().collect::<Vec<_>>() {
                     self.engine.send(Command::SetSequential(id, on));

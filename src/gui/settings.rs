@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{EngineSettings, TrackerSettings};
+use crate::engine::{EngineSettings, QueueSettings, TrackerSettings};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Theme {
@@ -62,6 +62,10 @@ pub struct Settings {
     pub port_mapping: bool,
     /// Which transports peers are dialled over.
     pub transport: crate::net::TransportMode,
+    /// Run only so many downloads and seeds at once; the rest wait as Queued.
+    pub queue_enabled: bool,
+    pub max_active_downloads: usize,
+    pub max_active_seeds: usize,
 }
 
 impl Default for Settings {
@@ -100,6 +104,9 @@ impl Default for Settings {
             network_interface: String::new(),
             port_mapping: true,
             transport: crate::net::TransportMode::UtpFirst,
+            queue_enabled: true,
+            max_active_downloads: QueueSettings::default().max_downloads,
+            max_active_seeds: QueueSettings::default().max_seeds,
         }
     }
 }
@@ -162,6 +169,11 @@ impl Settings {
             bind: self.network_interface.parse().unwrap_or_default(),
             port_mapping: self.port_mapping,
             transport: self.transport,
+            queue: QueueSettings {
+                enabled: self.queue_enabled,
+                max_downloads: self.max_active_downloads.max(1),
+                max_seeds: self.max_active_seeds.max(1),
+            },
         }
     }
 

@@ -90,6 +90,29 @@ impl SettingsDialog {
                     )
                     .labelled_by(label.id);
                     ui.end_row();
+                    ui.label("Queue").on_hover_text(
+                        "Run only so many downloads and seeds at once; the others wait as \
+                         Queued, in the order of the list (move them with the row menu). A \
+                         torrent below 2 KiB/s for a minute does not hold a slot.",
+                    );
+                    ui.horizontal(|ui| {
+                        ui.checkbox(&mut self.draft.queue_enabled, "Queue torrents");
+                        ui.add_enabled_ui(self.draft.queue_enabled, |ui| {
+                            let label = ui.label("downloads");
+                            ui.add(
+                                egui::DragValue::new(&mut self.draft.max_active_downloads)
+                                    .range(1..=1000),
+                            )
+                            .labelled_by(label.id);
+                            let label = ui.label("seeds");
+                            ui.add(
+                                egui::DragValue::new(&mut self.draft.max_active_seeds)
+                                    .range(1..=1000),
+                            )
+                            .labelled_by(label.id);
+                        });
+                    });
+                    ui.end_row();
                     ui.label("Theme");
                     ui.horizontal(|ui| {
                         ui.radio_value(&mut self.draft.theme, Theme::System, "Follow system");

@@ -85,6 +85,7 @@ pub fn counts(snapshot: &SessionSnapshot) -> String {
             TorrentState::Seeding => "seeding",
             TorrentState::Finished => "finished",
             TorrentState::Paused => "paused",
+            TorrentState::Queued => "queued",
             TorrentState::Offline(_) => "offline",
             TorrentState::Error(_) => "errored",
         };

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use egui_extras::{Column, TableBuilder};
 
-use crate::engine::{TorrentSnapshot, TorrentState};
+use std::collections::HashMap;
+
+use crate::engine::{QueueMove, TorrentSnapshot, TorrentState};
 use crate::ids::InfoHash;
 use crate::units;
 
@@ -13,6 +15,8 @@ use super::selection::Selection;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortColumn {
+    /// The position in the session's queue.
+    Queue,
     Name,
     Size,
     Progress,
@@ -26,7 +30,8 @@ pub enum SortColumn {
     Added,
 }
 
-const COLUMNS: [(SortColumn, &str); 11] = [
+const COLUMNS: [(SortColumn, &str); 12] = [
+    (SortColumn::Queue, "#"),
     (SortColumn::Name, "Name"),
     (SortColumn::Size, "Size"),
     (SortColumn::Progress, "Progress"),
@@ -52,6 +57,8 @@ pub enum RowAction {
     /// Sequential order on or off, for the selected torrents.
     Sequential(bool),
     FirstLastFirst(bool),
+    Queue(QueueMove),
+    ForceStart(bool),
 }
 
 pub struct TorrentTable {
@@ -71,12 +78,18 @@ impl Default for TorrentTable {
 }
 
 impl TorrentTable {
-    /// The torrents in display order.
+    /// The torrents in display order; `torrents` is in queue order.
     pub fn sorted(&self, torrents: &[Arc<TorrentSnapshot>]) -> Vec<Arc<TorrentSnapshot>> {
+        let position = queue_positions(torrents);
         let mut rows = torrents.to_vec();
         let key = self.sort;
         rows.sort_by(|a, b| {
-            let order = compare(key, a, b).then_with(|| a.name.cmp(&b.name));
+            let order = if key == SortColumn::Queue {
+                position.get(&a.id).cmp(&position.get(&b.id))
+            } else {
+                compare(key, a, b)
+            };
+            let order = order.then_with(|| a.name.cmp(&b.name));
             if self.ascending {
                 order
             } else {
@@ -93,6 +106,7 @@ impl TorrentTable {
     ) -> Option<RowAction> {
         let rows = self.sorted(torrents);
         let order: Vec<InfoHash> = rows.iter().map(|t| t.id).collect();
+        let position = queue_positions(torrents);
         let mut action = None;
         let row_height = ui.spacing().interact_size.y + 4.0;
         // Clicks on a row's text select the row, not the text.
@@ -103,8 +117,9 @@ impl TorrentTable {
             .resizable(true)
             .sense(egui::Sense::click())
             .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
+            .column(Column::auto().at_least(24.0))
             .column(Column::initial(220.0).at_least(120.0).clip(true));
-        for _ in 2..COLUMNS.len() {
+        for _ in 3..COLUMNS.len() {
             table = table.column(Column::auto().at_least(56.0));
         }
         table = table.column(Column::remainder().at_least(120.0));
@@ -135,6 +150,9 @@ impl TorrentTable {
                     };
                     let selected = self.selection.contains(&t.id);
                     row.set_selected(selected);
+                    row.col(|ui| {
+                        ui.weak(position.get(&t.id).map_or(String::new(), |p| p.to_string()));
+                    });
                     row_cells(&mut row, t, selected);
                     let response = row.response();
                     if response.clicked() {
@@ -159,6 +177,28 @@ impl TorrentTable {
                                 action = Some(choice);
                                 ui.close();
                             }
+                        }
+                        ui.separator();
+                        ui.menu_button("Queue", |ui| {
+                            for (label, to) in [
+                                ("Move up", QueueMove::Up),
+                                ("Move down", QueueMove::Down),
+                                ("Move to top", QueueMove::Top),
+                                ("Move to bottom", QueueMove::Bottom),
+                            ] {
+                                if ui.button(label).clicked() {
+                                    action = Some(RowAction::Queue(to));
+                                    ui.close();
+                                }
+                            }
+                        });
+                        if ui
+                            .add(egui::Button::selectable(t.forced, "Force start"))
+                            .on_hover_text("Run it now, whatever the queue says")
+                            .clicked()
+                        {
+                            action = Some(RowAction::ForceStart(!t.forced));
+                            ui.close();
                         }
                         ui.separator();
                         for (on, label, choice) in [
@@ -272,6 +312,7 @@ pub fn status_text(t: &TorrentSnapshot) -> String {
         TorrentState::Downloading if t.seeding_enabled => "Downloading · then seed".into(),
         TorrentState::Paused if t.progress >= 1.0 && t.seeding_enabled => "Paused · seed".into(),
         TorrentState::Offline(reason) => format!("Offline · {reason}"),
+        other if t.forced => format!("[F] {}", other.label()),
         other => other.label().into(),
     }
 }
@@ -283,6 +324,15 @@ fn eta_text(t: &TorrentSnapshot) -> String {
         (None, TorrentState::Downloading) => "∞".into(),
         (None, _) => String::new(),
     }
+}
+
+/// Each torrent's place in the queue, from 1 (`torrents` is in queue order).
+fn queue_positions(torrents: &[Arc<TorrentSnapshot>]) -> HashMap<InfoHash, usize> {
+    torrents
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.id, i + 1))
+        .collect()
 }
 
 fn rate_or_blank(rate: u64) -> String {
@@ -303,6 +353,7 @@ fn with_swarm(connected: u32, swarm: Option<u32>) -> String {
 fn compare(column: SortColumn, a: &TorrentSnapshot, b: &TorrentSnapshot) -> Ordering {
     let f = |x: f32, y: f32| x.partial_cmp(&y).unwrap_or(Ordering::Equal);
     match column {
+        SortColumn::Queue => Ordering::Equal,
         SortColumn::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
         SortColumn::Size => a.total_size.cmp(&b.total_size),
         SortColumn::Progress => f(a.progress, b.progress),

@@ -445,5 +445,9 @@ pub fn engine_settings(
         bind,
         port_mapping: false,
         transport: rivulet::net::TransportMode::TcpOnly,
+        queue: rivulet::engine::QueueSettings {
+            enabled: false,
+            ..Default::default()
+        },
     }
 }

@@ -373,6 +373,8 @@ impl MagnetActor {
             TorrentCommand::SetFilePriority(..)
             | TorrentCommand::SetSequential(_)
             | TorrentCommand::SetFirstLastFirst(_) => {}
+            // The queue holds torrents, not metadata fetches.
+            TorrentCommand::SetQueued(_) | TorrentCommand::SetForced(_) => {}
             TorrentCommand::AddPeers(peers) => {
                 self.roster.learn(&peers, self.params.live.listen_addr());
                 self.connect_more();

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::{oneshot, watch};
@@ -16,7 +16,7 @@ use super::Waker;
 use super::inbound::{Handshaken, Handshakes};
 use super::removals::Removals;
 use crate::engine::command::EngineSettings;
-use crate::engine::command::{AddMagnet, AddSource, AddTorrent, Command};
+use crate::engine::command::{AddMagnet, AddSource, AddTorrent, Command, QueueMove};
 use crate::engine::config::{LiveSettings, SessionConfig};
 use crate::engine::creator::{Created, Creations};
 use crate::engine::limiter::RateLimiter;
@@ -24,7 +24,7 @@ use crate::engine::magnet::{self, Fetched, MagnetParams};
 use crate::engine::outcome::{AddError, TorrentError};
 use crate::engine::peer::TorrentKeys;
 use crate::engine::resume;
-use crate::engine::snapshot::{Event, SessionSnapshot};
+use crate::engine::snapshot::{Event, SessionSnapshot, TorrentSnapshot};
 use crate::engine::torrent::{self, TorrentCommand, TorrentEvent, TorrentHandle, TorrentParams};
 use crate::engine::tracker::host::TrackerHost;
 use crate::engine::wanted::DownloadPlan;
@@ -40,11 +40,14 @@ use crate::tracker::TrackerClient;
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(4);
 const FREE_SPACE_EVERY: Duration = Duration::from_secs(5);
+/// How often the queue looks at which torrents may run.
+const QUEUE_EVERY: Duration = Duration::from_secs(1);
 
 pub(super) struct SessionActor {
     pub(super) config: SessionConfig,
     pub(super) torrents: HashMap<InfoHash, TorrentHandle>,
-    /// Torrents in the order they were added.
+    /// Torrents in queue order (the order they were added, as the user moved them); saved as
+    /// the state folder's `queue` file.
     pub(super) order: Vec<InfoHash>,
     pub(super) events: UnboundedSender<Event>,
     pub(super) torrent_events_tx: UnboundedSender<Event>,
@@ -82,6 +85,7 @@ pub(super) struct SessionActor {
     pub(super) keys: TorrentKeys,
     /// The listen port's mapping at the router, while port mapping is on.
     pub(super) port_mapper: Option<super::network::MappedPort>,
+    pub(super) queue: super::queue::Queue,
 }
 
 /// What reaches the session loop: commands from the front end, and reports from its tasks.
@@ -127,12 +131,14 @@ impl SessionActor {
         }
         let handshakes = Handshakes::default();
         let mut tick = tokio::time::interval(SNAPSHOT_EVERY);
+        let mut queue_tick = tokio::time::interval(QUEUE_EVERY);
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
                     Some(Command::Shutdown) | None => break,
                     Some(Command::ApplySettings(settings)) => {
                         self.apply(settings, &mut listeners).await;
+                        self.run_queue();
                     }
                     Some(command) => self.handle(command).await,
                 },
@@ -161,6 +167,7 @@ impl SessionActor {
                     }
                 }
                 _ = tick.tick() => self.publish(),
+                _ = queue_tick.tick() => self.run_queue(),
                 _ = free_space_tick.tick() => self.measure_free_space().await,
                 _ = network_tick.tick() => self.check_network(&mut listeners).await,
             }
@@ -176,6 +183,65 @@ impl SessionActor {
     fn wake(&self) {
         if let Some(w) = &self.waker {
             w();
+        }
+    }
+
+    /// Queues or starts torrents as the queue's slots say.
+    fn run_queue(&mut self) {
+        let snapshots: Vec<Arc<TorrentSnapshot>> = self
+            .order
+            .iter()
+            .filter(|id| !self.magnets.contains(id))
+            .filter_map(|id| self.torrents.get(id))
+            .map(|t| t.snapshot.locked().clone())
+            .collect();
+        let list: Vec<&TorrentSnapshot> = snapshots.iter().map(Arc::as_ref).collect();
+        for (id, queued) in self.queue.decide(&self.config.queue, &list, Instant::now()) {
+            self.tell(id, TorrentCommand::SetQueued(queued));
+        }
+    }
+
+    /// Moves torrents in the queue, keeping their order among themselves, and saves it.
+    async fn move_in_queue(&mut self, ids: Vec<InfoHash>, to: QueueMove) {
+        let moving = |id: &InfoHash| ids.contains(id);
+        match to {
+            QueueMove::Top | QueueMove::Bottom => {
+                let (mut picked, rest): (Vec<_>, Vec<_>) =
+                    self.order.iter().copied().partition(|id| moving(id));
+                self.order = if to == QueueMove::Top {
+                    picked.extend(rest);
+                    picked
+                } else {
+                    let mut rest = rest;
+                    rest.extend(picked);
+                    rest
+                };
+            }
+            QueueMove::Up => {
+                for i in 1..self.order.len() {
+                    if moving(&self.order[i]) && !moving(&self.order[i - 1]) {
+                        self.order.swap(i, i - 1);
+                    }
+                }
+            }
+            QueueMove::Down => {
+                for i in (0..self.order.len().saturating_sub(1)).rev() {
+                    if moving(&self.order[i]) && !moving(&self.order[i + 1]) {
+                        self.order.swap(i, i + 1);
+                    }
+                }
+            }
+        }
+        self.dirty.store(true, Ordering::Relaxed);
+        self.save_queue().await;
+        self.run_queue();
+    }
+
+    async fn save_queue(&self) {
+        let (dir, order) = (self.config.state_dir.clone(), self.order.clone());
+        let saved = tokio::task::spawn_blocking(move || resume::save_queue(&dir, &order)).await;
+        if let Ok(Err(e)) = saved {
+            tracing::warn!(error = %e, "could not save the queue order");
         }
     }
 
@@ -232,6 +298,13 @@ impl SessionActor {
             Command::SetFirstLastFirst(id, on) => {
                 self.tell(id, TorrentCommand::SetFirstLastFirst(on))
             }
+            Command::ForceStart(id, on) => {
+                self.tell(id, TorrentCommand::SetForced(on));
+                if on {
+                    self.tell(id, TorrentCommand::SetQueued(false));
+                }
+            }
+            Command::MoveInQueue(ids, to) => self.move_in_queue(ids, to).await,
             Command::AddPeers(id, peers) => self.tell(id, TorrentCommand::AddPeers(peers)),
             Command::AddTracker(id, url) => match crate::engine::validate_tracker_url(&url) {
                 Ok(()) => self.tell(id, TorrentCommand::AddTracker(url)),
@@ -424,6 +497,7 @@ impl SessionActor {
                     paused: add.paused,
                     seeding: add.seed,
                     plan: add.plan.clone(),
+                    forced: false,
                     have: vec![0; meta.piece_count().div_ceil(8) as usize],
                     stamps: Vec::new(),
                     downloaded: 0,
@@ -460,6 +534,7 @@ impl SessionActor {
             .or(handover.added_at)
             .unwrap_or_else(now_unix);
         let plan = resume.as_ref().map_or(add.plan, |r| r.plan.clone());
+        let forced = resume.as_ref().is_some_and(|r| r.forced);
         let handle = torrent::spawn(TorrentParams {
             meta: meta.clone(),
             save_dir: add.save_dir,
@@ -482,6 +557,8 @@ impl SessionActor {
             peers: handover.peers,
             after_stop: handover.after_stop,
             plan,
+            queued: self.config.queue.enabled && !forced,
+            forced,
         });
         self.torrents.insert(id, handle);
         self.keys.insert(id);
@@ -639,13 +716,26 @@ impl SessionActor {
     async fn restore(&mut self) {
         let dir = self.config.state_dir.clone();
         let saved = tokio::task::spawn_blocking(move || {
-            resume::saved_torrents(&dir)
+            let queue = resume::load_queue(&dir);
+            let mut saved = resume::saved_torrents(&dir)
                 .into_iter()
                 .map(|id| {
                     let magnet = resume::load_magnet(&dir, id);
                     (id, magnet, resume::load(&dir, id))
                 })
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            // In queue order; those the queue file does not list (added since it was last
+            // saved) after, as they were added.
+            saved.sort_by_key(|(id, magnet, loaded)| {
+                let position = queue.iter().position(|q| q == id).unwrap_or(usize::MAX);
+                let added_at = match (magnet, loaded) {
+                    (Ok(Some(m)), _) => m.added_at,
+                    (_, Ok(Some(r))) => r.added_at,
+                    _ => u64::MAX,
+                };
+                (position, added_at, *id)
+            });
+            saved
         })
         .await
         .unwrap_or_default();

@@ -6,7 +6,10 @@
 mod actor;
 mod inbound;
 mod network;
+mod queue;
 mod removals;
+
+pub use queue::QueueSettings;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -186,6 +189,7 @@ impl Session {
             dht_routers: Vec::new(),
             dht_socket: None,
             port_mapper: None,
+            queue: queue::Queue::default(),
         };
         let thread = std::thread::Builder::new()
             .name("rivulet-session".into())

@@ -2,15 +2,16 @@
 //! actor must do next. Pure bookkeeping: the actor carries out the [`Step`]s (checking on the
 //! blocking pool, starting the announcer, disconnecting peers) and reports back.
 //!
-//! The user's wishes, `paused` and `seeding`, are kept beside the state; together with
-//! "complete" they decide whether the torrent should be connected to its swarm.
+//! The user's wishes, `paused` and `seeding`, are kept beside the state, and the session's
+//! queue (`queued`: no slot for it now); together with "complete" (every wanted piece is in)
+//! they decide whether the torrent should be connected to its swarm.
 //!
 //! | state | meaning | leaves for |
 //! |---|---|---|
 //! | `ConfirmingResume` | at start, resume data exists: the files' sizes and mtimes are compared with it | `Stopped` if they match, `NeedsCheck` if not |
 //! | `NeedsCheck` | what is on disk is unknown | `Checking` unless paused |
 //! | `Checking` | verifying the data on disk, piece by piece | `Stopped` when done; `NeedsCheck` when cancelled by a pause |
-//! | `Stopped` | data known, nothing running (paused, or complete and not seeding) | `Active` when wanted |
+//! | `Stopped` | data known, nothing running (paused, queued, or complete and not seeding) | `Active` when wanted |
 //! | `Active` | connected to the swarm: downloading, or seeding once complete | `Stopping` on pause, on completion without seeding, on lost data (marked: a check follows) or a disk error |
 //! | `Stopping` | peers disconnected, trackers told, writes in flight drained | `Stopped`; `NeedsCheck` if data went missing; `Failed` on a disk error |
 //! | `Failed` | a disk error; stays until the user resumes | `Stopped` on resume, or `NeedsCheck` if the data was not known (the error came during a check, or data went missing) |
@@ -70,6 +71,8 @@ pub(super) struct Lifecycle {
     state: State,
     paused: bool,
     seeding: bool,
+    /// Waiting for a slot in the session's queue.
+    queued: bool,
     /// Why the network cannot be used (the bound interface is down): the swarm waits.
     offline: Option<String>,
 }
@@ -86,8 +89,17 @@ impl Lifecycle {
             state,
             paused,
             seeding,
+            queued: false,
             offline: None,
         }
+    }
+
+    pub fn queued(&self) -> bool {
+        self.queued
+    }
+
+    pub fn set_queued(&mut self, queued: bool) {
+        self.queued = queued;
     }
 
     pub fn state(&self) -> &State {
@@ -103,7 +115,7 @@ impl Lifecycle {
     }
 
     fn wants_swarm(&self, complete: bool) -> bool {
-        !self.paused && self.offline.is_none() && (!complete || self.seeding)
+        !self.paused && !self.queued && self.offline.is_none() && (!complete || self.seeding)
     }
 
     /// What to do now, given whether every piece is verified.
@@ -250,6 +262,7 @@ impl Lifecycle {
                 job.progress.load(Ordering::Relaxed) as f32 / piece_count.max(1) as f32,
             ),
             _ if self.paused => TorrentState::Paused,
+            State::Stopped | State::Stopping { .. } if self.queued => TorrentState::Queued,
             State::Stopped | State::Stopping { .. } if !complete || self.seeding => {
                 match &self.offline {
                     Some(reason) => TorrentState::Offline(reason.clone()),
@@ -296,6 +309,28 @@ mod tests {
             "seeding when complete"
         );
         assert_eq!(life.shown(true, 10), TorrentState::Seeding);
+    }
+
+    #[test]
+    fn a_queued_torrent_leaves_the_swarm_and_says_queued_until_its_slot_comes() {
+        let mut life = Lifecycle::new(false, true, true);
+        life.resume_confirmed(true);
+        life.activated(None);
+        life.set_queued(true);
+        assert_eq!(life.next_step(false), Step::Stop);
+        life.begin_stop();
+        life.stopped();
+        assert_eq!(life.shown(false, 10), TorrentState::Queued);
+        assert_eq!(life.next_step(false), Step::Nothing);
+        life.set_paused(true);
+        assert_eq!(
+            life.shown(false, 10),
+            TorrentState::Paused,
+            "a pause shows first"
+        );
+        life.set_paused(false);
+        life.set_queued(false);
+        assert_eq!(life.next_step(false), Step::Activate);
     }
 
     #[test]

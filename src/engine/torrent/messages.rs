@@ -90,6 +90,10 @@ pub(crate) enum TorrentCommand {
     SetFilePriority(Vec<usize>, FilePriority),
     SetSequential(bool),
     SetFirstLastFirst(bool),
+    /// The session's queue has no slot for it (true), or now has one.
+    SetQueued(bool),
+    /// Force-started: the queue leaves it running.
+    SetForced(bool),
     /// Addresses to dial, from the user.
     AddPeers(Vec<SocketAddr>),
     /// The network went down (with why), or is up (`None`) after coming back or moving to
@@ -132,6 +136,10 @@ pub(crate) struct TorrentParams {
     pub after_stop: Option<oneshot::Receiver<()>>,
     /// Which files, and in which order (the resume data's, or the add's).
     pub plan: DownloadPlan,
+    /// Starts queued (the session's queue is on: it gives the slot) or not.
+    pub queued: bool,
+    /// Force-started (the resume data's).
+    pub forced: bool,
 }
 
 /// The session's handle on a running torrent actor.

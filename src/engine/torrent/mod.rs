@@ -152,6 +152,7 @@ pub(crate) fn spawn(mut params: TorrentParams) -> TorrentHandle {
         events_tx.clone(),
     );
     let mut life = Lifecycle::new(params.paused, params.seeding, usable);
+    life.set_queued(params.queued);
     life.set_offline(params.live.reach().down().map(str::to_string));
     let mut roster = PeerRoster::default();
     roster.learn(&params.peers, params.live.listen_addr());
@@ -355,6 +356,16 @@ impl Torrent {
             }
             TorrentCommand::SetFirstLastFirst(on) => {
                 self.change_plan(|plan, _| plan.first_last_first = on).await;
+            }
+            TorrentCommand::SetQueued(queued) => {
+                if queued != self.life.queued() {
+                    self.life.set_queued(queued);
+                    self.advance().await;
+                }
+            }
+            TorrentCommand::SetForced(on) => {
+                self.params.forced = on;
+                self.saver.changed();
             }
             TorrentCommand::Network(offline) => {
                 // Down, or moved to other addresses: connections made from the old ones end,
@@ -669,6 +680,7 @@ impl Torrent {
             added_at: self.params.added_at,
             trackers: self.trackers.list.saved(),
             plan: self.params.plan.clone(),
+            forced: self.params.forced,
         };
         self.saver.save(self.shared.storage.clone(), record).await;
     }
@@ -697,6 +709,8 @@ impl Torrent {
             state: self.life.shown(finished, meta.piece_count()),
             paused: self.life.paused(),
             seeding: self.life.seeding(),
+            queued: self.life.queued(),
+            forced: self.params.forced,
             active: self.life.is_active(),
             files: self.publisher.files(&meta, &have, &self.params.plan),
             plan: &self.params.plan,

@@ -36,6 +36,7 @@ pub(super) struct Record {
     pub added_at: u64,
     pub trackers: Option<Vec<Vec<String>>>,
     pub plan: crate::engine::wanted::DownloadPlan,
+    pub forced: bool,
 }
 
 pub(super) struct ResumeSaver {
@@ -115,6 +116,7 @@ impl ResumeSaver {
             added_at: record.added_at,
             trackers: record.trackers,
             plan: record.plan,
+            forced: record.forced,
         };
         let (state_dir, id) = (self.state_dir.clone(), self.id);
         let saved = tokio::task::spawn_blocking(move || {
@@ -153,6 +155,7 @@ mod tests {
             added_at: 7,
             trackers: None,
             plan: Default::default(),
+            forced: false,
         }
     }
 
@@ -186,6 +189,7 @@ mod tests {
             added_at: 3,
             trackers: None,
             plan: Default::default(),
+            forced: false,
         };
         let state = dir.path().join("state");
         let mut saver = ResumeSaver::new(state.clone(), meta.info_hash, 4, Some(loaded));
