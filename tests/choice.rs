@@ -304,3 +304,122 @@ fn a_queue_of_two_downloads_runs_six_torrents_two_at_a_time_in_queue_order() {
         );
     }
 }
+
+#[test]
+fn seeding_goals_pause_at_the_ratio_and_after_the_seeding_time() {
+    let tracker = TestTracker::start();
+    let seed_dir = tempfile::tempdir().unwrap();
+    std::fs::write(seed_dir.path().join("shared.bin"), data(1 << 20, 21)).unwrap();
+    std::fs::write(seed_dir.path().join("alone.bin"), data(100_000, 22)).unwrap();
+    let shared = torrent_for(&seed_dir.path().join("shared.bin"), PIECE, &tracker.url);
+    let alone = torrent_for(&seed_dir.path().join("alone.bin"), PIECE, &tracker.url);
+    let (shared_id, alone_id) = (
+        Metainfo::from_bytes(&shared).unwrap().info_hash,
+        Metainfo::from_bytes(&alone).unwrap().info_hash,
+    );
+
+    // The seeder stops at ratio 1 (the session's goal); `alone` has its own: 3 s of seeding.
+    let seeder_state = tempfile::tempdir().unwrap();
+    let seeder = session(seeder_state.path(), 0);
+    seeder.send(Command::ApplySettings(rivulet::engine::EngineSettings {
+        seed_goals: rivulet::engine::SeedGoals {
+            ratio: Some(1.0),
+            ..Default::default()
+        },
+        ..engine_settings(
+            seeder.listen_port(),
+            rivulet::net::Binding::Address(std::net::Ipv4Addr::LOCALHOST.into()),
+        )
+    }));
+    add(&seeder, &shared, seed_dir.path(), true);
+    add(&seeder, &alone, seed_dir.path(), true);
+    seeder.send(Command::SetSeedGoals(
+        alone_id,
+        rivulet::engine::TorrentGoals {
+            seeding_time: rivulet::engine::Limit::Value(Duration::from_secs(3)),
+            ..Default::default()
+        },
+    ));
+    let seeding = wait_for_id(&seeder, alone_id, Duration::from_secs(10), "seeding", |t| {
+        t.state == TorrentState::Seeding
+    });
+    let seeding_at = std::time::Instant::now();
+    assert_eq!(
+        seeding.goals.seeding_time,
+        rivulet::engine::Limit::Value(Duration::from_secs(3))
+    );
+    let paused = wait_for_id(
+        &seeder,
+        alone_id,
+        Duration::from_secs(10),
+        "the time goal",
+        |t| t.state == TorrentState::Paused,
+    );
+    let waited = seeding_at.elapsed();
+    assert!(
+        waited >= Duration::from_millis(2500),
+        "paused after {waited:?} of seeding"
+    );
+    assert!(paused.seeding_time(std::time::SystemTime::now()) >= Duration::from_millis(2900));
+    let before = wait_for_id(&seeder, shared_id, Duration::from_secs(5), "seeding", |t| {
+        t.state == TorrentState::Seeding
+    });
+    assert_eq!(before.ratio, 0.0, "nothing shared yet: still seeding");
+
+    let state = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let leecher = session(state.path(), 0);
+    add(&leecher, &shared, out.path(), false);
+    wait_for(&leecher, Duration::from_secs(30), "downloaded", |t| {
+        t.state == TorrentState::Finished
+    });
+    let stopped = wait_for_id(
+        &seeder,
+        shared_id,
+        Duration::from_secs(10),
+        "the ratio goal",
+        |t| t.state == TorrentState::Paused,
+    );
+    assert!(stopped.ratio >= 1.0, "paused at ratio {}", stopped.ratio);
+}
+
+#[test]
+fn a_torrents_own_download_limit_holds_its_rate() {
+    let tracker = TestTracker::start();
+    let seed_dir = tempfile::tempdir().unwrap();
+    let size = 2 << 20;
+    std::fs::write(seed_dir.path().join("limited.bin"), data(size, 31)).unwrap();
+    let torrent = torrent_for(&seed_dir.path().join("limited.bin"), PIECE, &tracker.url);
+    let id = Metainfo::from_bytes(&torrent).unwrap().info_hash;
+    let (_seeder_state, _seeder) = start_seeder(&torrent, seed_dir.path(), 0);
+
+    let state = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let leecher = session(state.path(), 0);
+    leecher.send(Command::Add(AddTorrent {
+        source: AddSource::Bytes(torrent.clone()),
+        save_dir: out.path().to_path_buf(),
+        paused: true,
+        seed: false,
+        plan: DownloadPlan::default(),
+    }));
+    leecher.send(Command::SetSpeedLimits {
+        id,
+        down: 512 * 1024,
+        up: 0,
+    });
+    wait_for(&leecher, Duration::from_secs(10), "the limit", |t| {
+        t.down_limit == 512 * 1024
+    });
+    let start = std::time::Instant::now();
+    leecher.send(Command::Resume(id));
+    wait_for(&leecher, Duration::from_secs(30), "finished", |t| {
+        t.state == TorrentState::Finished
+    });
+    let took = start.elapsed().as_secs_f64();
+    let rate = size as f64 / took / 1024.0;
+    assert!(
+        (380.0..=560.0).contains(&rate),
+        "{rate:.0} KiB/s under a 512 KiB/s limit ({took:.1} s)"
+    );
+}

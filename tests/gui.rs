@@ -98,6 +98,11 @@ fn torrent(n: u8, name: &str) -> TorrentSnapshot {
         seeding_enabled: true,
         queued: false,
         forced: false,
+        goals: Default::default(),
+        down_limit: 0,
+        up_limit: 0,
+        seeding_banked: Duration::ZERO,
+        seeding_since: None,
         sequential: false,
         first_last_first: false,
         down_rate: 1 << 20,
@@ -1573,6 +1578,72 @@ fn the_queue_settings_reach_the_engine() {
     assert!(
         matches!(commands.as_slice(), [Command::ApplySettings(s)]
             if !s.queue.enabled && s.queue.max_downloads == 3 && s.queue.max_seeds == 5),
+        "{commands:?}"
+    );
+}
+
+#[test]
+fn the_general_tab_sets_a_torrents_goals_and_limits_and_settings_the_sessions() {
+    use rivulet::engine::Limit;
+    let (mut harness, rig) = rig();
+    rig.engine.set_torrents(vec![torrent(1, "alpha")]);
+    harness.run_steps(2);
+    harness.get_by_label("alpha").click();
+    harness.run_steps(2);
+    assert!(harness.query_by_label("Seeding time").is_some());
+    // The ratio row's "At", then the time row's "Never".
+    let at = harness.get_all_by_label("At").collect::<Vec<_>>();
+    at.iter()
+        .min_by(|a, b| a.rect().center().y.total_cmp(&b.rect().center().y))
+        .unwrap()
+        .click();
+    drop(at);
+    harness.run_steps(2);
+    let never = harness.get_all_by_label("Never").collect::<Vec<_>>();
+    never
+        .iter()
+        .max_by(|a, b| a.rect().center().y.total_cmp(&b.rect().center().y))
+        .unwrap()
+        .click();
+    drop(never);
+    harness.run_steps(2);
+    let alpha = InfoHash([1; 20]);
+    let commands = rig.engine.take();
+    assert!(
+        matches!(
+            commands.as_slice(),
+            [Command::SetSeedGoals(a, g1), Command::SetSeedGoals(b, g2)]
+                if *a == alpha && *b == alpha
+                    && g1.ratio == Limit::Value(2.0) && g1.seeding_time == Limit::Global
+                    && g2.seeding_time == Limit::Unlimited
+        ),
+        "{commands:?}"
+    );
+    // A click on a number opens it for typing.
+    harness
+        .get_by_label("Download limit (KiB/s, 0 = none)")
+        .click();
+    harness.run_steps(1);
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness
+        .get_by_label("Download limit (KiB/s, 0 = none)")
+        .type_text("300");
+    harness.key_press(egui::Key::Enter);
+    harness.run_steps(2);
+    let commands = rig.engine.take();
+    assert!(
+        commands.iter().any(|c| matches!(c,
+            Command::SetSpeedLimits { id, down, up: 0 } if *id == alpha && *down == 300 * 1024)),
+        "{commands:?}"
+    );
+
+    save_settings_after_clicking(&mut harness, &["At ratio", "then remove (keep files)"]);
+    let commands = rig.engine.take();
+    assert!(
+        matches!(commands.as_slice(), [Command::ApplySettings(s)]
+            if s.seed_goals.ratio == Some(2.0)
+                && s.seed_goals.seeding_time.is_none()
+                && s.seed_goals.action == rivulet::engine::GoalAction::Remove),
         "{commands:?}"
     );
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use super::creator::CreateTorrent;
+use super::goals::{SeedGoals, TorrentGoals};
 use super::session::QueueSettings;
 use super::tracker::host::TrackerSettings;
 use super::wanted::{DownloadPlan, FilePriority};
@@ -63,6 +64,14 @@ pub enum Command {
     SetFirstLastFirst(InfoHash, bool),
     /// Runs the torrent whatever the queue says (on), or puts it back in the queue (off).
     ForceStart(InfoHash, bool),
+    /// A torrent's own seeding goals.
+    SetSeedGoals(InfoHash, TorrentGoals),
+    /// A torrent's own rate limits, bytes per second (0: none), beside the session's.
+    SetSpeedLimits {
+        id: InfoHash,
+        down: u64,
+        up: u64,
+    },
     /// Moves torrents in the queue (their order is kept among themselves).
     MoveInQueue(Vec<InfoHash>, QueueMove),
     /// Peers to try for a torrent (or a magnet link), as if a tracker had named them.
@@ -84,7 +93,7 @@ pub enum Command {
 }
 
 /// The settings that can change while the session runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EngineSettings {
     pub listen_port: u16,
     pub max_peers_per_torrent: usize,
@@ -112,6 +121,8 @@ pub struct EngineSettings {
     pub transport: crate::net::TransportMode,
     /// How many torrents download and seed at once.
     pub queue: QueueSettings,
+    /// When seeding torrents stop.
+    pub seed_goals: SeedGoals,
 }
 
 /// Where to move torrents in the queue.

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use super::command::EngineSettings;
+use super::goals::SeedGoals;
 use super::session::QueueSettings;
 use crate::dht::Dht;
 use crate::lsd::Lsd;
@@ -72,6 +73,8 @@ pub struct SessionConfig {
     /// How many torrents download and seed at once. Off in the library (every torrent runs);
     /// the app queues as libtorrent does (3 downloads, 5 seeds).
     pub queue: QueueSettings,
+    /// When seeding torrents stop (none by default).
+    pub seed_goals: SeedGoals,
     /// How the port mapper works (leases, retries, where gateways are looked for); the session
     /// sets the port and the source address.
     pub port_mapper: PortMapperConfig,
@@ -103,6 +106,7 @@ impl SessionConfig {
                 enabled: false,
                 ..QueueSettings::default()
             },
+            seed_goals: SeedGoals::default(),
             port_mapper: PortMapperConfig::new(0),
         }
     }
@@ -125,6 +129,7 @@ impl SessionConfig {
         self.port_mapping = settings.port_mapping;
         self.transport = settings.transport;
         self.queue = settings.queue;
+        self.seed_goals = settings.seed_goals;
     }
 
     /// The platform's data folder for Rivulet, e.g. `~/.local/share/rivulet`.

@@ -10,6 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::bencode::{self, Value};
+use crate::engine::goals::{Limit, TorrentGoals};
 use crate::engine::wanted::{DownloadPlan, FilePriority};
 use crate::ids::InfoHash;
 use crate::storage::FileStamp;
@@ -33,6 +34,11 @@ pub struct ResumeData {
     pub plan: DownloadPlan,
     /// Force-started: the queue leaves it running.
     pub forced: bool,
+    /// The torrent's own seeding goals, and how long it has seeded.
+    pub goals: TorrentGoals,
+    pub seeding_secs: u64,
+    /// Its own rate limits, bytes per second (0: none).
+    pub speed_limits: (u64, u64),
 }
 
 /// A magnet link added and not yet running as a torrent: fetching its metadata, or (with
@@ -322,6 +328,21 @@ fn encode(d: &ResumeData) -> Vec<u8> {
     entries.push(("sequential", int(d.plan.sequential as u64)));
     entries.push(("first_last_first", int(d.plan.first_last_first as u64)));
     entries.push(("forced", int(d.forced as u64)));
+    entries.push(("seeding_secs", int(d.seeding_secs)));
+    entries.push(("down_limit", int(d.speed_limits.0)));
+    entries.push(("up_limit", int(d.speed_limits.1)));
+    // A goal's entry: absent for the session's, -1 for none, else the value (ratio × 1000).
+    let limit = |l: Option<u64>| Value::Int(l.map_or(-1, |v| v.min(i64::MAX as u64) as i64));
+    match d.goals.ratio {
+        Limit::Global => {}
+        Limit::Unlimited => entries.push(("goal_ratio_milli", limit(None))),
+        Limit::Value(r) => entries.push(("goal_ratio_milli", limit(Some((r * 1000.0) as u64)))),
+    }
+    match d.goals.seeding_time {
+        Limit::Global => {}
+        Limit::Unlimited => entries.push(("goal_seconds", limit(None))),
+        Limit::Value(t) => entries.push(("goal_seconds", limit(Some(t.as_secs())))),
+    }
     Value::dict(entries).encode()
 }
 
@@ -378,6 +399,19 @@ fn decode(bytes: &[u8]) -> Result<ResumeData, String> {
             .collect::<Result<Vec<_>, _>>()?,
     };
     let flag = |k: &str| v.get(k).and_then(Value::as_int).is_some_and(|n| n != 0);
+    let count = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_int)
+            .map_or(0, |n| n.max(0) as u64)
+    };
+    let goal = |k: &str| -> Result<Limit<u64>, String> {
+        match v.get(k).map(|g| g.as_int()) {
+            None => Ok(Limit::Global),
+            Some(Some(-1)) => Ok(Limit::Unlimited),
+            Some(Some(n)) if n >= 0 => Ok(Limit::Value(n as u64)),
+            Some(_) => Err(format!("bad {k}")),
+        }
+    };
     Ok(ResumeData {
         trackers,
         plan: DownloadPlan {
@@ -386,6 +420,12 @@ fn decode(bytes: &[u8]) -> Result<ResumeData, String> {
             first_last_first: flag("first_last_first"),
         },
         forced: flag("forced"),
+        seeding_secs: count("seeding_secs"),
+        speed_limits: (count("down_limit"), count("up_limit")),
+        goals: TorrentGoals {
+            ratio: goal("goal_ratio_milli")?.map(|n| n as f32 / 1000.0),
+            seeding_time: goal("goal_seconds")?.map(std::time::Duration::from_secs),
+        },
         save_dir,
         paused: int("paused")? != 0,
         seeding: int("seeding")? != 0,
@@ -423,6 +463,12 @@ mod tests {
                 first_last_first: false,
             },
             forced: true,
+            goals: TorrentGoals {
+                ratio: Limit::Value(1.5),
+                seeding_time: Limit::Unlimited,
+            },
+            seeding_secs: 99,
+            speed_limits: (1000, 0),
             trackers: Some(vec![
                 vec!["udp://a.example:80/announce".into()],
                 vec![

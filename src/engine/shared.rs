@@ -27,8 +27,12 @@ pub(crate) struct TorrentShared {
     pub picker: Mutex<Picker>,
     pub peers: Mutex<HashMap<PeerKey, PeerLink>>,
     pub events: UnboundedSender<TorrentEvent>,
+    /// The session's limits, shared by every torrent.
     pub down_limit: Arc<RateLimiter>,
     pub up_limit: Arc<RateLimiter>,
+    /// This torrent's own limits (0: none).
+    pub torrent_down_limit: RateLimiter,
+    pub torrent_up_limit: RateLimiter,
     /// Payload bytes received and sent since the torrent was added (resume data included).
     pub downloaded: AtomicU64,
     pub uploaded: AtomicU64,

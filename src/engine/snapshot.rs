@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::creator::CreationSnapshot;
+use super::goals::TorrentGoals;
 use super::outcome::{AddError, CreateFailure, TorrentError, TrackerStatus, TrackersSummary};
 use super::tracker::host::TrackerHostState;
 use super::wanted::FilePriority;
@@ -175,6 +176,14 @@ pub struct TorrentSnapshot {
     pub queued: bool,
     /// Force-started: runs whatever the queue says.
     pub forced: bool,
+    /// Its own seeding goals.
+    pub goals: TorrentGoals,
+    /// Its own rate limits, bytes per second (0: none).
+    pub down_limit: u64,
+    pub up_limit: u64,
+    /// Time seeded before `seeding_since`, and since when it seeds (while it does).
+    pub seeding_banked: Duration,
+    pub seeding_since: Option<SystemTime>,
     /// Pieces in order (rarest first within a small window).
     pub sequential: bool,
     /// The first and last pieces of each wanted file first.
@@ -208,6 +217,15 @@ pub struct TorrentSnapshot {
 }
 
 impl TorrentSnapshot {
+    /// How long it has seeded over its life, at `now`.
+    pub fn seeding_time(&self, now: SystemTime) -> Duration {
+        self.seeding_banked
+            + self
+                .seeding_since
+                .and_then(|since| now.duration_since(since).ok())
+                .unwrap_or_default()
+    }
+
     /// The torrent's magnet link: its info hash, name, size and trackers.
     pub fn magnet_link(&self) -> crate::magnet::MagnetLink {
         let mut trackers: Vec<String> = Vec::new();

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{EngineSettings, QueueSettings, TrackerSettings};
+use crate::engine::{EngineSettings, GoalAction, QueueSettings, SeedGoals, TrackerSettings};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Theme {
@@ -66,6 +66,13 @@ pub struct Settings {
     pub queue_enabled: bool,
     pub max_active_downloads: usize,
     pub max_active_seeds: usize,
+    /// Seeding goals: stop seeding at this share ratio, after this many minutes.
+    pub ratio_limit_enabled: bool,
+    pub ratio_limit: f32,
+    pub seeding_limit_enabled: bool,
+    pub seeding_limit_minutes: u64,
+    /// What a torrent that reached its goal does: removed (its data kept), or paused.
+    pub goal_removes: bool,
 }
 
 impl Default for Settings {
@@ -107,6 +114,11 @@ impl Default for Settings {
             queue_enabled: true,
             max_active_downloads: QueueSettings::default().max_downloads,
             max_active_seeds: QueueSettings::default().max_seeds,
+            ratio_limit_enabled: false,
+            ratio_limit: 2.0,
+            seeding_limit_enabled: false,
+            seeding_limit_minutes: 24 * 60,
+            goal_removes: false,
         }
     }
 }
@@ -173,6 +185,19 @@ impl Settings {
                 enabled: self.queue_enabled,
                 max_downloads: self.max_active_downloads.max(1),
                 max_seeds: self.max_active_seeds.max(1),
+            },
+            seed_goals: SeedGoals {
+                ratio: self
+                    .ratio_limit_enabled
+                    .then_some(self.ratio_limit.max(0.0)),
+                seeding_time: self
+                    .seeding_limit_enabled
+                    .then(|| std::time::Duration::from_secs(self.seeding_limit_minutes * 60)),
+                action: if self.goal_removes {
+                    GoalAction::Remove
+                } else {
+                    GoalAction::Pause
+                },
             },
         }
     }

@@ -113,6 +113,38 @@ impl SettingsDialog {
                         });
                     });
                     ui.end_row();
+                    ui.label("Seeding goals").on_hover_text(
+                        "Stop seeding a torrent once it has shared this much (uploaded ÷ its \
+                         size) or seeded this long. Each torrent can have its own goals (General \
+                         tab).",
+                    );
+                    ui.vertical(|ui| {
+                        ui.horizontal(|ui| {
+                            ui.checkbox(&mut self.draft.ratio_limit_enabled, "At ratio");
+                            ui.add_enabled(
+                                self.draft.ratio_limit_enabled,
+                                egui::DragValue::new(&mut self.draft.ratio_limit)
+                                    .range(0.0..=1000.0)
+                                    .speed(0.05)
+                                    .max_decimals(2),
+                            );
+                            ui.checkbox(&mut self.draft.seeding_limit_enabled, "After minutes");
+                            ui.add_enabled(
+                                self.draft.seeding_limit_enabled,
+                                egui::DragValue::new(&mut self.draft.seeding_limit_minutes)
+                                    .range(1..=525_600),
+                            );
+                        });
+                        ui.horizontal(|ui| {
+                            ui.radio_value(&mut self.draft.goal_removes, false, "then pause");
+                            ui.radio_value(
+                                &mut self.draft.goal_removes,
+                                true,
+                                "then remove (keep files)",
+                            );
+                        });
+                    });
+                    ui.end_row();
                     ui.label("Theme");
                     ui.horizontal(|ui| {
                         ui.radio_value(&mut self.draft.theme, Theme::System, "Follow system");

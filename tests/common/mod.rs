@@ -449,5 +449,6 @@ pub fn engine_settings(
             enabled: false,
             ..Default::default()
         },
+        seed_goals: Default::default(),
     }
 }

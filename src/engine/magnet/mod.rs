@@ -374,7 +374,10 @@ impl MagnetActor {
             | TorrentCommand::SetSequential(_)
             | TorrentCommand::SetFirstLastFirst(_) => {}
             // The queue holds torrents, not metadata fetches.
-            TorrentCommand::SetQueued(_) | TorrentCommand::SetForced(_) => {}
+            TorrentCommand::SetQueued(_)
+            | TorrentCommand::SetForced(_)
+            | TorrentCommand::SetGoals(_)
+            | TorrentCommand::SetSpeedLimits { .. } => {}
             TorrentCommand::AddPeers(peers) => {
                 self.roster.learn(&peers, self.params.live.listen_addr());
                 self.connect_more();

@@ -58,6 +58,7 @@ impl Connection {
             }
             return Ok(());
         }
+        self.shared.torrent_down_limit.acquire(data.len()).await;
         self.shared.down_limit.acquire(data.len()).await;
         self.last_block_at = Instant::now();
         self.stats

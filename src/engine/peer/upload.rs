@@ -132,6 +132,7 @@ pub(super) async fn write_loop(
         let mut next = Some(first);
         while let Some(message) = next.take() {
             if let Message::Piece { data, .. } = &message {
+                shared.torrent_up_limit.acquire(data.len()).await;
                 up_limit.acquire(data.len()).await;
                 stats
                     .uploaded

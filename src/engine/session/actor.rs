@@ -19,12 +19,13 @@ use crate::engine::command::EngineSettings;
 use crate::engine::command::{AddMagnet, AddSource, AddTorrent, Command, QueueMove};
 use crate::engine::config::{LiveSettings, SessionConfig};
 use crate::engine::creator::{Created, Creations};
+use crate::engine::goals::GoalAction;
 use crate::engine::limiter::RateLimiter;
 use crate::engine::magnet::{self, Fetched, MagnetParams};
 use crate::engine::outcome::{AddError, TorrentError};
 use crate::engine::peer::TorrentKeys;
 use crate::engine::resume;
-use crate::engine::snapshot::{Event, SessionSnapshot, TorrentSnapshot};
+use crate::engine::snapshot::{Event, SessionSnapshot, TorrentSnapshot, TorrentState};
 use crate::engine::torrent::{self, TorrentCommand, TorrentEvent, TorrentHandle, TorrentParams};
 use crate::engine::tracker::host::TrackerHost;
 use crate::engine::wanted::DownloadPlan;
@@ -138,7 +139,7 @@ impl SessionActor {
                     Some(Command::Shutdown) | None => break,
                     Some(Command::ApplySettings(settings)) => {
                         self.apply(settings, &mut listeners).await;
-                        self.run_queue();
+                        self.run_queue().await;
                     }
                     Some(command) => self.handle(command).await,
                 },
@@ -167,7 +168,7 @@ impl SessionActor {
                     }
                 }
                 _ = tick.tick() => self.publish(),
-                _ = queue_tick.tick() => self.run_queue(),
+                _ = queue_tick.tick() => self.run_queue().await,
                 _ = free_space_tick.tick() => self.measure_free_space().await,
                 _ = network_tick.tick() => self.check_network(&mut listeners).await,
             }
@@ -186,8 +187,9 @@ impl SessionActor {
         }
     }
 
-    /// Queues or starts torrents as the queue's slots say.
-    fn run_queue(&mut self) {
+    /// Queues or starts torrents as the queue's slots say, and stops those that reached
+    /// their seeding goal.
+    async fn run_queue(&mut self) {
         let snapshots: Vec<Arc<TorrentSnapshot>> = self
             .order
             .iter()
@@ -198,6 +200,48 @@ impl SessionActor {
         let list: Vec<&TorrentSnapshot> = snapshots.iter().map(Arc::as_ref).collect();
         for (id, queued) in self.queue.decide(&self.config.queue, &list, Instant::now()) {
             self.tell(id, TorrentCommand::SetQueued(queued));
+        }
+        self.check_goals(&list);
+    }
+
+    fn remove(&mut self, id: InfoHash, delete_data: bool) {
+        if self.removals.unpark(&id) {
+            self.emit(Event::Removed { id });
+        }
+        self.magnets.remove(&id);
+        self.fetch_stops.remove(&id);
+        if let Some(t) = self.torrents.remove(&id) {
+            self.keys.remove(&id);
+            self.order.retain(|o| *o != id);
+            self.tracker_host.disallow(&id);
+            let (done, removed) = oneshot::channel();
+            let _ = t
+                .commands
+                .send(TorrentCommand::Remove { delete_data, done });
+            self.removals.started(id, removed);
+            self.dirty.store(true, Ordering::Relaxed);
+            self.emit(Event::Removed { id });
+        }
+    }
+
+    /// Pauses or removes the seeding torrents that reached their seeding goal.
+    fn check_goals(&mut self, torrents: &[&TorrentSnapshot]) {
+        let now = SystemTime::now();
+        let global = self.config.seed_goals;
+        let reached: Vec<(InfoHash, String, String)> = torrents
+            .iter()
+            .filter(|t| t.state == TorrentState::Seeding)
+            .filter_map(|t| {
+                let why = t.goals.reached(&global, t.ratio, t.seeding_time(now))?;
+                Some((t.id, t.name.clone(), why))
+            })
+            .collect();
+        for (id, name, why) in reached {
+            tracing::info!(torrent = %name, %why, action = ?global.action, "seeding goal reached");
+            match global.action {
+                GoalAction::Pause => self.tell(id, TorrentCommand::Pause),
+                GoalAction::Remove => self.remove(id, false),
+            }
         }
     }
 
@@ -234,7 +278,7 @@ impl SessionActor {
         }
         self.dirty.store(true, Ordering::Relaxed);
         self.save_queue().await;
-        self.run_queue();
+        self.run_queue().await;
     }
 
     async fn save_queue(&self) {
@@ -305,31 +349,17 @@ impl SessionActor {
                 }
             }
             Command::MoveInQueue(ids, to) => self.move_in_queue(ids, to).await,
+            Command::SetSeedGoals(id, goals) => self.tell(id, TorrentCommand::SetGoals(goals)),
+            Command::SetSpeedLimits { id, down, up } => {
+                self.tell(id, TorrentCommand::SetSpeedLimits { down, up })
+            }
             Command::AddPeers(id, peers) => self.tell(id, TorrentCommand::AddPeers(peers)),
             Command::AddTracker(id, url) => match crate::engine::validate_tracker_url(&url) {
                 Ok(()) => self.tell(id, TorrentCommand::AddTracker(url)),
                 Err(e) => tracing::warn!(%url, error = %e, "tracker not added"),
             },
             Command::RemoveTracker(id, url) => self.tell(id, TorrentCommand::RemoveTracker(url)),
-            Command::Remove { id, delete_data } => {
-                if self.removals.unpark(&id) {
-                    self.emit(Event::Removed { id });
-                }
-                self.magnets.remove(&id);
-                self.fetch_stops.remove(&id);
-                if let Some(t) = self.torrents.remove(&id) {
-                    self.keys.remove(&id);
-                    self.order.retain(|o| *o != id);
-                    self.tracker_host.disallow(&id);
-                    let (done, removed) = oneshot::channel();
-                    let _ = t
-                        .commands
-                        .send(TorrentCommand::Remove { delete_data, done });
-                    self.removals.started(id, removed);
-                    self.dirty.store(true, Ordering::Relaxed);
-                    self.emit(Event::Removed { id });
-                }
-            }
+            Command::Remove { id, delete_data } => self.remove(id, delete_data),
             Command::CreateTorrent(request) => {
                 self.creations.start(request, self.created_tx.clone());
             }
@@ -498,6 +528,9 @@ impl SessionActor {
                     seeding: add.seed,
                     plan: add.plan.clone(),
                     forced: false,
+                    goals: Default::default(),
+                    seeding_secs: 0,
+                    speed_limits: (0, 0),
                     have: vec![0; meta.piece_count().div_ceil(8) as usize],
                     stamps: Vec::new(),
                     downloaded: 0,
@@ -535,6 +568,8 @@ impl SessionActor {
             .unwrap_or_else(now_unix);
         let plan = resume.as_ref().map_or(add.plan, |r| r.plan.clone());
         let forced = resume.as_ref().is_some_and(|r| r.forced);
+        let goals = resume.as_ref().map(|r| r.goals).unwrap_or_default();
+        let speed_limits = resume.as_ref().map_or((0, 0), |r| r.speed_limits);
         let handle = torrent::spawn(TorrentParams {
             meta: meta.clone(),
             save_dir: add.save_dir,
@@ -559,6 +594,8 @@ impl SessionActor {
             plan,
             queued: self.config.queue.enabled && !forced,
             forced,
+            goals,
+            speed_limits,
         });
         self.torrents.insert(id, handle);
         self.keys.insert(id);

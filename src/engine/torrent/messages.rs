@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 
 use crate::bitfield::Bitfield;
 use crate::engine::config::LiveSettings;
+use crate::engine::goals::TorrentGoals;
 use crate::engine::limiter::RateLimiter;
 use crate::engine::outcome::TorrentError;
 use crate::engine::picker::PeerKey;
@@ -94,6 +95,12 @@ pub(crate) enum TorrentCommand {
     SetQueued(bool),
     /// Force-started: the queue leaves it running.
     SetForced(bool),
+    SetGoals(TorrentGoals),
+    /// The torrent's own rate limits, bytes per second (0: none).
+    SetSpeedLimits {
+        down: u64,
+        up: u64,
+    },
     /// Addresses to dial, from the user.
     AddPeers(Vec<SocketAddr>),
     /// The network went down (with why), or is up (`None`) after coming back or moving to
@@ -140,6 +147,10 @@ pub(crate) struct TorrentParams {
     pub queued: bool,
     /// Force-started (the resume data's).
     pub forced: bool,
+    /// Its own seeding goals (the resume data's).
+    pub goals: TorrentGoals,
+    /// Its own rate limits, bytes per second (0: none).
+    pub speed_limits: (u64, u64),
 }
 
 /// The session's handle on a running torrent actor.

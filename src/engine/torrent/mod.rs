@@ -38,6 +38,7 @@ use self::lifecycle::Lifecycle;
 use self::saving::{Record, ResumeSaver};
 use self::snapshot::{Parts, Publisher};
 use self::sources::PeerSources;
+use super::limiter::RateLimiter;
 use super::outcome::TorrentError;
 use super::peer::PeerCommand;
 use super::picker::{PeerKey, Picker};
@@ -93,8 +94,34 @@ struct Chores {
     last_pex: Instant,
 }
 
+/// How long the torrent has seeded (active with every wanted piece), over its life.
+#[derive(Default)]
+struct SeedingClock {
+    banked: Duration,
+    since: Option<(Instant, SystemTime)>,
+}
+
+impl SeedingClock {
+    /// Starts or stops the clock as the torrent seeds or not.
+    fn set(&mut self, seeding: bool) {
+        match (seeding, self.since) {
+            (true, None) => self.since = Some((Instant::now(), SystemTime::now())),
+            (false, Some((at, _))) => {
+                self.banked += at.elapsed();
+                self.since = None;
+            }
+            _ => {}
+        }
+    }
+
+    fn total(&self) -> Duration {
+        self.banked + self.since.map_or(Duration::ZERO, |(at, _)| at.elapsed())
+    }
+}
+
 struct Torrent {
     shared: Arc<TorrentShared>,
+    seeding_clock: SeedingClock,
     params: TorrentParams,
     inbox: Inbox,
     life: Lifecycle,
@@ -122,6 +149,10 @@ pub(crate) fn spawn(mut params: TorrentParams) -> TorrentHandle {
     let (downloaded, uploaded) = resume
         .as_ref()
         .map_or((0, 0), |r| (r.downloaded, r.uploaded));
+    let seeding_clock = SeedingClock {
+        banked: Duration::from_secs(resume.as_ref().map_or(0, |r| r.seeding_secs)),
+        since: None,
+    };
     // Resume data that parses is trusted only if the files are as it recorded (ResumeStamped).
     let usable = resume.as_ref().is_some_and(|r| {
         Bitfield::from_bytes(&r.have, meta.piece_count())
@@ -138,6 +169,8 @@ pub(crate) fn spawn(mut params: TorrentParams) -> TorrentHandle {
         events: events_tx.clone(),
         down_limit: params.down_limit.clone(),
         up_limit: params.up_limit.clone(),
+        torrent_down_limit: RateLimiter::new(params.speed_limits.0),
+        torrent_up_limit: RateLimiter::new(params.speed_limits.1),
         downloaded: AtomicU64::new(downloaded),
         uploaded: AtomicU64::new(uploaded),
     });
@@ -191,6 +224,7 @@ pub(crate) fn spawn(mut params: TorrentParams) -> TorrentHandle {
         },
         sources: PeerSources::new(Instant::now()),
         shared,
+        seeding_clock,
         params,
     };
     torrent.publish_snapshot();
@@ -365,6 +399,16 @@ impl Torrent {
             }
             TorrentCommand::SetForced(on) => {
                 self.params.forced = on;
+                self.saver.changed();
+            }
+            TorrentCommand::SetSpeedLimits { down, up } => {
+                self.params.speed_limits = (down, up);
+                self.shared.torrent_down_limit.set_rate(down);
+                self.shared.torrent_up_limit.set_rate(up);
+                self.saver.changed();
+            }
+            TorrentCommand::SetGoals(goals) => {
+                self.params.goals = goals;
                 self.saver.changed();
             }
             TorrentCommand::Network(offline) => {
@@ -681,6 +725,9 @@ impl Torrent {
             trackers: self.trackers.list.saved(),
             plan: self.params.plan.clone(),
             forced: self.params.forced,
+            goals: self.params.goals,
+            seeding_secs: self.seeding_clock.total().as_secs(),
+            speed_limits: self.params.speed_limits,
         };
         self.saver.save(self.shared.storage.clone(), record).await;
     }
@@ -711,6 +758,10 @@ impl Torrent {
             seeding: self.life.seeding(),
             queued: self.life.queued(),
             forced: self.params.forced,
+            goals: self.params.goals,
+            speed_limits: self.params.speed_limits,
+            seeding_banked: self.seeding_clock.banked,
+            seeding_since: self.seeding_clock.since.map(|(_, at)| at),
             active: self.life.is_active(),
             files: self.publisher.files(&meta, &have, &self.params.plan),
             plan: &self.params.plan,
@@ -735,6 +786,8 @@ impl Torrent {
     }
 
     fn publish_snapshot(&mut self) {
+        let seeding = self.life.is_active() && self.is_finished();
+        self.seeding_clock.set(seeding);
         let snapshot = self.snapshot();
         self.publisher.publish(snapshot);
     }

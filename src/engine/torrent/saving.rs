@@ -37,6 +37,9 @@ pub(super) struct Record {
     pub trackers: Option<Vec<Vec<String>>>,
     pub plan: crate::engine::wanted::DownloadPlan,
     pub forced: bool,
+    pub goals: crate::engine::goals::TorrentGoals,
+    pub seeding_secs: u64,
+    pub speed_limits: (u64, u64),
 }
 
 pub(super) struct ResumeSaver {
@@ -117,6 +120,9 @@ impl ResumeSaver {
             trackers: record.trackers,
             plan: record.plan,
             forced: record.forced,
+            goals: record.goals,
+            seeding_secs: record.seeding_secs,
+            speed_limits: record.speed_limits,
         };
         let (state_dir, id) = (self.state_dir.clone(), self.id);
         let saved = tokio::task::spawn_blocking(move || {
@@ -156,6 +162,9 @@ mod tests {
             trackers: None,
             plan: Default::default(),
             forced: false,
+            goals: Default::default(),
+            seeding_secs: 0,
+            speed_limits: (0, 0),
         }
     }
 
@@ -190,6 +199,9 @@ mod tests {
             trackers: None,
             plan: Default::default(),
             forced: false,
+            goals: Default::default(),
+            seeding_secs: 0,
+            speed_limits: (0, 0),
         };
         let state = dir.path().join("state");
         let mut saver = ResumeSaver::new(state.clone(), meta.info_hash, 4, Some(loaded));

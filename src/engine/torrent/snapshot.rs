@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::bitfield::Bitfield;
+use crate::engine::goals::TorrentGoals;
 use crate::engine::outcome::TrackersSummary;
 use crate::engine::rate::RateMeter;
 use crate::engine::roster::PeerBook;
@@ -27,6 +28,10 @@ pub(super) struct Parts<'a> {
     pub seeding: bool,
     pub queued: bool,
     pub forced: bool,
+    pub goals: TorrentGoals,
+    pub speed_limits: (u64, u64),
+    pub seeding_banked: Duration,
+    pub seeding_since: Option<SystemTime>,
     /// Connected to the swarm: rates and the next announce are shown.
     pub active: bool,
     pub have: Bitfield,
@@ -80,16 +85,22 @@ pub(super) fn build(p: Parts<'_>) -> TorrentSnapshot {
         seeding_enabled: p.seeding,
         queued: p.queued,
         forced: p.forced,
+        goals: p.goals,
+        down_limit: p.speed_limits.0,
+        up_limit: p.speed_limits.1,
+        seeding_banked: p.seeding_banked,
+        seeding_since: p.seeding_since,
         sequential: p.plan.sequential,
         first_last_first: p.plan.first_last_first,
         down_rate,
         up_rate,
         downloaded: p.downloaded,
         uploaded: p.uploaded,
-        ratio: if p.downloaded > 0 {
-            p.uploaded as f32 / p.downloaded as f32
-        } else {
-            0.0
+        // As qBittorrent: what a torrent seeded from the start (nothing downloaded) shares
+        // counts against the data it has.
+        ratio: match p.downloaded.max(p.have_bytes) {
+            0 => 0.0,
+            base => p.uploaded as f32 / base as f32,
         },
         eta: (down_rate > 0 && left > 0).then(|| Duration::from_secs(left / down_rate)),
         connected_seeds: p.connected_seeds,
@@ -289,6 +300,10 @@ mod tests {
             seeding: true,
             queued: false,
             forced: false,
+            goals: Default::default(),
+            speed_limits: (0, 0),
+            seeding_banked: Duration::ZERO,
+            seeding_since: None,
             active: true,
             have_bytes: 16,
             have,

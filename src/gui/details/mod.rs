@@ -70,7 +70,7 @@ impl DetailsPane {
             return None;
         };
         match self.tab {
-            Tab::General => general::ui(ui, t),
+            Tab::General => return general::ui(ui, t),
             Tab::Files => return files::ui(ui, t),
             Tab::Peers => peers::ui(ui, t),
             Tab::Trackers => return self.trackers.ui(ui, t),
