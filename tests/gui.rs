@@ -1647,3 +1647,70 @@ fn the_general_tab_sets_a_torrents_goals_and_limits_and_settings_the_sessions() 
         "{commands:?}"
     );
 }
+
+#[test]
+fn the_filter_box_and_side_list_narrow_the_table_and_keep_the_selection() {
+    let (mut harness, rig) = rig();
+    let mut seeding = torrent(2, "beta");
+    seeding.state = TorrentState::Seeding;
+    seeding.wanted_verified = seeding.wanted_size;
+    let mut other_tracker = torrent(3, "gamma");
+    other_tracker.trackers[0].url = "udp://tracker.example:1337/announce".into();
+    rig.engine
+        .set_torrents(vec![torrent(1, "alpha"), seeding, other_tracker]);
+    harness.run_steps(2);
+    harness.get_by_label("alpha").click();
+    harness.run_steps(2);
+    let rows = |h: &Harness<'_, RivuletApp>| {
+        ["alpha", "beta", "gamma"]
+            .into_iter()
+            .filter(|n| h.query_all_by_label(n).next().is_some())
+            .collect::<Vec<_>>()
+    };
+    assert!(harness.query_by_label("Seeding (1)").is_some());
+    assert!(harness.query_by_label("Downloading (2)").is_some());
+    assert!(harness.query_by_label("tracker.example (1)").is_some());
+    assert!(harness.query_by_label("127.0.0.1 (2)").is_some());
+
+    harness.get_by_label("Seeding (1)").click();
+    harness.run_steps(2);
+    // alpha stays in the details pane (still selected), not in the table.
+    assert_eq!(rows(&harness), vec!["alpha", "beta"]);
+    assert_eq!(harness.query_all_by_label("alpha").count(), 1);
+    let all = harness.get_all_by_label("All (3)").collect::<Vec<_>>();
+    all.iter()
+        .min_by(|a, b| a.rect().center().y.total_cmp(&b.rect().center().y))
+        .unwrap()
+        .click(); // the state list's All
+    drop(all);
+    harness.run_steps(2);
+    harness.get_by_label("tracker.example (1)").click();
+    harness.run_steps(2);
+    assert_eq!(harness.query_all_by_label("gamma").count(), 1);
+    assert!(harness.query_all_by_label("beta").next().is_none());
+    let all = harness.get_all_by_label("All (3)").collect::<Vec<_>>();
+    all.iter()
+        .max_by(|a, b| a.rect().center().y.total_cmp(&b.rect().center().y))
+        .unwrap()
+        .click(); // the trackers' All
+    drop(all);
+    harness.run_steps(2);
+    harness.get_by_label("Filter by name").click();
+    harness.run_steps(1);
+    harness.get_by_label("Filter by name").type_text("GAM");
+    harness.run_steps(2);
+    assert!(harness.query_all_by_label("beta").next().is_none());
+    assert_eq!(harness.query_all_by_label("gamma").count(), 1);
+    // Cleared: every row back, alpha still selected (its row and its details).
+    harness.get_by_label("Filter by name").click();
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness.key_press(egui::Key::Backspace);
+    harness.run_steps(2);
+    assert_eq!(rows(&harness), vec!["alpha", "beta", "gamma"]);
+    assert_eq!(
+        harness.query_all_by_label("alpha").count(),
+        2,
+        "row and details"
+    );
+    assert!(rig.engine.take().is_empty());
+}

@@ -15,6 +15,7 @@ use crate::ids::InfoHash;
 use super::add_dialog::AddDialog;
 use super::create_dialog::{CreateAction, CreateDialog};
 use super::details::DetailsPane;
+use super::filters::TorrentFilter;
 use super::history::SpeedHistory;
 use super::magnet_dialog::{MagnetAnswer, MagnetDialog};
 use super::notices::Notices;
@@ -34,6 +35,8 @@ pub struct RivuletApp {
     pub settings: Settings,
     settings_path: Option<PathBuf>,
     pub table: TorrentTable,
+    /// The filter box and side list's choice.
+    filter: TorrentFilter,
     details: DetailsPane,
     history: SpeedHistory,
     add: AddDialog,
@@ -81,6 +84,7 @@ impl RivuletApp {
             settings,
             settings_path,
             table: TorrentTable::default(),
+            filter: TorrentFilter::default(),
             details: DetailsPane::default(),
             history: SpeedHistory::default(),
             add: AddDialog::new(),
@@ -209,6 +213,12 @@ impl RivuletApp {
             .show(ui, |ui| {
                 details_command = self.details.ui(ui, selected.as_deref(), &self.history);
             });
+        if !self.snapshot.torrents.is_empty() {
+            egui::Panel::left("filters")
+                .resizable(true)
+                .default_size(170.0)
+                .show(ui, |ui| self.filter.ui(ui, &self.snapshot.torrents));
+        }
         if let Some(command) = details_command {
             self.engine.send(command);
         }
@@ -223,7 +233,17 @@ impl RivuletApp {
                     );
                 });
             } else {
-                row_action = self.table.ui(ui, &self.snapshot.torrents);
+                row_action = self.table.ui(ui, &self.snapshot.torrents, &self.filter);
+                if !self
+                    .snapshot
+                    .torrents
+                    .iter()
+                    .any(|t| self.filter.matches(t))
+                {
+                    ui.centered_and_justified(|ui| {
+                        ui.weak("No torrent matches the filter.");
+                    });
+                }
             }
         });
         if let Some(action) = toolbar_action {
@@ -375,7 +395,7 @@ impl RivuletApp {
         if pressed(KeyboardShortcut::new(Modifiers::COMMAND, Key::A)) {
             let order: Vec<InfoHash> = self
                 .table
-                .sorted(&self.snapshot.torrents)
+                .shown(&self.snapshot.torrents, &self.filter)
                 .iter()
                 .map(|t| t.id)
                 .collect();

@@ -10,6 +10,7 @@ pub mod autostart;
 mod create_dialog;
 mod details;
 mod file_tree;
+mod filters;
 mod history;
 mod magnet_dialog;
 mod notices;

@@ -11,6 +11,7 @@ use crate::engine::{QueueMove, TorrentSnapshot, TorrentState};
 use crate::ids::InfoHash;
 use crate::units;
 
+use super::filters::TorrentFilter;
 use super::selection::Selection;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,12 +100,24 @@ impl TorrentTable {
         rows
     }
 
+    /// The torrents the filter shows, in display order.
+    pub fn shown(
+        &self,
+        torrents: &[Arc<TorrentSnapshot>],
+        filter: &TorrentFilter,
+    ) -> Vec<Arc<TorrentSnapshot>> {
+        let mut rows = self.sorted(torrents);
+        rows.retain(|t| filter.matches(t));
+        rows
+    }
+
     pub fn ui(
         &mut self,
         ui: &mut egui::Ui,
         torrents: &[Arc<TorrentSnapshot>],
+        filter: &TorrentFilter,
     ) -> Option<RowAction> {
-        let rows = self.sorted(torrents);
+        let rows = self.shown(torrents, filter);
         let order: Vec<InfoHash> = rows.iter().map(|t| t.id).collect();
         let position = queue_positions(torrents);
         let mut action = None;
