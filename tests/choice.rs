@@ -423,3 +423,70 @@ fn a_torrents_own_download_limit_holds_its_rate() {
         "{rate:.0} KiB/s under a 512 KiB/s limit ({took:.1} s)"
     );
 }
+
+/// Moves a seeding torrent's data to `to`, and checks a leecher then gets it from there.
+fn move_and_seed_from(to_parent: &Path) {
+    let tracker = TestTracker::start();
+    let seed_dir = tempfile::tempdir().unwrap();
+    write_files(seed_dir.path(), FILES);
+    let torrent = torrent_for(&seed_dir.path().join("show"), PIECE, &tracker.url);
+    let id = Metainfo::from_bytes(&torrent).unwrap().info_hash;
+    let original = tempfile::tempdir().unwrap();
+    write_files(original.path(), FILES);
+    let state = tempfile::tempdir().unwrap();
+    let seeder = session_with_state(state.path(), true);
+    add(&seeder, &torrent, original.path(), true);
+    wait_for(&seeder, Duration::from_secs(20), "seeding", |t| {
+        t.state == TorrentState::Seeding
+    });
+    let to = to_parent.join("moved here");
+    seeder.send(Command::MoveData { id, to: to.clone() });
+    let moved = wait_for(&seeder, Duration::from_secs(20), "moved", |t| {
+        t.state == TorrentState::Seeding && t.save_dir == to
+    });
+    assert_eq!(
+        moved.verified_bytes, moved.total_size,
+        "nothing rechecked or lost"
+    );
+    assert_same_tree(seed_dir.path(), &to);
+    assert!(
+        !original.path().join("show").exists(),
+        "the old folder is gone"
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let leecher_state = tempfile::tempdir().unwrap();
+    let leecher = session(leecher_state.path(), 0);
+    add(&leecher, &torrent, out.path(), false);
+    wait_for(
+        &leecher,
+        Duration::from_secs(30),
+        "downloaded from the new folder",
+        |t| t.state == TorrentState::Finished,
+    );
+    assert_same_tree(seed_dir.path(), out.path());
+
+    // A restart finds it in its new folder.
+    seeder.shutdown();
+    let seeder = session_with_state(state.path(), true);
+    let restored = wait_for(&seeder, Duration::from_secs(20), "restored", |t| {
+        t.state == TorrentState::Seeding
+    });
+    assert_eq!(restored.save_dir, to);
+    seeder.shutdown();
+}
+
+#[test]
+fn set_location_moves_the_data_and_seeds_from_there() {
+    let dir = tempfile::tempdir().unwrap();
+    move_and_seed_from(dir.path());
+}
+
+#[test]
+fn set_location_moves_across_file_systems() {
+    let Ok(shm) = tempfile::tempdir_in("/dev/shm") else {
+        eprintln!("skipped: no /dev/shm, another file system to move to");
+        return;
+    };
+    move_and_seed_from(shm.path());
+}

@@ -1714,3 +1714,48 @@ fn the_filter_box_and_side_list_narrow_the_table_and_keep_the_selection() {
     );
     assert!(rig.engine.take().is_empty());
 }
+
+#[test]
+fn set_location_moves_the_data_and_the_files_tab_opens_folders() {
+    let (mut harness, rig) = rig();
+    rig.engine.set_torrents(vec![torrent(1, "alpha")]);
+    harness.run_steps(2);
+    harness.get_by_label("alpha").click_secondary();
+    harness.run_steps(3);
+    harness.get_by_label("Set location…").click();
+    harness.run_steps(3);
+    let alpha = InfoHash([1; 20]);
+    let commands = rig.engine.take();
+    assert!(
+        matches!(
+            commands.as_slice(),
+            [Command::MoveData { id, to }] if *id == alpha && to == Path::new("/data/alpha/picked")
+        ),
+        "{commands:?}"
+    );
+
+    let rows = harness.get_all_by_label("alpha").collect::<Vec<_>>();
+    rows.iter()
+        .min_by(|a, b| a.rect().center().y.total_cmp(&b.rect().center().y))
+        .unwrap()
+        .click();
+    drop(rows);
+    harness.run_steps(2);
+    click_lowest(&mut harness, "Files");
+    harness.run_steps(2);
+    harness.get_by_label("inner-file.bin").click_secondary();
+    harness.run_steps(2);
+    harness.get_by_label("Open containing folder").click();
+    harness.run_steps(2);
+    harness.get_by_label_contains("📁 alpha").click_secondary();
+    harness.run_steps(2);
+    click_lowest(&mut harness, "Open folder"); // the menu's, not the toolbar's
+    harness.run_steps(2);
+    assert_eq!(
+        rig.desktop.opened.lock().unwrap().as_slice(),
+        [
+            PathBuf::from("/data/alpha/alpha"),
+            PathBuf::from("/data/alpha/alpha")
+        ]
+    );
+}

@@ -72,6 +72,11 @@ pub enum Command {
         down: u64,
         up: u64,
     },
+    /// Moves a torrent's data to another folder (its save folder from then on).
+    MoveData {
+        id: InfoHash,
+        to: PathBuf,
+    },
     /// Moves torrents in the queue (their order is kept among themselves).
     MoveInQueue(Vec<InfoHash>, QueueMove),
     /// Peers to try for a torrent (or a magnet link), as if a tracker had named them.

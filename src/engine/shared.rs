@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -17,12 +17,13 @@ use crate::ids::PeerId;
 use crate::metainfo::Metainfo;
 use crate::storage::Storage;
 use crate::storage::disk::Disk;
-use crate::sync::MutexExt;
+use crate::sync::{MutexExt, RwLockExt};
 
 pub(crate) struct TorrentShared {
     pub meta: Arc<Metainfo>,
     pub our_id: PeerId,
-    pub storage: Arc<Storage>,
+    /// Replaced only while the torrent is stopped (a move of its data).
+    pub storage: RwLock<Arc<Storage>>,
     pub disk: Disk,
     pub picker: Mutex<Picker>,
     pub peers: Mutex<HashMap<PeerKey, PeerLink>>,
@@ -39,6 +40,10 @@ pub(crate) struct TorrentShared {
 }
 
 impl TorrentShared {
+    pub fn storage(&self) -> Arc<Storage> {
+        self.storage.read_locked().clone()
+    }
+
     pub fn picker(&self) -> MutexGuard<'_, Picker> {
         self.picker.locked()
     }

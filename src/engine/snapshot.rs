@@ -29,6 +29,8 @@ pub enum TorrentState {
     Paused,
     /// Waiting for a slot: the session runs only so many downloads and seeds at once.
     Queued,
+    /// Its data is being moved to another folder; the fraction done.
+    Moving(f32),
     /// Waiting for the network: the text says why ("network interface wg0 is down").
     Offline(String),
     Error(TorrentError),
@@ -52,6 +54,7 @@ impl TorrentState {
             TorrentState::Finished => "Finished",
             TorrentState::Paused => "Paused",
             TorrentState::Queued => "Queued",
+            TorrentState::Moving(_) => "Moving",
             TorrentState::Offline(_) => "Offline",
             TorrentState::Error(_) => "Error",
         }

@@ -383,8 +383,11 @@ fn files_ui(ui: &mut egui::Ui, meta: &Metainfo, wanted: &mut [bool]) {
             let cell = std::cell::RefCell::new(wanted);
             tree.show(
                 ui,
-                "add-files",
-                &mut |ui, name, inside| {
+                &mut |ui, path, inside| {
+                    let name = path
+                        .file_name()
+                        .map(|n| n.to_string_lossy())
+                        .unwrap_or_default();
                     let mut wanted = cell.borrow_mut();
                     let all = inside
                         .iter()

@@ -14,7 +14,7 @@ use crate::ids::InfoHash;
 
 use super::add_dialog::AddDialog;
 use super::create_dialog::{CreateAction, CreateDialog};
-use super::details::DetailsPane;
+use super::details::{DetailsAction, DetailsPane};
 use super::filters::TorrentFilter;
 use super::history::SpeedHistory;
 use super::magnet_dialog::{MagnetAnswer, MagnetDialog};
@@ -48,6 +48,8 @@ pub struct RivuletApp {
     next_job: u64,
     pub notices: Notices,
     torrent_picker: Option<Receiver<Vec<PathBuf>>>,
+    /// "Set location…": the torrents to move, and the folder picker's answer.
+    location_picker: Option<(Vec<InfoHash>, Receiver<Option<PathBuf>>)>,
     applied_theme: Option<Theme>,
     external_tx: Sender<Vec<String>>,
     external: Receiver<Vec<String>>,
@@ -95,6 +97,7 @@ impl RivuletApp {
             next_job: 1,
             notices: Notices::default(),
             torrent_picker: None,
+            location_picker: None,
             applied_theme: None,
             tray: None,
             tray_pending: None,
@@ -219,8 +222,10 @@ impl RivuletApp {
                 .default_size(170.0)
                 .show(ui, |ui| self.filter.ui(ui, &self.snapshot.torrents));
         }
-        if let Some(command) = details_command {
-            self.engine.send(command);
+        match details_command {
+            Some(DetailsAction::Engine(command)) => self.engine.send(command),
+            Some(DetailsAction::OpenFolder(folder)) => self.desktop.open_folder(&folder),
+            None => {}
         }
         let mut row_action = None;
         egui::CentralPanel::default().show(ui, |ui| {
@@ -319,12 +324,23 @@ impl RivuletApp {
             self.torrent_picker = None;
             self.add_paths(paths);
         }
+        if let Some((ids, picker)) = &self.location_picker
+            && let Ok(answer) = picker.try_recv()
+        {
+            if let Some(to) = answer {
+                for &id in ids {
+                    self.engine.send(Command::MoveData { id, to: to.clone() });
+                }
+            }
+            self.location_picker = None;
+        }
         let known = |id: InfoHash| snapshot.torrents.iter().any(|t| t.id == id);
         for add in self.add.poll(known, &mut self.notices, &self.settings) {
             self.engine.send(Command::Add(add));
         }
         if self.add.waiting()
             || self.torrent_picker.is_some()
+            || self.location_picker.is_some()
             || self.settings_dialog.is_some()
             || self.create.as_ref().is_some_and(CreateDialog::waiting)
         {
@@ -498,6 +514,15 @@ impl RivuletApp {
             RowAction::ToggleSeed => ToolbarAction::Seed(!self.toolbar_state().seeding_on),
             RowAction::Remove => ToolbarAction::Remove,
             RowAction::OpenFolder => ToolbarAction::OpenFolder,
+            RowAction::SetLocation => {
+                let ids: Vec<InfoHash> = self.table.selection.ids().collect();
+                if let Some(first) = self.selected().first() {
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    self.desktop.pick_folder(&first.save_dir, tx);
+                    self.location_picker = Some((ids, rx));
+                }
+                return;
+            }
             RowAction::Queue(to) => {
                 let ids = self.table.selection.ids().collect();
                 self.engine.send(Command::MoveInQueue(ids, to));

@@ -43,31 +43,31 @@ impl FileTree {
         Self { root }
     }
 
-    /// Draws the tree. `folder_row` draws a folder's header (its name and every file below);
-    /// `file_row` a file's row (its number and name).
+    /// Draws the tree. `folder_row` draws a folder's header (its path in the tree, and every
+    /// file below it); `file_row` a file's row (its number and name).
     pub fn show(
         &self,
         ui: &mut egui::Ui,
-        id: &str,
-        folder_row: &mut dyn FnMut(&mut egui::Ui, &str, &[usize]),
+        folder_row: &mut dyn FnMut(&mut egui::Ui, &Path, &[usize]),
         file_row: &mut dyn FnMut(&mut egui::Ui, usize, &str),
     ) {
-        show_folder(ui, &self.root, id, folder_row, file_row);
+        show_folder(ui, &self.root, Path::new(""), folder_row, file_row);
     }
 }
 
 fn show_folder(
     ui: &mut egui::Ui,
     folder: &Folder,
-    path: &str,
-    folder_row: &mut dyn FnMut(&mut egui::Ui, &str, &[usize]),
+    path: &Path,
+    folder_row: &mut dyn FnMut(&mut egui::Ui, &Path, &[usize]),
     file_row: &mut dyn FnMut(&mut egui::Ui, usize, &str),
 ) {
     for (name, sub) in &folder.folders {
-        let id = ui.make_persistent_id(("file-tree", path, name));
+        let path = path.join(name);
+        let id = ui.make_persistent_id(("file-tree", &path));
         egui::collapsing_header::CollapsingState::load_with_default_open(ui.ctx(), id, true)
-            .show_header(ui, |ui| folder_row(ui, name, &sub.all))
-            .body(|ui| show_folder(ui, sub, &format!("{path}/{name}"), folder_row, file_row));
+            .show_header(ui, |ui| folder_row(ui, &path, &sub.all))
+            .body(|ui| show_folder(ui, sub, &path, folder_row, file_row));
     }
     for (i, name) in &folder.files {
         ui.horizontal(|ui| file_row(ui, *i, name));

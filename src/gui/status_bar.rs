@@ -86,6 +86,7 @@ pub fn counts(snapshot: &SessionSnapshot) -> String {
             TorrentState::Finished => "finished",
             TorrentState::Paused => "paused",
             TorrentState::Queued => "queued",
+            TorrentState::Moving(_) => "moving",
             TorrentState::Offline(_) => "offline",
             TorrentState::Error(_) => "errored",
         };

@@ -60,6 +60,8 @@ pub enum RowAction {
     FirstLastFirst(bool),
     Queue(QueueMove),
     ForceStart(bool),
+    /// Move the data to a folder the user picks.
+    SetLocation,
 }
 
 pub struct TorrentTable {
@@ -183,6 +185,7 @@ impl TorrentTable {
                             ("Resume", RowAction::Resume),
                             ("Toggle seeding", RowAction::ToggleSeed),
                             ("Open folder", RowAction::OpenFolder),
+                            ("Set location…", RowAction::SetLocation),
                             ("Copy magnet link", RowAction::CopyMagnet),
                             ("Remove…", RowAction::Remove),
                         ] {
@@ -318,6 +321,7 @@ fn sort_arrow(ui: &egui::Ui, rect: egui::Rect, ascending: bool) {
 pub fn status_text(t: &TorrentSnapshot) -> String {
     match &t.state {
         TorrentState::Checking(p) => format!("Checking {:.0}%", p * 100.0),
+        TorrentState::Moving(p) => format!("Moving {:.0}%", p * 100.0),
         TorrentState::FetchingMetadata => match t.connected_peers {
             1 => "Fetching metadata · 1 peer".into(),
             n => format!("Fetching metadata · {n} peers"),

@@ -308,14 +308,20 @@ impl Storage {
         self.parts.locked().delete();
         for (_, f) in self.files_on_disk() {
             let _ = fs::remove_file(&f.path);
-            let mut dir = f.path.parent();
-            while let Some(d) = dir {
-                if d == self.root || !d.starts_with(&self.root) || fs::remove_dir(d).is_err() {
-                    break;
-                }
-                dir = d.parent();
-            }
+            super::relocate::remove_empty_parents(&f.path, &self.root);
         }
+    }
+
+    /// The torrent's files that exist (and the parts file, if any), relative to the save
+    /// folder: what a move takes along. Closes every file first.
+    pub fn existing_files(&self) -> Vec<PathBuf> {
+        self.close_all();
+        self.files_on_disk()
+            .map(|(_, f)| f.path.as_path())
+            .chain(std::iter::once(self.parts_path.as_path()))
+            .filter(|p| fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
+            .filter_map(|p| p.strip_prefix(&self.root).ok().map(Path::to_path_buf))
+            .collect()
     }
 
     /// Says which files are skipped (by index in the torrent's file list, padding included).

@@ -9,6 +9,7 @@ pub mod disk;
 mod files;
 mod parts;
 mod pool;
+pub mod relocate;
 
 pub use files::{FileStamp, Storage, StorageError, Syncer};
 pub use pool::{DEFAULT_OPEN_FILES, FilePool, raise_open_file_limit};

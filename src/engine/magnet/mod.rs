@@ -377,7 +377,8 @@ impl MagnetActor {
             TorrentCommand::SetQueued(_)
             | TorrentCommand::SetForced(_)
             | TorrentCommand::SetGoals(_)
-            | TorrentCommand::SetSpeedLimits { .. } => {}
+            | TorrentCommand::SetSpeedLimits { .. }
+            | TorrentCommand::MoveData(_) => {}
             TorrentCommand::AddPeers(peers) => {
                 self.roster.learn(&peers, self.params.live.listen_addr());
                 self.connect_more();

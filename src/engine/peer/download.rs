@@ -86,7 +86,7 @@ impl Connection {
                 let (index, contributors) = (piece.index, piece.contributors);
                 self.shared.disk.verify_and_write(
                     slot,
-                    self.shared.storage.clone(),
+                    self.shared.storage(),
                     index as u64 * meta.piece_length,
                     piece.data,
                     expected,

@@ -85,7 +85,7 @@ impl Connection {
                 let len = (end.min(piece_len) - start as u64) as usize;
                 let offset = block.index as u64 * self.shared.meta.piece_length + start as u64;
                 let disk = self.shared.disk.clone();
-                let storage = self.shared.storage.clone();
+                let storage = self.shared.storage();
                 let index = block.index;
                 self.reading = Some(tokio::spawn(async move {
                     disk.read(storage, offset, len)

@@ -350,6 +350,7 @@ impl SessionActor {
             }
             Command::MoveInQueue(ids, to) => self.move_in_queue(ids, to).await,
             Command::SetSeedGoals(id, goals) => self.tell(id, TorrentCommand::SetGoals(goals)),
+            Command::MoveData { id, to } => self.tell(id, TorrentCommand::MoveData(to)),
             Command::SetSpeedLimits { id, down, up } => {
                 self.tell(id, TorrentCommand::SetSpeedLimits { down, up })
             }

@@ -16,6 +16,9 @@
 //! | `Stopping` | peers disconnected, trackers told, writes in flight drained | `Stopped`; `NeedsCheck` if data went missing; `Failed` on a disk error |
 //! | `Failed` | a disk error; stays until the user resumes | `Stopped` on resume, or `NeedsCheck` if the data was not known (the error came during a check, or data went missing) |
 //!
+//! A move of the data ("set location", `moving`) keeps the torrent out of the swarm (an active
+//! one stops first) until the files are in their new folder.
+//!
 //! Remove and shutdown end the actor from any state, after the same stop.
 
 use std::sync::Arc;
@@ -26,6 +29,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::engine::outcome::TorrentError;
 use crate::engine::snapshot::TorrentState;
 use crate::engine::tracker::announcer::AnnounceSignal;
+use crate::storage::relocate::MoveProgress;
 
 /// A check of the data on disk, running on the blocking pool.
 #[derive(Clone, Default)]
@@ -73,6 +77,8 @@ pub(super) struct Lifecycle {
     seeding: bool,
     /// Waiting for a slot in the session's queue.
     queued: bool,
+    /// The data is being moved to another folder.
+    moving: Option<Arc<MoveProgress>>,
     /// Why the network cannot be used (the bound interface is down): the swarm waits.
     offline: Option<String>,
 }
@@ -90,8 +96,17 @@ impl Lifecycle {
             paused,
             seeding,
             queued: false,
+            moving: None,
             offline: None,
         }
+    }
+
+    pub fn is_moving(&self) -> bool {
+        self.moving.is_some()
+    }
+
+    pub fn set_moving(&mut self, moving: Option<Arc<MoveProgress>>) {
+        self.moving = moving;
     }
 
     pub fn queued(&self) -> bool {
@@ -115,13 +130,17 @@ impl Lifecycle {
     }
 
     fn wants_swarm(&self, complete: bool) -> bool {
-        !self.paused && !self.queued && self.offline.is_none() && (!complete || self.seeding)
+        !self.paused
+            && !self.queued
+            && self.moving.is_none()
+            && self.offline.is_none()
+            && (!complete || self.seeding)
     }
 
     /// What to do now, given whether every piece is verified.
     pub fn next_step(&self, complete: bool) -> Step {
         match &self.state {
-            State::NeedsCheck if !self.paused => Step::StartCheck,
+            State::NeedsCheck if !self.paused && self.moving.is_none() => Step::StartCheck,
             State::Checking(job) if self.paused && !job.cancel.load(Ordering::Relaxed) => {
                 Step::CancelCheck
             }
@@ -230,9 +249,9 @@ impl Lifecycle {
         matches!(self.state, State::Active { .. })
     }
 
-    /// Checking or active: the actor ticks often.
+    /// Checking, active or moving: the actor ticks often.
     pub fn is_busy(&self) -> bool {
-        matches!(self.state, State::Active { .. } | State::Checking(_))
+        matches!(self.state, State::Active { .. } | State::Checking(_)) || self.moving.is_some()
     }
 
     pub fn announcer(&self) -> Option<&UnboundedSender<AnnounceSignal>> {
@@ -261,6 +280,7 @@ impl Lifecycle {
             State::Checking(job) => TorrentState::Checking(
                 job.progress.load(Ordering::Relaxed) as f32 / piece_count.max(1) as f32,
             ),
+            _ if let Some(progress) = &self.moving => TorrentState::Moving(progress.fraction()),
             _ if self.paused => TorrentState::Paused,
             State::Stopped | State::Stopping { .. } if self.queued => TorrentState::Queued,
             State::Stopped | State::Stopping { .. } if !complete || self.seeding => {

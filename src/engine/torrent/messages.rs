@@ -26,7 +26,7 @@ use crate::engine::wanted::{DownloadPlan, FilePriority};
 use crate::ids::PeerId;
 use crate::metainfo::Metainfo;
 use crate::storage::disk::{Disk, PieceOutcome};
-use crate::storage::{FilePool, FileStamp};
+use crate::storage::{FilePool, FileStamp, Storage};
 use crate::tracker::TrackerClient;
 use crate::wire::Handshake;
 
@@ -80,6 +80,9 @@ pub(crate) enum TorrentEvent {
         cancelled: bool,
     },
     ResumeStamped(Vec<Option<FileStamp>>),
+    /// A move of the data ended: the new folder and its storage, or why it failed (the data
+    /// is then where it was).
+    Moved(Result<(PathBuf, Arc<Storage>), TorrentError>),
 }
 
 /// Orders from the session.
@@ -101,6 +104,8 @@ pub(crate) enum TorrentCommand {
         down: u64,
         up: u64,
     },
+    /// Moves the data to this folder.
+    MoveData(PathBuf),
     /// Addresses to dial, from the user.
     AddPeers(Vec<SocketAddr>),
     /// The network went down (with why), or is up (`None`) after coming back or moving to

@@ -26,9 +26,10 @@ pub(crate) use messages::{TorrentCommand, TorrentEvent, TorrentHandle, TorrentPa
 pub(crate) use snapshot::peer_snapshots;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
@@ -53,6 +54,8 @@ use super::wanted::DownloadPlan;
 use crate::bitfield::Bitfield;
 use crate::storage::Storage;
 use crate::storage::disk::PieceOutcome;
+use crate::storage::relocate::{self, MoveProgress};
+use crate::sync::RwLockExt;
 
 const TICK: Duration = Duration::from_millis(200);
 /// The longest a quiet torrent (active, no peers, nothing moving) sleeps: nothing in its
@@ -162,7 +165,11 @@ pub(crate) fn spawn(mut params: TorrentParams) -> TorrentHandle {
     let shared = Arc::new(TorrentShared {
         meta: meta.clone(),
         our_id: params.our_id,
-        storage: Arc::new(Storage::new(&meta, &params.save_dir, params.files.clone())),
+        storage: RwLock::new(Arc::new(Storage::new(
+            &meta,
+            &params.save_dir,
+            params.files.clone(),
+        ))),
         disk: params.disk.clone(),
         picker: Mutex::new(picker),
         peers: Mutex::new(Default::default()),
@@ -247,7 +254,7 @@ impl Torrent {
         }
         if matches!(self.life.state(), lifecycle::State::ConfirmingResume) {
             // Resume data is trusted only if every file has the size and mtime it recorded.
-            let storage = self.shared.storage.clone();
+            let storage = self.shared.storage();
             let events = self.inbox.events_tx.clone();
             tokio::task::spawn_blocking(move || {
                 let _ = events.send(TorrentEvent::ResumeStamped(storage.stamps()));
@@ -308,7 +315,7 @@ impl Torrent {
     /// Tells the storage which files are skipped (their share of pieces goes to the parts
     /// file; one wanted again takes its bytes back), on the blocking pool.
     async fn park_skipped_files(&mut self) -> Result<(), TorrentError> {
-        let storage = self.shared.storage.clone();
+        let storage = self.shared.storage();
         let skipped = self.params.plan.skipped_files(&self.shared.meta);
         match tokio::task::spawn_blocking(move || storage.set_skipped(&skipped)).await {
             Ok(Ok(())) => Ok(()),
@@ -407,6 +414,7 @@ impl Torrent {
                 self.shared.torrent_up_limit.set_rate(up);
                 self.saver.changed();
             }
+            TorrentCommand::MoveData(to) => self.move_data(to).await,
             TorrentCommand::SetGoals(goals) => {
                 self.params.goals = goals;
                 self.saver.changed();
@@ -438,7 +446,7 @@ impl Torrent {
             }
             TorrentCommand::Remove { delete_data, done } => {
                 self.stop().await;
-                let storage = self.shared.storage.clone();
+                let storage = self.shared.storage();
                 let (state_dir, id) = (self.params.state_dir.clone(), self.shared.meta.info_hash);
                 let _ = tokio::task::spawn_blocking(move || {
                     resume::remove(&state_dir, id);
@@ -461,6 +469,45 @@ impl Torrent {
             }
         }
         true
+    }
+
+    /// Moves the data to `to` on the blocking pool, once the torrent has left its swarm; it
+    /// shows `Moving` with its progress meanwhile, and goes on from the new folder.
+    async fn move_data(&mut self, to: PathBuf) {
+        if to == self.params.save_dir || self.life.is_moving() {
+            return;
+        }
+        if matches!(self.life.state(), lifecycle::State::Checking(_)) {
+            let error = TorrentError::Io {
+                path: to,
+                message: "cannot move while the data is checked; try again once it is done".into(),
+            };
+            let _ = self.params.session_events.send(Event::Error {
+                id: self.shared.meta.info_hash,
+                error,
+            });
+            return;
+        }
+        let progress = Arc::new(MoveProgress::default());
+        self.life.set_moving(Some(progress.clone()));
+        self.advance().await;
+        let (storage, from) = (self.shared.storage(), self.params.save_dir.clone());
+        let (meta, pool) = (self.shared.meta.clone(), self.params.files.clone());
+        let skipped = self.params.plan.skipped_files(&meta);
+        let events = self.inbox.events_tx.clone();
+        tracing::info!(torrent = %meta.name, from = %from.display(), to = %to.display(), "moving the data");
+        tokio::task::spawn_blocking(move || {
+            let files = storage.existing_files();
+            drop(storage);
+            let moved = relocate::move_files(&files, &from, &to, &progress).and_then(|()| {
+                let storage = Storage::new(&meta, &to, pool);
+                storage.set_skipped(&skipped)?;
+                Ok((to, Arc::new(storage)))
+            });
+            let _ = events.send(TorrentEvent::Moved(
+                moved.map_err(|e| TorrentError::from(&e)),
+            ));
+        });
     }
 
     /// Tells the announcer about an edited tracker list, and saves it.
@@ -561,6 +608,25 @@ impl Torrent {
                         self.saver.changed();
                         self.save_resume().await;
                     }
+                    self.advance().await;
+                }
+                TorrentEvent::Moved(moved) => {
+                    match moved {
+                        Ok((to, storage)) => {
+                            *self.shared.storage.write_locked() = storage;
+                            self.params.save_dir = to;
+                            self.saver.changed();
+                            self.save_resume().await;
+                        }
+                        Err(error) => {
+                            tracing::warn!(torrent = %self.shared.meta.name, %error, "the data could not be moved");
+                            let _ = self.params.session_events.send(Event::Error {
+                                id: self.shared.meta.info_hash,
+                                error,
+                            });
+                        }
+                    }
+                    self.life.set_moving(None);
                     self.advance().await;
                 }
                 TorrentEvent::ResumeStamped(stamps) => {
@@ -729,7 +795,7 @@ impl Torrent {
             seeding_secs: self.seeding_clock.total().as_secs(),
             speed_limits: self.params.speed_limits,
         };
-        self.saver.save(self.shared.storage.clone(), record).await;
+        self.saver.save(self.shared.storage(), record).await;
     }
 
     fn snapshot(&mut self) -> super::snapshot::TorrentSnapshot {

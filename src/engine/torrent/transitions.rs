@@ -40,7 +40,7 @@ impl super::Torrent {
         let job = CheckJob::default();
         self.life.check_started(job.clone());
         let meta = self.shared.meta.clone();
-        let storage = self.shared.storage.clone();
+        let storage = self.shared.storage();
         let events = self.inbox.events_tx.clone();
         tokio::task::spawn_blocking(move || {
             let have = check::check_existing(&meta, &storage, &job.progress, &job.cancel);
@@ -53,7 +53,7 @@ impl super::Torrent {
 
     pub(super) fn activate(&mut self) {
         // Folders and zero-length files (no piece write creates those), off the async workers.
-        let (storage, events) = (self.shared.storage.clone(), self.inbox.events_tx.clone());
+        let (storage, events) = (self.shared.storage(), self.inbox.events_tx.clone());
         tokio::task::spawn_blocking(move || {
             if let Err(e) = storage.create_empty_files() {
                 let _ = events.send(TorrentEvent::StorageFailed(TorrentError::from(&e)));
@@ -152,7 +152,7 @@ impl super::Torrent {
         {
             return;
         }
-        let (storage, events) = (self.shared.storage.clone(), self.inbox.events_tx.clone());
+        let (storage, events) = (self.shared.storage(), self.inbox.events_tx.clone());
         let running = self.chores.files_check_running.clone();
         let start = self.chores.files_cursor;
         let end = (start + FILES_PER_LOOK).min(storage.file_count());

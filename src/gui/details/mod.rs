@@ -11,6 +11,15 @@ use crate::engine::{Command, TorrentSnapshot};
 
 use super::history::SpeedHistory;
 
+/// What the user asked for in the pane.
+#[derive(Debug)]
+pub enum DetailsAction {
+    /// Of the engine: tracker edits, file priorities, goals and limits.
+    Engine(Command),
+    /// Show this folder in the file manager.
+    OpenFolder(std::path::PathBuf),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
     General,
@@ -45,14 +54,13 @@ impl Default for DetailsPane {
 }
 
 impl DetailsPane {
-    /// Draws the pane; returns what the user asked of the engine (the Trackers tab edits,
-    /// the Files tab's priorities).
+    /// Draws the pane; returns what the user asked for.
     pub fn ui(
         &mut self,
         ui: &mut egui::Ui,
         torrent: Option<&TorrentSnapshot>,
         history: &SpeedHistory,
-    ) -> Option<Command> {
+    ) -> Option<DetailsAction> {
         ui.horizontal(|ui| {
             for (tab, title) in TABS {
                 if ui.selectable_label(self.tab == tab, title).clicked() {
@@ -70,10 +78,10 @@ impl DetailsPane {
             return None;
         };
         match self.tab {
-            Tab::General => return general::ui(ui, t),
+            Tab::General => return general::ui(ui, t).map(DetailsAction::Engine),
             Tab::Files => return files::ui(ui, t),
             Tab::Peers => peers::ui(ui, t),
-            Tab::Trackers => return self.trackers.ui(ui, t),
+            Tab::Trackers => return self.trackers.ui(ui, t).map(DetailsAction::Engine),
             Tab::Pieces => pieces::ui(ui, t),
             Tab::Speed => match history.torrent(&t.id) {
                 Some(samples) => speed::ui(ui, samples, &t.name),
