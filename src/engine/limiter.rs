@@ -28,10 +28,13 @@ impl RateLimiter {
         self.rate.load(Ordering::Relaxed)
     }
 
-    /// Takes `n` bytes' worth of tokens, waiting as long as the limit requires.
+    /// Takes `n` bytes' worth of tokens, waiting as long as the limit requires. The wait is
+    /// looked at again every second, so a limit raised or removed meanwhile applies at once.
     pub async fn acquire(&self, n: usize) {
-        if let Some(wait) = self.take(n) {
-            tokio::time::sleep(wait).await;
+        let mut wait = self.take(n);
+        while let Some(w) = wait {
+            tokio::time::sleep(w.min(Duration::from_secs(1))).await;
+            wait = self.take(0);
         }
     }
 

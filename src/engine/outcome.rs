@@ -34,6 +34,10 @@ impl From<&StorageError> for TorrentError {
                 message: source.to_string(),
             },
             StorageError::OutsideSaveFolder(path) => TorrentError::OutsideSaveFolder(path.clone()),
+            StorageError::Moved(path) => TorrentError::Io {
+                path: path.clone(),
+                message: "the data is being moved to another folder".into(),
+            },
         }
     }
 }

@@ -2,9 +2,10 @@
 //! order pieces come in (sequential, first and last pieces first), and what that means for
 //! each piece.
 //!
-//! Files are numbered as users see them: the torrent's files without BEP 47 padding files, in
-//! the order of the info dictionary (`rivulet info` prints these numbers; BEP 53's `so` uses
-//! them too).
+//! Files are numbered as users see them: the torrent's files without BEP 47 padding files and
+//! symbolic links, in the order of the info dictionary (`rivulet info` prints these numbers).
+//! BEP 53's `so` numbers the info dictionary's list itself, padding included, as libtorrent
+//! does: [`DownloadPlan::selected`] takes those.
 
 use std::ops::RangeInclusive;
 
@@ -112,13 +113,36 @@ impl DownloadPlan {
         !self.priorities.contains(&FilePriority::Skip)
     }
 
-    /// For each of the torrent's files (padding included), whether it is skipped.
+    /// Only the files BEP 53's `so` names, by their place in the info dictionary's file list
+    /// (padding files and links count, as in libtorrent).
+    pub fn selected(meta: &Metainfo, ranges: &[RangeInclusive<u32>]) -> Self {
+        let priorities = meta
+            .files
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.is_on_disk())
+            .map(|(i, _)| {
+                let chosen = u32::try_from(i).is_ok_and(|i| ranges.iter().any(|r| r.contains(&i)));
+                if chosen {
+                    FilePriority::Normal
+                } else {
+                    FilePriority::Skip
+                }
+            })
+            .collect();
+        Self {
+            priorities,
+            ..Self::default()
+        }
+    }
+
+    /// For each of the torrent's files (padding and links included), whether it is skipped.
     pub(crate) fn skipped_files(&self, meta: &Metainfo) -> Vec<bool> {
         let mut visible = 0;
         meta.files
             .iter()
             .map(|f| {
-                if f.attr.pad {
+                if !f.is_on_disk() {
                     return false;
                 }
                 visible += 1;
@@ -187,6 +211,12 @@ mod tests {
             vec![3, 3, 0, 0, 0, 1, 1, 1, 1, 1, 1]
         );
         assert_eq!(plan.skipped_files(&meta), vec![false, false, true, false]);
+        // `so` counts the padding file: 2 is b.bin, 3 c.bin.
+        let so = DownloadPlan::selected(&meta, &[3..=3]);
+        assert_eq!(
+            so.priorities,
+            vec![FilePriority::Skip, FilePriority::Skip, FilePriority::Normal]
+        );
         assert!(!plan.wants_everything());
         assert!(DownloadPlan::default().wants_everything());
         assert_eq!(DownloadPlan::default().piece_priorities(&meta), vec![2; 11]);

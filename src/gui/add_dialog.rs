@@ -40,7 +40,7 @@ impl Loaded {
     ) -> Self {
         let count = meta.visible_files().count();
         let wanted = match select_only {
-            Some(ranges) => DownloadPlan::only(count, ranges)
+            Some(ranges) => DownloadPlan::selected(&meta, ranges)
                 .priorities
                 .iter()
                 .map(|&p| p != FilePriority::Skip)

@@ -53,7 +53,12 @@ impl StateFilter {
                     | TorrentState::MetadataReceived
             ),
             StateFilter::Seeding => t.state == TorrentState::Seeding,
-            StateFilter::Completed => t.wanted_size > 0 && t.wanted_verified >= t.wanted_size,
+            StateFilter::Completed => {
+                !matches!(
+                    t.state,
+                    TorrentState::FetchingMetadata | TorrentState::MetadataReceived
+                ) && t.wanted_verified >= t.wanted_size
+            }
             StateFilter::Paused => t.state == TorrentState::Paused,
             StateFilter::Queued => t.state == TorrentState::Queued,
             StateFilter::Error => matches!(t.state, TorrentState::Error(_)),

@@ -21,6 +21,9 @@ pub enum StorageError {
     Io { path: PathBuf, source: io::Error },
     #[error("{0} would lie outside the save folder")]
     OutsideSaveFolder(PathBuf),
+    /// The data was moved to another folder: this storage writes no more.
+    #[error("{0}: the data is being moved to another folder")]
+    Moved(PathBuf),
 }
 
 impl StorageError {
@@ -77,6 +80,8 @@ pub struct Storage {
     piece_length: u64,
     parts: Mutex<PartsFile>,
     parts_path: PathBuf,
+    /// The data moved away: no more writes.
+    retired: AtomicBool,
     /// One piece write at a time: concurrent writes to one file only fight over its inode lock.
     write_lock: Mutex<()>,
     /// Files written since they were last made durable.
@@ -112,6 +117,7 @@ impl Storage {
             piece_length: meta.piece_length,
             parts_path: parts.path().to_path_buf(),
             parts: Mutex::new(parts),
+            retired: AtomicBool::new(false),
             write_lock: Mutex::new(()),
             unsynced: Mutex::default(),
             syncer: Arc::new(|_, file| file.sync_data()),
@@ -158,6 +164,9 @@ impl Storage {
     /// Writes `data` at torrent offset `offset`, across as many files as it spans.
     pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
         let _one_writer = self.write_lock.locked();
+        if self.retired.load(Ordering::Relaxed) {
+            return Err(StorageError::Moved(self.root.clone()));
+        }
         let mut done = 0usize;
         for (i, file_offset, len) in self.spans(offset, data.len() as u64) {
             if !self.files[i].on_disk {
@@ -274,27 +283,30 @@ impl Storage {
             })
     }
 
-    /// Size and mtime of each file (None where a file is missing).
+    /// Size and mtime of each file (None where a file is missing), then of the parts file
+    /// while there is one (so resume data that counts on it is not trusted without it).
     pub fn stamps(&self) -> Vec<Option<FileStamp>> {
-        self.files
+        let mut stamps: Vec<Option<FileStamp>> = self
+            .files
             .iter()
             .map(|f| {
                 if !f.on_disk || f.is_parked() {
                     return None;
                 }
-                let m = fs::metadata(&f.path).ok()?;
-                let mtime_ns = m
-                    .modified()
-                    .ok()?
-                    .duration_since(UNIX_EPOCH)
-                    .ok()?
-                    .as_nanos();
-                Some(FileStamp {
-                    length: m.len(),
-                    mtime_ns,
-                })
+                stamp(&f.path)
             })
-            .collect()
+            .collect();
+        if let Some(parts) = stamp(&self.parts_path) {
+            stamps.push(Some(parts));
+        }
+        stamps
+    }
+
+    /// From now on every write fails ([`StorageError::Moved`]): the data is moving to another
+    /// folder. Waits for a write in progress.
+    pub fn retire(&self) {
+        let _one_writer = self.write_lock.locked();
+        self.retired.store(true, Ordering::Relaxed);
     }
 
     /// Closes every file (so a later read sees a file replaced or truncated underneath).
@@ -330,11 +342,19 @@ impl Storage {
     /// again takes its bytes back from the parts file. Slots no parked file needs are freed.
     pub fn set_skipped(&self, skipped: &[bool]) -> Result<(), StorageError> {
         let _one_writer = self.write_lock.locked();
+        let kept = self
+            .parts
+            .locked()
+            .pieces()
+            .map_err(|e| self.parts_error(e))?;
         for (i, f) in self.files.iter().enumerate() {
             let skip = skipped.get(i).copied().unwrap_or(false);
-            if skip && !f.is_parked() && f.on_disk && fs::symlink_metadata(&f.path).is_err() {
+            let missing = f.on_disk && fs::symlink_metadata(&f.path).is_err();
+            if skip && !f.is_parked() && missing {
                 f.parked.store(true, Ordering::Relaxed);
-            } else if !skip && f.is_parked() {
+            } else if !skip && (f.is_parked() || (missing && self.has_parts_of(i, &kept))) {
+                // Wanted again, or wanted all along with its bytes still in the parts file
+                // (a change of plan cut short): the bytes go to the file.
                 self.unpark(i)?;
                 f.parked.store(false, Ordering::Relaxed);
             }
@@ -350,6 +370,16 @@ impl Storage {
             }
         }
         Ok(())
+    }
+
+    /// Whether any of the pieces in the parts file holds bytes of file `i`.
+    fn has_parts_of(&self, i: usize, kept: &[u32]) -> bool {
+        let f = &self.files[i];
+        f.length > 0
+            && kept.iter().any(|&piece| {
+                let start = piece as u64 * self.piece_length;
+                start < f.offset + f.length && f.offset < start + self.piece_length
+            })
     }
 
     /// Moves file `i`'s bytes from the parts file into the file.
@@ -455,6 +485,21 @@ impl Storage {
         }
         Ok(())
     }
+}
+
+/// A file's size and mtime, if it exists.
+fn stamp(path: &Path) -> Option<FileStamp> {
+    let m = fs::metadata(path).ok()?;
+    let mtime_ns = m
+        .modified()
+        .ok()?
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
+    Some(FileStamp {
+        length: m.len(),
+        mtime_ns,
+    })
 }
 
 /// Splits `len` bytes at torrent offset `offset` by piece: (piece, offset in the piece, the
@@ -590,6 +635,7 @@ mod tests {
             piece_length: 4,
             parts_path: parts.path().to_path_buf(),
             parts: Mutex::new(parts),
+            retired: AtomicBool::new(false),
             write_lock: Mutex::new(()),
             unsynced: Mutex::default(),
             syncer: Arc::new(|_, file| file.sync_data()),
@@ -646,6 +692,24 @@ mod tests {
         let mut all = [0u8; 12];
         s.read(0, &mut all).unwrap();
         assert_eq!(&all, b"abcdefghijkl");
+
+        // A file wanted all along whose bytes were left in the parts file (a change of plan
+        // cut short) gets them back.
+        s.set_skipped(&[false, true, false]).unwrap();
+        fs::remove_file(dir.path().join("t/f1")).unwrap();
+        s.set_skipped(&[false, true, false]).unwrap();
+        s.write(8, b"IJKL").unwrap();
+        let fresh = storage(dir.path(), &[3, 6, 3]);
+        fresh.set_skipped(&[false, false, false]).unwrap();
+        assert_eq!(fs::read(dir.path().join("t/f1")).unwrap(), b"\0\0\0\0\0I");
+        assert!(!dir.path().join(".t.parts").exists());
+
+        // A retired storage (its data moving away) writes no more.
+        fresh.retire();
+        assert!(matches!(
+            fresh.write(0, b"abcd"),
+            Err(StorageError::Moved(_))
+        ));
 
         // A skipped file already on disk keeps its data where it is.
         s.set_skipped(&[true, false, false]).unwrap();

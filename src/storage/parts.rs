@@ -9,8 +9,9 @@
 //! `RVPARTS1`, the piece count and the piece length (u32 and u64, big-endian), then one u32 per
 //! piece: its slot plus one, or 0 for none; it is padded to a multiple of 16 KiB. A slot's
 //! bytes sit at their offsets inside the piece; only those of skipped files are ever written
-//! or read. A slot is written before the header claims it. A header that does not match the
-//! torrent is treated as no parts at all (the pieces are then downloaded again).
+//! or read. A slot is written before the header claims it. A file whose header does not fit the
+//! torrent is removed; the resume data's stamp of the parts file then no longer matches, so
+//! the next start rechecks and the pieces it held are downloaded again.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions};
@@ -93,29 +94,38 @@ impl PartsFile {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(loaded),
             Err(e) => return Err(e),
         };
-        match self.read_header(&file) {
-            Ok(slots) => {
+        match self.read_header(&file)? {
+            Ok(slots) if !slots.is_empty() => {
                 let mut used: BTreeSet<u32> = slots.values().copied().collect();
                 loaded.next_slot = used.last().map_or(0, |&s| s + 1);
                 loaded.free = (0..loaded.next_slot).filter(|s| !used.remove(s)).collect();
                 loaded.slots = slots;
+                loaded.file = Some(file);
             }
+            // Nothing kept: the file is made afresh (header first) at the next write.
+            Ok(_) => remove_if_present(&self.path)?,
             Err(reason) => {
                 tracing::warn!(path = %self.path.display(), reason, "ignoring a damaged parts file");
-                file.set_len(0)?;
+                remove_if_present(&self.path)?;
             }
         }
-        loaded.file = Some(file);
         Ok(loaded)
     }
 
-    fn read_header(&self, file: &File) -> Result<HashMap<u32, u32>, String> {
-        let len = file.metadata().map_err(|e| e.to_string())?.len();
-        if len == 0 {
-            return Ok(HashMap::new());
+    /// The slots the header names, or why the file does not fit the torrent; an error reading
+    /// it is an error of the disk, not of the file.
+    fn read_header(&self, file: &File) -> io::Result<Result<HashMap<u32, u32>, String>> {
+        let len = file.metadata()?.len();
+        let header_len = (FIXED_HEADER + 4 * self.piece_count as u64) as usize;
+        if (len as usize) < header_len {
+            return Ok(Err(format!("{len} bytes, shorter than its header")));
         }
-        let mut header = vec![0u8; (FIXED_HEADER + 4 * self.piece_count as u64) as usize];
-        read_exact_at(file, &mut header, 0).map_err(|e| format!("header: {e}"))?;
+        let mut header = vec![0u8; header_len];
+        read_exact_at(file, &mut header, 0)?;
+        Ok(self.parse_header(&header, len))
+    }
+
+    fn parse_header(&self, header: &[u8], len: u64) -> Result<HashMap<u32, u32>, String> {
         let (fixed, entries) = header.split_at(FIXED_HEADER as usize);
         if fixed != self.fixed_header().as_slice() {
             return Err("made for another torrent".into());
@@ -334,5 +344,17 @@ mod tests {
             p.pieces().unwrap().is_empty(),
             "a slot past the end: nothing kept"
         );
+        assert!(
+            !dir.path().join(".x.parts").exists(),
+            "and the damaged file is gone"
+        );
+
+        // An empty file (a crash before its header) is made afresh at the next write.
+        fs::write(dir.path().join(".x.parts"), b"").unwrap();
+        let mut p = parts(dir.path());
+        p.write(4, 0, b"kept").unwrap();
+        drop(p);
+        let mut p = parts(dir.path());
+        assert_eq!(p.pieces().unwrap(), vec![4]);
     }
 }

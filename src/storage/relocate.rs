@@ -74,7 +74,9 @@ pub fn move_files(
                 progress.done.fetch_add(len, Ordering::Relaxed);
                 Ok(())
             } else {
-                copy_with_progress(&source, &target, progress)
+                copy_with_progress(&source, &target, progress).inspect_err(|_| {
+                    let _ = fs::remove_file(&target);
+                })
             }
         });
         if let Err(e) = moved {
@@ -84,8 +86,12 @@ pub fn move_files(
         done.push(rel);
     }
     if !same_device {
+        // Every copy is whole and synced: the move is done; an original that cannot be
+        // deleted is only left behind.
         for rel in files {
-            fs::remove_file(from.join(rel)).map_err(|e| io_error(&from.join(rel), e))?;
+            if let Err(e) = fs::remove_file(from.join(rel)) {
+                tracing::warn!(path = %from.join(rel).display(), error = %e, "moved, but the original could not be deleted");
+            }
         }
     }
     for rel in files {

@@ -486,7 +486,7 @@ impl SessionActor {
         let id = meta.info_hash;
         let mut handover = handover;
         if let Some(ranges) = handover.select_only.take() {
-            add.plan = DownloadPlan::only(meta.visible_files().count(), &ranges);
+            add.plan = DownloadPlan::selected(&meta, &ranges);
         }
         if self.magnets.remove(&id) {
             // Its magnet link gives way: the fetch ends (its actor writes nothing more).

@@ -93,7 +93,7 @@ impl Queue {
 /// Whether the torrent takes part in the queue, and in which role: `Some(true)` to seed,
 /// `Some(false)` to download, `None` for a torrent the queue leaves alone.
 fn role(t: &TorrentSnapshot) -> Option<bool> {
-    let finished = t.wanted_size > 0 && t.wanted_verified >= t.wanted_size;
+    let finished = t.wanted_verified >= t.wanted_size;
     match t.state {
         TorrentState::Downloading | TorrentState::Seeding | TorrentState::Queued if !t.paused => {
             (!finished || t.seeding_enabled).then_some(finished)

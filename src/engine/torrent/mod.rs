@@ -246,10 +246,9 @@ pub(crate) fn spawn(mut params: TorrentParams) -> TorrentHandle {
 
 impl Torrent {
     async fn run(mut self) {
-        // Skipped files are parked before anything is written.
-        if !self.params.plan.wants_everything()
-            && let Err(e) = self.park_skipped_files().await
-        {
+        // Skipped files are parked before anything is written (and a wanted file's bytes
+        // left in the parts file by a change cut short go back to it).
+        if let Err(e) = self.park_skipped_files(&self.params.plan).await {
             self.fail(e).await;
         }
         if matches!(self.life.state(), lifecycle::State::ConfirmingResume) {
@@ -314,9 +313,9 @@ impl Torrent {
 
     /// Tells the storage which files are skipped (their share of pieces goes to the parts
     /// file; one wanted again takes its bytes back), on the blocking pool.
-    async fn park_skipped_files(&mut self) -> Result<(), TorrentError> {
+    async fn park_skipped_files(&self, plan: &DownloadPlan) -> Result<(), TorrentError> {
         let storage = self.shared.storage();
-        let skipped = self.params.plan.skipped_files(&self.shared.meta);
+        let skipped = plan.skipped_files(&self.shared.meta);
         match tokio::task::spawn_blocking(move || storage.set_skipped(&skipped)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(TorrentError::from(&e)),
@@ -329,21 +328,32 @@ impl Torrent {
 
     /// Changes which files are wanted or the order pieces come in; it takes effect at once:
     /// the picker, the peers' interest, and (once every wanted piece is in) completion.
+    /// The plan changes only once the storage has taken it (a file wanted again has its
+    /// bytes back from the parts file), so a failure leaves the old one in force.
     async fn change_plan(&mut self, change: impl FnOnce(&mut DownloadPlan, usize)) {
-        let before = self.params.plan.clone();
-        change(
-            &mut self.params.plan,
-            self.shared.meta.visible_files().count(),
-        );
-        if self.params.plan == before {
+        let mut plan = self.params.plan.clone();
+        change(&mut plan, self.shared.meta.visible_files().count());
+        if plan == self.params.plan {
+            return;
+        }
+        if self.life.is_moving() {
+            let error = TorrentError::Io {
+                path: self.params.save_dir.clone(),
+                message: "cannot change the files while the data is moved; try again after".into(),
+            };
+            let _ = self.params.session_events.send(Event::Error {
+                id: self.shared.meta.info_hash,
+                error,
+            });
             return;
         }
         let meta = self.shared.meta.clone();
-        if self.params.plan.skipped_files(&meta) != before.skipped_files(&meta)
-            && let Err(e) = self.park_skipped_files().await
+        if plan.skipped_files(&meta) != self.params.plan.skipped_files(&meta)
+            && let Err(e) = self.park_skipped_files(&plan).await
         {
             return self.fail(e).await;
         }
+        self.params.plan = plan;
         let was_finished = self.is_finished();
         self.shared.picker().set_plan(
             self.params.plan.piece_priorities(&meta),
@@ -445,6 +455,7 @@ impl Torrent {
                 }
             }
             TorrentCommand::Remove { delete_data, done } => {
+                self.finish_move().await;
                 self.stop().await;
                 let storage = self.shared.storage();
                 let (state_dir, id) = (self.params.state_dir.clone(), self.shared.meta.info_hash);
@@ -459,6 +470,7 @@ impl Torrent {
                 return false;
             }
             TorrentCommand::Shutdown(done) => {
+                self.finish_move().await;
                 self.stop().await;
                 self.save_resume().await;
                 if let Some(wait) = self.trackers.last_stopping.take() {
@@ -493,21 +505,29 @@ impl Torrent {
         self.advance().await;
         let (storage, from) = (self.shared.storage(), self.params.save_dir.clone());
         let (meta, pool) = (self.shared.meta.clone(), self.params.files.clone());
-        let skipped = self.params.plan.skipped_files(&meta);
         let events = self.inbox.events_tx.clone();
         tracing::info!(torrent = %meta.name, from = %from.display(), to = %to.display(), "moving the data");
         tokio::task::spawn_blocking(move || {
+            // A piece still on its way to the disk fails from here on and is picked again.
+            storage.retire();
             let files = storage.existing_files();
             drop(storage);
-            let moved = relocate::move_files(&files, &from, &to, &progress).and_then(|()| {
-                let storage = Storage::new(&meta, &to, pool);
-                storage.set_skipped(&skipped)?;
-                Ok((to, Arc::new(storage)))
-            });
+            let moved = relocate::move_files(&files, &from, &to, &progress)
+                .map(|()| (to.clone(), Arc::new(Storage::new(&meta, &to, pool))));
             let _ = events.send(TorrentEvent::Moved(
                 moved.map_err(|e| TorrentError::from(&e)),
             ));
         });
+    }
+
+    /// Waits for a move of the data to end (before a shutdown or a removal).
+    async fn finish_move(&mut self) {
+        while self.life.is_moving() {
+            match self.inbox.events.recv().await {
+                Some(event) => self.handle_event(event).await,
+                None => return,
+            }
+        }
     }
 
     /// Tells the announcer about an edited tracker list, and saves it.
@@ -589,7 +609,7 @@ impl Torrent {
                 TorrentEvent::Scraped(update) => self.trackers.list.on_scrape(&update),
                 TorrentEvent::NextAnnounce(at) => self.trackers.next_announce = Some(at),
                 TorrentEvent::DataMissing(message) => {
-                    if self.life.data_known() {
+                    if self.life.data_known() && !self.life.is_moving() {
                         tracing::warn!(torrent = %self.shared.meta.name, %message, "data went missing; rechecking");
                         // Marked first: nothing saved during the stop claims the lost pieces.
                         self.life.data_missing();
@@ -615,18 +635,32 @@ impl Torrent {
                         Ok((to, storage)) => {
                             *self.shared.storage.write_locked() = storage;
                             self.params.save_dir = to;
+                            self.life.set_moving(None);
+                            if let Err(e) = self.park_skipped_files(&self.params.plan).await {
+                                self.fail(e).await;
+                            }
                             self.saver.changed();
                             self.save_resume().await;
                         }
                         Err(error) => {
                             tracing::warn!(torrent = %self.shared.meta.name, %error, "the data could not be moved");
+                            // The old folder's storage takes writes again.
+                            let storage = Storage::new(
+                                &self.shared.meta,
+                                &self.params.save_dir,
+                                self.params.files.clone(),
+                            );
+                            *self.shared.storage.write_locked() = Arc::new(storage);
+                            self.life.set_moving(None);
+                            if let Err(e) = self.park_skipped_files(&self.params.plan).await {
+                                self.fail(e).await;
+                            }
                             let _ = self.params.session_events.send(Event::Error {
                                 id: self.shared.meta.info_hash,
                                 error,
                             });
                         }
                     }
-                    self.life.set_moving(None);
                     self.advance().await;
                 }
                 TorrentEvent::ResumeStamped(stamps) => {
@@ -678,6 +712,10 @@ impl Torrent {
                     }
                 }
             }
+            // Written through the storage of a folder the data is leaving: picked again.
+            PieceOutcome::WriteFailed(crate::storage::StorageError::Moved(_)) => {
+                self.shared.picker().piece_verified(index, false);
+            }
             PieceOutcome::WriteFailed(e) => {
                 self.shared.picker().piece_verified(index, false);
                 self.fail(TorrentError::from(&e)).await;
@@ -688,7 +726,10 @@ impl Torrent {
     async fn on_complete(&mut self) {
         tracing::info!(torrent = %self.shared.meta.name, "download complete");
         self.shared.picker().free_spare_buffers();
-        if let Some(announcer) = self.life.announcer() {
+        // Trackers count complete copies: one with files skipped is not one.
+        if let Some(announcer) = self.life.announcer()
+            && self.shared.picker().is_complete()
+        {
             let _ = announcer.send(AnnounceSignal::Completed);
         }
         self.save_resume().await;
@@ -776,6 +817,10 @@ impl Torrent {
     }
 
     async fn save_resume(&mut self) {
+        if self.life.is_moving() {
+            // The files are between two folders: the save after the move records them.
+            return;
+        }
         let have = self
             .life
             .data_known()
