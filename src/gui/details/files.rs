@@ -26,7 +26,7 @@ pub fn ui(ui: &mut egui::Ui, t: &TorrentSnapshot) -> Option<DetailsAction> {
                     .file_name()
                     .map(|n| n.to_string_lossy())
                     .unwrap_or_default();
-                let label = ui.label(format!("📁 {name}  ({})", progress_text(length, verified)));
+                let label = ui.label(format!("{name}/  ({})", progress_text(length, verified)));
                 label.context_menu(|ui| {
                     if let Some(p) = priority_menu(ui, common_priority(t, files)) {
                         *chosen.borrow_mut() = Some((files.to_vec(), p));
