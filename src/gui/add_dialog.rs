@@ -396,8 +396,8 @@ fn files_ui(ui: &mut egui::Ui, meta: &Metainfo, wanted: &mut [bool]) {
                         .iter()
                         .any(|&i| wanted.get(i).copied().unwrap_or(false));
                     let mut on = all;
-                    let checkbox = egui::Checkbox::new(&mut on, format!("{name}/"))
-                        .indeterminate(any && !all);
+                    let checkbox =
+                        egui::Checkbox::new(&mut on, format!("{name}/")).indeterminate(any && !all);
                     if ui.add(checkbox).changed() {
                         for &i in inside {
                             if let Some(w) = wanted.get_mut(i) {

@@ -35,11 +35,11 @@ impl SettingsDialog {
         }
         let mut answer = None;
         let modal = egui::Modal::new(egui::Id::unique("settings")).show(ctx, |ui| {
-            ui.set_width(460.0);
+            ui.set_width(700.0);
             ui.heading("Settings");
             egui::Grid::new("settings-grid")
                 .num_columns(2)
-                .spacing([12.0, 8.0])
+                .spacing([12.0, 5.0])
                 .show(ui, |ui| {
                     let label = ui.label("Download folder");
                     ui.horizontal(|ui| {
@@ -195,30 +195,68 @@ impl SettingsDialog {
             if let Err(e) = &binding {
                 ui.colored_label(ui.visuals().error_fg_color, e.to_string());
             }
-            ui.checkbox(
-                &mut self.draft.seed_when_done,
-                "Seed when done (default for new torrents)",
-            );
-            ui.checkbox(&mut self.draft.start_paused, "Start new torrents paused");
-            ui.checkbox(
-                &mut self.draft.ask_before_adding,
-                "Show the add dialog for new torrents",
-            )
-            .on_hover_text("Off: torrents and magnet links start at once in the download folder");
-            ui.checkbox(
-                &mut self.draft.notify_on_complete,
-                "Notify when a download finishes",
-            );
-            ui.checkbox(
-                &mut self.draft.dht_enabled,
-                "DHT: find peers without trackers",
-            )
-            .on_hover_text(
-                "A node of the mainline DHT (BEP 5): magnet links and torrents whose \
+            // Switches two to a row, so that the window fits a small screen.
+            egui::Grid::new("settings-switches")
+                .num_columns(2)
+                .spacing([16.0, 4.0])
+                .show(ui, |ui| {
+                    ui.checkbox(
+                        &mut self.draft.seed_when_done,
+                        "Seed when done (default for new torrents)",
+                    );
+                    ui.checkbox(&mut self.draft.start_paused, "Start new torrents paused");
+                    ui.end_row();
+                    ui.checkbox(
+                        &mut self.draft.ask_before_adding,
+                        "Show the add dialog for new torrents",
+                    )
+                    .on_hover_text(
+                        "Off: torrents and magnet links start at once in the download folder",
+                    );
+                    ui.checkbox(
+                        &mut self.draft.notify_on_complete,
+                        "Notify when a download finishes",
+                    );
+                    ui.end_row();
+                    ui.checkbox(
+                        &mut self.draft.port_mapping,
+                        "Open the listen port at the router (UPnP / NAT-PMP)",
+                    )
+                    .on_hover_text(
+                        "Asks the home router to forward the listen port, so that peers can \
+                         connect to Rivulet too. Removed again when Rivulet quits.",
+                    );
+                    ui.checkbox(
+                        &mut self.draft.lsd_enabled,
+                        "Local discovery: find peers on this network",
+                    )
+                    .on_hover_text("BEP 14 multicast announces. Never used for private torrents.");
+                    ui.end_row();
+                    ui.checkbox(
+                        &mut self.draft.close_to_tray,
+                        "Closing the window keeps Rivulet running in the tray",
+                    )
+                    .on_hover_text(
+                        "Downloads and seeding go on; Quit in the tray menu (or Ctrl+Q) ends \
+                         Rivulet. Without a tray on the desktop, closing the window always quits.",
+                    );
+                    ui.checkbox(
+                        &mut self.draft.start_at_login,
+                        "Start Rivulet when I log in",
+                    )
+                    .on_hover_text("Starts hidden in the tray (an entry in ~/.config/autostart)");
+                    ui.end_row();
+                });
+            ui.horizontal(|ui| {
+                ui.checkbox(
+                    &mut self.draft.dht_enabled,
+                    "DHT: find peers without trackers",
+                )
+                .on_hover_text(
+                    "A node of the mainline DHT (BEP 5): magnet links and torrents whose \
                      trackers are gone still find peers. Never used for private torrents.",
-            );
-            ui.add_enabled_ui(self.draft.dht_enabled, |ui| {
-                ui.horizontal(|ui| {
+                );
+                ui.add_enabled_ui(self.draft.dht_enabled, |ui| {
                     let label = ui.label("DHT routers");
                     ui.add(
                         egui::TextEdit::singleline(&mut self.dht_routers)
@@ -231,32 +269,6 @@ impl SettingsDialog {
                     );
                 });
             });
-            ui.checkbox(
-                &mut self.draft.port_mapping,
-                "Open the listen port at the router (UPnP / NAT-PMP)",
-            )
-            .on_hover_text(
-                "Asks the home router to forward the listen port, so that peers can connect \
-                 to Rivulet too. Removed again when Rivulet quits.",
-            );
-            ui.checkbox(
-                &mut self.draft.lsd_enabled,
-                "Local discovery: find peers on this network",
-            )
-            .on_hover_text("BEP 14 multicast announces. Never used for private torrents.");
-            ui.checkbox(
-                &mut self.draft.close_to_tray,
-                "Closing the window keeps Rivulet running in the tray",
-            )
-            .on_hover_text(
-                "Downloads and seeding go on; Quit in the tray menu (or Ctrl+Q) ends Rivulet. \
-                 Without a tray on the desktop, closing the window always quits.",
-            );
-            ui.checkbox(
-                &mut self.draft.start_at_login,
-                "Start Rivulet when I log in",
-            )
-            .on_hover_text("Starts hidden in the tray (an entry in ~/.config/autostart)");
             ui.separator();
             ui.checkbox(&mut self.draft.tracker_enabled, "Run Rivulet's tracker")
                 .on_hover_text("Serves HTTP and UDP announces and scrapes on the port below");
