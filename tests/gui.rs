@@ -70,15 +70,35 @@ fn wait_for_label(harness: &mut Harness<'_, RivuletApp>, label: &str) {
     }
 }
 
+/// Fails unless some widget's label contains `text`.
+fn assert_shown(harness: &Harness<'_, RivuletApp>, text: &str) {
+    assert!(
+        harness.query_by_label_contains(text).is_some(),
+        "\"{text}\" is not shown"
+    );
+}
+
 /// Clicks the lowest widget with this label (the details tab rather than the column header, the
 /// context menu entry rather than the toolbar button).
 fn click_lowest(harness: &mut Harness<'_, RivuletApp>, label: &str) {
-    let nodes = harness.get_all_by_label(label).collect::<Vec<_>>();
-    let lowest = nodes
-        .iter()
+    lowest(harness, label).click();
+}
+
+/// The widget with this label drawn lowest on screen.
+fn lowest<'h>(harness: &'h Harness<'_, RivuletApp>, label: &'h str) -> egui_kittest::Node<'h> {
+    harness
+        .get_all_by_label(label)
         .max_by(|a, b| a.rect().center().y.total_cmp(&b.rect().center().y))
-        .unwrap();
-    lowest.click();
+        .unwrap()
+}
+
+/// The widget with this label drawn highest (a table row rather than the details pane's name,
+/// the state list's "All" rather than the trackers').
+fn topmost<'h>(harness: &'h Harness<'_, RivuletApp>, label: &'h str) -> egui_kittest::Node<'h> {
+    harness
+        .get_all_by_label(label)
+        .min_by(|a, b| a.rect().center().y.total_cmp(&b.rect().center().y))
+        .unwrap()
 }
 
 fn torrent(n: u8, name: &str) -> TorrentSnapshot {
@@ -1372,28 +1392,16 @@ fn the_add_dialog_chooses_files_and_the_order() {
         .push(Arc::new(Dropped(path)));
     harness.step();
     wait_for_label(&mut harness, "Save to");
-    assert!(
-        harness
-            .query_by_label_contains("58.6 KiB of 58.6 KiB chosen")
-            .is_some()
-    );
+    assert_shown(&harness, "58.6 KiB of 58.6 KiB chosen");
     harness.get_by_label("Select none").click();
     harness.run_steps(2);
-    assert!(
-        harness
-            .query_by_label_contains("0 B of 58.6 KiB chosen")
-            .is_some()
-    );
+    assert_shown(&harness, "0 B of 58.6 KiB chosen");
     // The folder's checkbox takes every file in it; then one is unticked.
     harness.get_by_label("a/").click();
     harness.run_steps(2);
     harness.get_by_label("x.bin").click();
     harness.run_steps(2);
-    assert!(
-        harness
-            .query_by_label_contains("29.3 KiB of 58.6 KiB chosen")
-            .is_some()
-    );
+    assert_shown(&harness, "29.3 KiB of 58.6 KiB chosen");
     harness.get_by_label("Download in sequential order").click();
     harness.get_by_label("First and last pieces first").click();
     harness.run_steps(2);
@@ -1418,11 +1426,7 @@ fn the_add_dialog_chooses_files_and_the_order() {
     });
     harness.step();
     wait_for_label(&mut harness, "Save to");
-    assert!(
-        harness
-            .query_by_label_contains("9.8 KiB of 58.6 KiB chosen")
-            .is_some()
-    );
+    assert_shown(&harness, "9.8 KiB of 58.6 KiB chosen");
     harness.get_by_label("Add").click();
     harness.run_steps(2);
     let plans = added_plans(&rig);
@@ -1503,12 +1507,7 @@ fn the_row_menu_switches_the_download_order_and_eta_shows_only_while_downloading
     harness.get_by_label("Download in sequential order").click();
     harness.run_steps(2);
     // The row, not the details pane's name below it.
-    let rows = harness.get_all_by_label("beta").collect::<Vec<_>>();
-    rows.iter()
-        .min_by(|a, b| a.rect().center().y.total_cmp(&b.rect().center().y))
-        .unwrap()
-        .click_secondary();
-    drop(rows);
+    topmost(&harness, "beta").click_secondary();
     harness.run_steps(3);
     harness.get_by_label("First and last pieces first").click();
     harness.run_steps(2);
@@ -1539,12 +1538,7 @@ fn the_row_menu_moves_torrents_in_the_queue_and_force_starts_them() {
     harness.get_by_label("2").click(); // the "#" column: beta is second in the queue
     harness.run_steps(2);
     let open_menu = |harness: &mut Harness<'_, RivuletApp>| {
-        let rows = harness.get_all_by_label("beta").collect::<Vec<_>>();
-        rows.iter()
-            .min_by(|a, b| a.rect().center().y.total_cmp(&b.rect().center().y))
-            .unwrap()
-            .click_secondary();
-        drop(rows);
+        topmost(harness, "beta").click_secondary();
         harness.run_steps(3);
     };
     open_menu(&mut harness);
@@ -1592,20 +1586,9 @@ fn the_general_tab_sets_a_torrents_goals_and_limits_and_settings_the_sessions() 
     harness.run_steps(2);
     assert!(harness.query_by_label("Seeding time").is_some());
     // The ratio row's "At", then the time row's "Never".
-    let at = harness.get_all_by_label("At").collect::<Vec<_>>();
-    at.iter()
-        .min_by(|a, b| a.rect().center().y.total_cmp(&b.rect().center().y))
-        .unwrap()
-        .click();
-    drop(at);
+    topmost(&harness, "At").click();
     harness.run_steps(2);
-    let never = harness.get_all_by_label("Never").collect::<Vec<_>>();
-    never
-        .iter()
-        .max_by(|a, b| a.rect().center().y.total_cmp(&b.rect().center().y))
-        .unwrap()
-        .click();
-    drop(never);
+    lowest(&harness, "Never").click();
     harness.run_steps(2);
     let alpha = InfoHash([1; 20]);
     let commands = rig.engine.take();
@@ -1677,23 +1660,13 @@ fn the_filter_box_and_side_list_narrow_the_table_and_keep_the_selection() {
     // alpha stays in the details pane (still selected), not in the table.
     assert_eq!(rows(&harness), vec!["alpha", "beta"]);
     assert_eq!(harness.query_all_by_label("alpha").count(), 1);
-    let all = harness.get_all_by_label("All (3)").collect::<Vec<_>>();
-    all.iter()
-        .min_by(|a, b| a.rect().center().y.total_cmp(&b.rect().center().y))
-        .unwrap()
-        .click(); // the state list's All
-    drop(all);
+    topmost(&harness, "All (3)").click(); // the state list's All
     harness.run_steps(2);
     harness.get_by_label("tracker.example (1)").click();
     harness.run_steps(2);
     assert_eq!(harness.query_all_by_label("gamma").count(), 1);
     assert!(harness.query_all_by_label("beta").next().is_none());
-    let all = harness.get_all_by_label("All (3)").collect::<Vec<_>>();
-    all.iter()
-        .max_by(|a, b| a.rect().center().y.total_cmp(&b.rect().center().y))
-        .unwrap()
-        .click(); // the trackers' All
-    drop(all);
+    lowest(&harness, "All (3)").click(); // the trackers' All
     harness.run_steps(2);
     harness.get_by_label("Filter by name").click();
     harness.run_steps(1);
@@ -1734,12 +1707,7 @@ fn set_location_moves_the_data_and_the_files_tab_opens_folders() {
         "{commands:?}"
     );
 
-    let rows = harness.get_all_by_label("alpha").collect::<Vec<_>>();
-    rows.iter()
-        .min_by(|a, b| a.rect().center().y.total_cmp(&b.rect().center().y))
-        .unwrap()
-        .click();
-    drop(rows);
+    topmost(&harness, "alpha").click();
     harness.run_steps(2);
     click_lowest(&mut harness, "Files");
     harness.run_steps(2);

@@ -73,12 +73,17 @@ pub struct DownloadPlan {
 }
 
 impl DownloadPlan {
-    /// Only the files whose numbers are in `ranges` (BEP 53's `so`, `download --only`).
+    /// Only the files whose numbers (as users see them) are in `ranges` (`download --only`).
     pub fn only(file_count: usize, ranges: &[RangeInclusive<u32>]) -> Self {
-        let priorities = (0..file_count)
-            .map(|i| {
-                let chosen = u32::try_from(i).is_ok_and(|i| ranges.iter().any(|r| r.contains(&i)));
-                if chosen {
+        Self::choosing(0..file_count, ranges)
+    }
+
+    /// The files a user sees, each wanted if its number (`numbers`, one per file) is in
+    /// `ranges`, else skipped.
+    fn choosing(numbers: impl Iterator<Item = usize>, ranges: &[RangeInclusive<u32>]) -> Self {
+        let priorities = numbers
+            .map(|n| {
+                if u32::try_from(n).is_ok_and(|n| ranges.iter().any(|r| r.contains(&n))) {
                     FilePriority::Normal
                 } else {
                     FilePriority::Skip
@@ -116,24 +121,12 @@ impl DownloadPlan {
     /// Only the files BEP 53's `so` names, by their place in the info dictionary's file list
     /// (padding files and links count, as in libtorrent).
     pub fn selected(meta: &Metainfo, ranges: &[RangeInclusive<u32>]) -> Self {
-        let priorities = meta
+        let numbers = meta
             .files
             .iter()
             .enumerate()
-            .filter(|(_, f)| f.is_on_disk())
-            .map(|(i, _)| {
-                let chosen = u32::try_from(i).is_ok_and(|i| ranges.iter().any(|r| r.contains(&i)));
-                if chosen {
-                    FilePriority::Normal
-                } else {
-                    FilePriority::Skip
-                }
-            })
-            .collect();
-        Self {
-            priorities,
-            ..Self::default()
-        }
+            .filter(|(_, f)| f.is_on_disk());
+        Self::choosing(numbers.map(|(i, _)| i), ranges)
     }
 
     /// For each of the torrent's files (padding and links included), whether it is skipped.
