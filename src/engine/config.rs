@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use super::command::EngineSettings;
+use super::doctor::{DoctorSettings, InboundWatch};
 use super::goals::SeedGoals;
 use super::session::QueueSettings;
 use crate::dht::Dht;
@@ -78,6 +79,9 @@ pub struct SessionConfig {
     /// How the port mapper works (leases, retries, where gateways are looked for); the session
     /// sets the port and the source address.
     pub port_mapper: PortMapperConfig,
+    /// When the swarm doctor speaks (how long a cause must hold, how long without inbound
+    /// connections says the port may be closed).
+    pub doctor: DoctorSettings,
 }
 
 impl SessionConfig {
@@ -108,6 +112,7 @@ impl SessionConfig {
             },
             seed_goals: SeedGoals::default(),
             port_mapper: PortMapperConfig::new(0),
+            doctor: DoctorSettings::default(),
         }
     }
 
@@ -162,6 +167,9 @@ pub(crate) struct LiveSettings {
     utp: RwLock<Option<UtpSocket>>,
     /// Dials peers, remembering which do not answer over uTP.
     pub dialer: Dialer,
+    pub doctor: DoctorSettings,
+    /// Incoming connections and the port mapping, for the swarm doctor.
+    pub inbound: InboundWatch,
 }
 
 /// One peer connection counted against the session's cap; released when dropped.
@@ -189,6 +197,8 @@ impl LiveSettings {
             transport: RwLock::new(config.transport),
             utp: RwLock::new(None),
             dialer: Dialer::default(),
+            doctor: config.doctor,
+            inbound: InboundWatch::new(),
         }
     }
 

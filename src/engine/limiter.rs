@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 pub struct RateLimiter {
     rate: AtomicU64,
     bucket: Mutex<(f64, Instant)>,
+    /// When a transfer last had to wait for the limit, in milliseconds after `created`
+    /// (0: never), for the swarm doctor.
+    throttled_at: AtomicU64,
+    created: Instant,
 }
 
 impl RateLimiter {
@@ -17,6 +21,8 @@ impl RateLimiter {
         Self {
             rate: AtomicU64::new(bytes_per_sec),
             bucket: Mutex::new((0.0, Instant::now())),
+            throttled_at: AtomicU64::new(0),
+            created: Instant::now(),
         }
     }
 
@@ -26,6 +32,14 @@ impl RateLimiter {
 
     pub fn rate(&self) -> u64 {
         self.rate.load(Ordering::Relaxed)
+    }
+
+    /// Whether the limit (still set) made a transfer wait within the last `window`.
+    pub fn throttled_within(&self, window: Duration) -> bool {
+        let at = self.throttled_at.load(Ordering::Relaxed);
+        at > 0
+            && self.rate() > 0
+            && self.created.elapsed().as_millis() as u64 <= at + window.as_millis() as u64
     }
 
     /// Takes `n` bytes' worth of tokens, waiting as long as the limit requires. The wait is
@@ -51,7 +65,13 @@ impl RateLimiter {
         *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(rate / 4.0);
         *last = now;
         *tokens -= n as f64;
-        (*tokens < 0.0).then(|| Duration::from_secs_f64(-*tokens / rate))
+        if *tokens >= 0.0 {
+            return None;
+        }
+        let since_created = now.duration_since(self.created).as_millis() as u64;
+        self.throttled_at
+            .store(since_created.max(1), Ordering::Relaxed);
+        Some(Duration::from_secs_f64(-*tokens / rate))
     }
 }
 
@@ -67,6 +87,13 @@ mod tests {
         assert!(
             wait >= Duration::from_millis(1900) && wait <= Duration::from_millis(2100),
             "{wait:?}"
+        );
+        assert!(limited.throttled_within(Duration::from_secs(1)));
+        assert!(!RateLimiter::new(1000).throttled_within(Duration::from_secs(1)));
+        limited.set_rate(0);
+        assert!(
+            !limited.throttled_within(Duration::from_secs(1)),
+            "a limit removed holds nothing back"
         );
     }
 }

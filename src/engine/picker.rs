@@ -252,6 +252,16 @@ impl Picker {
         self.buffered
     }
 
+    /// How many connected peers have each piece.
+    pub fn availability(&self) -> &[u32] {
+        &self.availability
+    }
+
+    /// The wanted pieces not verified yet, in order.
+    pub fn wanted_missing(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.have.len()).filter(|&i| self.wants(i))
+    }
+
     #[cfg(test)]
     pub fn add_availability(&mut self, pieces: &Bitfield) {
         for i in pieces.ones() {

@@ -118,6 +118,11 @@ impl PeerRoster {
         self.known.entry(addr).or_default().next_try = Some(until);
     }
 
+    /// Addresses known (connected or not).
+    pub fn known_count(&self) -> usize {
+        self.known.len()
+    }
+
     /// No peer connected, none being dialled.
     pub fn is_empty(&self) -> bool {
         self.peers.is_empty() && self.connecting.is_empty()

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::creator::CreationSnapshot;
+use super::doctor::{Finding, Severity};
 use super::goals::TorrentGoals;
 use super::outcome::{AddError, CreateFailure, TorrentError, TrackerStatus, TrackersSummary};
 use super::tracker::host::TrackerHostState;
@@ -214,12 +215,24 @@ pub struct TorrentSnapshot {
     pub pieces: Bitfield,
     /// Pieces with blocks on the way.
     pub pieces_in_progress: Vec<u32>,
+    /// How many connected peers have each piece (while it runs; empty when stopped).
+    pub availability: Vec<u16>,
+    /// What the swarm doctor found, most important first.
+    pub findings: Vec<Finding>,
     pub added_at: u64,
     pub comment: Option<String>,
     pub created_by: Option<String>,
 }
 
 impl TorrentSnapshot {
+    /// The most serious finding at or above `Warning`, if any: what the table flags.
+    pub fn worst_finding(&self) -> Option<&Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity >= Severity::Warning)
+            .max_by_key(|f| f.severity)
+    }
+
     /// How long it has seeded over its life, at `now`.
     pub fn seeding_time(&self, now: SystemTime) -> Duration {
         self.seeding_banked

@@ -5,6 +5,8 @@
 //! reads are bounded the same way.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sha1::{Digest, Sha1};
@@ -31,6 +33,38 @@ pub struct Disk {
     write_budget: Arc<Semaphore>,
     write_units: u64,
     read_slots: Arc<Semaphore>,
+    waits: Arc<WriteWaits>,
+}
+
+/// How long pieces waited for room in the write budget lately: a moving average (weight
+/// 1/8 per piece), forgotten after [`WriteWaits::FORGET`] without a piece.
+struct WriteWaits {
+    average_us: AtomicU64,
+    /// When the last piece was admitted, in milliseconds after `created`.
+    last_ms: AtomicU64,
+    created: Instant,
+}
+
+impl WriteWaits {
+    const FORGET: Duration = Duration::from_secs(5);
+
+    fn record(&self, waited: Duration) {
+        let sample = waited.as_micros() as u64;
+        let old = self.average_us.load(Ordering::Relaxed);
+        self.average_us
+            .store(old - old / 8 + sample / 8, Ordering::Relaxed);
+        self.last_ms
+            .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn recent(&self) -> Duration {
+        let idle = (self.created.elapsed().as_millis() as u64)
+            .saturating_sub(self.last_ms.load(Ordering::Relaxed));
+        if idle > Self::FORGET.as_millis() as u64 {
+            return Duration::ZERO;
+        }
+        Duration::from_micros(self.average_us.load(Ordering::Relaxed))
+    }
 }
 
 /// A reservation of write budget for one piece.
@@ -45,20 +79,33 @@ impl Disk {
             write_budget: Arc::new(Semaphore::new(write_units as usize)),
             write_units,
             read_slots: Arc::new(Semaphore::new(reads.max(1))),
+            waits: Arc::new(WriteWaits {
+                average_us: AtomicU64::new(0),
+                last_ms: AtomicU64::new(0),
+                created: Instant::now(),
+            }),
         }
+    }
+
+    /// How long a piece has waited for room to be written, on average, lately (zero when
+    /// nothing was written for a few seconds): what a disk slower than the peers shows.
+    pub fn write_wait(&self) -> Duration {
+        self.waits.recent()
     }
 
     /// Waits until `len` bytes of write budget are free.
     pub async fn reserve_write(&self, len: u64) -> WriteSlot {
         let units = len.div_ceil(UNIT).clamp(1, self.write_units) as u32;
+        let asked = Instant::now();
         // The semaphore is never closed; were it, writes would go on without back-pressure.
-        WriteSlot(
-            self.write_budget
-                .clone()
-                .acquire_many_owned(units)
-                .await
-                .ok(),
-        )
+        let permit = self
+            .write_budget
+            .clone()
+            .acquire_many_owned(units)
+            .await
+            .ok();
+        self.waits.record(asked.elapsed());
+        WriteSlot(permit)
     }
 
     /// Hashes `data` (piece bytes at torrent offset `offset`), writes it if the hash matches,
@@ -106,5 +153,29 @@ impl Disk {
                 source: std::io::Error::other(e.to_string()),
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_piece_that_waits_for_room_is_measured() {
+        let disk = Disk::new(UNIT, 1);
+        let first = disk.reserve_write(UNIT).await;
+        assert_eq!(disk.write_wait(), Duration::ZERO, "the first piece had room");
+        let release = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            drop(first);
+        });
+        let _second = disk.reserve_write(UNIT).await;
+        release.await.unwrap();
+        // One sample of ~400 ms weighs an eighth of the average.
+        let wait = disk.write_wait();
+        assert!(
+            wait >= Duration::from_millis(45) && wait <= Duration::from_millis(200),
+            "{wait:?}"
+        );
     }
 }

@@ -164,6 +164,7 @@ impl SessionActor {
                 },
                 Some((stream, addr, handshake)) = inbound.recv() => {
                     if let Some(t) = self.torrents.get(&handshake.info_hash) {
+                        self.live.inbound.arrived();
                         let _ = t.events.send(TorrentEvent::Handshaken { stream, addr, handshake, inbound: true });
                     }
                 }
@@ -294,6 +295,9 @@ impl SessionActor {
         let creating = self.creations.snapshots();
         let dht = self.live.dht().map(|d| d.stats());
         let port_mapping = self.port_mapper.as_ref().map(|m| m.status());
+        self.live
+            .inbound
+            .set_port_mapping(port_mapping.as_ref().map(ToString::to_string));
         let unchanged = {
             let last = self.snapshot_tx.borrow();
             last.tracker == tracker

@@ -14,6 +14,7 @@
 //! Peer connections, the disk and the tracker tasks report through [`TorrentEvent`]s; the
 //! session drives it with [`TorrentCommand`]s (see [`messages`]).
 
+mod health;
 mod lifecycle;
 mod messages;
 mod peering;
@@ -35,10 +36,12 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::oneshot;
 
+use self::health::Health;
 use self::lifecycle::Lifecycle;
 use self::saving::{Record, ResumeSaver};
 use self::snapshot::{Parts, Publisher};
 use self::sources::PeerSources;
+use super::doctor::{self, Facts, Finding, LimitFacts, Unavailable};
 use super::limiter::RateLimiter;
 use super::outcome::TorrentError;
 use super::peer::PeerCommand;
@@ -134,6 +137,7 @@ struct Torrent {
     publisher: Publisher,
     chores: Chores,
     sources: PeerSources,
+    health: Health,
 }
 
 /// Builds the torrent's shared state and starts its actor.
@@ -230,6 +234,7 @@ pub(crate) fn spawn(mut params: TorrentParams) -> TorrentHandle {
             last_pex: Instant::now(),
         },
         sources: PeerSources::new(Instant::now()),
+        health: Health::default(),
         shared,
         seeding_clock,
         params,
@@ -286,11 +291,9 @@ impl Torrent {
                         // No tick comes to save it later.
                         self.save_if_changed().await;
                     }
+                    // A busy torrent's next tick publishes it.
                     if !self.life.is_busy() || self.is_quiet() {
                         self.publish_snapshot();
-                    } else {
-                        // A busy torrent's next tick publishes it.
-                        self.publisher.changed();
                     }
                     // A quiet torrent that has peers now ticks often again.
                     next_tick = next_tick.min(self.next_tick());
@@ -776,10 +779,9 @@ impl Torrent {
                 self.save_resume().await;
             }
         }
-        // A quiet torrent's snapshot is rebuilt only when something changed it.
-        if !quiet || self.publisher.is_changed() {
-            self.publish_snapshot();
-        }
+        // A quiet torrent ticks only for its chores (the doctor's findings among them), so
+        // its snapshot is rebuilt then.
+        self.publish_snapshot();
     }
 
     /// When the next tick is due: after [`TICK`], or for a quiet torrent its next chore.
@@ -802,6 +804,7 @@ impl Torrent {
             self.roster.next_dial_at(self.is_finished(), now),
             (!self.shared.meta.private && self.params.live.dht().is_some())
                 .then(|| self.sources.next_dht()),
+            self.health.next_settled(self.params.live.doctor.settle),
         ];
         let until = chores
             .into_iter()
@@ -845,14 +848,28 @@ impl Torrent {
 
     fn snapshot(&mut self) -> super::snapshot::TorrentSnapshot {
         let meta = self.shared.meta.clone();
-        let (have, have_bytes, wanted, finished, pieces_in_progress) = {
+        let active = self.life.is_active();
+        let (have, have_bytes, wanted, finished, pieces_in_progress, availability, unavailable) = {
             let picker = self.shared.picker();
+            let finished = picker.is_finished();
             (
                 picker.have().clone(),
                 picker.have_bytes(),
                 picker.wanted_bytes(),
-                picker.is_finished(),
+                finished,
                 picker.in_progress(),
+                match active {
+                    true => picker
+                        .availability()
+                        .iter()
+                        .map(|&a| u16::try_from(a).unwrap_or(u16::MAX))
+                        .collect(),
+                    false => Vec::new(),
+                },
+                match active && !finished {
+                    true => health::unavailable(&picker),
+                    false => Unavailable::default(),
+                },
             )
         };
         let connected_seeds = self
@@ -860,7 +877,7 @@ impl Torrent {
             .books()
             .filter(|p| p.stats.is_seed.load(Ordering::Relaxed))
             .count() as u32;
-        snapshot::build(Parts {
+        let mut snapshot = snapshot::build(Parts {
             meta: &meta,
             save_dir: self.params.save_dir.clone(),
             added_at: self.params.added_at,
@@ -893,7 +910,51 @@ impl Torrent {
                 .sources
                 .snapshot(meta.private, self.params.live.dht().is_some()),
             next_announce: self.trackers.next_announce,
-        })
+        });
+        snapshot.availability = availability;
+        snapshot.findings = self.diagnose(&snapshot, finished, &unavailable);
+        snapshot
+    }
+
+    /// What the swarm doctor finds now (those findings whose cause has held long enough).
+    fn diagnose(
+        &mut self,
+        snapshot: &super::snapshot::TorrentSnapshot,
+        finished: bool,
+        unavailable: &Unavailable,
+    ) -> Vec<Finding> {
+        let now = Instant::now();
+        let active = self.life.is_active();
+        let peers = health::peer_facts(self.roster.books());
+        self.health.observe(active, &peers, now);
+        let live = &self.params.live;
+        let inbound = live
+            .inbound
+            .facts(live.listen_port.load(Ordering::Relaxed));
+        let shared = &self.shared;
+        let facts = Facts {
+            state: &snapshot.state,
+            finished,
+            active,
+            needs_check: self.life.paused()
+                && matches!(self.life.state(), lifecycle::State::NeedsCheck),
+            trackers: &snapshot.trackers,
+            sources: &snapshot.sources,
+            known_addresses: self.roster.known_count(),
+            peers: &peers,
+            ever_connected: self.health.ever_connected(),
+            unavailable,
+            last_seed: self.health.last_seed(now),
+            swarm: (snapshot.swarm_seeders, snapshot.swarm_leechers),
+            down_rate: snapshot.down_rate,
+            up_rate: snapshot.up_rate,
+            down_limit: limit_facts(&shared.torrent_down_limit, &shared.down_limit),
+            up_limit: limit_facts(&shared.torrent_up_limit, &shared.up_limit),
+            disk_wait: shared.disk.write_wait(),
+            inbound: &inbound,
+        };
+        let found = doctor::diagnose(&facts, &live.doctor);
+        self.health.settle(found, live.doctor.settle, now)
     }
 
     fn publish_snapshot(&mut self) {
@@ -901,5 +962,22 @@ impl Torrent {
         self.seeding_clock.set(seeding);
         let snapshot = self.snapshot();
         self.publisher.publish(snapshot);
+    }
+}
+
+/// A limit of ours (the torrent's own first, then the session's) that made transfers wait in
+/// the last two seconds.
+fn limit_facts(own: &RateLimiter, session: &RateLimiter) -> Option<LimitFacts> {
+    const WINDOW: Duration = Duration::from_secs(2);
+    if own.throttled_within(WINDOW) {
+        Some(LimitFacts {
+            rate: own.rate(),
+            own: true,
+        })
+    } else {
+        session.throttled_within(WINDOW).then(|| LimitFacts {
+            rate: session.rate(),
+            own: false,
+        })
     }
 }

@@ -115,6 +115,8 @@ pub(super) fn build(p: Parts<'_>) -> TorrentSnapshot {
         files: p.files,
         pieces: p.have,
         pieces_in_progress: p.pieces_in_progress,
+        availability: Vec::new(),
+        findings: Vec::new(),
         added_at: p.added_at,
         comment: meta.comment.clone(),
         created_by: meta.created_by.clone(),
@@ -202,8 +204,6 @@ pub(super) struct Publisher {
     pub down: RateMeter,
     pub up: RateMeter,
     files: Option<(u32, Vec<FileProgress>)>,
-    /// Something changed since the last publish (for torrents that do not rebuild each tick).
-    changed: bool,
 }
 
 impl Publisher {
@@ -215,7 +215,6 @@ impl Publisher {
             slot: Arc::default(),
             dirty,
             files: None,
-            changed: false,
         }
     }
 
@@ -251,16 +250,7 @@ impl Publisher {
         files
     }
 
-    pub fn changed(&mut self) {
-        self.changed = true;
-    }
-
-    pub fn is_changed(&self) -> bool {
-        self.changed
-    }
-
     pub fn publish(&mut self, snapshot: TorrentSnapshot) {
-        self.changed = false;
         let mut slot = self.slot.locked();
         if **slot != snapshot {
             *slot = Arc::new(snapshot);
