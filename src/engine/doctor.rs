@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::outcome::TrackerStatus;
-use super::snapshot::{SourceSnapshot, SourceState, TorrentState, TrackerSnapshot};
+use super::snapshot::{PeerSource, SourceSnapshot, SourceState, TorrentState, TrackerSnapshot};
 use crate::sync::MutexExt;
 use crate::tracker::client::TrackerError;
 use crate::units;
@@ -243,7 +243,12 @@ pub fn diagnose(facts: &Facts<'_>, settings: &DoctorSettings) -> Vec<Finding> {
         return sorted(found);
     }
     if let Some((message, evidence)) = trackers_refusing(facts.trackers) {
-        add(FindingKind::TrackerRefused, Severity::Warning, message, evidence);
+        add(
+            FindingKind::TrackerRefused,
+            Severity::Warning,
+            message,
+            evidence,
+        );
     }
     if facts.finished {
         seeding_findings(facts, &mut add);
@@ -346,7 +351,9 @@ fn download_findings(facts: &Facts<'_>, settings: &DoctorSettings, add: &mut Add
 fn seeding_findings(facts: &Facts<'_>, add: &mut Add<'_>) {
     let leechers = facts.peers.iter().filter(|p| !p.seed).count();
     let swarm_leechers = facts.swarm.1;
-    if matches!(facts.state, TorrentState::Seeding) && leechers == 0 && swarm_leechers.unwrap_or(0) == 0
+    if matches!(facts.state, TorrentState::Seeding)
+        && leechers == 0
+        && swarm_leechers.unwrap_or(0) == 0
     {
         let message = match swarm_leechers {
             Some(n) => format!(
@@ -393,7 +400,8 @@ fn no_peers(facts: &Facts<'_>) -> (String, Vec<String>) {
     } else if trackers.iter().any(|t| t.status.is_working()) {
         why.push("the trackers know no other peer".to_string());
     }
-    for source in facts.sources {
+    // PEX needs a connected peer to ask: with none, its silence says nothing.
+    for source in facts.sources.iter().filter(|s| s.source != PeerSource::Pex) {
         match source.state {
             SourceState::Working | SourceState::Searching if source.peers == 0 => {
                 why.push(format!("{} found none", source.source.label()));
@@ -525,7 +533,9 @@ fn no_inbound(inbound: &InboundFacts, silence: Duration) -> Option<(String, Vec<
         Some(status) => format!("Port mapping: {status}"),
         None => "Port mapping: off".into(),
     });
-    evidence.push("Peers that cannot reach you can only be dialled by you; two such peers never meet".into());
+    evidence.push(
+        "Peers that cannot reach you can only be dialled by you; two such peers never meet".into(),
+    );
     Some((
         format!(
             "Nobody can connect to you: no incoming connection in {}; your port {} may be closed",

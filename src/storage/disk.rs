@@ -164,7 +164,11 @@ mod tests {
     async fn a_piece_that_waits_for_room_is_measured() {
         let disk = Disk::new(UNIT, 1);
         let first = disk.reserve_write(UNIT).await;
-        assert_eq!(disk.write_wait(), Duration::ZERO, "the first piece had room");
+        assert_eq!(
+            disk.write_wait(),
+            Duration::ZERO,
+            "the first piece had room"
+        );
         let release = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(400)).await;
             drop(first);

@@ -240,15 +240,27 @@ pub fn session_bound(
     bind: rivulet::net::Binding,
     upload_limit: u64,
 ) -> SessionHandle {
+    session_configured(state_dir, |config| {
+        config.bind = bind;
+        config.upload_limit = upload_limit;
+    })
+}
+
+/// A session listening on 127.0.0.1 (a port of the system's choice) with its state in
+/// `state_dir`, restoring nothing, configured further by `edit`.
+pub fn session_configured(
+    state_dir: &Path,
+    edit: impl FnOnce(&mut SessionConfig),
+) -> SessionHandle {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
     let mut config = SessionConfig::with_state_dir(state_dir.to_path_buf());
     config.restore_saved = false;
-    config.bind = bind;
+    config.bind = rivulet::net::Binding::Address(Ipv4Addr::LOCALHOST.into());
     config.listen_port = 0;
-    config.upload_limit = upload_limit;
+    edit(&mut config);
     Session::start(config, None).unwrap()
 }
 

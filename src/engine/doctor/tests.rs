@@ -1,5 +1,4 @@
 use super::*;
-use crate::engine::snapshot::PeerSource;
 
 fn tracker(status: TrackerStatus) -> TrackerSnapshot {
     TrackerSnapshot {
@@ -120,7 +119,12 @@ fn no_peers_names_every_source_that_found_none() {
 
 #[test]
 fn pieces_nobody_has_are_named_as_ranges_with_their_share() {
-    let ranges = unavailable_ranges([3, 4, 5, 9, 20, 21].into_iter(), &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    let ranges = unavailable_ranges(
+        [3, 4, 5, 9, 20, 21].into_iter(),
+        &[
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+        ],
+    );
     assert_eq!(ranges, vec![3..=5, 9..=9, 20..=20]);
     assert_eq!(piece_ranges(&ranges), "pieces 3–5, 9, 20");
     assert_eq!(piece_ranges(&[7..=7]), "piece 7");
@@ -149,7 +153,11 @@ fn pieces_nobody_has_are_named_as_ranges_with_their_share() {
         "No one has pieces 311–340 (12% of the torrent): no seed has been seen for 2h 0m; \
          the download cannot finish until one returns"
     );
-    assert!(found[0].evidence.contains(&"0 seeds in the swarm by the tracker".to_string()));
+    assert!(
+        found[0]
+            .evidence
+            .contains(&"0 seeds in the swarm by the tracker".to_string())
+    );
 }
 
 #[test]
@@ -157,7 +165,11 @@ fn peers_that_all_choke_us_are_told_apart_from_slow_ones() {
     let trackers = [tracker(TrackerStatus::Working { warning: None })];
     let inbound = InboundFacts::default();
     let unavailable = Unavailable::default();
-    let choking = [peer(1, true, true, 0), peer(2, true, true, 0), peer(3, false, false, 0)];
+    let choking = [
+        peer(1, true, true, 0),
+        peer(2, true, true, 0),
+        peer(3, false, false, 0),
+    ];
     let facts = Facts {
         down_rate: 0,
         ..healthy(&trackers, &choking, &unavailable, &inbound)
@@ -166,14 +178,20 @@ fn peers_that_all_choke_us_are_told_apart_from_slow_ones() {
     assert_eq!(kinds(&found), vec![FindingKind::AllChoking]);
     assert_eq!(found[0].message, "Connected to 2 peers, all choking us");
 
-    let slow = [peer(1, true, false, 40 << 10), peer(2, true, false, 10 << 10)];
+    let slow = [
+        peer(1, true, false, 40 << 10),
+        peer(2, true, false, 10 << 10),
+    ];
     let facts = Facts {
         down_rate: 50 << 10,
         ..healthy(&trackers, &slow, &unavailable, &inbound)
     };
     let found = diagnose(&facts, &DoctorSettings::default());
     assert_eq!(kinds(&found), vec![FindingKind::SlowPeers]);
-    assert_eq!(found[0].message, "Peers are slow: the best gives 40.0 KiB/s");
+    assert_eq!(
+        found[0].message,
+        "Peers are slow: the best gives 40.0 KiB/s"
+    );
     assert_eq!(found[0].severity, Severity::Info);
 
     // Our own limit, not the peers, is what holds the rate.
@@ -190,7 +208,11 @@ fn peers_that_all_choke_us_are_told_apart_from_slow_ones() {
         found[0].message,
         "Limited by your own download limit (50.0 KiB/s)"
     );
-    assert!(found[0].evidence.contains(&"The torrent's own limit (General tab)".to_string()));
+    assert!(
+        found[0]
+            .evidence
+            .contains(&"The torrent's own limit (General tab)".to_string())
+    );
 }
 
 #[test]
@@ -209,13 +231,20 @@ fn a_slow_disk_and_a_closed_port_are_warnings() {
         ..healthy(&trackers, &peers, &unavailable, &inbound)
     };
     let found = diagnose(&facts, &DoctorSettings::default());
-    assert_eq!(kinds(&found), vec![FindingKind::DiskBound, FindingKind::NoInbound]);
+    assert_eq!(
+        kinds(&found),
+        vec![FindingKind::DiskBound, FindingKind::NoInbound]
+    );
     assert_eq!(found[0].message, "Limited by the disk: writes wait 850 ms");
     assert_eq!(
         found[1].message,
         "Nobody can connect to you: no incoming connection in 30m 0s; your port 6881 may be closed"
     );
-    assert!(found[1].evidence.contains(&"Port mapping: not mapped: no gateway found".to_string()));
+    assert!(
+        found[1]
+            .evidence
+            .contains(&"Port mapping: not mapped: no gateway found".to_string())
+    );
 
     // A session younger than the silence cannot tell yet.
     let young = InboundFacts {
@@ -226,14 +255,17 @@ fn a_slow_disk_and_a_closed_port_are_warnings() {
         inbound: &young,
         ..facts
     };
-    assert_eq!(kinds(&diagnose(&facts, &DoctorSettings::default())), vec![FindingKind::DiskBound]);
+    assert_eq!(
+        kinds(&diagnose(&facts, &DoctorSettings::default())),
+        vec![FindingKind::DiskBound]
+    );
 }
 
 #[test]
 fn seeding_to_nobody_queued_and_refused_are_said() {
-    let trackers = [
-        tracker(TrackerStatus::Failed(TrackerError::Failure("unregistered torrent".into()))),
-    ];
+    let trackers = [tracker(TrackerStatus::Failed(TrackerError::Failure(
+        "unregistered torrent".into(),
+    )))];
     let inbound = InboundFacts::default();
     let unavailable = Unavailable::default();
     let seeding = TorrentState::Seeding;
@@ -244,8 +276,14 @@ fn seeding_to_nobody_queued_and_refused_are_said() {
         ..healthy(&trackers, &[], &unavailable, &inbound)
     };
     let found = diagnose(&facts, &DoctorSettings::default());
-    assert_eq!(kinds(&found), vec![FindingKind::TrackerRefused, FindingKind::NoLeechers]);
-    assert_eq!(found[0].message, "The only tracker says: unregistered torrent");
+    assert_eq!(
+        kinds(&found),
+        vec![FindingKind::TrackerRefused, FindingKind::NoLeechers]
+    );
+    assert_eq!(
+        found[0].message,
+        "The only tracker says: unregistered torrent"
+    );
     assert_eq!(found[1].message, "Seeding, but no one is downloading");
 
     let queued = TorrentState::Queued;

@@ -87,10 +87,8 @@ pub(super) fn peer_facts<'a>(books: impl Iterator<Item = &'a PeerBook>) -> Vec<P
 
 /// The wanted pieces still missing that no connected peer has.
 pub(super) fn unavailable(picker: &Picker) -> Unavailable {
-    let ranges = crate::engine::doctor::unavailable_ranges(
-        picker.wanted_missing(),
-        picker.availability(),
-    );
+    let ranges =
+        crate::engine::doctor::unavailable_ranges(picker.wanted_missing(), picker.availability());
     let (mut pieces, mut bytes) = (0, 0);
     for piece in ranges.iter().flat_map(|r| r.clone()) {
         pieces += 1;
@@ -123,15 +121,26 @@ mod tests {
         let mut health = Health::default();
         let start = Instant::now();
         let settle = Duration::from_secs(30);
-        let found = || vec![finding(FindingKind::AllChoking), finding(FindingKind::Queued)];
+        let found = || {
+            vec![
+                finding(FindingKind::AllChoking),
+                finding(FindingKind::Queued),
+            ]
+        };
         let shown = health.settle(found(), settle, start);
-        assert_eq!(shown, vec![finding(FindingKind::Queued)], "the queue needs no settling");
+        assert_eq!(
+            shown,
+            vec![finding(FindingKind::Queued)],
+            "the queue needs no settling"
+        );
         assert_eq!(health.next_settled(settle), Some(start + settle));
         let later = start + Duration::from_secs(31);
         assert_eq!(health.settle(found(), settle, later).len(), 2);
         assert!(health.settle(Vec::new(), settle, later).is_empty());
         assert_eq!(
-            health.settle(found(), settle, later + Duration::from_secs(1)).len(),
+            health
+                .settle(found(), settle, later + Duration::from_secs(1))
+                .len(),
             1,
             "a cause that went away starts again"
         );

@@ -928,9 +928,7 @@ impl Torrent {
         let peers = health::peer_facts(self.roster.books());
         self.health.observe(active, &peers, now);
         let live = &self.params.live;
-        let inbound = live
-            .inbound
-            .facts(live.listen_port.load(Ordering::Relaxed));
+        let inbound = live.inbound.facts(live.listen_port.load(Ordering::Relaxed));
         let shared = &self.shared;
         let facts = Facts {
             state: &snapshot.state,
