@@ -186,6 +186,8 @@ fn torrent(n: u8, name: &str) -> TorrentSnapshot {
             have
         },
         pieces_in_progress: vec![20],
+        availability: vec![2; 40],
+        findings: Vec::new(),
         added_at: 1_795_614_000 + n as u64,
         comment: Some("a comment".into()),
         created_by: None,
@@ -493,6 +495,85 @@ fn selection_and_detail_tabs() {
         y(&harness, "alpha") > y(&harness, "beta"),
         "a second click on a header sorts descending"
     );
+}
+
+#[test]
+fn the_health_tab_shows_the_findings_and_the_table_flags_a_warning() {
+    use rivulet::engine::{Finding, FindingKind, Severity};
+    let (mut harness, rig) = rig();
+    let mut stalled = torrent(1, "stalled");
+    stalled.findings = vec![
+        Finding {
+            kind: FindingKind::PiecesUnavailable,
+            severity: Severity::Error,
+            message:
+                "No one has pieces 30–39 (25% of the torrent): no seed has been seen for 2h 0m; \
+                      the download cannot finish until one returns"
+                    .into(),
+            evidence: vec!["10 pieces missing (2.5 MiB) that no connected peer has".into()],
+        },
+        Finding {
+            kind: FindingKind::DownloadLimit,
+            severity: Severity::Info,
+            message: "Limited by your own download limit (500.0 KiB/s)".into(),
+            evidence: vec!["The session's limit (Settings: Download limit)".into()],
+        },
+    ];
+    stalled.availability = [vec![1; 30], vec![0; 10]].concat();
+    let mut limited = torrent(2, "limited");
+    limited.findings = vec![stalled.findings[1].clone()];
+    rig.engine.set_torrents(vec![stalled, limited]);
+    harness.run_steps(2);
+    assert_eq!(
+        harness.query_all_by_label_contains("⚠").count(),
+        1,
+        "only the torrent with an error is flagged: an info is no warning"
+    );
+    assert_shown(&harness, "⚠ Downloading");
+
+    topmost(&harness, "stalled").click();
+    harness.run_steps(2);
+    click_lowest(&mut harness, "Health");
+    harness.run_steps(2);
+    assert_shown(&harness, "No one has pieces 30–39");
+    assert_shown(
+        &harness,
+        "• 10 pieces missing (2.5 MiB) that no connected peer has",
+    );
+    let y =
+        |h: &Harness<'_, RivuletApp>, text: &str| h.get_by_label_contains(text).rect().center().y;
+    assert!(
+        (lowest(&harness, "Error").rect().center().y - y(&harness, "No one has pieces")).abs()
+            < 4.0,
+        "the finding's severity is beside it"
+    );
+    assert!(
+        y(&harness, "No one has pieces") < y(&harness, "Limited by your own"),
+        "most important first"
+    );
+    click_lowest(&mut harness, "Pieces");
+    harness.run_steps(2);
+    assert_shown(&harness, "10 pieces nobody connected has");
+
+    topmost(&harness, "limited").click();
+    harness.run_steps(2);
+    assert_shown(&harness, "every piece is somewhere");
+    click_lowest(&mut harness, "Health");
+    harness.run_steps(2);
+    assert_shown(&harness, "Limited by your own download limit (500.0 KiB/s)");
+    assert!(
+        harness
+            .query_by_label_contains("No one has pieces")
+            .is_none()
+    );
+
+    let mut fine = torrent(3, "fine");
+    fine.state = TorrentState::Seeding;
+    rig.engine.set_torrents(vec![fine]);
+    harness.run_steps(2);
+    topmost(&harness, "fine").click();
+    harness.run_steps(2);
+    assert_shown(&harness, "Nothing holds this torrent back.");
 }
 
 #[test]

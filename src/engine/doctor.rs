@@ -225,7 +225,7 @@ pub fn diagnose(facts: &Facts<'_>, settings: &DoctorSettings) -> Vec<Finding> {
             Severity::Info,
             "Paused by the queue: it starts when a download or seeding slot frees up".into(),
             vec![
-                "Settings → Queue sets how many torrents run at once".into(),
+                "The Queue row of Settings sets how many torrents run at once".into(),
                 "Force start runs it now, whatever the queue says".into(),
             ],
         ),
@@ -309,7 +309,7 @@ fn download_findings(facts: &Facts<'_>, settings: &DoctorSettings, add: &mut Add
                 "Limited by your own download limit ({})",
                 units::rate(limit.rate)
             ),
-            limit_evidence("Downloading", facts.down_rate, limit),
+            limit_evidence("Download", facts.down_rate, limit),
         );
     }
     let disk_bound = facts.disk_wait >= settings.disk_wait;
@@ -377,7 +377,7 @@ fn seeding_findings(facts: &Facts<'_>, add: &mut Add<'_>) {
                 "Limited by your own upload limit ({})",
                 units::rate(limit.rate)
             ),
-            limit_evidence("Uploading", facts.up_rate, limit),
+            limit_evidence("Upload", facts.up_rate, limit),
         );
     }
 }
@@ -569,13 +569,14 @@ fn peer_line(p: &PeerFacts) -> String {
     )
 }
 
-fn limit_evidence(doing: &str, rate: u64, limit: LimitFacts) -> Vec<String> {
+/// `direction`: "download" or "upload".
+fn limit_evidence(direction: &str, rate: u64, limit: LimitFacts) -> Vec<String> {
     vec![
-        format!("{doing} at {}", units::rate(rate)),
+        format!("{direction}ing at {}", units::rate(rate)),
         if limit.own {
             "The torrent's own limit (General tab)".into()
         } else {
-            "The session's limit (Settings → Speed)".into()
+            format!("The session's limit (Settings: {direction} limit)")
         },
     ]
 }

@@ -7,9 +7,12 @@ use egui_extras::{Column, TableBuilder};
 
 use std::collections::HashMap;
 
-use crate::engine::{QueueMove, TorrentSnapshot, TorrentState};
+use crate::engine::{QueueMove, Severity, TorrentSnapshot, TorrentState};
 use crate::ids::InfoHash;
 use crate::units;
+
+/// Marks a torrent whose Health tab has a warning or an error.
+pub const WARNING_ICON: &str = "⚠";
 
 use super::filters::TorrentFilter;
 use super::selection::Selection;
@@ -272,9 +275,20 @@ fn row_cells(row: &mut egui_extras::TableRow<'_, '_>, t: &TorrentSnapshot, selec
                      torrent goes on when it is back.",
                     );
             }
-            _ => {
-                ui.label(text);
-            }
+            _ => match t.worst_finding() {
+                // The swarm doctor found something that holds the torrent back.
+                Some(finding) => {
+                    let color = match finding.severity {
+                        Severity::Error => ui.visuals().error_fg_color,
+                        _ => ui.visuals().warn_fg_color,
+                    };
+                    ui.colored_label(color, format!("{WARNING_ICON} {text}"))
+                        .on_hover_text(format!("{}\n(Health tab)", finding.message));
+                }
+                None => {
+                    ui.label(text);
+                }
+            },
         }
     });
     row.col(|ui| {

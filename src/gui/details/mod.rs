@@ -2,6 +2,7 @@
 
 mod files;
 mod general;
+mod health;
 mod peers;
 mod pieces;
 mod speed;
@@ -28,15 +29,17 @@ pub enum Tab {
     Trackers,
     Pieces,
     Speed,
+    Health,
 }
 
-const TABS: [(Tab, &str); 6] = [
+const TABS: [(Tab, &str); 7] = [
     (Tab::General, "General"),
     (Tab::Files, "Files"),
     (Tab::Peers, "Peers"),
     (Tab::Trackers, "Trackers"),
     (Tab::Pieces, "Pieces"),
     (Tab::Speed, "Speed"),
+    (Tab::Health, "Health"),
 ];
 
 pub struct DetailsPane {
@@ -83,6 +86,7 @@ impl DetailsPane {
             Tab::Peers => peers::ui(ui, t),
             Tab::Trackers => return self.trackers.ui(ui, t).map(DetailsAction::Engine),
             Tab::Pieces => pieces::ui(ui, t),
+            Tab::Health => health::ui(ui, t),
             Tab::Speed => match history.torrent(&t.id) {
                 Some(samples) => speed::ui(ui, samples, &t.name),
                 None => {
