@@ -3,8 +3,10 @@
 //! and exits, and the running window adds them.
 //!
 //! Wire format: one argument per line (absolute paths or magnet URIs), then an empty line; the
-//! listener answers `ok`. A socket left behind by a crashed instance refuses connections and is
-//! replaced.
+//! listener answers `ok`. A question (`rivulet doctor` asking about a torrent of the running
+//! session) is one line that starts with `?` (no argument does), then an empty line; the
+//! answer is text lines, then an empty line. A socket left behind by a crashed instance
+//! refuses connections and is replaced.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -124,16 +126,53 @@ mod imp {
         }
     }
 
+    /// Asks the running instance `question`; its answer, or an error when none runs.
+    pub fn ask(socket: &Path, question: &str) -> std::io::Result<String> {
+        let mut stream = UnixStream::connect(socket)?;
+        stream.set_read_timeout(Some(IO_TIMEOUT))?;
+        stream.set_write_timeout(Some(IO_TIMEOUT))?;
+        stream.write_all(format!("?{}\n\n", question.replace('\n', " ")).as_bytes())?;
+        let mut answer = String::new();
+        for line in BufReader::new(stream).lines() {
+            let line = line?;
+            if line.is_empty() {
+                return Ok(answer);
+            }
+            answer.push_str(&line);
+            answer.push('\n');
+        }
+        Err(std::io::Error::other(
+            "the running instance did not finish its answer",
+        ))
+    }
+
     impl Listener {
-        /// Answers later instances on a thread of its own; `on_args` gets each one's arguments.
-        pub fn serve(self, on_args: impl Fn(Vec<String>) + Send + 'static) {
+        /// Answers later instances on a thread of its own; `on_args` gets each one's arguments,
+        /// `on_question` answers each question (a text without empty lines).
+        pub fn serve(
+            self,
+            on_args: impl Fn(Vec<String>) + Send + 'static,
+            on_question: impl Fn(&str) -> String + Send + 'static,
+        ) {
             std::thread::Builder::new()
                 .name("rivulet-instance".into())
                 .spawn(move || {
                     for stream in self.listener.incoming() {
                         let Ok(stream) = stream else { continue };
-                        if let Some(args) = receive(stream) {
-                            on_args(args);
+                        match receive(&stream) {
+                            Some(Message::Args(args)) => {
+                                let _ = (&stream).write_all(b"ok\n");
+                                on_args(args);
+                            }
+                            Some(Message::Question(question)) => {
+                                let mut answer = on_question(&question).replace("\n\n", "\n");
+                                if !answer.ends_with('\n') {
+                                    answer.push('\n');
+                                }
+                                answer.push('\n');
+                                let _ = (&stream).write_all(answer.as_bytes());
+                            }
+                            None => {}
                         }
                     }
                     let _ = std::fs::remove_file(&self.path);
@@ -143,7 +182,13 @@ mod imp {
         }
     }
 
-    fn receive(stream: UnixStream) -> Option<Vec<String>> {
+    /// What a later instance sends.
+    enum Message {
+        Args(Vec<String>),
+        Question(String),
+    }
+
+    fn receive(stream: &UnixStream) -> Option<Message> {
         stream.set_read_timeout(Some(IO_TIMEOUT)).ok()?;
         stream.set_write_timeout(Some(IO_TIMEOUT)).ok()?;
         let mut reader = BufReader::new(stream.try_clone().ok()?);
@@ -162,8 +207,10 @@ mod imp {
                 return None;
             }
         }
-        (&stream).write_all(b"ok\n").ok()?;
-        Some(args)
+        match args.as_slice() {
+            [one] if one.starts_with('?') => Some(Message::Question(one[1..].to_string())),
+            _ => Some(Message::Args(args)),
+        }
     }
 }
 
@@ -178,12 +225,21 @@ mod imp {
         Ok(Claim::Primary(Listener))
     }
 
+    pub fn ask(_socket: &Path, _question: &str) -> std::io::Result<String> {
+        Err(std::io::Error::other("no running instance to ask"))
+    }
+
     impl Listener {
-        pub fn serve(self, _on_args: impl Fn(Vec<String>) + Send + 'static) {}
+        pub fn serve(
+            self,
+            _on_args: impl Fn(Vec<String>) + Send + 'static,
+            _on_question: impl Fn(&str) -> String + Send + 'static,
+        ) {
+        }
     }
 }
 
-pub use imp::{Listener, claim};
+pub use imp::{Listener, ask, claim};
 
 #[cfg(all(test, unix))]
 mod tests {
@@ -199,9 +255,16 @@ mod tests {
             panic!("first is primary")
         };
         let (tx, rx) = channel();
-        listener.serve(move |args| {
-            let _ = tx.send(args);
-        });
+        listener.serve(
+            move |args| {
+                let _ = tx.send(args);
+            },
+            |question| format!("asked: {question}\nsecond line"),
+        );
+        assert_eq!(
+            ask(&socket, "doctor 00ff").unwrap(),
+            "asked: doctor 00ff\nsecond line\n"
+        );
         let args = vec![
             "/tmp/a.torrent".to_string(),
             "magnet:?xt=urn:btih:00".to_string(),

@@ -582,3 +582,137 @@ fn download_killed_at_set_progress_and_mid_save_resends_at_most_two_pieces_per_k
         "the last run fetched only what was missing"
     );
 }
+
+/// `rivulet doctor` watches a torrent and prints what holds it back (exit code 1 for a warning
+/// or an error, 0 otherwise); `download` prints a finding as it appears.
+#[test]
+fn doctor_and_download_say_what_holds_a_torrent_back() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("film.bin", 200_000)]);
+    let doctor = |torrent: &std::path::Path, data: &std::path::Path| {
+        let state = tempfile::tempdir().unwrap();
+        Command::new(BIN)
+            .arg("doctor")
+            .arg(torrent)
+            .arg("-o")
+            .arg(data)
+            .args([
+                "--for",
+                "4",
+                "--port",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--no-dht",
+            ])
+            .arg("--state-dir")
+            .arg(state.path())
+            .env("XDG_RUNTIME_DIR", state.path())
+            .output()
+            .unwrap()
+    };
+
+    // A tracker nobody answers, and no other source: nothing can start.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}/announce", dead.local_addr().unwrap());
+    drop(dead);
+    let stalled = dir.path().join("stalled.torrent");
+    std::fs::write(
+        &stalled,
+        torrent_for(&dir.path().join("film.bin"), 16384, &dead_url),
+    )
+    .unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let out = doctor(&stalled, empty.path());
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(report.starts_with("film.bin: Downloading 0.0%"), "{report}");
+    assert!(
+        report.contains("  error: No peers known: its only tracker failed\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("      - Tracker {dead_url}: tracker unreachable")),
+        "{report}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("film.bin: error: No peers known"),
+        "the finding is printed as it appears: {stderr}"
+    );
+
+    // Complete data and a working tracker: seeding to nobody is no warning.
+    let tracker = TestTracker::start();
+    let healthy = dir.path().join("healthy.torrent");
+    std::fs::write(
+        &healthy,
+        torrent_for(&dir.path().join("film.bin"), 16384, &tracker.url),
+    )
+    .unwrap();
+    let out = doctor(&healthy, dir.path());
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert!(report.starts_with("film.bin: Seeding 100.0%"), "{report}");
+    assert!(
+        report.contains("  info: Seeding, but no one is downloading"),
+        "{report}"
+    );
+
+    // `download` prints a finding once, when it appears.
+    let refusing = dir.path().join("refused.torrent");
+    std::fs::write(
+        &refusing,
+        torrent_for(
+            &dir.path().join("film.bin"),
+            16384,
+            &refusing_tracker("unregistered torrent"),
+        ),
+    )
+    .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .arg("download")
+        .arg(&refusing)
+        .arg("-o")
+        .arg(empty.path())
+        .args([
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--no-dht",
+            "--state-dir",
+        ])
+        .arg(state.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let start = Instant::now();
+    let mut lines = Vec::new();
+    while start.elapsed() < Duration::from_secs(8) {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            lines.push(line);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let said = lines
+        .iter()
+        .filter(|l| l.contains("film.bin: warning: The only tracker says: unregistered torrent"))
+        .count();
+    assert_eq!(
+        said, 1,
+        "printed once, though the tracker keeps refusing: {lines:#?}"
+    );
+}

@@ -111,33 +111,6 @@ fn a_dead_tracker_means_no_peers_until_one_is_added() {
     assert!(!t.peers.is_empty() || t.progress == 1.0, "{t:?}");
 }
 
-/// A tracker that answers every announce with a failure reason.
-fn refusing_tracker(reason: &'static str) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/announce", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut request = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => request.extend_from_slice(&buf[..n]),
-                }
-            }
-            let body = format!("d14:failure reason{}:{reason}e", reason.len());
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    url
-}
-
 #[test]
 fn a_tracker_that_refuses_the_torrent_is_quoted_until_it_is_removed() {
     let tracker = refusing_tracker("unregistered torrent");
@@ -180,7 +153,7 @@ fn a_seeder_that_leaves_at_88_percent_leaves_pieces_nobody_has() {
     // The message names the missing pieces: the first one is the first piece not verified.
     let first_missing = (0..t.piece_count).find(|&i| !t.pieces.get(i)).unwrap();
     assert!(
-        found.message.starts_with(&format!("No one has piece")),
+        found.message.starts_with("No one has piece"),
         "{}",
         found.message
     );

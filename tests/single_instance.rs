@@ -46,9 +46,12 @@ fn second_instance_hands_files_to_the_running_window() {
         None,
     );
     let tx = app.external_sender();
-    listener.serve(move |args| {
-        let _ = tx.send(args);
-    });
+    listener.serve(
+        move |args| {
+            let _ = tx.send(args);
+        },
+        |_| String::new(),
+    );
     let mut harness = Harness::builder()
         .with_size(egui::vec2(1200.0, 800.0))
         .build_ui_state(|ui, app: &mut RivuletApp| app.show(ui), app);

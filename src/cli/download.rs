@@ -3,18 +3,17 @@
 //! otherwise. Ctrl-C or SIGTERM stops cleanly (trackers get `stopped`); running the same
 //! command again resumes.
 
+use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::ops::RangeInclusive;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-
 use super::{BadInput, NetArgs, TrackerEdits};
 use crate::engine::{
-    AddMagnet, AddSource, AddTorrent, Command, DownloadPlan, Event, Session, SessionConfig,
-    TorrentSnapshot, TorrentState,
+    AddMagnet, AddSource, AddTorrent, Command, DownloadPlan, Event, FindingKind, Session,
+    TorrentSnapshot, TorrentState, finding_text,
 };
 use crate::magnet::MagnetLink;
 use crate::units;
@@ -89,25 +88,7 @@ pub fn run(
     std::fs::create_dir_all(dir).map_err(|e| BadInput(format!("{}: {e}", dir.display())))?;
     let save_dir =
         std::fs::canonicalize(dir).map_err(|e| BadInput(format!("{}: {e}", dir.display())))?;
-    let state_dir = match &net.state_dir {
-        Some(d) => d.clone(),
-        None => SessionConfig::default_state_dir()
-            .context("no home folder for resume data; pass --state-dir")?
-            .join("cli"),
-    };
-    let mut config = SessionConfig::with_state_dir(state_dir);
-    config.restore_saved = false;
-    config.bind = net.bind.clone();
-    config.listen_port = net.port;
-    config.download_limit = net.download_limit * 1024;
-    config.upload_limit = net.upload_limit * 1024;
-    config.max_open_files = net.max_open_files;
-    config.dht = net.dht();
-    config.lsd = net.lsd();
-    config.encryption = net.encryption;
-    config.port_mapping = net.port_mapping();
-    config.transport = net.transport;
-    let mut session = Session::start(config, None)?;
+    let mut session = Session::start(net.session_config(None)?, None)?;
     eprintln!("{name}: listening on port {}", session.listen_port());
     session.send(add.command(save_dir, seed));
     for url in &edits.remove {
@@ -121,6 +102,7 @@ pub fn run(
         .enable_all()
         .build()?;
     let mut progress = Progress::new(total);
+    let mut findings = FindingsLog::default();
     let mut snapshots = session.watch();
     let outcome = runtime.block_on(async {
         loop {
@@ -155,6 +137,9 @@ pub fn run(
                             return Ok(0);
                         }
                         progress.update(t);
+                        for text in findings.new_ones(t) {
+                            progress.note(text.trim_end());
+                        }
                     }
                 }
             }
@@ -164,14 +149,34 @@ pub fn run(
     outcome
 }
 
+/// The findings already printed: a finding is printed when it appears, and again only if it
+/// went away and came back.
+#[derive(Default)]
+pub(super) struct FindingsLog {
+    shown: HashSet<FindingKind>,
+}
+
+impl FindingsLog {
+    /// The text of each finding of `t` that was not there at the last look.
+    pub fn new_ones(&mut self, t: &TorrentSnapshot) -> Vec<String> {
+        self.shown
+            .retain(|kind| t.findings.iter().any(|f| f.kind == *kind));
+        t.findings
+            .iter()
+            .filter(|f| self.shown.insert(f.kind))
+            .map(|f| format!("{}: {}", t.name, finding_text(f).trim_start()))
+            .collect()
+    }
+}
+
 /// What the command adds.
-enum Source {
+pub(super) enum Source {
     Torrent(Vec<u8>, DownloadPlan),
     Magnet(String),
 }
 
 impl Source {
-    fn command(self, save_dir: std::path::PathBuf, seed: bool) -> Command {
+    pub fn command(self, save_dir: std::path::PathBuf, seed: bool) -> Command {
         match self {
             Source::Torrent(bytes, plan) => Command::Add(AddTorrent {
                 source: AddSource::Bytes(bytes),

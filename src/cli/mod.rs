@@ -1,7 +1,8 @@
-//! The headless command line: `info`, `create`, `download`, `seed` over the same engine as the
-//! desktop app, `scrape`, and `tracker`.
+//! The headless command line: `info`, `create`, `download`, `seed` and `doctor` over the same
+//! engine as the desktop app, `scrape`, and `tracker`.
 
 mod create;
+mod doctor;
 mod download;
 mod info;
 mod scrape;
@@ -87,6 +88,10 @@ pub enum CliCommand {
     },
     /// Ask each tracker of a torrent how many seeders and leechers it has.
     Scrape { torrent: PathBuf },
+    /// Say why a torrent is stuck or slow: asks the running app about a torrent of its
+    /// session, else watches the torrent for a while. Exit code 1 when a warning or an error
+    /// is found.
+    Doctor(doctor::DoctorArgs),
     /// Run Rivulet's tracker (HTTP and UDP on one port) until Ctrl-C.
     Tracker(tracker::TrackerArgs),
 }
@@ -138,6 +143,34 @@ pub struct NetArgs {
 }
 
 impl NetArgs {
+    /// The session these arguments ask for, its state in `state_dir` (else `--state-dir`, else
+    /// the user's data folder's `cli`); it restores nothing by itself.
+    pub fn session_config(
+        &self,
+        state_dir: Option<PathBuf>,
+    ) -> anyhow::Result<crate::engine::SessionConfig> {
+        use anyhow::Context;
+        let state_dir = match state_dir.or_else(|| self.state_dir.clone()) {
+            Some(d) => d,
+            None => crate::engine::SessionConfig::default_state_dir()
+                .context("no home folder for resume data; pass --state-dir")?
+                .join("cli"),
+        };
+        let mut config = crate::engine::SessionConfig::with_state_dir(state_dir);
+        config.restore_saved = false;
+        config.bind = self.bind.clone();
+        config.listen_port = self.port;
+        config.download_limit = self.download_limit * 1024;
+        config.upload_limit = self.upload_limit * 1024;
+        config.max_open_files = self.max_open_files;
+        config.dht = self.dht();
+        config.lsd = self.lsd();
+        config.encryption = self.encryption;
+        config.port_mapping = self.port_mapping();
+        config.transport = self.transport;
+        Ok(config)
+    }
+
     /// Whether to map the listen port at the router.
     pub fn port_mapping(&self) -> bool {
         !self.no_port_mapping && !self.bind.is_loopback()
@@ -237,6 +270,7 @@ pub fn run(command: CliCommand) -> anyhow::Result<u8> {
             &trackers,
         ),
         CliCommand::Scrape { torrent } => scrape::run(&torrent),
+        CliCommand::Doctor(args) => doctor::run(&args),
         CliCommand::Tracker(args) => tracker::run(args),
     }
 }

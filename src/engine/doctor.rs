@@ -13,7 +13,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::outcome::TrackerStatus;
-use super::snapshot::{PeerSource, SourceSnapshot, SourceState, TorrentState, TrackerSnapshot};
+use super::snapshot::{
+    PeerSource, SourceSnapshot, SourceState, TorrentSnapshot, TorrentState, TrackerSnapshot,
+};
 use crate::sync::MutexExt;
 use crate::tracker::client::TrackerError;
 use crate::units;
@@ -579,6 +581,37 @@ fn limit_evidence(direction: &str, rate: u64, limit: LimitFacts) -> Vec<String> 
             format!("The session's limit (Settings: {direction} limit)")
         },
     ]
+}
+
+/// A torrent's findings as text (for `rivulet doctor`, also when it asks the running app): a
+/// head line (name, state, progress, peers, rates), then each finding with its evidence.
+pub fn report(t: &TorrentSnapshot) -> String {
+    let mut text = format!(
+        "{}: {} {:.1}%, {} ({} seeds), down {} up {}\n",
+        t.name,
+        t.state.label(),
+        t.progress * 100.0,
+        units::count((t.connected_peers + t.connected_seeds) as usize, "peer"),
+        t.connected_seeds,
+        units::rate(t.down_rate),
+        units::rate(t.up_rate),
+    );
+    if t.findings.is_empty() {
+        text.push_str("  nothing holds it back\n");
+    }
+    for finding in &t.findings {
+        text.push_str(&finding_text(finding));
+    }
+    text
+}
+
+/// One finding: `  warning: message`, then its evidence, a line each.
+pub fn finding_text(finding: &Finding) -> String {
+    let mut text = format!("  {}: {}\n", finding.severity.label(), finding.message);
+    for fact in &finding.evidence {
+        text.push_str(&format!("      - {fact}\n"));
+    }
+    text
 }
 
 /// The session's record of incoming connections and of the port mapping's state, read by

@@ -29,10 +29,10 @@ mod wanted;
 pub use command::{AddMagnet, AddSource, AddTorrent, Command, EngineSettings, QueueMove};
 pub use config::{PUBLIC_DHT_ROUTERS, SessionConfig};
 pub use creator::{CreateTorrent, CreationSnapshot};
-pub use doctor::{DoctorSettings, Finding, FindingKind, Severity};
+pub use doctor::{DoctorSettings, Finding, FindingKind, Severity, finding_text, report};
 pub use goals::{GoalAction, Limit, SeedGoals, TorrentGoals};
 pub use outcome::{AddError, CreateFailure, TorrentError, TrackerStatus, TrackersSummary};
-pub use resume::write_atomically;
+pub use resume::{find_saved, write_atomically};
 pub use session::{QueueSettings, Session, SessionError, SessionHandle, Waker};
 pub use snapshot::{
     Event, FileProgress, PeerSnapshot, PeerSource, SessionSnapshot, SourceSnapshot, SourceState,

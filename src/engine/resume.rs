@@ -85,6 +85,13 @@ fn backup_path(state_dir: &Path, id: InfoHash) -> PathBuf {
     torrents_dir(state_dir).join(format!("{}.resume.bak", id.to_hex()))
 }
 
+/// A torrent saved in `state_dir`: its .torrent bytes and the folder its data is in.
+pub fn find_saved(state_dir: &Path, id: InfoHash) -> Option<(Vec<u8>, PathBuf)> {
+    let torrent = std::fs::read(torrent_path(state_dir, id)).ok()?;
+    let save_dir = load(state_dir, id).ok()??.save_dir;
+    Some((torrent, save_dir))
+}
+
 /// Writes `bytes` to `path` so that readers see either the old or the new content.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {

@@ -83,6 +83,7 @@ pub fn run(args: Vec<String>, minimized: bool) -> anyhow::Result<()> {
             let mut config = SessionConfig::with_state_dir(state_dir);
             config.apply_settings(&settings.engine_settings());
             let session = Session::start(config, Some(wake.clone()))?;
+            let snapshots = session.watch();
             let mut app = RivuletApp::new(
                 Box::new(session),
                 Box::new(platform::NativeDesktop),
@@ -96,11 +97,14 @@ pub fn run(args: Vec<String>, minimized: bool) -> anyhow::Result<()> {
             }
             if let Some(listener) = listener {
                 let (tx, ctx) = (app.external_sender(), cc.egui_ctx.clone());
-                listener.serve(move |args| {
-                    let _ = tx.send(args);
-                    ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
-                    ctx.request_repaint();
-                });
+                listener.serve(
+                    move |args| {
+                        let _ = tx.send(args);
+                        ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+                        ctx.request_repaint();
+                    },
+                    move |question| answer(&snapshots.borrow(), question),
+                );
             }
             app.open_args(args);
             Ok(Box::new(app))
@@ -109,9 +113,65 @@ pub fn run(args: Vec<String>, minimized: bool) -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
 }
 
+/// Answers another `rivulet` process: `doctor HEX` gets the report of the torrent with that
+/// info hash (nothing when the session has none).
+fn answer(snapshot: &crate::engine::SessionSnapshot, question: &str) -> String {
+    let Some(hex) = question.strip_prefix("doctor ") else {
+        return format!("unknown question: {question}");
+    };
+    snapshot
+        .torrents
+        .iter()
+        .find(|t| t.id.to_hex().eq_ignore_ascii_case(hex.trim()))
+        .map(|t| crate::engine::report(t))
+        .unwrap_or_default()
+}
+
 /// The app icon, also used for the window.
 fn window_icon() -> Arc<egui::IconData> {
     const PNG: &[u8] =
         include_bytes!("../../assets/icons/hicolor/256x256/apps/org.rivulet.Rivulet.png");
     Arc::new(eframe::icon_data::from_png_bytes(PNG).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::engine::{
+        Finding, FindingKind, SessionSnapshot, Severity, TorrentSnapshot, TorrentState,
+    };
+    use crate::ids::InfoHash;
+
+    #[test]
+    fn another_process_asking_the_doctor_gets_the_torrents_report() {
+        let stalled = TorrentSnapshot {
+            id: InfoHash([0xab; 20]),
+            name: "film".into(),
+            state: TorrentState::Downloading,
+            findings: vec![Finding {
+                kind: FindingKind::AllChoking,
+                severity: Severity::Warning,
+                message: "Connected to 3 peers, all choking us".into(),
+                evidence: vec!["3 of 3 peers with pieces you want, none unchoking you".into()],
+            }],
+            ..Default::default()
+        };
+        let snapshot = SessionSnapshot {
+            torrents: vec![Arc::new(stalled)],
+            ..Default::default()
+        };
+        let report = super::answer(&snapshot, &format!("doctor {}", "AB".repeat(20)));
+        assert_eq!(
+            report,
+            "film: Downloading 0.0%, 0 peers (0 seeds), down 0 B/s up 0 B/s\n  \
+             warning: Connected to 3 peers, all choking us\n      \
+             - 3 of 3 peers with pieces you want, none unchoking you\n"
+        );
+        assert_eq!(
+            super::answer(&snapshot, &format!("doctor {}", "00".repeat(20))),
+            ""
+        );
+        assert!(super::answer(&snapshot, "weather").starts_with("unknown question"));
+    }
 }
