@@ -165,11 +165,7 @@ mod imp {
                                 on_args(args);
                             }
                             Some(Message::Question(question)) => {
-                                let mut answer = on_question(&question).replace("\n\n", "\n");
-                                if !answer.ends_with('\n') {
-                                    answer.push('\n');
-                                }
-                                answer.push('\n');
+                                let answer = framed(&on_question(&question));
                                 let _ = (&stream).write_all(answer.as_bytes());
                             }
                             None => {}
@@ -180,6 +176,25 @@ mod imp {
                 .map(|_| ())
                 .unwrap_or_else(|e| tracing::warn!(error = %e, "cannot serve other instances"));
         }
+    }
+
+    /// An answer as sent: its lines without control characters (a torrent's name or a
+    /// tracker's words come from outside) and without empty ones, then the empty line that
+    /// ends it.
+    fn framed(answer: &str) -> String {
+        let mut framed = String::new();
+        for line in answer.lines() {
+            let line: String = line
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            if !line.trim().is_empty() {
+                framed.push_str(&line);
+                framed.push('\n');
+            }
+        }
+        framed.push('\n');
+        framed
     }
 
     /// What a later instance sends.
@@ -259,11 +274,12 @@ mod tests {
             move |args| {
                 let _ = tx.send(args);
             },
-            |question| format!("asked: {question}\nsecond line"),
+            |question| format!("asked: {question}\n\n\r\nsecond\rline\n"),
         );
         assert_eq!(
             ask(&socket, "doctor 00ff").unwrap(),
-            "asked: doctor 00ff\nsecond line\n"
+            "asked: doctor 00ff\nsecond line\n",
+            "empty lines and control characters do not cut the answer short"
         );
         let args = vec![
             "/tmp/a.torrent".to_string(),

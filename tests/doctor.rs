@@ -112,6 +112,26 @@ fn a_dead_tracker_means_no_peers_until_one_is_added() {
 }
 
 #[test]
+fn a_magnet_link_with_no_one_to_ask_says_so() {
+    let tracker = dead_tracker();
+    let (_dir, _torrent, id) = one_file(64 * 1024, &tracker);
+    let state = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let session = doctor_session(state.path(), quick());
+    session.send(Command::AddMagnet(rivulet::engine::AddMagnet {
+        uri: format!("magnet:?xt=urn:btih:{}&tr={tracker}", id.to_hex()),
+        save_dir: out.path().to_path_buf(),
+        paused: false,
+        seed: false,
+        confirm: false,
+    }));
+    let found = wait_for_finding(&session, id, FindingKind::NoPeers);
+    let t = session.snapshot();
+    assert_eq!(t.torrents[0].state, TorrentState::FetchingMetadata);
+    assert_eq!(found.message, "No peers known: its only tracker failed");
+}
+
+#[test]
 fn a_tracker_that_refuses_the_torrent_is_quoted_until_it_is_removed() {
     let tracker = refusing_tracker("unregistered torrent");
     let (_dir, torrent, id) = one_file(64 * 1024, &tracker);

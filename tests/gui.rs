@@ -553,7 +553,7 @@ fn the_health_tab_shows_the_findings_and_the_table_flags_a_warning() {
     );
     click_lowest(&mut harness, "Pieces");
     harness.run_steps(2);
-    assert_shown(&harness, "10 pieces nobody connected has");
+    assert_shown(&harness, "10 missing pieces nobody connected has");
 
     topmost(&harness, "limited").click();
     harness.run_steps(2);

@@ -1,12 +1,14 @@
 //! `rivulet doctor`: why a torrent is stuck or slow, in plain words. A torrent of the running
 //! desktop app's session is asked about there (over the single-instance socket); otherwise the
 //! torrent runs in a session of its own for a while (`--for`), each finding printed as it
-//! appears, then the report. Exit code 0: nothing holds it back but information; 1: a warning
-//! or an error was found.
+//! appears, then the report. A torrent of a saved session runs from a copy of its record in a
+//! temporary state folder: the saved session is left as it was. Exit code 0: nothing holds it
+//! back but information; 1: a warning or an error was found.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Args;
 
 use super::download::{FindingsLog, Source};
@@ -43,11 +45,10 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<u8> {
     // The running app knows best: its session has been watching the torrent all along.
     if let Ok(answer) = instance::ask(&instance::socket_path(), &format!("doctor {}", id.to_hex()))
     {
-        if !answer.is_empty() {
-            print!("{answer}");
-            return Ok(u8::from(
-                answer.contains("  warning: ") || answer.contains("  error: "),
-            ));
+        // The first line is the worst severity found ("none" when nothing is), then the report.
+        if let Some((worst, report)) = answer.split_once('\n') {
+            print!("{report}");
+            return Ok(u8::from(worst == "warning" || worst == "error"));
         }
         if matches!(named, Named::InfoHash) {
             return Err(BadInput(format!(
@@ -65,15 +66,19 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<u8> {
         ),
         Named::Magnet(uri) => (Source::Magnet(uri), output(args)?, None),
         Named::InfoHash => {
-            let (bytes, save_dir, state_dir) = saved(id, &args.net)?;
+            let (bytes, save_dir, saved_in) = saved(id, &args.net)?;
+            let copy = std::env::temp_dir().join(format!("rivulet-doctor-{}", std::process::id()));
+            crate::engine::copy_saved(&saved_in, &copy, id)
+                .with_context(|| format!("copying the saved torrent to {}", copy.display()))?;
             let save_dir = args.output.clone().unwrap_or(save_dir);
             (
                 Source::Torrent(bytes, Default::default()),
                 save_dir,
-                Some(state_dir),
+                Some(copy),
             )
         }
     };
+    let temporary_state = state_dir.clone();
     let watch = Duration::from_secs(args.watch_secs.max(1));
     let mut config = args.net.session_config(state_dir)?;
     // A cause must hold a quarter of the watch to be reported.
@@ -114,6 +119,9 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<u8> {
         }
     });
     session.shutdown();
+    if let Some(dir) = temporary_state {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     let t = last.ok_or_else(|| anyhow::anyhow!("the torrent never started"))?;
     print!("{}", crate::engine::report(&t));
     Ok(u8::from(t.worst_finding().is_some()))

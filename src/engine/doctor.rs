@@ -258,7 +258,13 @@ pub fn diagnose(facts: &Facts<'_>, settings: &DoctorSettings) -> Vec<Finding> {
         download_findings(facts, settings, &mut add);
     }
     if let Some((message, evidence)) = no_inbound(facts.inbound, settings.inbound_silence) {
-        add(FindingKind::NoInbound, Severity::Warning, message, evidence);
+        // It matters most to a download with no peer: peers that cannot reach us either never
+        // meet us. A torrent that has peers is told, without a warning.
+        let severity = match !facts.finished && facts.peers.is_empty() {
+            true => Severity::Warning,
+            false => Severity::Info,
+        };
+        add(FindingKind::NoInbound, severity, message, evidence);
     }
     sorted(found)
 }
@@ -314,7 +320,8 @@ fn download_findings(facts: &Facts<'_>, settings: &DoctorSettings, add: &mut Add
             limit_evidence("Download", facts.down_rate, limit),
         );
     }
-    let disk_bound = facts.disk_wait >= settings.disk_wait;
+    // The write queue is the session's: only a torrent receiving data is held by it.
+    let disk_bound = facts.disk_wait >= settings.disk_wait && facts.down_rate > 0;
     if disk_bound {
         add(
             FindingKind::DiskBound,
@@ -441,10 +448,7 @@ fn unavailable(facts: &Facts<'_>) -> (String, Vec<String>) {
         u.bytes as f64 * 100.0 / u.wanted_bytes as f64
     };
     let seed = match facts.last_seed {
-        Some(ago) => format!(
-            "no seed has been seen for {}",
-            units::duration(ago.max(Duration::from_secs(1)))
-        ),
+        Some(ago) => format!("no seed has been seen for {}", coarse(ago)),
         None => "no seed has been seen since it started".into(),
     };
     let message = format!(
@@ -528,7 +532,7 @@ fn no_inbound(inbound: &InboundFacts, silence: Duration) -> Option<(String, Vec<
         return None;
     }
     let mut evidence = vec![match inbound.last {
-        Some(ago) => format!("Last incoming connection {} ago", units::duration(ago)),
+        Some(ago) => format!("Last incoming connection {} ago", coarse(ago)),
         None => "No incoming connection since Rivulet started".into(),
     }];
     evidence.push(match &inbound.port_mapping {
@@ -546,6 +550,16 @@ fn no_inbound(inbound: &InboundFacts, silence: Duration) -> Option<(String, Vec<
         ),
         evidence,
     ))
+}
+
+/// A time in whole minutes ("less than a minute", "12m", "2h 5m"): a finding's text changes
+/// at most once a minute, so an idle torrent's snapshot stays the same between looks.
+fn coarse(d: Duration) -> String {
+    match d.as_secs() {
+        0..60 => "less than a minute".into(),
+        60..3600 => format!("{}m", d.as_secs() / 60),
+        s => units::duration(Duration::from_secs(s - s % 60)),
+    }
 }
 
 fn tracker_lines(trackers: &[TrackerSnapshot]) -> Vec<String> {
@@ -639,6 +653,12 @@ impl InboundWatch {
 
     pub fn set_port_mapping(&self, status: Option<String>) {
         *self.port_mapping.locked() = status;
+    }
+
+    /// When `silence` without an incoming connection will have passed (in the past once it
+    /// has): a quiet torrent wakes then to say so.
+    pub fn silent_at(&self, silence: Duration) -> Instant {
+        self.last.locked().unwrap_or(self.started).max(self.started) + silence
     }
 
     pub fn facts(&self, listen_port: u16) -> InboundFacts {

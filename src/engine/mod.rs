@@ -32,7 +32,7 @@ pub use creator::{CreateTorrent, CreationSnapshot};
 pub use doctor::{DoctorSettings, Finding, FindingKind, Severity, finding_text, report};
 pub use goals::{GoalAction, Limit, SeedGoals, TorrentGoals};
 pub use outcome::{AddError, CreateFailure, TorrentError, TrackerStatus, TrackersSummary};
-pub use resume::{find_saved, write_atomically};
+pub use resume::{copy_saved, find_saved, write_atomically};
 pub use session::{QueueSettings, Session, SessionError, SessionHandle, Waker};
 pub use snapshot::{
     Event, FileProgress, PeerSnapshot, PeerSource, SessionSnapshot, SourceSnapshot, SourceState,

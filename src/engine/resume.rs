@@ -92,6 +92,17 @@ pub fn find_saved(state_dir: &Path, id: InfoHash) -> Option<(Vec<u8>, PathBuf)> 
     Some((torrent, save_dir))
 }
 
+/// Copies a saved torrent's .torrent and resume file from the state folder `from` to `to`: a
+/// session there knows its data without a recheck, and changes nothing in `from`.
+pub fn copy_saved(from: &Path, to: &Path, id: InfoHash) -> std::io::Result<()> {
+    std::fs::create_dir_all(torrents_dir(to))?;
+    std::fs::copy(torrent_path(from, id), torrent_path(to, id))?;
+    match std::fs::copy(resume_path(from, id), resume_path(to, id)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// Writes `bytes` to `path` so that readers see either the old or the new content.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {

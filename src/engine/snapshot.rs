@@ -225,12 +225,12 @@ pub struct TorrentSnapshot {
 }
 
 impl TorrentSnapshot {
-    /// The most serious finding at or above `Warning`, if any: what the table flags.
+    /// The most serious finding at or above `Warning`, if any: what the table flags (the
+    /// findings come most important first).
     pub fn worst_finding(&self) -> Option<&Finding> {
         self.findings
             .iter()
-            .filter(|f| f.severity >= Severity::Warning)
-            .max_by_key(|f| f.severity)
+            .find(|f| f.severity >= Severity::Warning)
     }
 
     /// How long it has seeded over its life, at `now`.

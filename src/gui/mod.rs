@@ -113,18 +113,22 @@ pub fn run(args: Vec<String>, minimized: bool) -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
 }
 
-/// Answers another `rivulet` process: `doctor HEX` gets the report of the torrent with that
-/// info hash (nothing when the session has none).
+/// Answers another `rivulet` process: `doctor HEX` gets a line with the worst severity found
+/// (`none` when nothing is), then the report of the torrent with that info hash; nothing when
+/// the session has none.
 fn answer(snapshot: &crate::engine::SessionSnapshot, question: &str) -> String {
     let Some(hex) = question.strip_prefix("doctor ") else {
         return format!("unknown question: {question}");
     };
-    snapshot
+    let Some(t) = snapshot
         .torrents
         .iter()
         .find(|t| t.id.to_hex().eq_ignore_ascii_case(hex.trim()))
-        .map(|t| crate::engine::report(t))
-        .unwrap_or_default()
+    else {
+        return String::new();
+    };
+    let worst = t.findings.first().map_or("none", |f| f.severity.label());
+    format!("{worst}\n{}", crate::engine::report(t))
 }
 
 /// The app icon, also used for the window.
@@ -164,7 +168,7 @@ mod tests {
         let report = super::answer(&snapshot, &format!("doctor {}", "AB".repeat(20)));
         assert_eq!(
             report,
-            "film: Downloading 0.0%, 0 peers (0 seeds), down 0 B/s up 0 B/s\n  \
+            "warning\nfilm: Downloading 0.0%, 0 peers (0 seeds), down 0 B/s up 0 B/s\n  \
              warning: Connected to 3 peers, all choking us\n      \
              - 3 of 3 peers with pieces you want, none unchoking you\n"
         );

@@ -245,6 +245,11 @@ fn a_slow_disk_and_a_closed_port_are_warnings() {
             .evidence
             .contains(&"Port mapping: not mapped: no gateway found".to_string())
     );
+    assert_eq!(
+        found[1].severity,
+        Severity::Info,
+        "a download with peers is told of a closed port, without a warning"
+    );
 
     // A session younger than the silence cannot tell yet.
     let young = InboundFacts {

@@ -30,12 +30,14 @@ use tokio::sync::oneshot;
 
 use self::connection::{FetchCommand, FetchEvent, FetchPeer};
 use super::config::LiveSettings;
+use super::doctor::{self, Facts, Finding, Unavailable};
 use super::metadata::{Assembled, MetadataFetch};
 use super::peer::PeerStats;
 use super::picker::PeerKey;
 use super::resume::{self, SavedMagnet};
 use super::roster::{PeerBook, PeerRoster};
 use super::snapshot::{TorrentSnapshot, TorrentState};
+use super::torrent::health::{self, Health};
 use super::torrent::{TorrentCommand, TorrentEvent, TorrentHandle};
 use super::tracker::announcer::{AnnounceSignal, AnnounceStats, Announcer};
 use super::tracker::list::TrackerList;
@@ -156,6 +158,8 @@ struct MagnetActor {
     lsd: Option<tokio::task::AbortHandle>,
     /// The network is down (the bound interface is gone): the fetch waits, as when paused.
     offline: bool,
+    /// The swarm doctor's record (no peers to fetch from...).
+    health: Health,
 }
 
 /// Starts the actor of a magnet link.
@@ -204,6 +208,7 @@ pub(crate) fn spawn(params: MagnetParams) -> TorrentHandle {
         last_search: Instant::now(),
         lsd: None,
         offline: params.live.reach().down().is_some(),
+        health: Health::default(),
         params,
     };
     actor.publish();
@@ -754,7 +759,7 @@ impl MagnetActor {
             Phase::Fetching => TorrentState::FetchingMetadata,
         };
         let saved = &self.params.saved;
-        let snapshot = TorrentSnapshot {
+        let mut snapshot = TorrentSnapshot {
             id: self.id,
             name: self.name.clone(),
             save_dir: saved.save_dir.clone(),
@@ -771,10 +776,45 @@ impl MagnetActor {
             added_at: saved.added_at,
             ..Default::default()
         };
+        snapshot.findings = self.diagnose(&snapshot);
         let mut slot = self.snapshot.locked();
         if **slot != snapshot {
             *slot = Arc::new(snapshot);
             self.params.dirty.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// What the swarm doctor finds while the metadata is fetched: mostly, no peers to fetch
+    /// it from, and why.
+    fn diagnose(&mut self, snapshot: &TorrentSnapshot) -> Vec<Finding> {
+        let now = Instant::now();
+        let active = self.is_active();
+        let peers = health::peer_facts(self.roster.books());
+        self.health.observe(active, &peers, now);
+        let live = &self.params.live;
+        let inbound = live.inbound.facts(live.listen_port.load(Ordering::Relaxed));
+        let facts = Facts {
+            state: &snapshot.state,
+            finished: false,
+            active,
+            needs_check: false,
+            trackers: &snapshot.trackers,
+            sources: &snapshot.sources,
+            known_addresses: self.roster.known_count(),
+            peers: &peers,
+            // No pieces yet: nothing can be missing from the swarm.
+            ever_connected: false,
+            unavailable: &Unavailable::default(),
+            last_seed: None,
+            swarm: (snapshot.swarm_seeders, snapshot.swarm_leechers),
+            down_rate: 0,
+            up_rate: 0,
+            down_limit: None,
+            up_limit: None,
+            disk_wait: Duration::ZERO,
+            inbound: &inbound,
+        };
+        let found = doctor::diagnose(&facts, &live.doctor);
+        self.health.settle(found, live.doctor.settle, now)
     }
 }

@@ -11,8 +11,7 @@ use crate::engine::picker::Picker;
 use crate::engine::roster::PeerBook;
 
 #[derive(Default)]
-pub(super) struct Health {
-    active_since: Option<Instant>,
+pub(crate) struct Health {
     ever_connected: bool,
     last_seed: Option<Instant>,
     /// When each finding's cause was first seen, while it holds.
@@ -26,7 +25,6 @@ impl Health {
             *self = Self::default();
             return;
         }
-        self.active_since.get_or_insert(now);
         self.ever_connected |= !peers.is_empty();
         if peers.iter().any(|p| p.seed) {
             self.last_seed = Some(now);
@@ -56,18 +54,19 @@ impl Health {
             .collect()
     }
 
-    /// When the first cause still settling will have held long enough.
-    pub fn next_settled(&self, settle: Duration) -> Option<Instant> {
+    /// When the first cause still settling (not shown yet) will have held long enough.
+    pub fn next_settled(&self, settle: Duration, now: Instant) -> Option<Instant> {
         self.causes
             .iter()
             .filter(|(kind, _)| kind.settles())
             .map(|(_, since)| *since + settle)
+            .filter(|at| *at > now)
             .min()
     }
 }
 
 /// The connected peers, as the doctor sees them.
-pub(super) fn peer_facts<'a>(books: impl Iterator<Item = &'a PeerBook>) -> Vec<PeerFacts> {
+pub(crate) fn peer_facts<'a>(books: impl Iterator<Item = &'a PeerBook>) -> Vec<PeerFacts> {
     books
         .map(|p| PeerFacts {
             addr: p.addr,
@@ -133,9 +132,14 @@ mod tests {
             vec![finding(FindingKind::Queued)],
             "the queue needs no settling"
         );
-        assert_eq!(health.next_settled(settle), Some(start + settle));
+        assert_eq!(health.next_settled(settle, start), Some(start + settle));
         let later = start + Duration::from_secs(31);
         assert_eq!(health.settle(found(), settle, later).len(), 2);
+        assert_eq!(
+            health.next_settled(settle, later),
+            None,
+            "nothing left to wake for: a shown finding does not bring back the fast tick"
+        );
         assert!(health.settle(Vec::new(), settle, later).is_empty());
         assert_eq!(
             health

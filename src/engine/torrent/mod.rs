@@ -14,7 +14,7 @@
 //! Peer connections, the disk and the tracker tasks report through [`TorrentEvent`]s; the
 //! session drives it with [`TorrentCommand`]s (see [`messages`]).
 
-mod health;
+pub(crate) mod health;
 mod lifecycle;
 mod messages;
 mod peering;
@@ -797,6 +797,7 @@ impl Torrent {
     /// How long a quiet torrent may sleep: until its next chore, at most [`QUIET_SLEEP`].
     fn quiet_sleep(&self) -> Duration {
         let now = Instant::now();
+        let live = &self.params.live;
         let complete = self.shared.picker().is_complete();
         let chores = [
             complete.then(|| self.chores.last_files_check + QUIET_FILES_CHECK_EVERY),
@@ -804,7 +805,8 @@ impl Torrent {
             self.roster.next_dial_at(self.is_finished(), now),
             (!self.shared.meta.private && self.params.live.dht().is_some())
                 .then(|| self.sources.next_dht()),
-            self.health.next_settled(self.params.live.doctor.settle),
+            self.health.next_settled(live.doctor.settle, now),
+            Some(live.inbound.silent_at(live.doctor.inbound_silence)).filter(|at| *at > now),
         ];
         let until = chores
             .into_iter()

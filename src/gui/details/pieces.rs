@@ -38,15 +38,20 @@ pub fn ui(ui: &mut egui::Ui, t: &TorrentSnapshot) {
         ui.weak("Availability (how many connected peers have each piece) shows while it runs.");
         return;
     }
+    // Only a piece we lack and nobody has is a gap; one we have shows how many peers also
+    // have it (none: faint, no gap).
     let nobody_color = ui.visuals().error_fg_color;
     let shade = |peers: u16| match peers {
         0 => nobody_color,
         n => egui::Color32::from_rgb(120, 170, 230).lerp_to_gamma(
             egui::Color32::from_rgb(30, 80, 170),
-            (f32::from(n) - 1.0) / 4.0,
+            ((f32::from(n) - 1.0) / 4.0).min(1.0),
         ),
     };
-    let nobody = t.availability.iter().filter(|&&a| a == 0).count();
+    let gap = |piece: u32| {
+        !t.pieces.get(piece) && t.availability.get(piece as usize).is_none_or(|&a| a == 0)
+    };
+    let nobody = (0..t.piece_count).filter(|&i| gap(i)).count();
     ui.horizontal(|ui| {
         ui.strong("Availability");
         legend(ui, shade(0), "nobody");
@@ -54,17 +59,22 @@ pub fn ui(ui: &mut egui::Ui, t: &TorrentSnapshot) {
         legend(ui, shade(5), "5+ peers");
         ui.weak(match nobody {
             0 => "every piece is somewhere".to_string(),
-            n => format!("{n} pieces nobody connected has"),
+            n => format!("{n} missing pieces nobody connected has"),
         });
     });
     draw_map(ui, t.piece_count, map_height, |first, last| {
-        // A cell that stands for several pieces shows its rarest.
-        let rarest = (first..last)
+        // A cell that stands for several pieces shows a gap if it holds one, else its rarest.
+        if (first..last).any(gap) {
+            return nobody_color;
+        }
+        match (first..last)
             .filter_map(|i| t.availability.get(i as usize))
             .min()
             .copied()
-            .unwrap_or(0);
-        shade(rarest)
+        {
+            Some(0) | None => missing_color,
+            Some(rarest) => shade(rarest),
+        }
     });
 }
 
