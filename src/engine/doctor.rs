@@ -281,7 +281,10 @@ fn download_findings(facts: &Facts<'_>, settings: &DoctorSettings, add: &mut Add
         let (message, evidence) = no_peers(facts);
         add(FindingKind::NoPeers, Severity::Error, message, evidence);
     }
-    if facts.unavailable.pieces > 0 && facts.ever_connected {
+    // A torrent that never had a peer and has nothing yet is told so by `NoPeers`; one that
+    // had (or has some of its data, as after a restart) has gaps worth naming.
+    let u = facts.unavailable;
+    if u.pieces > 0 && (facts.ever_connected || u.bytes < u.wanted_bytes) {
         let (message, evidence) = unavailable(facts);
         add(
             FindingKind::PiecesUnavailable,

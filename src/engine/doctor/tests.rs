@@ -161,6 +161,49 @@ fn pieces_nobody_has_are_named_as_ranges_with_their_share() {
 }
 
 #[test]
+fn gaps_are_named_after_a_restart_but_not_for_a_torrent_with_nothing_yet() {
+    let trackers = [tracker(TrackerStatus::Working { warning: None })];
+    let inbound = InboundFacts::default();
+    let restarted = Unavailable {
+        ranges: vec![10..=11],
+        pieces: 2,
+        bytes: 2 << 18,
+        wanted_bytes: 12 << 18,
+    };
+    let facts = Facts {
+        ever_connected: false,
+        last_seed: None,
+        down_rate: 0,
+        ..healthy(&trackers, &[], &restarted, &inbound)
+    };
+    let found = diagnose(&facts, &DoctorSettings::default());
+    assert_eq!(
+        kinds(&found),
+        vec![FindingKind::NoPeers, FindingKind::PiecesUnavailable]
+    );
+    assert!(
+        found[1]
+            .message
+            .contains("no seed has been seen since it started")
+    );
+    let fresh = Unavailable {
+        ranges: vec![0..=11],
+        pieces: 12,
+        bytes: 12 << 18,
+        wanted_bytes: 12 << 18,
+    };
+    let facts = Facts {
+        unavailable: &fresh,
+        ..facts
+    };
+    assert_eq!(
+        kinds(&diagnose(&facts, &DoctorSettings::default())),
+        vec![FindingKind::NoPeers],
+        "nothing yet and no peer ever: no peers is the whole story"
+    );
+}
+
+#[test]
 fn peers_that_all_choke_us_are_told_apart_from_slow_ones() {
     let trackers = [tracker(TrackerStatus::Working { warning: None })];
     let inbound = InboundFacts::default();
