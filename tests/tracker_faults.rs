@@ -5,7 +5,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -61,14 +61,9 @@ fn answer(
     flaky_peer: &Mutex<Option<std::net::SocketAddr>>,
 ) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
+    let Some(head) = common::read_request_head(&mut stream) else {
+        return;
+    };
     let head = String::from_utf8_lossy(&head).into_owned();
     let fault = head.split('/').nth(1).unwrap_or_default().to_string();
     if head.contains("/announce") {

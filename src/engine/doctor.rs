@@ -313,15 +313,7 @@ fn download_findings(facts: &Facts<'_>, settings: &DoctorSettings, add: &mut Add
         );
     }
     if let Some(limit) = facts.down_limit {
-        add(
-            FindingKind::DownloadLimit,
-            Severity::Info,
-            format!(
-                "Limited by your own download limit ({})",
-                units::rate(limit.rate)
-            ),
-            limit_evidence("Download", facts.down_rate, limit),
-        );
+        add_limit(add, FindingKind::DownloadLimit, facts.down_rate, limit);
     }
     // The write queue is the session's: only a torrent receiving data is held by it.
     let disk_bound = facts.disk_wait >= settings.disk_wait && facts.down_rate > 0;
@@ -382,15 +374,7 @@ fn seeding_findings(facts: &Facts<'_>, add: &mut Add<'_>) {
         add(FindingKind::NoLeechers, Severity::Info, message, evidence);
     }
     if let Some(limit) = facts.up_limit {
-        add(
-            FindingKind::UploadLimit,
-            Severity::Info,
-            format!(
-                "Limited by your own upload limit ({})",
-                units::rate(limit.rate)
-            ),
-            limit_evidence("Upload", facts.up_rate, limit),
-        );
+        add_limit(add, FindingKind::UploadLimit, facts.up_rate, limit);
     }
 }
 
@@ -588,16 +572,26 @@ fn peer_line(p: &PeerFacts) -> String {
     )
 }
 
-/// `direction`: "download" or "upload".
-fn limit_evidence(direction: &str, rate: u64, limit: LimitFacts) -> Vec<String> {
-    vec![
-        format!("{direction}ing at {}", units::rate(rate)),
-        if limit.own {
-            "The torrent's own limit (General tab)".into()
-        } else {
-            format!("The session's limit (Settings: {direction} limit)")
-        },
-    ]
+/// "Limited by your own download limit (500 KiB/s)", or its upload twin (`kind`).
+fn add_limit(add: &mut Add<'_>, kind: FindingKind, rate: u64, limit: LimitFacts) {
+    let (direction, doing, setting) = match kind {
+        FindingKind::DownloadLimit => ("download", "Downloading", "Download limit"),
+        _ => ("upload", "Uploading", "Upload limit"),
+    };
+    let whose = if limit.own {
+        "The torrent's own limit (General tab)".to_string()
+    } else {
+        format!("The session's limit (Settings: {setting})")
+    };
+    add(
+        kind,
+        Severity::Info,
+        format!(
+            "Limited by your own {direction} limit ({})",
+            units::rate(limit.rate)
+        ),
+        vec![format!("{doing} at {}", units::rate(rate)), whose],
+    );
 }
 
 /// A torrent's findings as text (for `rivulet doctor`, also when it asks the running app): a

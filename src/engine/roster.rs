@@ -40,6 +40,16 @@ pub(crate) struct PeerBook {
 }
 
 impl PeerBook {
+    /// The client's name: what it says in its extension handshake, else what its peer id
+    /// tells.
+    pub fn client_name(&self) -> String {
+        self.stats
+            .client
+            .get()
+            .cloned()
+            .unwrap_or_else(|| self.peer_id.client())
+    }
+
     pub fn new(addr: SocketAddr, peer_id: PeerId, stats: Arc<PeerStats>, inbound: bool) -> Self {
         Self {
             addr,

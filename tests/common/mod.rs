@@ -103,14 +103,9 @@ fn serve(
     log: &Mutex<Vec<Announce>>,
     peers: &Mutex<HashMap<Vec<u8>, Vec<SocketAddr>>>,
 ) {
-    let mut request = Vec::new();
-    let mut buf = [0u8; 2048];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => request.extend_from_slice(&buf[..n]),
-        }
-    }
+    let Some(request) = read_request_head(stream) else {
+        return;
+    };
     let line = String::from_utf8_lossy(&request)
         .lines()
         .next()
@@ -197,14 +192,7 @@ pub fn refusing_tracker(reason: &'static str) -> String {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
             let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut request = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => request.extend_from_slice(&buf[..n]),
-                }
-            }
+            let _ = read_request_head(&mut stream);
             let body = format!("d14:failure reason{}:{reason}e", reason.len());
             let _ = write!(
                 stream,
@@ -214,6 +202,20 @@ pub fn refusing_tracker(reason: &'static str) -> String {
         }
     });
     url
+}
+
+/// Reads an HTTP request up to the end of its head (`None`: the peer closed or went quiet
+/// first).
+pub fn read_request_head(stream: &mut impl Read) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 2048];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(head)
 }
 
 /// Deterministic pseudo-random bytes.

@@ -70,12 +70,7 @@ pub(crate) fn peer_facts<'a>(books: impl Iterator<Item = &'a PeerBook>) -> Vec<P
     books
         .map(|p| PeerFacts {
             addr: p.addr,
-            client: p
-                .stats
-                .client
-                .get()
-                .cloned()
-                .unwrap_or_else(|| p.peer_id.client()),
+            client: p.client_name(),
             has_wanted: p.stats.am_interested.load(Ordering::Relaxed),
             choking_us: p.stats.peer_choking.load(Ordering::Relaxed),
             down_rate: p.down.rate(),

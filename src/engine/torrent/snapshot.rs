@@ -178,12 +178,7 @@ pub(crate) fn peer_snapshots<'a>(
     let mut peers: Vec<PeerSnapshot> = books
         .map(|p| PeerSnapshot {
             addr: p.addr,
-            client: p
-                .stats
-                .client
-                .get()
-                .cloned()
-                .unwrap_or_else(|| p.peer_id.client()),
+            client: p.client_name(),
             flags: flags(p),
             utp: p.stats.utp.load(Ordering::Relaxed),
             down_rate: p.down.rate(),
