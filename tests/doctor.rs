@@ -445,6 +445,37 @@ fn a_queued_torrent_says_so_until_it_gets_a_slot() {
 }
 
 #[test]
+fn a_torrent_added_paused_waits_for_its_recheck_until_resumed() {
+    let tracker = TestTracker::start();
+    let (seed_dir, torrent, id) = one_file(256 * 1024, &tracker.url);
+    let state = tempfile::tempdir().unwrap();
+    let session = doctor_session(state.path(), quick());
+    session.send(Command::Add(rivulet::engine::AddTorrent {
+        source: rivulet::engine::AddSource::Bytes(torrent.clone()),
+        save_dir: seed_dir.path().to_path_buf(),
+        paused: true,
+        seed: true,
+        plan: Default::default(),
+    }));
+    let found = wait_for_finding(&session, id, FindingKind::WaitingForCheck);
+    assert_eq!(found.severity, Severity::Info);
+    assert_eq!(
+        found.message,
+        "Waiting for a recheck: what is on disk is checked when it is resumed"
+    );
+    session.send(Command::Resume(id));
+    let t = wait_until_gone(&session, id, FindingKind::WaitingForCheck);
+    assert!(!t.paused, "{t:?}");
+    wait_for_id(
+        &session,
+        id,
+        Duration::from_secs(20),
+        "the data checked",
+        |t| t.state == TorrentState::Seeding,
+    );
+}
+
+#[test]
 fn a_healthy_download_and_its_seeding_show_no_warning() {
     let tracker = TestTracker::start();
     let (seed_dir, torrent, id) = one_file(6 << 20, &tracker.url);
