@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::slow_disk::SlowDisk;
 use common::*;
 use rivulet::engine::{
     Command, DoctorSettings, Finding, FindingKind, QueueSettings, SessionHandle, Severity,
@@ -472,6 +473,67 @@ fn a_torrent_added_paused_waits_for_its_recheck_until_resumed() {
         Duration::from_secs(20),
         "the data checked",
         |t| t.state == TorrentState::Seeding,
+    );
+}
+
+#[test]
+fn a_slow_disk_is_named_until_it_speeds_up() {
+    const NAME: &str = "a_slow_disk_is_named_until_it_speeds_up";
+    // Each 64 KiB piece takes 250 ms to write: 256 KiB/s, a quarter of what the seeder sends.
+    let Some(disk) = SlowDisk::mount(Duration::from_millis(250), NAME) else {
+        return;
+    };
+    let tracker = TestTracker::start();
+    let (seed_dir, torrent, id) = one_file(16 << 20, &tracker.url);
+    let (_seeder_state, _seeder) = start_seeder(&torrent, seed_dir.path(), 1 << 20);
+    let state = tempfile::tempdir().unwrap();
+    let leecher = session_configured(state.path(), |config| {
+        config.doctor = DoctorSettings {
+            disk_wait: Duration::from_millis(100),
+            ..quick()
+        };
+        // Eight pieces fill the write queue, so the wait shows within seconds.
+        config.disk_write_budget = 8 * PIECE;
+    });
+    add(&leecher, &torrent, disk.path(), false);
+
+    let found = wait_for_finding(&leecher, id, FindingKind::DiskBound);
+    assert_eq!(found.severity, Severity::Warning);
+    let waited: u64 = found
+        .message
+        .strip_prefix("Limited by the disk: writes wait ")
+        .and_then(|rest| rest.strip_suffix(" ms"))
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("{}", found.message));
+    assert!(
+        (100..=2000).contains(&waited),
+        "a piece waits about one slow write, not {waited} ms"
+    );
+    assert!(
+        found.evidence[0].starts_with("Pieces wait for room in the write queue"),
+        "{:?}",
+        found.evidence
+    );
+    assert!(found.evidence[1].starts_with("Downloading at "));
+    assert!(
+        find(&leecher.snapshot().torrents[0], FindingKind::SlowPeers).is_none(),
+        "the disk, not the peers, is named"
+    );
+
+    disk.set_delay(Duration::ZERO);
+    let t = wait_until_gone(&leecher, id, FindingKind::DiskBound);
+    assert_eq!(
+        t.state,
+        TorrentState::Downloading,
+        "the finding went with the slow disk, not with the download"
+    );
+    wait_for_id(&leecher, id, Duration::from_secs(60), "the download", |t| {
+        t.progress == 1.0
+    });
+    assert_eq!(
+        std::fs::read(disk.path().join("film.bin")).unwrap(),
+        std::fs::read(seed_dir.path().join("film.bin")).unwrap(),
+        "what went through the slow disk is the torrent's data"
     );
 }
 

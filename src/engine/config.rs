@@ -47,6 +47,10 @@ pub struct SessionConfig {
     pub upload_limit: u64,
     /// Bytes of received pieces held in memory per torrent before new pieces wait.
     pub piece_buffer_budget: u64,
+    /// Bytes of finished pieces that may wait to be hashed and written, across all torrents;
+    /// beyond it, receiving waits for the disk (its back-pressure, and the doctor's measure of
+    /// a slow disk).
+    pub disk_write_budget: u64,
     /// Files open at once across every torrent (fewer if the process's limit is low).
     pub max_open_files: usize,
     /// The default download folder: its free space is reported, and a saved torrent whose
@@ -98,6 +102,7 @@ impl SessionConfig {
             download_limit: 0,
             upload_limit: 0,
             piece_buffer_budget: 24 * 1024 * 1024,
+            disk_write_budget: 16 * 1024 * 1024,
             max_open_files: crate::storage::DEFAULT_OPEN_FILES,
             download_dir: None,
             tracker: None,

@@ -5,6 +5,7 @@
 pub mod fakes;
 pub mod netns;
 pub mod shaped_link;
+pub mod slow_disk;
 pub mod udp_relay;
 pub mod window;
 

@@ -34,8 +34,6 @@ use crate::tracker::TrackerClient;
 use actor::{SessionActor, SessionInbox};
 use removals::Removals;
 
-/// Bytes of finished pieces that may wait for hashing and writing, session-wide.
-const DISK_WRITE_BUDGET: u64 = 16 * 1024 * 1024;
 const DISK_READS: usize = 16;
 
 /// Called by the engine when a new snapshot or event is ready (a GUI requests a repaint).
@@ -172,7 +170,7 @@ impl Session {
             waker,
             our_id: PeerId::generate(),
             trackers,
-            disk: Disk::new(DISK_WRITE_BUDGET, DISK_READS),
+            disk: Disk::new(config_for_live.disk_write_budget, DISK_READS),
             files: Arc::new(FilePool::new(config_for_live.max_open_files)),
             next_key: Arc::new(AtomicU64::new(1)),
             listen_port,
