@@ -479,13 +479,13 @@ fn a_torrent_added_paused_waits_for_its_recheck_until_resumed() {
 #[test]
 fn a_slow_disk_is_named_until_it_speeds_up() {
     const NAME: &str = "a_slow_disk_is_named_until_it_speeds_up";
-    // Each 64 KiB piece takes 250 ms to write: 256 KiB/s, a quarter of what the seeder sends.
+    // Each 64 KiB piece takes 250 ms to write: 256 KiB/s, an eighth of what the seeder sends.
     let Some(disk) = SlowDisk::mount(Duration::from_millis(250), NAME) else {
         return;
     };
     let tracker = TestTracker::start();
-    let (seed_dir, torrent, id) = one_file(16 << 20, &tracker.url);
-    let (_seeder_state, _seeder) = start_seeder(&torrent, seed_dir.path(), 1 << 20);
+    let (seed_dir, torrent, id) = one_file(8 << 20, &tracker.url);
+    let (_seeder_state, _seeder) = start_seeder(&torrent, seed_dir.path(), 2 << 20);
     let state = tempfile::tempdir().unwrap();
     let leecher = session_configured(state.path(), |config| {
         config.doctor = DoctorSettings {
