@@ -182,6 +182,13 @@ for c, name in (('libtorrent', 'riv/libtorrent'), ('aria2', 'riv/aria2')):
         print(hdr % (name, ratio(r[0], x[0]), ratio(r[1], x[1]), '', '',
                      ratio(r[2], x[2]), ratio(r[3], x[3])))
 print('(ratios of medians; below 1 means Rivulet took less time / CPU / memory)')
+lt, a2 = med.get('libtorrent'), med.get('aria2')
+if r and lt and a2:
+    verdict = lambda met: 'PASS' if met else 'FAIL'
+    print('goal 1: transfer %.2fx libtorrent\'s, target <= 0.8: %s; cpu %.2fx aria2\'s, target <= 0.8: %s; '
+          'peak RSS %.1f MiB, target <= 20: %s'
+          % (r[1] / lt[1], verdict(r[1] <= 0.8 * lt[1]), r[2] / a2[2], verdict(r[2] <= 0.8 * a2[2]),
+             r[3], verdict(r[3] <= 20)))
 PY
 
 # ---------------------------------------------------------------- tracker, data

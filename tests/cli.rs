@@ -157,6 +157,57 @@ fn download_only_some_files_sequentially() {
     );
 }
 
+/// `rivulet seed`, stopped (SIGTERM, as Ctrl-C), says exactly how much it uploaded.
+#[test]
+fn seed_stopped_says_what_it_uploaded() {
+    const SIZE: usize = 300_000;
+    let tracker = TestTracker::start();
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("album.flac", SIZE)]);
+    let torrent_bytes = torrent_for(&dir.path().join("album.flac"), 16384, &tracker.url);
+    let torrent = dir.path().join("album.torrent");
+    std::fs::write(&torrent, &torrent_bytes).unwrap();
+    let seed_state = tempfile::tempdir().unwrap();
+    let mut seeder = Command::new(BIN)
+        .arg("seed")
+        .arg(&torrent)
+        .arg(dir.path())
+        .args(["--port", "0", "--bind", "127.0.0.1", "--state-dir"])
+        .arg(seed_state.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let leecher = session(state.path(), 0);
+    add(&leecher, &torrent_bytes, out.path(), false);
+    wait_for(&leecher, Duration::from_secs(30), "the download", |t| {
+        t.progress == 1.0
+    });
+    // The seeder's next snapshot counts the last block.
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: kill has no memory preconditions; the pid is our child's.
+    unsafe { libc::kill(seeder.id() as i32, libc::SIGTERM) };
+    let status = wait_exit(&mut seeder, Duration::from_secs(10), "the stopped seeder");
+    assert_eq!(status.code(), Some(130));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(seeder.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("album.flac: stopped; downloaded 0 B (0 bytes), uploaded "),
+        "{stderr}"
+    );
+    let uploaded: usize = last
+        .rsplit_once('(')
+        .and_then(|(_, bytes)| bytes.strip_suffix(" bytes)"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{last}"));
+    assert!(
+        (SIZE..SIZE + 16384 * 4).contains(&uploaded),
+        "the seeder uploaded the file once: {uploaded} bytes"
+    );
+}
+
 /// `rivulet info 'magnet:?…'` prints what the link holds without fetching; a bad link is a
 /// clear error and exit code 2.
 #[test]

@@ -107,7 +107,10 @@ pub fn run(
     let outcome = runtime.block_on(async {
         loop {
             tokio::select! {
-                _ = super::stop_signal() => return Ok(130),
+                _ = super::stop_signal() => {
+                    progress.finish(&progress.totals(&name));
+                    return Ok(130);
+                }
                 event = session.next_event() => match event {
                     Some(Event::Completed { name, .. }) if !seed => {
                         progress.finish(&format!("{name}: complete"));
@@ -201,6 +204,8 @@ struct Progress {
     bar: Option<indicatif::ProgressBar>,
     last_line: Instant,
     last_state: String,
+    /// Bytes downloaded and uploaded in all, at the last snapshot.
+    transferred: (u64, u64),
 }
 
 impl Progress {
@@ -220,10 +225,22 @@ impl Progress {
             bar,
             last_line: Instant::now() - Duration::from_secs(60),
             last_state: String::new(),
+            transferred: (0, 0),
         }
     }
 
+    /// The line said when the user stops the command: what went each way, exactly.
+    fn totals(&self, name: &str) -> String {
+        let (down, up) = self.transferred;
+        format!(
+            "{name}: stopped; downloaded {} ({down} bytes), uploaded {} ({up} bytes)",
+            units::bytes(down),
+            units::bytes(up)
+        )
+    }
+
     fn update(&mut self, t: &Arc<TorrentSnapshot>) {
+        self.transferred = (t.downloaded, t.uploaded);
         let state = match &t.state {
             TorrentState::Error(e) => format!("Error: {e}"),
             TorrentState::Offline(reason) => format!("Offline: {reason}"),
