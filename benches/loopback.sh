@@ -113,10 +113,10 @@ def span(fmt, start, end, names):
     return (t1 - t0).total_seconds()
 
 if client == 'rivulet':
-    # 2026-11-25T23:15:10.678124Z  INFO rivulet::engine::session: listening for peers port=52021
+    # 2026-11-25T23:15:10.678124Z  INFO rivulet::engine::session::network: listening for peers …
     s = span('%Y-%m-%dT%H:%M:%S.%f',
-             re.compile(r'^(\S+?)Z?\s+INFO\s+rivulet::engine::session: listening for peers'),
-             re.compile(r'^(\S+?)Z?\s+INFO\s+rivulet::engine::torrent: download complete'),
+             re.compile(r'^(\S+?)Z?\s+INFO\s+rivulet::engine::session\S*: listening for peers'),
+             re.compile(r'^(\S+?)Z?\s+INFO\s+rivulet::engine::torrent\S*: download complete'),
              ('listening for peers', 'download complete'))
 elif client == 'aria2':
     # 2026-11-25 23:15:12.941465 [NOTICE] [Context.cc:310] Downloading 1 item(s)

@@ -45,6 +45,7 @@ sleep 0.5
 start_seeder() {
     local log=$W/seeder-$1.log
     rm -rf "$W/seed-state"
+    : > "$log"
     "$BIN" seed "$W/t.torrent" "$W/data" --port "$(free_port)" --state-dir "$W/seed-state" \
         --upload-limit "$LIMIT" "${NET[@]}" > "$log" 2>&1 &
     SEEDER=$!
@@ -70,6 +71,7 @@ leech() {
     start=$(date +%s.%N)
     for i in $(seq 1 "$count"); do
         rm -rf "$W/out-$step-$i" "$W/state-$step-$i"
+        : > "$W/leech-$step-$i.log"
         "$BIN" download "$W/t.torrent" -o "$W/out-$step-$i" --seed --port "$(free_port)" \
             --state-dir "$W/state-$step-$i" "${NET[@]}" > "$W/leech-$step-$i.log" 2>&1 &
         pids+=($!)

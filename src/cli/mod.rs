@@ -136,8 +136,9 @@ pub struct NetArgs {
     /// Message stream encryption: prefer (try it, fall back to plain), require, or disabled.
     #[arg(long, default_value = "prefer", value_name = "POLICY")]
     pub encryption: crate::mse::EncryptionPolicy,
-    /// Which transports peers are dialled over: utp-first (TCP when a peer does not answer
-    /// over uTP within 3 s), tcp-first, tcp (no uTP at all), or utp.
+    /// Which transports peers are dialled over: utp-first (TCP as well when a peer has not
+    /// answered over uTP within 0.5 s; the first connection wins), tcp-first, tcp (no uTP at
+    /// all), or utp.
     #[arg(long, default_value = "utp-first", value_name = "MODE")]
     pub transport: crate::net::TransportMode,
 }

@@ -24,7 +24,8 @@ use crate::utp::{UtpReadHalf, UtpSocket, UtpStream, UtpWriteHalf};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TransportMode {
-    /// uTP first, TCP when the peer does not answer over uTP (as libtorrent dials).
+    /// uTP first (as libtorrent dials), TCP as well when the peer has not answered over uTP
+    /// within [`UTP_HEAD_START`].
     #[default]
     UtpFirst,
     /// TCP first, uTP when TCP cannot reach the peer.
@@ -177,6 +178,11 @@ read_either!(TransportReader);
 write_either!(Transport);
 write_either!(TransportWriter);
 
+/// How long a `UtpFirst` dial waits for a uTP answer before dialling TCP as well (as happy
+/// eyeballs, RFC 8305, gives IPv6 a head start): a peer without uTP costs this much, not
+/// uTP's whole connect timeout.
+pub const UTP_HEAD_START: Duration = Duration::from_millis(500);
+
 /// Peers remembered as not answering over uTP, so that the next dial goes straight to TCP.
 /// Bounded: forgotten all at once when full (a forgotten peer costs one more uTP try).
 const REMEMBERED_WITHOUT_UTP: usize = 4096;
@@ -215,16 +221,30 @@ impl Dialer {
                     "no uTP socket",
                 )),
             },
-            (TransportMode::UtpFirst, Some(utp)) => match utp.connect(peer).await {
-                Ok(stream) => Ok(Transport::Utp(stream)),
-                Err(e) => {
-                    tracing::debug!(%peer, error = %e, "no uTP answer: dialling over TCP");
-                    if e.kind() != io::ErrorKind::WouldBlock {
-                        self.remember_without_utp(peer);
-                    }
-                    tcp.await
+            (TransportMode::UtpFirst, Some(utp)) => {
+                let utp_dial = utp.connect(peer);
+                tokio::pin!(utp_dial);
+                // uTP's head start: a peer that answers it by then is reached over uTP.
+                let head_start = tokio::time::sleep(UTP_HEAD_START);
+                tokio::select! {
+                    dialled = &mut utp_dial => return self.utp_or_tcp(peer, dialled, tcp).await,
+                    _ = head_start => {}
                 }
-            },
+                // No answer yet: TCP races on, and the first connection made wins (a uTP
+                // dial given up on closes its connection).
+                tokio::pin!(tcp);
+                tokio::select! {
+                    dialled = &mut utp_dial => self.utp_or_tcp(peer, dialled, tcp).await,
+                    dialled = &mut tcp => match dialled {
+                        Ok(stream) => {
+                            tracing::debug!(%peer, "TCP answered before uTP");
+                            self.remember_without_utp(peer);
+                            Ok(stream)
+                        }
+                        Err(e) => utp_dial.await.map(Transport::Utp).map_err(|_| e),
+                    },
+                }
+            }
             (TransportMode::TcpFirst, utp) => match (tcp.await, utp) {
                 (Ok(stream), _) => Ok(stream),
                 (Err(e), Some(utp)) => {
@@ -233,6 +253,25 @@ impl Dialer {
                 }
                 (Err(e), None) => Err(e),
             },
+        }
+    }
+
+    /// The uTP dial's outcome, or, when it failed, the TCP dial's.
+    async fn utp_or_tcp(
+        &self,
+        peer: SocketAddr,
+        dialled: io::Result<UtpStream>,
+        tcp: impl Future<Output = io::Result<Transport>>,
+    ) -> io::Result<Transport> {
+        match dialled {
+            Ok(stream) => Ok(Transport::Utp(stream)),
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "no uTP connection: dialling over TCP");
+                if e.kind() != io::ErrorKind::WouldBlock {
+                    self.remember_without_utp(peer);
+                }
+                tcp.await
+            }
         }
     }
 
@@ -279,13 +318,14 @@ mod tests {
         };
         let started = std::time::Instant::now();
         assert!(!dial().await.unwrap().is_utp());
-        assert!(started.elapsed() >= crate::utp::conn::CONNECT_TIMEOUT);
+        let took = started.elapsed();
+        assert!(
+            took >= UTP_HEAD_START && took < crate::utp::conn::CONNECT_TIMEOUT,
+            "TCP once uTP's head start is over, not after its connect timeout: {took:?}"
+        );
         let started = std::time::Instant::now();
         assert!(!dial().await.unwrap().is_utp());
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "straight to TCP"
-        );
+        assert!(started.elapsed() < UTP_HEAD_START, "straight to TCP");
     }
 
     #[tokio::test]
