@@ -8,7 +8,8 @@
 # 127.0.0.1. One seeder serves every run (see "Seeder" below). For each of BENCH_RUNS rounds,
 # each leecher downloads the file once, into a fresh folder, the order rotated from round to
 # round (rivulet libtorrent aria2, then libtorrent aria2 rivulet, ...):
-#   rivulet     `rivulet download` (release build)
+#   rivulet     `rivulet download --transport tcp` (release build; TCP only, as the other two
+#               leechers and the seeder are)
 #   libtorrent  libtorrent 2.0 through tests/interop/ltdrive.py (default settings as
 #               qBittorrent has them, TCP only), run by /usr/bin/python3
 #   aria2       `aria2c` 1.36 with --seed-time=0
@@ -238,7 +239,7 @@ run_one() {
         rivulet)
             mkdir -p "$WORK/state-$run"
             bg "$RUN_TIMEOUT" "$logf" /usr/bin/time -v -o "$tf" "$RIV" download "$T" -o "$out" \
-                --port "$port" --bind 127.0.0.1 --state-dir "$WORK/state-$run" ;;
+                --port "$port" --bind 127.0.0.1 --state-dir "$WORK/state-$run" --transport tcp ;;
         libtorrent)
             bg "$RUN_TIMEOUT" "$logf" /usr/bin/time -v -o "$tf" /usr/bin/python3 -u "$LT" leech \
                 "$T" "$out" "$port" $((RUN_TIMEOUT - 5)) 60 ;;
