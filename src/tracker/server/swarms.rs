@@ -1,5 +1,6 @@
 //! The tracker's memory: per info hash, every peer's address, id, progress and last contact.
-//! Caps bound it (torrents, peers per torrent); peers silent for two intervals expire.
+//! Caps bound it (torrents, peers per torrent); peers silent for two intervals expire (two of
+//! libtorrent's five minutes at least: it comes back no sooner, whatever the tracker asks).
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -11,6 +12,11 @@ use rand::seq::IteratorRandom;
 use crate::ids::{InfoHash, PeerId};
 use crate::sync::{MutexExt, RwLockExt};
 use crate::tracker::{AnnounceEvent, SwarmCounts};
+
+/// libtorrent (hence qBittorrent and Deluge) announces at most every five minutes, whatever
+/// interval the tracker asks for (its `min_announce_interval`): a peer is kept for two of
+/// these at least, or a seeder would vanish from a tracker with a short interval.
+const CLIENT_MIN_INTERVAL: Duration = Duration::from_secs(300);
 
 /// Peers handed out when the client does not say how many it wants.
 pub const DEFAULT_NUMWANT: usize = 50;
@@ -222,12 +228,19 @@ impl Swarms {
             .collect()
     }
 
-    /// Forgets peers not heard from in two intervals, and swarms left empty.
+    /// Forgets peers not heard from in two intervals (two of [`CLIENT_MIN_INTERVAL`] at
+    /// least), and swarms left empty.
     pub fn expire(&self) {
-        let ttl = self.limits.interval * 2;
+        self.expire_at(Instant::now());
+    }
+
+    fn expire_at(&self, now: Instant) {
+        let ttl = self.limits.interval.max(CLIENT_MIN_INTERVAL) * 2;
         let mut swarms = self.lock();
         for swarm in swarms.values_mut() {
-            swarm.peers.retain(|_, p| p.last_seen.elapsed() < ttl);
+            swarm
+                .peers
+                .retain(|_, p| now.saturating_duration_since(p.last_seen) < ttl);
         }
         swarms.retain(|_, s| !s.peers.is_empty());
     }
@@ -391,14 +404,34 @@ pub(crate) mod tests {
 
     #[test]
     fn silent_peers_expire_after_two_intervals() {
-        let s = swarms(Access::Open);
+        let s = Swarms::new(
+            Limits {
+                interval: Duration::from_secs(3600),
+                max_torrents: 2,
+                max_peers_per_torrent: 3,
+            },
+            Access::Open,
+        );
         s.announce(&announce(1, 1000, 5, AnnounceEvent::Started))
             .unwrap();
-        s.expire();
+        let now = Instant::now();
+        s.expire_at(now + Duration::from_secs(7199));
         assert_eq!(s.size(), (1, 1));
-        std::thread::sleep(Duration::from_millis(120));
-        s.expire();
+        s.expire_at(now + Duration::from_secs(7201));
         assert_eq!(s.size(), (0, 0));
+    }
+
+    #[test]
+    fn a_peer_back_every_five_minutes_stays_listed_whatever_the_interval() {
+        // A 50 ms interval; libtorrent comes back after 300 s all the same.
+        let s = swarms(Access::Open);
+        s.announce(&announce(1, 1000, 0, AnnounceEvent::Started))
+            .unwrap();
+        let now = Instant::now();
+        s.expire_at(now + Duration::from_secs(301));
+        assert_eq!(s.size(), (1, 1), "the seeder is still listed");
+        s.expire_at(now + Duration::from_secs(601));
+        assert_eq!(s.size(), (0, 0), "gone after two of its intervals");
     }
 
     /// One open swarm of 300 leechers on ports 1000 to 1299.
