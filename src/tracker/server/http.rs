@@ -1,9 +1,8 @@
 //! The tracker's HTTP side: `GET /announce` and `GET /scrape` (BEP 3, BEP 23 compact peers,
 //! BEP 7 `peers6`, BEP 48 scrape) on a small, bounded HTTP/1.1 reader with keep-alive.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -11,17 +10,18 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::ip_slots::{IpSlot, IpSlots};
 use super::swarms::{Announce, AnnounceReply, DEFAULT_NUMWANT, MAX_NUMWANT, Refusal, Swarms};
 use crate::bencode::Value;
 use crate::ids::{InfoHash, PeerId};
-use crate::sync::MutexExt;
 use crate::tracker::{AnnounceEvent, SwarmCounts};
 
 /// Longest request head accepted.
 const MAX_REQUEST: usize = 8 * 1024;
 /// Connections served at once; more are closed at once.
 const MAX_CONNECTIONS: usize = 512;
-/// Connections one address may hold, so that one host cannot take every slot.
+/// Connections one address may hold, so that one host cannot take every slot (a newcomer
+/// takes the place of an idle one).
 const MAX_CONNECTIONS_PER_IP: usize = 16;
 /// How long a keep-alive connection may sit idle between requests.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -34,7 +34,7 @@ const MAX_SCRAPE: usize = 100;
 /// live in this task's `JoinSet`).
 pub(super) async fn serve(listener: TcpListener, swarms: Arc<Swarms>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+    let per_ip = IpSlots::new(MAX_CONNECTIONS_PER_IP);
     let mut connections = JoinSet::new();
     loop {
         while connections.try_join_next().is_some() {}
@@ -44,14 +44,14 @@ pub(super) async fn serve(listener: TcpListener, swarms: Arc<Swarms>) {
                 let Ok(permit) = slots.clone().try_acquire_owned() else {
                     continue;
                 };
-                let Some(ip_slot) = IpSlot::take(&per_ip, peer.ip()) else {
+                let Some(ip_slot) = per_ip.take(peer.ip()) else {
                     continue;
                 };
                 let swarms = swarms.clone();
                 connections.spawn(async move {
                     let _ = tokio::time::timeout(
                         IDLE_TIMEOUT * 20,
-                        serve_connection(stream, peer, &swarms),
+                        serve_connection(stream, peer, &swarms, &ip_slot),
                     )
                     .await;
                     drop((permit, ip_slot));
@@ -65,43 +65,11 @@ pub(super) async fn serve(listener: TcpListener, swarms: Arc<Swarms>) {
     }
 }
 
-/// One of an address's connections; released when dropped.
-struct IpSlot {
-    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    ip: IpAddr,
-}
-
-impl IpSlot {
-    fn take(counts: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr) -> Option<Self> {
-        let mut map = counts.locked();
-        let n = map.entry(ip).or_default();
-        if *n >= MAX_CONNECTIONS_PER_IP {
-            return None;
-        }
-        *n += 1;
-        Some(Self {
-            counts: counts.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        let mut map = self.counts.locked();
-        if let Some(n) = map.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.ip);
-            }
-        }
-    }
-}
-
 async fn serve_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
     swarms: &Swarms,
+    slot: &IpSlot,
 ) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(1024);
     loop {
@@ -125,7 +93,17 @@ async fn serve_connection(
             let wait = head_deadline.map_or(IDLE_TIMEOUT, |d| {
                 d.saturating_duration_since(Instant::now())
             });
-            let n = match tokio::time::timeout(wait, stream.read(&mut chunk)).await {
+            let read = tokio::time::timeout(wait, stream.read(&mut chunk));
+            let read = if head_deadline.is_some() {
+                read.await
+            } else {
+                // Between requests: a newcomer from this address may take the place.
+                match slot.while_idle(read).await {
+                    Some(read) => read,
+                    None => return Ok(()),
+                }
+            };
+            let n = match read {
                 Ok(read) => read?,
                 Err(_) => return Ok(()),
             };
@@ -137,7 +115,7 @@ async fn serve_connection(
         };
         let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
         buf.drain(..head_end + 4);
-        let keep_alive = wants_keep_alive(&head);
+        let keep_alive = wants_keep_alive(&head) && !slot.evicted();
         let (status, body) = answer(&head, peer.ip(), swarms);
         respond(&mut stream, status, &body, keep_alive).await?;
         if !keep_alive {
@@ -509,8 +487,67 @@ mod tests {
         );
     }
 
-    /// One address cannot hold more than its share of connections: the ones over the cap are
-    /// closed at once, the others stay open.
+    /// Sends an announce for port `port` on `stream` (kept alive) and returns the reply's body.
+    async fn announce_over(stream: &mut TcpStream, port: u16) -> Vec<u8> {
+        let request = format!(
+            "GET /announce?info_hash={HASH}&peer_id=AAAAAAAAAAAAAAAAA{:03}&port={port}&left=1&compact=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+            port % 1000
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(end) = find_head_end(&got) {
+                let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap();
+                if got.len() >= end + 4 + length {
+                    return got[end + 4..end + 4 + length].to_vec();
+                }
+            }
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed before the whole reply");
+            got.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Clients on one address that keep their connections alive: one over the cap is served,
+    /// and one of the idle ones gives way to it.
+    #[tokio::test]
+    async fn a_newcomer_over_the_cap_takes_the_place_of_an_idle_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(serve(listener, Arc::new(swarms())));
+        let mut kept = Vec::new();
+        for i in 0..MAX_CONNECTIONS_PER_IP {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            announce_over(&mut s, 7000 + i as u16).await;
+            kept.push(s);
+        }
+        let mut newcomer = TcpStream::connect(addr).await.unwrap();
+        let reply = parse_announce_response(&announce_over(&mut newcomer, 8000).await).unwrap();
+        assert_eq!(
+            reply.peers.len(),
+            10,
+            "the newcomer is answered, with peers"
+        );
+        let mut closed = 0;
+        for s in &mut kept {
+            let mut byte = [0u8; 1];
+            let read = tokio::time::timeout(Duration::from_millis(300), s.read(&mut byte)).await;
+            if matches!(read, Ok(Ok(0)) | Ok(Err(_))) {
+                closed += 1;
+            }
+        }
+        assert_eq!(closed, 1, "one idle connection gave way");
+        task.abort();
+    }
+
+    /// One address cannot hold more than its share of connections: each one over the cap
+    /// takes the place of an idle one (these send nothing), so the cap holds.
     #[tokio::test]
     async fn connections_per_address_are_capped() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

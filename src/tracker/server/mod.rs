@@ -3,6 +3,7 @@
 //! (`rivulet tracker`) or inside the app's engine.
 
 mod http;
+mod ip_slots;
 mod swarms;
 mod udp;
 
