@@ -487,6 +487,26 @@ mod tests {
         );
     }
 
+    /// The HTTP side serving a fresh open tracker on a loopback port.
+    async fn start_serving() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        (addr, tokio::spawn(serve(listener, Arc::new(swarms()))))
+    }
+
+    /// How many of `streams` the server has closed (each is given 300 ms to say).
+    async fn closed(streams: &mut [TcpStream]) -> usize {
+        let mut closed = 0;
+        for s in streams {
+            let mut byte = [0u8; 1];
+            let read = tokio::time::timeout(Duration::from_millis(300), s.read(&mut byte)).await;
+            if matches!(read, Ok(Ok(0)) | Ok(Err(_))) {
+                closed += 1;
+            }
+        }
+        closed
+    }
+
     /// Sends an announce for port `port` on `stream` (kept alive) and returns the reply's body.
     async fn announce_over(stream: &mut TcpStream, port: u16) -> Vec<u8> {
         let request = format!(
@@ -518,9 +538,7 @@ mod tests {
     /// and one of the idle ones gives way to it.
     #[tokio::test]
     async fn a_newcomer_over_the_cap_takes_the_place_of_an_idle_connection() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(serve(listener, Arc::new(swarms())));
+        let (addr, task) = start_serving().await;
         let mut kept = Vec::new();
         for i in 0..MAX_CONNECTIONS_PER_IP {
             let mut s = TcpStream::connect(addr).await.unwrap();
@@ -534,15 +552,7 @@ mod tests {
             10,
             "the newcomer is answered, with peers"
         );
-        let mut closed = 0;
-        for s in &mut kept {
-            let mut byte = [0u8; 1];
-            let read = tokio::time::timeout(Duration::from_millis(300), s.read(&mut byte)).await;
-            if matches!(read, Ok(Ok(0)) | Ok(Err(_))) {
-                closed += 1;
-            }
-        }
-        assert_eq!(closed, 1, "one idle connection gave way");
+        assert_eq!(closed(&mut kept).await, 1, "one idle connection gave way");
         task.abort();
     }
 
@@ -550,22 +560,12 @@ mod tests {
     /// takes the place of an idle one (these send nothing), so the cap holds.
     #[tokio::test]
     async fn connections_per_address_are_capped() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(serve(listener, Arc::new(swarms())));
+        let (addr, task) = start_serving().await;
         let mut streams = Vec::new();
         for _ in 0..MAX_CONNECTIONS_PER_IP + 4 {
             streams.push(TcpStream::connect(addr).await.unwrap());
         }
-        let mut closed = 0;
-        for s in &mut streams {
-            let mut byte = [0u8; 1];
-            let read = tokio::time::timeout(Duration::from_millis(300), s.read(&mut byte)).await;
-            if matches!(read, Ok(Ok(0)) | Ok(Err(_))) {
-                closed += 1;
-            }
-        }
-        assert_eq!(closed, 4);
+        assert_eq!(closed(&mut streams).await, 4);
         task.abort();
     }
 
