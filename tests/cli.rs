@@ -584,17 +584,24 @@ fn download_killed_at_set_progress_and_mid_save_resends_at_most_two_pieces_per_k
         account(child, &format!("killed at {eighth}/8"));
         if eighth % 3 == 0 {
             // Every restart checks the files it finds changed, then saves: kill it there,
-            // until one kill lands before the save's rename (its temporary file is left).
+            // until one kill lands before the save's rename (its temporary file is left). The
+            // window is short (a few milliseconds on an idle disk; about one kill in four lands
+            // in it), hence up to 40 tries.
             // A restart that finds the files as its resume data says saves nothing at once:
             // killed after 3 s anyway (a kill at any moment), its new pieces make the next
             // restart check and save.
-            for attempt in 1..=8 {
+            for attempt in 1..=40 {
                 let mut child = download().spawn().unwrap();
-                if !kill_at_next_resume_save(&mut child, &torrents_dir, Duration::from_secs(3)) {
+                let at_save =
+                    kill_at_next_resume_save(&mut child, &torrents_dir, Duration::from_secs(3));
+                if !at_save {
                     child.kill().unwrap();
                 }
                 kills += 1;
-                account(child, &format!("killed while saving (attempt {attempt})"));
+                account(
+                    child,
+                    &format!("killed while saving (attempt {attempt}, at a save: {at_save})"),
+                );
                 let leftovers = std::fs::read_dir(&torrents_dir)
                     .unwrap()
                     .filter_map(Result::ok)
