@@ -99,9 +99,12 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<u8> {
     let deadline = tokio::time::Instant::now() + watch;
     let last = runtime.block_on(async {
         let mut last: Option<TorrentSnapshot> = None;
+        // Made once: a signal between two turns of the loop is not missed.
+        let stop = super::stop_signal();
+        tokio::pin!(stop);
         loop {
             tokio::select! {
-                _ = super::stop_signal() => return last,
+                _ = &mut stop => return last,
                 _ = tokio::time::sleep_until(deadline) => return last,
                 changed = snapshots.changed() => {
                     if changed.is_err() {

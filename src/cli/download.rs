@@ -105,9 +105,12 @@ pub fn run(
     let mut findings = FindingsLog::default();
     let mut snapshots = session.watch();
     let outcome = runtime.block_on(async {
+        // Made once: a signal between two turns of the loop is not missed.
+        let stop = super::stop_signal();
+        tokio::pin!(stop);
         loop {
             tokio::select! {
-                _ = super::stop_signal() => {
+                _ = &mut stop => {
                     progress.finish(&progress.totals(&name));
                     return Ok(130);
                 }

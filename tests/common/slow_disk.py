@@ -52,7 +52,8 @@ class SlowDisk(Operations):
         os.chown(self._path(path), uid, gid)
 
     def create(self, path, mode, fi=None):
-        return os.open(self._path(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        # Read-write: the kernel may read through this handle too.
+        return os.open(self._path(path), os.O_RDWR | os.O_CREAT | os.O_TRUNC, mode)
 
     def flush(self, path, fh):
         return 0

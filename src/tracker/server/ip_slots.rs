@@ -54,9 +54,10 @@ impl IpSlots {
             .count();
         if staying >= self.cap {
             let idle = conns.iter().find(|c| {
-                c.idle
-                    .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
+                !c.evicted.load(Ordering::Acquire)
+                    && c.idle
+                        .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
             })?;
             idle.evicted.store(true, Ordering::Release);
             // Kept if the connection is not waiting yet: its next wait ends at once.
@@ -80,10 +81,11 @@ impl IpSlot {
             return None;
         }
         self.standing.idle.store(true, Ordering::Release);
+        // A request already arriving is served (then the connection closes).
         let outcome = tokio::select! {
             biased;
-            () = self.standing.give_way.notified() => None,
             out = next => Some(out),
+            () = self.standing.give_way.notified() => None,
         };
         self.standing.idle.store(false, Ordering::Release);
         outcome
